@@ -1,0 +1,24 @@
+#pragma once
+// Where an upstream request goes: scheme, host, port, and the Host header value.
+#include <cstdint>
+#include <string>
+
+namespace regcache::http {
+
+struct Endpoint {
+  bool tls = true;
+  std::string host;       // DNS name, IPv4 literal or [IPv6] literal
+  uint16_t port = 443;
+  std::string authority;  // Host header: host, or host:port when the port is not the default
+
+  // The connection pool key: two endpoints with the same key may share connections.
+  std::string pool_key() const {
+    return (tls ? "https://" : "http://") + host + ":" + std::to_string(port);
+  }
+};
+
+// Parses an absolute http(s) URL into the endpoint and the request target (path + query).
+// Used for redirects (Location) and for token realms. Returns false for anything else.
+bool parse_absolute_url(std::string_view url, Endpoint& endpoint, std::string& target);
+
+}  // namespace regcache::http

@@ -1,0 +1,77 @@
+#pragma once
+// One request/response exchange with an upstream over a pooled connection. The response head's
+// views point into the connection's buffer and are valid only until the first read_body(), so
+// start() copies the fields the registry layer needs into `fields`.
+#include <array>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "core/task.h"
+#include "http/chunked_decoder.h"
+#include "http/message_head.h"
+#include "http/upstream_pool.h"
+
+namespace regcache::http {
+
+struct UpstreamRequest {
+  std::string_view method;  // GET or HEAD
+  std::string_view target;  // origin-form path and query
+  std::span<const Header> headers;  // extra request headers (Accept, Authorization, ...)
+};
+
+// The response fields regcache uses, copied out of the receive buffer.
+struct ResponseFields {
+  uint16_t status = 0;
+  bool has_content_length = false;
+  uint64_t content_length = 0;
+  std::string content_type;
+  std::string docker_content_digest;
+  std::string location;
+  std::string retry_after;
+  std::string www_authenticate;
+  std::string link;
+  std::string etag;
+  std::string last_modified;
+};
+
+class UpstreamExchange {
+ public:
+  explicit UpstreamExchange(UpstreamPool& pool) : pool_(pool) {}
+  ~UpstreamExchange();
+  UpstreamExchange(const UpstreamExchange&) = delete;
+  UpstreamExchange& operator=(const UpstreamExchange&) = delete;
+
+  // Sends the request and reads the response head. A reused pooled connection that fails before
+  // any response byte is retried once on a new connection (the upstream may have closed it).
+  // Returns 0, or -errno with `error` set.
+  core::Task<int> start(const Endpoint& endpoint, const UpstreamRequest& request, std::string* error);
+
+  const ResponseFields& fields() const { return fields_; }
+  BodyFraming framing() const { return framing_; }
+
+  // The next piece of the body (a view into the connection buffer, valid until the next call).
+  // > 0: bytes in `piece`; 0: the body is complete; < 0: -errno (truncated or broken framing).
+  core::Task<int> read_body(std::span<const char>& piece);
+  // Reads and discards up to `bytes_max` of the body so the connection can be reused; false if
+  // the body was larger or broken.
+  core::Task<bool> drain_body(uint64_t bytes_max);
+
+ private:
+  core::Task<int> attempt(const Endpoint& endpoint, const UpstreamRequest& request, bool allow_reuse,
+                          bool* retryable, std::string* error);
+  core::Task<int> fill();  // more bytes into the buffer; > 0 read, 0 EOF, < 0 error
+  void finish_body();
+
+  UpstreamPool& pool_;
+  std::unique_ptr<UpstreamConnection> connection_;
+  ResponseFields fields_;
+  BodyFraming framing_ = BodyFraming::None;
+  bool keep_alive_ = false;
+  bool body_done_ = false;
+  uint64_t body_remaining_ = 0;
+  ChunkedDecoder chunked_;
+};
+
+}  // namespace regcache::http

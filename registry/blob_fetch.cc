@@ -1,0 +1,229 @@
+#include "registry/blob_fetch.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include "core/io_ops.h"
+#include "core/log_sink.h"
+#include "registry/blob_store.h"
+#include "registry/sha256.h"
+
+namespace regcache::registry {
+namespace {
+
+void log_line(core::LogSink* log, std::string_view text) {
+  if (log == nullptr) return;
+  std::array<char, 512> line;
+  auto result = fmt::format_to_n(line.data(), line.size() - 1, "regcache: {}\n", text);
+  size_t size = std::min(result.size, line.size() - 1);
+  if (result.size > line.size() - 1) line[size - 1] = '\n';
+  log->append(std::string_view(line.data(), size));
+}
+
+}  // namespace
+
+BlobFetch::~BlobFetch() {
+  if (file_fd_ >= 0) ::close(file_fd_);  // last reader gone; a regular-file close does not block
+}
+
+BlobFetch::Progress BlobFetch::progress_locked() const {
+  Progress progress;
+  progress.state = state_;
+  progress.total_known = total_known_;
+  progress.total_bytes = total_bytes_;
+  progress.failed_before_response = failed_before_response_;
+  // Hold back the final byte until the digest is verified: a reader can never complete a
+  // response whose content was not checked.
+  if (state_ == State::Verified) {
+    progress.readable_bytes = written_bytes_;
+  } else if (state_ == State::Streaming && written_bytes_ > 0) {
+    progress.readable_bytes = written_bytes_ - 1;
+  }
+  return progress;
+}
+
+BlobFetch::Progress BlobFetch::progress() {
+  std::lock_guard lock(mutex_);
+  return progress_locked();
+}
+
+core::Task<BlobFetch::Progress> BlobFetch::wait_beyond(uint64_t offset, State seen) {
+  core::Waiter waiter;
+  {
+    std::lock_guard lock(mutex_);
+    Progress now = progress_locked();
+    if (now.state != seen || now.readable_bytes > offset) co_return now;
+    waiter.arm();
+    waiters_.push(waiter);
+  }
+  co_await waiter;
+  co_return progress();
+}
+
+void BlobFetch::update(State state, uint64_t written_bytes) {
+  core::Waiter* woken;
+  {
+    std::lock_guard lock(mutex_);
+    state_ = state;
+    written_bytes_ = written_bytes;
+    woken = waiters_.take_all();
+  }
+  core::wake_all(woken);
+}
+
+void BlobFetch::fail(std::string reason, bool before_response) {
+  core::Waiter* woken;
+  {
+    std::lock_guard lock(mutex_);
+    failure_ = std::move(reason);
+    failed_before_response_ = before_response;
+    state_ = State::Failed;
+    woken = waiters_.take_all();
+  }
+  core::wake_all(woken);
+}
+
+core::Task<void> BlobFetch::run(std::shared_ptr<BlobFetch> self, BlobStore& store, BlobFetchRequest request,
+                                http::UpstreamPool& pool, core::LogSink* log) {
+  std::array<char, kDigestChars> digest_text;
+  format_digest(self->digest_, digest_text);
+  std::string_view digest_view(digest_text.data(), digest_text.size());
+
+  http::Endpoint endpoint = request.endpoint;
+  std::string target = request.target;
+  http::UpstreamExchange exchange(pool);
+  std::string error;
+  bool ok = false;
+  for (uint32_t hop = 0; hop <= request.redirects_max; ++hop) {
+    // A named request, not a temporary: GCC 12 mishandles temporaries bound to references
+    // across a co_await.
+    const http::UpstreamRequest upstream_request{"GET", target, {}};
+    int rc = co_await exchange.start(endpoint, upstream_request, &error);
+    if (rc < 0) break;
+    const http::ResponseFields& fields = exchange.fields();
+    bool redirect = fields.status == 301 || fields.status == 302 || fields.status == 303 ||
+                    fields.status == 307 || fields.status == 308;
+    if (!redirect) {
+      ok = true;
+      break;
+    }
+    // Blob storage behind a registry (S3, GCS, Azure Blob, a CDN) answers with a redirect.
+    // Follow it ourselves so the bytes are cached like any other blob.
+    http::Endpoint next_endpoint;
+    std::string next_target;
+    std::string location = fields.location;
+    if (!location.empty() && location.front() == '/') {
+      next_endpoint = endpoint;
+      next_target = location;
+    } else if (!http::parse_absolute_url(location, next_endpoint, next_target)) {
+      error = fmt::format("redirect to an unusable location '{}'", location.substr(0, 200));
+      break;
+    }
+    co_await exchange.drain_body(64 * 1024);
+    endpoint = std::move(next_endpoint);
+    target = std::move(next_target);
+    error = "too many redirects";
+  }
+  if (!ok) {
+    log_line(log, fmt::format("fetch {}: {}", digest_view, error));
+    self->fail(error, true);
+    store.forget_fetch(self->digest_, self.get());
+    co_return;
+  }
+
+  const http::ResponseFields& fields = exchange.fields();
+  if (fields.status != 200) {
+    // Not ours to store: the client sees the upstream's answer as it was.
+    std::string body;
+    for (;;) {
+      std::span<const char> piece;
+      int got = co_await exchange.read_body(piece);
+      if (got <= 0) break;
+      size_t room = request.answer_body_bytes_max - body.size();
+      body.append(piece.data(), std::min(room, piece.size()));
+      if (body.size() >= request.answer_body_bytes_max) break;
+    }
+    {
+      std::lock_guard lock(self->mutex_);
+      self->answer_ = fields;
+      self->answer_body_ = std::move(body);
+    }
+    self->update(State::UpstreamAnswer, 0);
+    store.forget_fetch(self->digest_, self.get());
+    co_return;
+  }
+
+  StorePath temp = store.temp_path();
+  int fd = co_await core::openat(store.root_fd(), temp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    log_line(log, fmt::format("fetch {}: cannot create {}: {}", digest_view, temp.c_str(), strerror(-fd)));
+    self->fail("cannot create a cache file", true);
+    store.forget_fetch(self->digest_, self.get());
+    co_return;
+  }
+  {
+    std::lock_guard lock(self->mutex_);
+    self->file_fd_ = fd;
+    self->total_known_ = fields.has_content_length;
+    self->total_bytes_ = fields.content_length;
+    self->answer_ = fields;
+  }
+  self->update(State::Streaming, 0);
+
+  Sha256 hasher;
+  uint64_t written = 0;
+  std::string failure;
+  for (;;) {
+    std::span<const char> piece;
+    int got = co_await exchange.read_body(piece);
+    if (got == 0) break;
+    if (got < 0) {
+      failure = fmt::format("upstream body broke off after {} bytes: {}", written, strerror(-got));
+      break;
+    }
+    hasher.update(piece);
+    while (!piece.empty()) {
+      int32_t done = co_await core::write(fd, piece, written);
+      if (done <= 0) {
+        failure = fmt::format("writing the cache file: {}", done == 0 ? "no progress" : strerror(-done));
+        break;
+      }
+      piece = piece.subspan(static_cast<size_t>(done));
+      written += static_cast<uint64_t>(done);
+    }
+    if (!failure.empty()) break;
+    self->update(State::Streaming, written);
+  }
+  if (failure.empty() && fields.has_content_length && written != fields.content_length) {
+    failure = fmt::format("upstream sent {} bytes, Content-Length said {}", written, fields.content_length);
+  }
+  if (failure.empty() && hasher.finish() != self->digest_) {
+    failure = fmt::format("digest mismatch: the upstream's {} bytes do not hash to the digest", written);
+  }
+  if (!failure.empty()) {
+    log_line(log, fmt::format("fetch {}: {}; not cached, readers reset", digest_view, failure));
+    self->fail(failure, false);
+    co_await core::unlinkat(store.root_fd(), temp.c_str());
+    store.forget_fetch(self->digest_, self.get());
+    co_return;
+  }
+  {
+    std::lock_guard lock(self->mutex_);
+    self->total_known_ = true;
+    self->total_bytes_ = written;
+  }
+  self->update(State::Verified, written);
+
+  // Publish: fsync then rename, so a published name always has its verified bytes on disk.
+  StorePath published = BlobStore::blob_path(self->digest_);
+  int rc = co_await core::fsync(fd);
+  if (rc == 0) rc = co_await core::renameat(store.root_fd(), temp.c_str(), store.root_fd(), published.c_str());
+  if (rc < 0) {
+    log_line(log, fmt::format("fetch {}: cannot publish: {}", digest_view, strerror(-rc)));
+    co_await core::unlinkat(store.root_fd(), temp.c_str());
+  }
+  store.forget_fetch(self->digest_, self.get());
+}
+
+}  // namespace regcache::registry

@@ -1,0 +1,21 @@
+#pragma once
+// GET/HEAD /v2/<name>/blobs/<digest>: from the store when published, else through the single
+// download of that digest (started here when none is running), streaming as it arrives.
+#include "core/task.h"
+#include "http/message_head.h"
+#include "registry/client_connection.h"
+#include "registry/digest.h"
+#include "registry/route.h"
+#include "registry/upstream_router.h"
+
+namespace regcache::registry {
+
+core::Task<void> respond_blob(ClientConnection& client, const http::RequestHead& head, const Route& route,
+                              const UpstreamChoice& upstream);
+
+// Streams a published store file (blob or manifest) with the given content type. Returns false
+// when the file is not in the store (nothing was sent).
+core::Task<bool> serve_stored_file(ClientConnection& client, const Digest& digest, std::string_view content_type,
+                                   std::span<const http::Header> extra_headers);
+
+}  // namespace regcache::registry

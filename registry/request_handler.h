@@ -1,0 +1,13 @@
+#pragma once
+// Routes one parsed request of the pull API to its responder. Everything the grammar rejects is
+// answered here with the spec's error JSON, and nothing reaches an upstream for it.
+#include "core/task.h"
+#include "http/message_head.h"
+
+namespace regcache::registry {
+
+class ClientConnection;
+
+core::Task<void> handle_request(ClientConnection& client, const http::RequestHead& head);
+
+}  // namespace regcache::registry

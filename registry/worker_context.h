@@ -1,0 +1,43 @@
+#pragma once
+// What one worker thread owns: its ring, its upstream connection pool, its pipes and log
+// buffer, and the list of its client connections. Nothing here is shared with other workers;
+// the store (and the fetches in it) is the only shared state.
+#include <cstdint>
+
+#include "core/log_sink.h"
+#include "core/pipe_pool.h"
+#include "core/ring.h"
+#include "http/upstream_pool.h"
+#include "registry/config.h"
+
+namespace regcache::registry {
+
+class BlobStore;
+class TagStore;
+class ClientConnection;
+
+struct WorkerContext {
+  WorkerContext(const Config& config_in, BlobStore& store_in, TagStore& tags_in,
+                http::UpstreamSettings upstream_settings)
+      : config(config_in),
+        store(store_in),
+        tags(tags_in),
+        upstreams(upstream_settings),
+        pipes(config_in.connections_max, 1u << 20),
+        log(2) {}
+
+  const Config& config;
+  BlobStore& store;
+  TagStore& tags;
+  http::UpstreamPool upstreams;
+  core::PipePool pipes;
+  core::LogSink log;
+
+  // Live client connections (intrusive list), so shutdown can wake the idle ones.
+  ClientConnection* connections = nullptr;
+  uint32_t connection_count = 0;
+  uint32_t fetches_running = 0;
+  bool stopping = false;
+};
+
+}  // namespace regcache::registry
