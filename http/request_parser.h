@@ -1,0 +1,24 @@
+// HTTP/1.1 request head parser (RFC 9112 sections 2-7, RFC 9110). A pure function over the
+// caller's buffer in the style of picohttpparser: no allocation, no I/O, no exceptions, views into
+// the input, and a caller-sized header array.
+#pragma once
+
+#include <span>
+
+#include "http/message_head.h"
+
+namespace regcache::http {
+
+// Parses the request head at the start of `input`.
+//   Complete:   `out` describes the head; consumed = head bytes including the final CRLFCRLF
+//               (with pipelining, the next request starts there).
+//   Incomplete: the head has not ended yet; call again with more bytes (use find_head_end with
+//               the previous size to learn cheaply when that is worth doing).
+//   Error:      respond with error_status and close. Checks that need only a prefix (bare CR/LF,
+//               header_bytes_max) fail before the head is complete; once an input fails, every
+//               longer input fails the same way.
+// `out` is written only on Complete. Never reads past input.size().
+ParseResult parse_request(std::span<const char> input, std::span<Header> header_storage,
+                          const ParseLimits& limits, RequestHead& out);
+
+} // namespace regcache::http
