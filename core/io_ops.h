@@ -8,6 +8,7 @@
 // Results are raw CQE results: >= 0 on success, -errno on failure. A timed operation that hit
 // its deadline returns -ETIME.
 #include <liburing.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -92,6 +93,11 @@ inline auto socket(int domain, int type, int protocol) {
 }
 inline auto shutdown(int fd, int how) {
   return ring_op([=](io_uring_sqe* sqe) { io_uring_prep_shutdown(sqe, fd, how); });
+}
+// Waits until `fd` is ready for `events` (POLLIN/POLLOUT). Splice into a non-blocking socket
+// does not wait for room by itself (it returns -EAGAIN), so the splice path polls first.
+inline auto poll(int fd, unsigned events, uint32_t timeout_ms = 0) {
+  return ring_op([=](io_uring_sqe* sqe) { io_uring_prep_poll_add(sqe, fd, events); }, timeout_ms);
 }
 inline auto splice(int fd_in, int64_t offset_in, int fd_out, int64_t offset_out, uint32_t bytes,
                    uint32_t timeout_ms = 0) {

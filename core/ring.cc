@@ -41,6 +41,7 @@ constexpr std::array kRequiredOps = {
     RequiredOp{IORING_OP_MSG_RING, "msg_ring", "5.18"},
     RequiredOp{IORING_OP_SHUTDOWN, "shutdown", "5.11"},
     RequiredOp{IORING_OP_MKDIRAT, "mkdirat", "5.15"},
+    RequiredOp{IORING_OP_POLL_ADD, "poll_add", "5.1"},
 };
 
 constexpr unsigned kCqeBatchMax = 256;

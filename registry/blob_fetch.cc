@@ -33,14 +33,24 @@ BlobFetch::Progress BlobFetch::progress_locked() const {
   progress.total_known = total_known_;
   progress.total_bytes = total_bytes_;
   progress.failed_before_response = failed_before_response_;
+  progress.readable_bytes = readable_bytes(state_, written_bytes_);
+  return progress;
+}
+
+uint64_t BlobFetch::readable_bytes(State state, uint64_t written_bytes) {
   // Hold back the final byte until the digest is verified: a reader can never complete a
   // response whose content was not checked.
-  if (state_ == State::Verified) {
-    progress.readable_bytes = written_bytes_;
-  } else if (state_ == State::Streaming && written_bytes_ > 0) {
-    progress.readable_bytes = written_bytes_ - 1;
+  switch (state) {
+    case State::Verified:
+      return written_bytes;
+    case State::Streaming:
+      return written_bytes > 0 ? written_bytes - 1 : 0;
+    case State::Starting:
+    case State::UpstreamAnswer:
+    case State::Failed:
+      return 0;
   }
-  return progress;
+  return 0;
 }
 
 BlobFetch::Progress BlobFetch::progress() {

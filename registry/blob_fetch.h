@@ -51,6 +51,10 @@ class BlobFetch {
   BlobFetch(const BlobFetch&) = delete;
   BlobFetch& operator=(const BlobFetch&) = delete;
 
+  // What readers may send of `written_bytes` in `state`: everything once verified, all but the
+  // final byte while streaming, nothing otherwise.
+  static uint64_t readable_bytes(State state, uint64_t written_bytes);
+
   const Digest& digest() const { return digest_; }
   Progress progress();
   // Suspends until the readable bytes pass `offset` or the state leaves `seen`; returns the new

@@ -134,8 +134,14 @@ core::Task<int> ClientConnection::send_file_range(int file_fd, uint64_t offset, 
       co_return filled == 0 ? -EIO : filled;
     }
     uint32_t in_pipe = static_cast<uint32_t>(filled);
-    while (in_pipe > 0) {
+    for (int stalls = 0; in_pipe > 0;) {
       int32_t sent = co_await core::splice(pipe.read_fd, -1, fd_, -1, in_pipe, timeout_ms);
+      if (sent == -EAGAIN && stalls++ < 1000000) {
+        // The socket buffer is full: wait for room (bounded by the send timeout per wait).
+        int32_t ready = co_await core::poll(fd_, POLLOUT, timeout_ms);
+        if (ready >= 0) continue;
+        sent = ready;
+      }
       if (sent <= 0) {
         broken_ = true;
         worker_.pipes.discard(pipe);  // it may still hold bytes of this response

@@ -72,8 +72,9 @@ template <typename Parse> auto parse_whole_guarded_and_bytewise(std::string_view
     if (!settled && partial.kind == ParseResult::Kind::Incomplete)
       continue;
     EXPECT_EQ(partial, whole) << "fed byte by byte, after " << prefix_bytes << " bytes";
-    if (!settled && whole.kind == ParseResult::Kind::Complete)
+    if (!settled && whole.kind == ParseResult::Kind::Complete) {
       EXPECT_EQ(prefix_bytes, whole.consumed) << "complete before the head ended";
+    }
     settled = true;
   }
   return whole;

@@ -298,19 +298,39 @@ TEST(HelpTextTest, ListsEveryOption) {
   }
 }
 
-TEST(HelpTextTest, EveryOptionLineShowsItsDefault) {
-  const std::string help = help_text();
-  size_t option_lines = 0;
-  size_t start = 0;
-  while (start < help.size()) {
-    const size_t end = help.find('\n', start);
-    const std::string_view line = std::string_view(help).substr(start, end - start);
-    start = end == std::string::npos ? help.size() : end + 1;
-    if (!line.starts_with("  --")) continue;
-    ++option_lines;
-    EXPECT_NE(line.find("(default: "), std::string_view::npos) << line;
+std::vector<std::string_view> lines_of(std::string_view text) {
+  std::vector<std::string_view> lines;
+  while (!text.empty()) {
+    const size_t end = text.find('\n');
+    lines.push_back(text.substr(0, end));
+    text.remove_prefix(end == std::string_view::npos ? text.size() : end + 1);
   }
-  EXPECT_EQ(option_lines, 15u); // -h/--help and -V/--version lines start with "  -h" and "  -V"
+  return lines;
+}
+
+TEST(HelpTextTest, EveryOptionEntryShowsItsDefault) {
+  // An entry is a line starting with "  --" and its indented continuation lines.
+  const std::string help = help_text();
+  std::vector<std::string> entries;
+  for (std::string_view line : lines_of(help)) {
+    if (line.starts_with("  -")) {
+      entries.emplace_back(line);
+    } else if (!entries.empty() && line.starts_with("      ")) {
+      entries.back().append(" ").append(line);
+    }
+  }
+  size_t option_entries = 0;
+  for (const std::string& entry : entries) {
+    if (!entry.starts_with("  --")) continue; // -h/--help and -V/--version have no default
+    ++option_entries;
+    EXPECT_NE(entry.find("(default: "), std::string::npos) << entry;
+  }
+  EXPECT_EQ(option_entries, 15u);
+}
+
+TEST(HelpTextTest, NoLineIsWiderThanEightyColumns) {
+  const std::string help = help_text();
+  for (std::string_view line : lines_of(help)) EXPECT_LE(line.size(), 80u) << line;
 }
 
 TEST(HelpTextTest, ShowsDefaultValuesFromConfig) {
