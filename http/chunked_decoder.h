@@ -10,12 +10,12 @@
 namespace regcache::http {
 
 struct ChunkedLimits {
-  size_t chunk_line_bytes_max = 4 * 1024;  // chunk-size, chunk-ext and CRLF of one chunk line
-  size_t trailer_bytes_max = 16 * 1024;    // the whole trailer section, final CRLF included
+  size_t chunk_line_bytes_max = 4 * 1024; // chunk-size, chunk-ext and CRLF of one chunk line
+  size_t trailer_bytes_max = 16 * 1024;   // the whole trailer section, final CRLF included
 };
 
 class ChunkedDecoder {
- public:
+public:
   // Largest chunk-size accepted; 2^60 bytes is far beyond any blob and keeps size * 16 in range.
   static constexpr uint64_t kChunkBytesLimit = uint64_t(1) << 60;
 
@@ -27,7 +27,7 @@ class ChunkedDecoder {
   };
 
   ChunkedDecoder() = default;
-  explicit ChunkedDecoder(const ChunkedLimits& limits) : limits_(limits) {}
+  explicit ChunkedDecoder(const ChunkedLimits &limits) : limits_(limits) {}
 
   // Consumes framing bytes and at most one piece of data; the caller loops, passing the input
   // after `consumed` each time, until NeedMore, Done or Error.
@@ -43,15 +43,15 @@ class ChunkedDecoder {
   bool failed() const { return state_ == State::Error; }
   std::string_view error_reason() const { return error_reason_; } // static text; empty if none
 
- private:
+private:
   enum class State : uint8_t {
-    SizeFirstDigit,   // chunk-size = 1*HEXDIG
+    SizeFirstDigit, // chunk-size = 1*HEXDIG
     SizeDigits,
-    SizeWhitespace,   // BWS before ";" of a chunk extension
-    Extension,        // chunk-ext up to CR
-    SizeLineLf,       // LF ending the chunk line
-    Data,             // chunk-data
-    DataCr,           // CRLF after chunk-data
+    SizeWhitespace, // BWS before ";" of a chunk extension
+    Extension,      // chunk-ext up to CR
+    SizeLineLf,     // LF ending the chunk line
+    Data,           // chunk-data
+    DataCr,         // CRLF after chunk-data
     DataLf,
     TrailerLineStart, // trailer-section = *( field-line CRLF ) then CRLF
     TrailerLine,

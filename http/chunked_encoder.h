@@ -11,8 +11,8 @@
 
 namespace regcache::http {
 
-inline constexpr size_t kChunkHeaderBytesMax = 18; // 16 hex digits for 2^64 - 1, then CRLF
-inline constexpr std::string_view kChunkTrailer = "\r\n"; // CRLF after each chunk's data
+inline constexpr size_t kChunkHeaderBytesMax = 18;          // 16 hex digits for 2^64 - 1, then CRLF
+inline constexpr std::string_view kChunkTrailer = "\r\n";   // CRLF after each chunk's data
 inline constexpr std::string_view kLastChunk = "0\r\n\r\n"; // last-chunk and the empty trailer
 
 // Writes "<size in lowercase hex>\r\n" to the start of `out` and returns its length. `size` must

@@ -10,7 +10,7 @@
 namespace regcache::http {
 
 class HeadWriter {
- public:
+public:
   explicit HeadWriter(std::span<char> buffer) : buffer_(buffer) {}
 
   // "HTTP/1.1 404 Not Found\r\n"; status must be 100-599. First call only.
@@ -31,7 +31,7 @@ class HeadWriter {
   std::string_view view() const;
   size_t size() const { return view().size(); }
 
- private:
+private:
   void append(std::string_view bytes);
   bool ok() const { return !overflowed_ && !field_rejected_; }
 

@@ -1,8 +1,8 @@
 #include "http/header_rules.h"
 
+#include <algorithm>
 #include <array>
 #include <cassert>
-#include <algorithm>
 
 namespace regcache::http::header_rules {
 namespace {
@@ -21,14 +21,16 @@ constexpr std::array<uint8_t, 256> make_char_classes() {
     const bool digit = c >= '0' && c <= '9';
     const bool visible = c >= 0x21 && c <= 0x7e;
     uint8_t bits = 0;
-    if (alpha || digit || std::string_view("!#$%&'*+-.^_`|~").find(char(c)) != std::string_view::npos)
+    if (alpha || digit ||
+        std::string_view("!#$%&'*+-.^_`|~").find(char(c)) != std::string_view::npos)
       bits |= kTchar;
     // field-vchar = VCHAR / obs-text, plus SP and HTAB inside a value.
     if (visible || c >= 0x80 || c == ' ' || c == '\t')
       bits |= kFieldValue;
     if (visible)
       bits |= kTarget;
-    if (alpha || digit || std::string_view("-._~!$&'()*+,;=:[]%").find(char(c)) != std::string_view::npos)
+    if (alpha || digit ||
+        std::string_view("-._~!$&'()*+,;=:[]%").find(char(c)) != std::string_view::npos)
       bits |= kAuthority;
     table[size_t(c)] = bits;
   }
@@ -37,9 +39,13 @@ constexpr std::array<uint8_t, 256> make_char_classes() {
 
 constexpr std::array<uint8_t, 256> kCharClasses = make_char_classes();
 
-bool has_class(char c, CharClass cls) { return (kCharClasses[uint8_t(c)] & cls) != 0; }
+bool has_class(char c, CharClass cls) {
+  return (kCharClasses[uint8_t(c)] & cls) != 0;
+}
 
-bool is_ows(char c) { return c == ' ' || c == '\t'; }
+bool is_ows(char c) {
+  return c == ' ' || c == '\t';
+}
 
 std::string_view trim_ows(std::string_view text) {
   while (!text.empty() && is_ows(text.front()))
@@ -56,7 +62,8 @@ size_t offset_in(std::string_view head, std::string_view part) {
 
 // Calls on_element(element) for each comma-separated element of a field value, trimmed of OWS.
 // Empty elements are passed too, so each field can decide how to treat them.
-template <typename OnElement> bool for_each_list_element(std::string_view value, OnElement on_element) {
+template <typename OnElement>
+bool for_each_list_element(std::string_view value, OnElement on_element) {
   // Bounded: every iteration consumes at least the comma it stops at, or ends the loop.
   while (true) {
     const size_t comma = value.find(',');
@@ -69,7 +76,7 @@ template <typename OnElement> bool for_each_list_element(std::string_view value,
 }
 
 // 1*DIGIT without overflow. RFC 9110 section 8.6: Content-Length = 1*DIGIT.
-bool parse_decimal_uint64(std::string_view digits, uint64_t& out) {
+bool parse_decimal_uint64(std::string_view digits, uint64_t &out) {
   if (digits.empty())
     return false;
   uint64_t value = 0;
@@ -85,7 +92,7 @@ bool parse_decimal_uint64(std::string_view digits, uint64_t& out) {
   return true;
 }
 
-ParseResult read_content_length(std::string_view head, const Header& header, FramingFields& out) {
+ParseResult read_content_length(std::string_view head, const Header &header, FramingFields &out) {
   const size_t offset = offset_in(head, header.value);
   bool valid = true;
   bool differs = false;
@@ -116,8 +123,8 @@ ParseResult read_content_length(std::string_view head, const Header& header, Fra
   return kRuleHolds;
 }
 
-ParseResult read_transfer_encoding(std::string_view head, const Header& header,
-                                   FramingFields& out) {
+ParseResult read_transfer_encoding(std::string_view head, const Header &header,
+                                   FramingFields &out) {
   const size_t offset = offset_in(head, header.value);
   if (!out.has_transfer_encoding)
     out.transfer_encoding_offset = offset;
@@ -153,11 +160,21 @@ ParseResult read_transfer_encoding(std::string_view head, const Header& header,
 
 } // namespace
 
-bool is_tchar(char c) { return has_class(c, kTchar); }
-bool is_field_value_char(char c) { return has_class(c, kFieldValue); }
-bool is_target_char(char c) { return has_class(c, kTarget); }
-bool is_authority_char(char c) { return has_class(c, kAuthority); }
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_tchar(char c) {
+  return has_class(c, kTchar);
+}
+bool is_field_value_char(char c) {
+  return has_class(c, kFieldValue);
+}
+bool is_target_char(char c) {
+  return has_class(c, kTarget);
+}
+bool is_authority_char(char c) {
+  return has_class(c, kAuthority);
+}
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 bool is_token(std::string_view text) {
   if (text.empty())
@@ -187,7 +204,7 @@ ParseResult make_error(uint16_t status, size_t offset, std::string_view reason) 
                      .error_reason = reason};
 }
 
-ParseResult locate_head(std::span<const char> input, const ParseLimits& limits) {
+ParseResult locate_head(std::span<const char> input, const ParseLimits &limits) {
   const size_t head_end = find_head_end(input, 0);
   const size_t head_bytes_known = head_end != 0 ? head_end : input.size();
   const size_t scan_bytes = std::min(head_bytes_known, limits.header_bytes_max);
@@ -214,7 +231,7 @@ ParseResult locate_head(std::span<const char> input, const ParseLimits& limits) 
   return make_complete(head_end);
 }
 
-ParseResult parse_http_version(std::string_view text, size_t offset, uint8_t& version_minor) {
+ParseResult parse_http_version(std::string_view text, size_t offset, uint8_t &version_minor) {
   // HTTP-version = "HTTP" "/" DIGIT "." DIGIT, case-sensitive (RFC 9112 section 2.3).
   const bool well_formed = text.size() == 8 && text.substr(0, 5) == "HTTP/" && is_digit(text[5]) &&
                            text[6] == '.' && is_digit(text[7]);
@@ -228,7 +245,7 @@ ParseResult parse_http_version(std::string_view text, size_t offset, uint8_t& ve
 }
 
 ParseResult parse_field_lines(std::string_view head, size_t line_start, std::span<Header> storage,
-                              const ParseLimits& limits, size_t& count) {
+                              const ParseLimits &limits, size_t &count) {
   assert(head.size() >= 4 && head.substr(head.size() - 4) == "\r\n\r\n");
   const size_t count_max = std::min(storage.size(), limits.header_count_max);
   count = 0;
@@ -281,8 +298,8 @@ ParseResult parse_field_lines(std::string_view head, size_t line_start, std::spa
 }
 
 ParseResult read_framing_fields(std::string_view head, std::span<const Header> headers,
-                                FramingFields& out) {
-  for (const Header& header : headers) {
+                                FramingFields &out) {
+  for (const Header &header : headers) {
     if (iequals(header.name, "content-length")) {
       const ParseResult result = read_content_length(head, header, out);
       if (result.error())
@@ -309,7 +326,7 @@ ParseResult read_framing_fields(std::string_view head, std::span<const Header> h
   return kRuleHolds;
 }
 
-bool is_persistent(uint8_t version_minor, const FramingFields& fields) {
+bool is_persistent(uint8_t version_minor, const FramingFields &fields) {
   if (fields.connection_close)
     return false;
   return version_minor >= 1 || fields.connection_keep_alive;

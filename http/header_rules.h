@@ -40,15 +40,15 @@ inline constexpr ParseResult kRuleHolds = make_complete(0);
 // Finds the end of the head and applies the checks that do not need all of it: bare CR / bare LF
 // line endings and the header_bytes_max cap. Returns Complete with consumed = head end, Incomplete,
 // or Error. An error, once returned for a prefix, is returned for every longer input too.
-ParseResult locate_head(std::span<const char> input, const ParseLimits& limits);
+ParseResult locate_head(std::span<const char> input, const ParseLimits &limits);
 
 // Parses "HTTP/1.0" or "HTTP/1.1" (exactly 8 bytes); 400 when malformed, 505 for other versions.
-ParseResult parse_http_version(std::string_view text, size_t offset, uint8_t& version_minor);
+ParseResult parse_http_version(std::string_view text, size_t offset, uint8_t &version_minor);
 
 // Parses field lines starting at line_start up to the empty line that ends the head (the head
 // ends at head.size(), which locate_head has checked). Fills storage[0, count).
 ParseResult parse_field_lines(std::string_view head, size_t line_start, std::span<Header> storage,
-                              const ParseLimits& limits, size_t& count);
+                              const ParseLimits &limits, size_t &count);
 
 // What the framing, persistence and Host fields say, once syntax-checked.
 struct FramingFields {
@@ -56,10 +56,10 @@ struct FramingFields {
   uint64_t content_length = 0;
   size_t content_length_offset = 0;
   bool has_transfer_encoding = false;
-  size_t transfer_coding_count = 0;   // across all Transfer-Encoding fields, in order
+  size_t transfer_coding_count = 0; // across all Transfer-Encoding fields, in order
   size_t chunked_count = 0;
-  bool chunked_is_final = false;      // the last transfer coding is chunked
-  bool has_unknown_coding = false;    // a coding other than chunked appears
+  bool chunked_is_final = false;   // the last transfer coding is chunked
+  bool has_unknown_coding = false; // a coding other than chunked appears
   size_t transfer_encoding_offset = 0;
   size_t host_count = 0;
   std::string_view host;
@@ -72,9 +72,9 @@ struct FramingFields {
 // syntax errors that make framing ambiguous (see the RFC sections in the definition). `head` is
 // the buffer the header views point into, used for error offsets.
 ParseResult read_framing_fields(std::string_view head, std::span<const Header> headers,
-                                FramingFields& out);
+                                FramingFields &out);
 
 // RFC 9112 section 9.3: HTTP/1.1 is persistent unless "close"; HTTP/1.0 only with "keep-alive".
-bool is_persistent(uint8_t version_minor, const FramingFields& fields);
+bool is_persistent(uint8_t version_minor, const FramingFields &fields);
 
 } // namespace regcache::http::header_rules

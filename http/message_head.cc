@@ -6,10 +6,12 @@
 namespace regcache::http {
 namespace {
 
-char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c; }
+char ascii_lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c;
+}
 
-const Header* find_header(std::span<const Header> headers, std::string_view name) {
-  for (const Header& header : headers) {
+const Header *find_header(std::span<const Header> headers, std::string_view name) {
+  for (const Header &header : headers) {
     if (iequals(header.name, name))
       return &header;
   }
@@ -18,25 +20,27 @@ const Header* find_header(std::span<const Header> headers, std::string_view name
 
 } // namespace
 
-const Header* RequestHead::find(std::string_view name) const { return find_header(headers, name); }
+const Header *RequestHead::find(std::string_view name) const {
+  return find_header(headers, name);
+}
 
-const Header* ResponseHead::find(std::string_view name) const {
+const Header *ResponseHead::find(std::string_view name) const {
   return find_header(headers, name);
 }
 
 size_t find_head_end(std::span<const char> input, size_t scan_from) {
   static constexpr size_t kTerminatorBytes = 4; // CRLFCRLF
-  const char* const base = input.data();
+  const char *const base = input.data();
   const size_t size = input.size();
   // Step back so a CRLFCRLF split across the previous and the new bytes is still found.
   size_t pos = scan_from > kTerminatorBytes - 1 ? scan_from - (kTerminatorBytes - 1) : 0;
   // Bounded: pos grows on every iteration and stays below size - 3.
   while (pos + kTerminatorBytes <= size) {
     // memchr skips ahead to the next candidate; the comparison below decides.
-    const void* cr = std::memchr(base + pos, '\r', size - (kTerminatorBytes - 1) - pos);
+    const void *cr = std::memchr(base + pos, '\r', size - (kTerminatorBytes - 1) - pos);
     if (cr == nullptr)
       return 0;
-    pos = size_t(static_cast<const char*>(cr) - base);
+    pos = size_t(static_cast<const char *>(cr) - base);
     assert(pos + kTerminatorBytes <= size);
     if (base[pos + 1] == '\n' && base[pos + 2] == '\r' && base[pos + 3] == '\n')
       return pos + kTerminatorBytes;

@@ -44,18 +44,18 @@ struct ParseResult {
 
 struct RequestHead {
   std::string_view method;
-  std::string_view target; // as received
-  std::string_view path;   // target up to the first '?'; "*" for asterisk-form; empty for CONNECT
-  std::string_view query;  // after the first '?', without it; empty when there is none
+  std::string_view target;   // as received
+  std::string_view path;     // target up to the first '?'; "*" for asterisk-form; empty for CONNECT
+  std::string_view query;    // after the first '?', without it; empty when there is none
   uint8_t version_minor = 1; // HTTP/1.0 or HTTP/1.1 only
-  std::span<const Header> headers; // the prefix of the caller's storage that was filled
+  std::span<const Header> headers;         // the prefix of the caller's storage that was filled
   BodyFraming framing = BodyFraming::None; // None, ContentLength or Chunked
   uint64_t content_length = 0;             // meaningful when framing == ContentLength
-  bool keep_alive = true; // RFC 9112 section 9.3
-  std::string_view host;  // Host field value; the target's authority for absolute-form
+  bool keep_alive = true;                  // RFC 9112 section 9.3
+  std::string_view host; // Host field value; the target's authority for absolute-form
 
   // First header with that name (ASCII case-insensitive); nullptr if none.
-  const Header* find(std::string_view name) const;
+  const Header *find(std::string_view name) const;
 };
 
 struct ResponseHead {
@@ -69,7 +69,7 @@ struct ResponseHead {
   uint64_t content_length = 0;
   bool keep_alive = true; // false for UntilClose framing
 
-  const Header* find(std::string_view name) const;
+  const Header *find(std::string_view name) const;
 };
 
 // Where the header block ends. Searches only input[scan_from - 3 ..] for CRLFCRLF, so a caller

@@ -9,7 +9,6 @@ namespace {
 
 using namespace header_rules;
 
-
 // authority-form = uri-host ":" port (RFC 9112 section 3.2.3); the port is required.
 bool is_authority_form(std::string_view target) {
   const size_t colon = target.rfind(':');
@@ -22,15 +21,15 @@ bool is_authority_form(std::string_view target) {
   return is_host_and_port(target.substr(0, colon));
 }
 
-void split_path_and_query(std::string_view path_and_query, RequestHead& out) {
+void split_path_and_query(std::string_view path_and_query, RequestHead &out) {
   const size_t question = path_and_query.find('?');
   out.path = path_and_query.substr(0, question);
-  out.query = question == std::string_view::npos ? std::string_view{}
-                                                  : path_and_query.substr(question + 1);
+  out.query =
+      question == std::string_view::npos ? std::string_view{} : path_and_query.substr(question + 1);
 }
 
 // Sets path, query and (for absolute-form) host from the request-target.
-ParseResult read_target(std::string_view target, size_t offset, RequestHead& out) {
+ParseResult read_target(std::string_view target, size_t offset, RequestHead &out) {
   assert(!target.empty());
   if (out.method == "CONNECT") {
     // RFC 9112 section 3.2.3: a CONNECT target is authority-form, and only CONNECT uses it.
@@ -71,7 +70,7 @@ ParseResult read_target(std::string_view target, size_t offset, RequestHead& out
   return kRuleHolds;
 }
 
-ParseResult read_request_framing(const FramingFields& fields, RequestHead& out) {
+ParseResult read_request_framing(const FramingFields &fields, RequestHead &out) {
   if (fields.has_transfer_encoding) {
     // RFC 9112 section 6.1: a server MAY reject a request with both; with both, one of two
     // hops is bound to disagree on where the body ends (request smuggling). We always reject.
@@ -82,7 +81,8 @@ ParseResult read_request_framing(const FramingFields& fields, RequestHead& out) 
       return make_error(400, fields.transfer_encoding_offset, "Transfer-Encoding in HTTP/1.0");
     // RFC 9112 section 6.3 item 4: in a request, chunked must be the final coding, else 400.
     if (!fields.chunked_is_final)
-      return make_error(400, fields.transfer_encoding_offset, "final transfer coding is not chunked");
+      return make_error(400, fields.transfer_encoding_offset,
+                        "final transfer coding is not chunked");
     // RFC 9112 section 6.1: a server SHOULD answer 501 to a transfer coding it does not know.
     if (fields.has_unknown_coding)
       return make_error(501, fields.transfer_encoding_offset, "unknown transfer coding");
@@ -98,7 +98,7 @@ ParseResult read_request_framing(const FramingFields& fields, RequestHead& out) 
   return kRuleHolds;
 }
 
-ParseResult read_host(const FramingFields& fields, RequestHead& out) {
+ParseResult read_host(const FramingFields &fields, RequestHead &out) {
   // RFC 9112 section 3.2: a server MUST respond 400 to an HTTP/1.1 request without Host, to any
   // request with several Host fields, and to a Host with an invalid value.
   if (fields.host_count > 1)
@@ -115,7 +115,7 @@ ParseResult read_host(const FramingFields& fields, RequestHead& out) {
 } // namespace
 
 ParseResult parse_request(std::span<const char> input, std::span<Header> header_storage,
-                          const ParseLimits& limits, RequestHead& out) {
+                          const ParseLimits &limits, RequestHead &out) {
   const ParseResult located = locate_head(input, limits);
   if (!located.complete())
     return located;
@@ -155,8 +155,8 @@ ParseResult parse_request(std::span<const char> input, std::span<Header> header_
     return make_error(400, line_start + target_start, "empty request-target");
   parsed.target = line.substr(target_start, target_end - target_start);
 
-  ParseResult result =
-      parse_http_version(line.substr(target_end + 1), line_start + target_end + 1, parsed.version_minor);
+  ParseResult result = parse_http_version(line.substr(target_end + 1), line_start + target_end + 1,
+                                          parsed.version_minor);
   if (result.error())
     return result;
   result = read_target(parsed.target, line_start + target_start, parsed);

@@ -19,6 +19,6 @@ namespace regcache::http {
 //               longer input fails the same way.
 // `out` is written only on Complete. Never reads past input.size().
 ParseResult parse_request(std::span<const char> input, std::span<Header> header_storage,
-                          const ParseLimits& limits, RequestHead& out);
+                          const ParseLimits &limits, RequestHead &out);
 
 } // namespace regcache::http

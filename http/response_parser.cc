@@ -9,13 +9,13 @@ namespace {
 
 using namespace header_rules;
 
-constexpr size_t kVersionBytes = 8;     // "HTTP/1.1"
-constexpr size_t kStatusCodeBytes = 3;  // RFC 9110 section 15: status-code = 3DIGIT
+constexpr size_t kVersionBytes = 8;    // "HTTP/1.1"
+constexpr size_t kStatusCodeBytes = 3; // RFC 9110 section 15: status-code = 3DIGIT
 constexpr size_t kStatusStart = kVersionBytes + 1;
 constexpr size_t kStatusEnd = kStatusStart + kStatusCodeBytes;
 
 // status-line = HTTP-version SP status-code SP [ reason-phrase ] (RFC 9112 section 4).
-ParseResult read_status_line(std::string_view line, ResponseHead& out) {
+ParseResult read_status_line(std::string_view line, ResponseHead &out) {
   ParseResult result = parse_http_version(line.substr(0, kVersionBytes), 0, out.version_minor);
   if (result.error())
     return result;
@@ -50,8 +50,8 @@ bool status_has_no_body(uint16_t status) {
   return (status >= 100 && status < 200) || status == 204 || status == 304;
 }
 
-ParseResult read_response_framing(const FramingFields& fields, bool request_was_head,
-                                  ResponseHead& out) {
+ParseResult read_response_framing(const FramingFields &fields, bool request_was_head,
+                                  ResponseHead &out) {
   if (fields.has_transfer_encoding) {
     // RFC 9112 section 6.1: Transfer-Encoding in an HTTP/1.0 message means faulty framing.
     if (out.version_minor == 0)
@@ -81,7 +81,7 @@ ParseResult read_response_framing(const FramingFields& fields, bool request_was_
 } // namespace
 
 ParseResult parse_response(std::span<const char> input, std::span<Header> header_storage,
-                           const ParseLimits& limits, bool request_was_head, ResponseHead& out) {
+                           const ParseLimits &limits, bool request_was_head, ResponseHead &out) {
   const ParseResult located = locate_head(input, limits);
   if (!located.complete())
     return located;
@@ -108,8 +108,8 @@ ParseResult parse_response(std::span<const char> input, std::span<Header> header
   if (result.error())
     return result;
   // RFC 9112 section 9.3, and a body delimited by close leaves nothing to reuse (section 9.8).
-  parsed.keep_alive = is_persistent(parsed.version_minor, fields) &&
-                      parsed.framing != BodyFraming::UntilClose;
+  parsed.keep_alive =
+      is_persistent(parsed.version_minor, fields) && parsed.framing != BodyFraming::UntilClose;
 
   out = parsed;
   assert(located.consumed <= input.size());

@@ -14,6 +14,6 @@ namespace regcache::http {
 // Error statuses are those of parse_request; a proxy answers 502 to any of them.
 // `out` is written only on Complete. Never reads past input.size().
 ParseResult parse_response(std::span<const char> input, std::span<Header> header_storage,
-                           const ParseLimits& limits, bool request_was_head, ResponseHead& out);
+                           const ParseLimits &limits, bool request_was_head, ResponseHead &out);
 
 } // namespace regcache::http

@@ -12,7 +12,8 @@ inline constexpr std::string_view kMediaTypeDockerManifestV2 =
     "application/vnd.docker.distribution.manifest.v2+json";
 inline constexpr std::string_view kMediaTypeDockerManifestList =
     "application/vnd.docker.distribution.manifest.list.v2+json";
-inline constexpr std::string_view kMediaTypeOciManifest = "application/vnd.oci.image.manifest.v1+json";
+inline constexpr std::string_view kMediaTypeOciManifest =
+    "application/vnd.oci.image.manifest.v1+json";
 inline constexpr std::string_view kMediaTypeOciIndex = "application/vnd.oci.image.index.v1+json";
 inline constexpr std::string_view kMediaTypeDockerManifestV1Signed =
     "application/vnd.docker.distribution.manifest.v1+prettyjws";
@@ -34,9 +35,8 @@ static_assert(static_cast<size_t>(ManifestKind::DockerManifestV1) + 1 == kManife
 
 // Indexed by ManifestKind.
 inline constexpr std::array<std::string_view, kManifestKindCount> kManifestMediaTypes = {
-    kMediaTypeDockerManifestV2,       kMediaTypeDockerManifestList, kMediaTypeOciManifest,
-    kMediaTypeOciIndex,               kMediaTypeDockerManifestV1Signed,
-    kMediaTypeDockerManifestV1,
+    kMediaTypeDockerManifestV2, kMediaTypeDockerManifestList,     kMediaTypeOciManifest,
+    kMediaTypeOciIndex,         kMediaTypeDockerManifestV1Signed, kMediaTypeDockerManifestV1,
 };
 
 constexpr uint8_t accept_bit(ManifestKind kind) {

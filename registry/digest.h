@@ -20,12 +20,12 @@ static_assert(kDigestChars == 71);
 struct Digest {
   std::array<uint8_t, kSha256Bytes> bytes;
 
-  friend bool operator==(const Digest&, const Digest&) = default;
+  friend bool operator==(const Digest &, const Digest &) = default;
 };
 
 // The digest bytes are already uniformly distributed, so the first word is a good hash.
 struct DigestHash {
-  size_t operator()(const Digest& digest) const noexcept;
+  size_t operator()(const Digest &digest) const noexcept;
 };
 
 // Accepts exactly "sha256:" followed by 64 lowercase hex digits (the canonical form the OCI
@@ -33,10 +33,10 @@ struct DigestHash {
 std::optional<Digest> parse_sha256_digest(std::string_view text);
 
 // Writes "sha256:<64 lowercase hex>".
-void format_digest(const Digest& digest, std::span<char, kDigestChars> out);
+void format_digest(const Digest &digest, std::span<char, kDigestChars> out);
 // Writes the 64 lowercase hex digits alone (blob file names).
-void format_digest_hex(const Digest& digest, std::span<char, kSha256HexChars> out);
-std::string to_string(const Digest& digest);
+void format_digest_hex(const Digest &digest, std::span<char, kSha256HexChars> out);
+std::string to_string(const Digest &digest);
 
 // Decodes lowercase hex; false on any other character. Requires hex.size() == 2 * out.size().
 bool decode_hex_lower(std::string_view hex, std::span<uint8_t> out);

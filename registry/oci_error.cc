@@ -60,7 +60,9 @@ struct EscapedUnit {
   std::array<char, kEscapedUnitBytesMax> bytes;
 };
 
-bool is_continuation(unsigned char byte) { return (byte & 0xC0) == 0x80; }
+bool is_continuation(unsigned char byte) {
+  return (byte & 0xC0) == 0x80;
+}
 
 // Length of the well-formed UTF-8 sequence at the start of `text` (RFC 3629 section 4: no
 // overlong forms, no surrogates, nothing above U+10FFFF), or 0 when it is not well formed.
@@ -74,20 +76,27 @@ size_t utf8_sequence_bytes(std::string_view text) {
     length = 2;
   } else if (lead >= 0xE0 && lead <= 0xEF) {
     length = 3;
-    if (lead == 0xE0) second_min = 0xA0; // overlong
-    if (lead == 0xED) second_max = 0x9F; // UTF-16 surrogates
+    if (lead == 0xE0)
+      second_min = 0xA0; // overlong
+    if (lead == 0xED)
+      second_max = 0x9F; // UTF-16 surrogates
   } else if (lead >= 0xF0 && lead <= 0xF4) {
     length = 4;
-    if (lead == 0xF0) second_min = 0x90; // overlong
-    if (lead == 0xF4) second_max = 0x8F; // above U+10FFFF
+    if (lead == 0xF0)
+      second_min = 0x90; // overlong
+    if (lead == 0xF4)
+      second_max = 0x8F; // above U+10FFFF
   } else {
     return 0;
   }
-  if (text.size() < length) return 0;
+  if (text.size() < length)
+    return 0;
   const auto second = static_cast<unsigned char>(text[1]);
-  if (second < second_min || second > second_max) return 0;
+  if (second < second_min || second > second_max)
+    return 0;
   for (size_t i = 2; i < length; ++i) {
-    if (!is_continuation(static_cast<unsigned char>(text[i]))) return 0;
+    if (!is_continuation(static_cast<unsigned char>(text[i])))
+      return 0;
   }
   return length;
 }
@@ -143,7 +152,8 @@ size_t oci_error_bytes(OciErrorCode code, std::string_view message) {
 }
 
 size_t format_oci_error(std::span<char> out, OciErrorCode code, std::string_view message) {
-  if (out.size() < fixed_bytes(code)) return 0;
+  if (out.size() < fixed_bytes(code))
+    return 0;
   size_t position = 0;
   auto append = [&](std::string_view text) {
     assert(position + text.size() <= out.size());
@@ -156,7 +166,8 @@ size_t format_oci_error(std::span<char> out, OciErrorCode code, std::string_view
   const size_t message_end_max = out.size() - kTail.size();
   while (!message.empty()) { // bounded: every unit consumes at least one byte
     const EscapedUnit unit = escape_next(message);
-    if (position + unit.produced_bytes > message_end_max) break; // truncate between characters
+    if (position + unit.produced_bytes > message_end_max)
+      break; // truncate between characters
     append(std::string_view(unit.bytes.data(), unit.produced_bytes));
     message.remove_prefix(unit.consumed_bytes);
   }

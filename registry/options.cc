@@ -37,8 +37,8 @@ struct OptionSpec {
   UpstreamUrl Config::*upstream_field = nullptr;
   uint32_t Config::*count32_field = nullptr;
   uint64_t Config::*count64_field = nullptr;
-  uint64_t count_min = 0;              // 1 where zero means nothing useful
-  std::string_view default_text = {};  // for defaults Config cannot hold
+  uint64_t count_min = 0;             // 1 where zero means nothing useful
+  std::string_view default_text = {}; // for defaults Config cannot hold
 };
 
 constexpr OptionSpec flag_option(std::string_view name, bool Config::*field, bool sets,
@@ -77,8 +77,7 @@ constexpr OptionSpec upstream_option(std::string_view name, UpstreamUrl Config::
 }
 
 constexpr OptionSpec count32_option(std::string_view name, std::string_view value_name,
-                                    uint32_t Config::*field, uint64_t min,
-                                    std::string_view help) {
+                                    uint32_t Config::*field, uint64_t min, std::string_view help) {
   OptionSpec spec;
   spec.name = name;
   spec.kind = ValueKind::Count32;
@@ -90,8 +89,7 @@ constexpr OptionSpec count32_option(std::string_view name, std::string_view valu
 }
 
 constexpr OptionSpec count64_option(std::string_view name, std::string_view value_name,
-                                    uint64_t Config::*field, uint64_t min,
-                                    std::string_view help) {
+                                    uint64_t Config::*field, uint64_t min, std::string_view help) {
   OptionSpec spec;
   spec.name = name;
   spec.kind = ValueKind::Count64;
@@ -106,8 +104,7 @@ constexpr OptionSpec count64_option(std::string_view name, std::string_view valu
 constexpr std::array kOptions = {
     text_option("listen", ValueKind::ListenAddress, "ADDR", &Config::listen_address,
                 "address to listen on, IPv4:port or [IPv6]:port"),
-    upstream_option("upstream", &Config::upstream,
-                    "upstream registry, http(s)://host[:port]"),
+    upstream_option("upstream", &Config::upstream, "upstream registry, http(s)://host[:port]"),
     text_option("cache-dir", ValueKind::Path, "DIR", &Config::cache_dir,
                 "directory for cached blobs, manifests and tags",
                 "/var/cache/regcache as root, else $XDG_CACHE_HOME/regcache or "
@@ -138,9 +135,10 @@ constexpr std::array kOptions = {
                 "do not write one line per request to stdout"),
 };
 
-const OptionSpec* find_option(std::string_view name) {
-  for (const OptionSpec& spec : kOptions) {
-    if (spec.name == name) return &spec;
+const OptionSpec *find_option(std::string_view name) {
+  for (const OptionSpec &spec : kOptions) {
+    if (spec.name == name)
+      return &spec;
   }
   return nullptr;
 }
@@ -154,8 +152,8 @@ std::string option_error(std::string_view option, std::string_view problem,
 
 // Digits only: from_chars alone would accept a leading '-' for signed types and stop at the
 // first non-digit, so "12abc" must be refused here.
-bool parse_count(const OptionSpec& spec, std::string_view value, uint64_t max, uint64_t* out,
-                 std::string* error) {
+bool parse_count(const OptionSpec &spec, std::string_view value, uint64_t max, uint64_t *out,
+                 std::string *error) {
   if (value.empty() || value.find_first_not_of("0123456789") != std::string_view::npos) {
     *error = option_error(spec.name, "expected a whole number, got", value);
     return false;
@@ -163,8 +161,8 @@ bool parse_count(const OptionSpec& spec, std::string_view value, uint64_t max, u
   uint64_t parsed = 0;
   const auto [end, status] = std::from_chars(value.data(), value.data() + value.size(), parsed);
   if (status != std::errc{} || end != value.data() + value.size() || parsed > max) {
-    *error = option_error(spec.name, "value out of range (max " + std::to_string(max) + "):",
-                          value);
+    *error =
+        option_error(spec.name, "value out of range (max " + std::to_string(max) + "):", value);
     return false;
   }
   if (parsed < spec.count_min) {
@@ -177,8 +175,8 @@ bool parse_count(const OptionSpec& spec, std::string_view value, uint64_t max, u
 }
 
 // Stores one option's value into `config`; false with `error` set when the value is bad.
-bool apply_value(const OptionSpec& spec, std::string_view value, Config& config,
-                 std::string* error) {
+bool apply_value(const OptionSpec &spec, std::string_view value, Config &config,
+                 std::string *error) {
   switch (spec.kind) {
   case ValueKind::Flag:
     assert(false && "flags take no value");
@@ -192,8 +190,8 @@ bool apply_value(const OptionSpec& spec, std::string_view value, Config& config,
     return true;
   case ValueKind::ListenAddress:
     if (!parse_listen_address(value)) {
-      *error = option_error(spec.name, "expected IPv4:port or [IPv6]:port (port 1-65535), got",
-                            value);
+      *error =
+          option_error(spec.name, "expected IPv4:port or [IPv6]:port (port 1-65535), got", value);
       return false;
     }
     config.*spec.text_field = std::string(value);
@@ -229,14 +227,15 @@ bool apply_value(const OptionSpec& spec, std::string_view value, Config& config,
   return false;
 }
 
-std::string default_text(const OptionSpec& spec, const Config& defaults) {
-  if (!spec.default_text.empty()) return std::string(spec.default_text);
+std::string default_text(const OptionSpec &spec, const Config &defaults) {
+  if (!spec.default_text.empty())
+    return std::string(spec.default_text);
   switch (spec.kind) {
   case ValueKind::Flag:
     return defaults.*spec.flag_field == spec.flag_sets ? "on" : "off";
   case ValueKind::Path:
   case ValueKind::ListenAddress: {
-    const std::string& text = defaults.*spec.text_field;
+    const std::string &text = defaults.*spec.text_field;
     return text.empty() ? "none" : text;
   }
   case ValueKind::Upstream:
@@ -250,7 +249,9 @@ std::string default_text(const OptionSpec& spec, const Config& defaults) {
   return {};
 }
 
-ParsedOptions run(Config config) { return {ParsedOptions::Outcome::Run, std::move(config), {}}; }
+ParsedOptions run(Config config) {
+  return {ParsedOptions::Outcome::Run, std::move(config), {}};
+}
 
 ParsedOptions error(std::string message) {
   return {ParsedOptions::Outcome::Error, Config{}, std::move(message)};
@@ -259,43 +260,49 @@ ParsedOptions error(std::string message) {
 } // namespace
 
 ProcessEnvironment current_process_environment() {
-  const char* xdg_cache_home = std::getenv("XDG_CACHE_HOME");
-  const char* home = std::getenv("HOME");
+  const char *xdg_cache_home = std::getenv("XDG_CACHE_HOME");
+  const char *home = std::getenv("HOME");
   return {geteuid() == 0, xdg_cache_home != nullptr ? xdg_cache_home : "",
           home != nullptr ? home : ""};
 }
 
-std::string default_cache_dir(const ProcessEnvironment& environment) {
-  if (environment.is_root) return "/var/cache/regcache";
+std::string default_cache_dir(const ProcessEnvironment &environment) {
+  if (environment.is_root)
+    return "/var/cache/regcache";
   if (environment.xdg_cache_home.starts_with('/')) {
     return std::string(environment.xdg_cache_home) + "/regcache";
   }
-  if (environment.home.starts_with('/')) return std::string(environment.home) + "/.cache/regcache";
+  if (environment.home.starts_with('/'))
+    return std::string(environment.home) + "/.cache/regcache";
   return {};
 }
 
 std::optional<ListenAddress> parse_listen_address(std::string_view text) {
   const size_t colon = text.rfind(':');
-  if (colon == std::string_view::npos) return std::nullopt;
+  if (colon == std::string_view::npos)
+    return std::nullopt;
   const std::optional<uint16_t> port = parse_port(text.substr(colon + 1));
-  if (!port) return std::nullopt;
+  if (!port)
+    return std::nullopt;
   const std::string_view host = text.substr(0, colon);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
     const std::string_view inner = host.substr(1, host.size() - 2);
-    if (!is_valid_ipv6(inner)) return std::nullopt;
+    if (!is_valid_ipv6(inner))
+      return std::nullopt;
     return ListenAddress{inner, *port, true};
   }
   // Binding needs an address; resolving a name here would be I/O.
-  if (!is_valid_ipv4(host)) return std::nullopt;
+  if (!is_valid_ipv4(host))
+    return std::nullopt;
   return ListenAddress{host, *port, false};
 }
 
-ParsedOptions parse_options(std::span<const char* const> argv) {
+ParsedOptions parse_options(std::span<const char *const> argv) {
   return parse_options(argv, current_process_environment());
 }
 
-ParsedOptions parse_options(std::span<const char* const> argv,
-                            const ProcessEnvironment& environment) {
+ParsedOptions parse_options(std::span<const char *const> argv,
+                            const ProcessEnvironment &environment) {
   Config config;
   config.cache_dir = default_cache_dir(environment);
   // Bounded by argc; an option taking the next argument advances the index twice.
@@ -313,10 +320,9 @@ ParsedOptions parse_options(std::span<const char* const> argv,
       return error("unexpected argument '" + std::string(argument) + "' (see --help)");
     }
     const size_t equals = argument.find('=');
-    const std::string_view name = argument.substr(2, equals == std::string_view::npos
-                                                         ? std::string_view::npos
-                                                         : equals - 2);
-    const OptionSpec* spec = find_option(name);
+    const std::string_view name =
+        argument.substr(2, equals == std::string_view::npos ? std::string_view::npos : equals - 2);
+    const OptionSpec *spec = find_option(name);
     if (spec == nullptr) {
       return error("unknown option '--" + std::string(name) + "' (see --help)");
     }
@@ -335,13 +341,13 @@ ParsedOptions parse_options(std::span<const char* const> argv,
       // "--cache-dir --workers 2" is a forgotten value, not a directory named "--workers";
       // such a value can still be given as --cache-dir=--workers.
       if (index + 1 >= argv.size() || std::string_view(argv[index + 1]).starts_with("--")) {
-        return error("--" + std::string(name) + ": missing value " +
-                     std::string(spec->value_name));
+        return error("--" + std::string(name) + ": missing value " + std::string(spec->value_name));
       }
       value = argv[++index];
     }
     std::string reason;
-    if (!apply_value(*spec, value, config, &reason)) return error(std::move(reason));
+    if (!apply_value(*spec, value, config, &reason))
+      return error(std::move(reason));
   }
   if (config.cache_dir.empty()) {
     return error("--cache-dir: no default (not root, and neither XDG_CACHE_HOME nor HOME is an "
@@ -353,7 +359,7 @@ ParsedOptions parse_options(std::span<const char* const> argv,
 namespace {
 
 // Greedy word wrap with a hanging indent; "(default:" stays with the word after it.
-void append_wrapped(std::string& text, std::string_view words, size_t indent, size_t width) {
+void append_wrapped(std::string &text, std::string_view words, size_t indent, size_t width) {
   size_t column = indent;
   bool line_empty = true;
   while (!words.empty()) { // bounded: each round removes one word
@@ -363,7 +369,8 @@ void append_wrapped(std::string& text, std::string_view words, size_t indent, si
     }
     const std::string_view word = words.substr(0, word_end);
     words.remove_prefix(word_end == std::string_view::npos ? words.size() : word_end + 1);
-    if (word.empty()) continue;
+    if (word.empty())
+      continue;
     if (!line_empty && column + 1 + word.size() > width) {
       text.append("\n").append(indent, ' ');
       column = indent;
@@ -387,14 +394,16 @@ std::string help_text() {
   constexpr size_t kIndent = 2;
   constexpr size_t kGap = 2;
   constexpr size_t kWidth = 80;
-  auto usage_of = [](const OptionSpec& spec) {
+  auto usage_of = [](const OptionSpec &spec) {
     std::string usage("--");
     usage.append(spec.name);
-    if (!spec.value_name.empty()) usage.append(" ").append(spec.value_name);
+    if (!spec.value_name.empty())
+      usage.append(" ").append(spec.value_name);
     return usage;
   };
   size_t usage_width = std::string_view("-V, --version").size();
-  for (const OptionSpec& spec : kOptions) usage_width = std::max(usage_width, usage_of(spec).size());
+  for (const OptionSpec &spec : kOptions)
+    usage_width = std::max(usage_width, usage_of(spec).size());
   const size_t help_column = kIndent + usage_width + kGap;
 
   std::string text =
@@ -408,7 +417,7 @@ std::string help_text() {
     text.append(help_column - kIndent - usage.size(), ' ');
     append_wrapped(text, help, help_column, kWidth);
   };
-  for (const OptionSpec& spec : kOptions) {
+  for (const OptionSpec &spec : kOptions) {
     append_option(usage_of(spec),
                   std::string(spec.help) + " (default: " + default_text(spec, defaults) + ")");
   }

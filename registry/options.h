@@ -29,14 +29,14 @@ ProcessEnvironment current_process_environment();
 
 // /var/cache/regcache for root, else $XDG_CACHE_HOME/regcache (when absolute, as the XDG base
 // directory spec requires), else $HOME/.cache/regcache; empty when none applies.
-std::string default_cache_dir(const ProcessEnvironment& environment);
+std::string default_cache_dir(const ProcessEnvironment &environment);
 
 // Parses the command line; argv[0] is the program name and is skipped. Accepts "--opt value"
 // and "--opt=value"; the last occurrence of an option wins. Stops at the first error, whose
 // message is one line naming the option and the bad value (main prints it and exits 2).
-ParsedOptions parse_options(std::span<const char* const> argv);
-ParsedOptions parse_options(std::span<const char* const> argv,
-                            const ProcessEnvironment& environment);
+ParsedOptions parse_options(std::span<const char *const> argv);
+ParsedOptions parse_options(std::span<const char *const> argv,
+                            const ProcessEnvironment &environment);
 
 // Every option with its default, generated from the same table parse_options uses.
 std::string help_text();

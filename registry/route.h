@@ -17,7 +17,7 @@ struct Route {
   std::string_view reference; // tag or digest for Manifest, digest for Blob; empty otherwise
   bool reference_is_digest;
 
-  friend bool operator==(const Route&, const Route&) = default;
+  friend bool operator==(const Route &, const Route &) = default;
 };
 
 // Why a path is refused: the HTTP status and the OCI error to send. `message` is a literal.
@@ -26,7 +26,7 @@ struct RouteError {
   OciErrorCode code;
   std::string_view message;
 
-  friend bool operator==(const RouteError&, const RouteError&) = default;
+  friend bool operator==(const RouteError &, const RouteError &) = default;
 };
 
 using RouteResult = std::variant<Route, RouteError>;

@@ -16,10 +16,10 @@ class Sha256 {
 public:
   Sha256();
   ~Sha256();
-  Sha256(Sha256&& other) noexcept;
-  Sha256& operator=(Sha256&& other) noexcept;
-  Sha256(const Sha256&) = delete;
-  Sha256& operator=(const Sha256&) = delete;
+  Sha256(Sha256 &&other) noexcept;
+  Sha256 &operator=(Sha256 &&other) noexcept;
+  Sha256(const Sha256 &) = delete;
+  Sha256 &operator=(const Sha256 &) = delete;
 
   void update(std::span<const char> bytes);
   // Returns the digest of everything updated since construction or the last reset/finish,
@@ -29,7 +29,7 @@ public:
   void reset();
 
 private:
-  EVP_MD_CTX* context_;
+  EVP_MD_CTX *context_;
 };
 
 Digest sha256_of(std::span<const char> bytes);

@@ -11,18 +11,23 @@ namespace {
 constexpr std::string_view kHttpScheme = "http://";
 constexpr std::string_view kHttpsScheme = "https://";
 
-char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+char ascii_lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 bool starts_with_ignoring_case(std::string_view text, std::string_view prefix) {
-  if (text.size() < prefix.size()) return false;
+  if (text.size() < prefix.size())
+    return false;
   for (size_t i = 0; i < prefix.size(); ++i) {
-    if (ascii_lower(text[i]) != ascii_lower(prefix[i])) return false;
+    if (ascii_lower(text[i]) != ascii_lower(prefix[i]))
+      return false;
   }
   return true;
 }
 
-std::optional<UpstreamUrl> fail(std::string* error, std::string message) {
-  if (error != nullptr) *error = std::move(message);
+std::optional<UpstreamUrl> fail(std::string *error, std::string message) {
+  if (error != nullptr)
+    *error = std::move(message);
   return std::nullopt;
 }
 
@@ -55,7 +60,7 @@ std::string UpstreamUrl::url() const {
   return result;
 }
 
-std::optional<UpstreamUrl> parse_upstream_url(std::string_view text, std::string* error) {
+std::optional<UpstreamUrl> parse_upstream_url(std::string_view text, std::string *error) {
   UpstreamUrl url{};
   std::string_view rest;
   if (starts_with_ignoring_case(text, kHttpsScheme)) {
@@ -67,7 +72,8 @@ std::optional<UpstreamUrl> parse_upstream_url(std::string_view text, std::string
   } else {
     return fail(error, "expected a URL starting with http:// or https://, got " + quoted(text));
   }
-  if (rest.ends_with('/')) rest.remove_suffix(1);
+  if (rest.ends_with('/'))
+    rest.remove_suffix(1);
   if (rest.find_first_of("/?#") != std::string_view::npos) {
     return fail(error, "expected only scheme, host and port (no path, query or fragment) in " +
                            quoted(text));
@@ -81,15 +87,18 @@ std::optional<UpstreamUrl> parse_upstream_url(std::string_view text, std::string
   bool has_port = false;
   if (rest.starts_with('[')) {
     const size_t close = rest.find(']');
-    if (close == std::string_view::npos) return fail(error, "unclosed '[' in " + quoted(text));
+    if (close == std::string_view::npos)
+      return fail(error, "unclosed '[' in " + quoted(text));
     host = rest.substr(1, close - 1);
     const std::string_view after = rest.substr(close + 1);
     if (!after.empty()) {
-      if (after[0] != ':') return fail(error, "unexpected text after ']' in " + quoted(text));
+      if (after[0] != ':')
+        return fail(error, "unexpected text after ']' in " + quoted(text));
       has_port = true;
       port_text = after.substr(1);
     }
-    if (!is_valid_ipv6(host)) return fail(error, "invalid IPv6 address " + quoted(host));
+    if (!is_valid_ipv6(host))
+      return fail(error, "invalid IPv6 address " + quoted(host));
   } else {
     const size_t colon = rest.find(':');
     host = rest.substr(0, colon);
@@ -101,10 +110,12 @@ std::optional<UpstreamUrl> parse_upstream_url(std::string_view text, std::string
       }
     }
   }
-  if (host.empty()) return fail(error, "missing host in " + quoted(text));
+  if (host.empty())
+    return fail(error, "missing host in " + quoted(text));
 
   url.host.reserve(host.size());
-  for (char c : host) url.host.push_back(ascii_lower(c));
+  for (char c : host)
+    url.host.push_back(ascii_lower(c));
   const bool bracketed = rest.starts_with('[');
   if (!bracketed && !is_valid_hostname(url.host) && !is_valid_ipv4(url.host)) {
     return fail(error, "invalid host " + quoted(host) + " in " + quoted(text));
@@ -113,13 +124,14 @@ std::optional<UpstreamUrl> parse_upstream_url(std::string_view text, std::string
   url.port = url.tls ? kHttpsDefaultPort : kHttpDefaultPort;
   if (has_port) {
     const std::optional<uint16_t> port = parse_port(port_text);
-    if (!port) return fail(error, "invalid port " + quoted(port_text) + " (expected 1-65535)");
+    if (!port)
+      return fail(error, "invalid port " + quoted(port_text) + " (expected 1-65535)");
     url.port = *port;
   }
   return url;
 }
 
-bool is_docker_hub(const UpstreamUrl& upstream) {
+bool is_docker_hub(const UpstreamUrl &upstream) {
   return upstream.host == "registry-1.docker.io" || upstream.host == "index.docker.io" ||
          upstream.host == "docker.io";
 }

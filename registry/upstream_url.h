@@ -21,17 +21,17 @@ struct UpstreamUrl {
   // "https://" or "http://" followed by the authority.
   std::string url() const;
 
-  friend bool operator==(const UpstreamUrl&, const UpstreamUrl&) = default;
+  friend bool operator==(const UpstreamUrl &, const UpstreamUrl &) = default;
 };
 
 // Accepts http:// or https:// (scheme case-insensitive), a host (DNS name, IPv4, or [IPv6]),
 // an optional :port (1-65535), an optional trailing '/', and nothing else: no user info, path,
 // query or fragment. The host is lowercased. On failure returns nullopt and, when `error` is not
 // null, sets it to a one-line reason.
-std::optional<UpstreamUrl> parse_upstream_url(std::string_view text, std::string* error);
+std::optional<UpstreamUrl> parse_upstream_url(std::string_view text, std::string *error);
 
 // Whether the upstream is Docker Hub's registry, where one-component names live under
 // "library/" (see docker_hub_name).
-bool is_docker_hub(const UpstreamUrl& upstream);
+bool is_docker_hub(const UpstreamUrl &upstream);
 
 } // namespace regcache::registry

@@ -978,10 +978,11 @@ def skopeo_copy(src, dst, all_images=False, src_tls_verify=None, dest_tls_verify
     return r
 
 
-def push(layout_dir, tag, registry, repo, all_images=False):
-    """skopeo copy oci:LAYOUT:TAG docker://REGISTRY/REPO:TAG with digests preserved."""
-    return skopeo_copy("oci:%s:%s" % (layout_dir, tag), "docker://%s/%s:%s" % (
-        registry.host, repo, tag), all_images=all_images, dest_tls_verify=False)
+def push(layout_dir, ref, registry, repo, all_images=False, tag=None):
+    """skopeo copy oci:LAYOUT:REF docker://REGISTRY/REPO:TAG (TAG defaults to REF), digests
+    preserved."""
+    return skopeo_copy("oci:%s:%s" % (layout_dir, ref), "docker://%s/%s:%s" % (
+        registry.host, repo, tag or ref), all_images=all_images, dest_tls_verify=False)
 
 
 def pull(host, ref, out_layout, tag="pulled", all_images=False, tls_verify=False, check=True,

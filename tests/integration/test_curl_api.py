@@ -304,6 +304,19 @@ class CurlApi(unittest.TestCase):
         self.assertRejected(b"GET /v2/ HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (128 * rt.KiB)
                             + b"\r\n\r\n", statuses=(431, 400))
 
+    def test_tls_client_hello_gets_400_without_waiting_for_more_bytes(self):
+        # skopeo with --src-tls-verify=false tries HTTPS first and falls back to HTTP only
+        # once the server answers (or closes); a server that waits for CRLFs stalls it.
+        hello = b"\x16\x03\x01\x00\xc8\x01\x00\x00\xc4\x03\x03" + bytes(range(32)) + b"\x00" * 8
+        with rt.RawHTTP(self.rc.port, timeout=5) as c:
+            c.send(hello)
+            try:
+                r = c.read_response()
+            except (TimeoutError, OSError, ValueError) as e:
+                self.fail("no answer to a TLS ClientHello within 5 s: %r" % e)
+        if r is not None:
+            self.assertEqual(r.status, 400, r)
+
     def test_server_still_serves_after_malformed_requests(self):
         self.send_raw(b"GET /v2/ HTTP/1.1\nHost: x\n\n")
         self.send_raw(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + os.urandom(64))  # TLS hello

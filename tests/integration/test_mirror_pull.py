@@ -31,15 +31,15 @@ class MirrorPull(unittest.TestCase):
         cls.pushed = {}
         for seed, (name, (tag, sizes, multi)) in enumerate(sorted(IMAGES.items())):
             if multi:
-                cls.pushed[name] = rt.make_multiarch_index(layout, tag, sizes, seed)
+                cls.pushed[name] = rt.make_multiarch_index(layout, name, sizes, seed)
             else:
-                cls.pushed[name] = rt.make_oci_image(layout, tag, sizes, seed)
+                cls.pushed[name] = rt.make_oci_image(layout, name, sizes, seed)
         cls.herd = rt.make_oci_image(layout, "herd", [24 * rt.MiB + 5], 99)
 
         cls.upstream = rt.Registry(cls.tmp).start()
         cls.addClassCleanup(cls.upstream.stop)
         for name, (tag, _sizes, multi) in IMAGES.items():
-            rt.push(layout, tag, cls.upstream, name, all_images=multi)
+            rt.push(layout, name, cls.upstream, name, all_images=multi, tag=tag)
         rt.push(layout, "herd", cls.upstream, "herd")
 
         cls.rc = rt.Regcache(rt.REGCACHE, cls.tmp, cls.upstream.url).start()

@@ -21,11 +21,11 @@ struct DecodeOutcome {
   size_t consumed = 0; // input bytes the decoder used, in total
   std::string error_reason;
 
-  bool operator==(const DecodeOutcome&) const = default;
+  bool operator==(const DecodeOutcome &) const = default;
 };
 
-[[maybe_unused]] void PrintTo(const DecodeOutcome& o, std::ostream* os) {
-  const char* names[] = {"Data", "NeedMore", "Done", "Error"};
+[[maybe_unused]] void PrintTo(const DecodeOutcome &o, std::ostream *os) {
+  const char *names[] = {"Data", "NeedMore", "Done", "Error"};
   *os << names[size_t(o.kind)] << " consumed=" << o.consumed << " body=\"" << o.body
       << "\" reason=\"" << o.error_reason << "\"";
 }
@@ -80,12 +80,13 @@ DecodeOutcome decode_fed(std::string_view input, size_t piece_bytes, ChunkedLimi
 DecodeOutcome decode(std::string_view input, ChunkedLimits limits = {}) {
   const DecodeOutcome whole = decode_fed(input, input.size(), limits);
   for (const size_t piece_bytes : {1, 2, 3, 7}) {
-    EXPECT_EQ(decode_fed(input, piece_bytes, limits), whole) << "fed " << piece_bytes << " at a time";
+    EXPECT_EQ(decode_fed(input, piece_bytes, limits), whole)
+        << "fed " << piece_bytes << " at a time";
   }
   return whole;
 }
 
-void expect_error(const DecodeOutcome& outcome, std::string_view reason) {
+void expect_error(const DecodeOutcome &outcome, std::string_view reason) {
   EXPECT_EQ(outcome.kind, StepKind::Error);
   EXPECT_EQ(outcome.error_reason, reason);
 }
@@ -112,8 +113,8 @@ TEST(ChunkedDecoder, DecodesEmptyBody) {
 
 TEST(ChunkedDecoder, DecodesUpperAndLowerCaseHexSizes) {
   const std::string body(26, 'z');
-  const DecodeOutcome o = decode("A\r\n" + body.substr(0, 10) + "\r\n10\r\n" + body.substr(0, 16) +
-                                 "\r\n0\r\n\r\n");
+  const DecodeOutcome o =
+      decode("A\r\n" + body.substr(0, 10) + "\r\n10\r\n" + body.substr(0, 16) + "\r\n0\r\n\r\n");
   EXPECT_EQ(o.kind, StepKind::Done);
   EXPECT_EQ(o.body, body);
 }

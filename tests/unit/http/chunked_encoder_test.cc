@@ -16,15 +16,21 @@ std::string chunk_header(uint64_t size) {
   return std::string(buffer.data(), length);
 }
 
-TEST(ChunkedEncoder, FormatsChunkHeaderInLowercaseHex) { EXPECT_EQ(chunk_header(0x1a2b), "1a2b\r\n"); }
+TEST(ChunkedEncoder, FormatsChunkHeaderInLowercaseHex) {
+  EXPECT_EQ(chunk_header(0x1a2b), "1a2b\r\n");
+}
 
-TEST(ChunkedEncoder, FormatsOneByteChunkHeader) { EXPECT_EQ(chunk_header(1), "1\r\n"); }
+TEST(ChunkedEncoder, FormatsOneByteChunkHeader) {
+  EXPECT_EQ(chunk_header(1), "1\r\n");
+}
 
 TEST(ChunkedEncoder, FormatsLargestSizeInEighteenBytes) {
   EXPECT_EQ(chunk_header(UINT64_MAX), "ffffffffffffffff\r\n");
 }
 
-TEST(ChunkedEncoder, KeepsZerosInsideTheSize) { EXPECT_EQ(chunk_header(0x100), "100\r\n"); }
+TEST(ChunkedEncoder, KeepsZerosInsideTheSize) {
+  EXPECT_EQ(chunk_header(0x100), "100\r\n");
+}
 
 TEST(ChunkedEncoder, ProducesWhatTheDecoderReadsBack) {
   const std::string data = "registry blob bytes";

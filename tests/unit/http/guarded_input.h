@@ -18,36 +18,36 @@
 namespace regcache::http::testing {
 
 class GuardedInput {
- public:
+public:
   explicit GuardedInput(size_t capacity_bytes) {
     page_bytes_ = size_t(sysconf(_SC_PAGESIZE));
     readable_bytes_ = (capacity_bytes / page_bytes_ + 1) * page_bytes_;
-    void* mapping = mmap(nullptr, readable_bytes_ + page_bytes_, PROT_READ | PROT_WRITE,
+    void *mapping = mmap(nullptr, readable_bytes_ + page_bytes_, PROT_READ | PROT_WRITE,
                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (mapping == MAP_FAILED)
       std::abort();
-    base_ = static_cast<char*>(mapping);
+    base_ = static_cast<char *>(mapping);
     if (mprotect(base_ + readable_bytes_, page_bytes_, PROT_NONE) != 0)
       std::abort();
   }
   ~GuardedInput() { munmap(base_, readable_bytes_ + page_bytes_); }
-  GuardedInput(const GuardedInput&) = delete;
-  GuardedInput& operator=(const GuardedInput&) = delete;
+  GuardedInput(const GuardedInput &) = delete;
+  GuardedInput &operator=(const GuardedInput &) = delete;
 
   // Copies `bytes` so that their last byte is the last readable one.
   std::span<const char> place(std::string_view bytes) {
     if (bytes.size() > readable_bytes_)
       std::abort();
-    char* start = base_ + readable_bytes_ - bytes.size();
+    char *start = base_ + readable_bytes_ - bytes.size();
     if (!bytes.empty())
       std::memcpy(start, bytes.data(), bytes.size());
     return {start, bytes.size()};
   }
 
- private:
+private:
   size_t page_bytes_ = 0;
   size_t readable_bytes_ = 0;
-  char* base_ = nullptr;
+  char *base_ = nullptr;
 };
 
 inline bool view_is_inside(std::span<const char> input, std::string_view view) {
@@ -60,7 +60,8 @@ inline bool view_is_inside(std::span<const char> input, std::string_view view) {
 // against the guard page, and on every prefix against the guard page. Prefixes must be Incomplete
 // until the outcome settles; from then on every longer prefix gives the whole input's outcome, and
 // a Complete one settles exactly at `consumed` bytes. Returns the whole input's outcome.
-template <typename Parse> auto parse_whole_guarded_and_bytewise(std::string_view input, Parse parse) {
+template <typename Parse>
+auto parse_whole_guarded_and_bytewise(std::string_view input, Parse parse) {
   const std::string copy(input);
   const auto whole = parse(std::span<const char>(copy.data(), copy.size()));
   GuardedInput guarded(input.size());
@@ -80,7 +81,7 @@ template <typename Parse> auto parse_whole_guarded_and_bytewise(std::string_view
   return whole;
 }
 
-inline const char* kind_name(ParseResult::Kind kind) {
+inline const char *kind_name(ParseResult::Kind kind) {
   switch (kind) {
   case ParseResult::Kind::Complete:
     return "Complete";
@@ -92,7 +93,7 @@ inline const char* kind_name(ParseResult::Kind kind) {
   return "?";
 }
 
-inline const char* framing_name(BodyFraming framing) {
+inline const char *framing_name(BodyFraming framing) {
   switch (framing) {
   case BodyFraming::None:
     return "None";

@@ -9,7 +9,9 @@
 namespace regcache::http {
 namespace {
 
-std::span<const char> bytes(std::string_view text) { return {text.data(), text.size()}; }
+std::span<const char> bytes(std::string_view text) {
+  return {text.data(), text.size()};
+}
 
 TEST(FindHeadEnd, ReturnsOffsetPastTheFirstCrlfCrlf) {
   EXPECT_EQ(find_head_end(bytes("GET / HTTP/1.1\r\n\r\nbody\r\n\r\n"), 0), 18u);

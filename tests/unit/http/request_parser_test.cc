@@ -33,10 +33,10 @@ struct RequestOutcome {
   bool keep_alive = false;
   std::vector<std::pair<std::string, std::string>> headers;
 
-  bool operator==(const RequestOutcome&) const = default;
+  bool operator==(const RequestOutcome &) const = default;
 };
 
-[[maybe_unused]] void PrintTo(const RequestOutcome& o, std::ostream* os) {
+[[maybe_unused]] void PrintTo(const RequestOutcome &o, std::ostream *os) {
   *os << kind_name(o.kind) << " consumed=" << o.consumed;
   if (o.kind == Kind::Error)
     *os << " status=" << o.error_status << " offset=" << o.error_offset << " reason=\""
@@ -48,7 +48,7 @@ struct RequestOutcome {
         << " keep_alive=" << o.keep_alive << " headers=" << o.headers.size();
 }
 
-RequestOutcome parse_once(std::span<const char> input, const ParseLimits& limits,
+RequestOutcome parse_once(std::span<const char> input, const ParseLimits &limits,
                           size_t storage_count) {
   std::vector<Header> storage(storage_count);
   RequestHead head;
@@ -78,7 +78,7 @@ RequestOutcome parse_once(std::span<const char> input, const ParseLimits& limits
   outcome.framing = head.framing;
   outcome.content_length = head.content_length;
   outcome.keep_alive = head.keep_alive;
-  for (const Header& header : head.headers) {
+  for (const Header &header : head.headers) {
     EXPECT_TRUE(view_is_inside(head_bytes, header.name));
     EXPECT_TRUE(view_is_inside(head_bytes, header.value));
     outcome.headers.emplace_back(header.name, header.value);
@@ -88,12 +88,11 @@ RequestOutcome parse_once(std::span<const char> input, const ParseLimits& limits
 
 // Parses whole, flush against a guard page, and byte by byte; all must agree.
 RequestOutcome parse(std::string_view input, ParseLimits limits = {}, size_t storage_count = 64) {
-  return parse_whole_guarded_and_bytewise(input, [&](std::span<const char> bytes) {
-    return parse_once(bytes, limits, storage_count);
-  });
+  return parse_whole_guarded_and_bytewise(
+      input, [&](std::span<const char> bytes) { return parse_once(bytes, limits, storage_count); });
 }
 
-void expect_error(const RequestOutcome& outcome, uint16_t status, std::string_view reason) {
+void expect_error(const RequestOutcome &outcome, uint16_t status, std::string_view reason) {
   EXPECT_EQ(outcome.kind, Kind::Error);
   EXPECT_EQ(outcome.error_status, status);
   EXPECT_EQ(outcome.error_reason, reason);
@@ -115,13 +114,12 @@ TEST(RequestParser, ParsesSimpleGetRequest) {
   EXPECT_EQ(o.framing, BodyFraming::None);
   EXPECT_TRUE(o.keep_alive);
   const std::vector<std::pair<std::string, std::string>> expected = {{"Host", "registry.local"},
-                                                                      {"Accept", "*/*"}};
+                                                                     {"Accept", "*/*"}};
   EXPECT_EQ(o.headers, expected);
 }
 
 TEST(RequestParser, SplitsTargetIntoPathAndQuery) {
-  const RequestOutcome o =
-      parse("GET /v2/lib/tags/list?n=10&last=a HTTP/1.1\r\nHost: a\r\n\r\n");
+  const RequestOutcome o = parse("GET /v2/lib/tags/list?n=10&last=a HTTP/1.1\r\nHost: a\r\n\r\n");
   EXPECT_EQ(o.path, "/v2/lib/tags/list");
   EXPECT_EQ(o.query, "n=10&last=a");
 }
@@ -428,9 +426,9 @@ TEST(RequestParser, RejectsOverflowingContentLength) {
 TEST(RequestParser, RejectsNonDigitContentLength) {
   for (const std::string_view value : {"12a", "-1", "+5", "0x10", "1 2", "1.0"}) {
     SCOPED_TRACE(value);
-    expect_error(parse("PUT / HTTP/1.1\r\nHost: a\r\nContent-Length: " + std::string(value) +
-                       "\r\n\r\n"),
-                 400, "invalid Content-Length");
+    expect_error(
+        parse("PUT / HTTP/1.1\r\nHost: a\r\nContent-Length: " + std::string(value) + "\r\n\r\n"),
+        400, "invalid Content-Length");
   }
 }
 
@@ -454,9 +452,8 @@ TEST(RequestParser, AcceptsCommaListOfIdenticalContentLengths) {
 }
 
 TEST(RequestParser, RejectsDifferingContentLengths) {
-  expect_error(
-      parse("PUT / HTTP/1.1\r\nHost: a\r\nContent-Length: 7\r\nContent-Length: 8\r\n\r\n"), 400,
-      "differing Content-Length values");
+  expect_error(parse("PUT / HTTP/1.1\r\nHost: a\r\nContent-Length: 7\r\nContent-Length: 8\r\n\r\n"),
+               400, "differing Content-Length values");
 }
 
 TEST(RequestParser, RejectsCommaListOfDifferingContentLengths) {
@@ -472,7 +469,8 @@ TEST(RequestParser, RejectsContentLengthListWithEmptyElement) {
 // ---- Transfer-Encoding (RFC 9112 sections 6.1 and 6.3) ----
 
 TEST(RequestParser, ParsesChunkedTransferEncoding) {
-  const RequestOutcome o = parse("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n");
+  const RequestOutcome o =
+      parse("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n");
   ASSERT_EQ(o.kind, Kind::Complete);
   EXPECT_EQ(o.framing, BodyFraming::Chunked);
 }
@@ -622,9 +620,9 @@ TEST(RequestParser, RejectsOversizedHeadBeforeItEnds) {
 
 TEST(RequestParser, RejectsOversizedCompleteHead) {
   const ParseLimits limits{.header_bytes_max = 64, .header_count_max = 64};
-  expect_error(parse("GET / HTTP/1.1\r\nHost: a\r\nX-Long: " + std::string(60, 'x') + "\r\n\r\n",
-                     limits),
-               431, "header block too large");
+  expect_error(
+      parse("GET / HTTP/1.1\r\nHost: a\r\nX-Long: " + std::string(60, 'x') + "\r\n\r\n", limits),
+      431, "header block too large");
 }
 
 TEST(RequestParser, AcceptsHeadOfExactlyHeaderBytesMax) {

@@ -34,10 +34,10 @@ struct ResponseOutcome {
   bool keep_alive = false;
   std::vector<std::pair<std::string, std::string>> headers;
 
-  bool operator==(const ResponseOutcome&) const = default;
+  bool operator==(const ResponseOutcome &) const = default;
 };
 
-[[maybe_unused]] void PrintTo(const ResponseOutcome& o, std::ostream* os) {
+[[maybe_unused]] void PrintTo(const ResponseOutcome &o, std::ostream *os) {
   *os << kind_name(o.kind) << " consumed=" << o.consumed;
   if (o.kind == Kind::Error)
     *os << " status=" << o.error_status << " offset=" << o.error_offset << " reason=\""
@@ -49,7 +49,7 @@ struct ResponseOutcome {
 }
 
 ResponseOutcome parse_once(std::span<const char> input, bool request_was_head,
-                           const ParseLimits& limits, size_t storage_count) {
+                           const ParseLimits &limits, size_t storage_count) {
   std::vector<Header> storage(storage_count);
   ResponseHead head;
   const ParseResult result = parse_response(input, storage, limits, request_was_head, head);
@@ -70,7 +70,7 @@ ResponseOutcome parse_once(std::span<const char> input, bool request_was_head,
   outcome.framing = head.framing;
   outcome.content_length = head.content_length;
   outcome.keep_alive = head.keep_alive;
-  for (const Header& header : head.headers) {
+  for (const Header &header : head.headers) {
     EXPECT_TRUE(view_is_inside(head_bytes, header.name));
     EXPECT_TRUE(view_is_inside(head_bytes, header.value));
     outcome.headers.emplace_back(header.name, header.value);
@@ -86,7 +86,7 @@ ResponseOutcome parse(std::string_view input, bool request_was_head = false,
   });
 }
 
-void expect_error(const ResponseOutcome& outcome, uint16_t status, std::string_view reason) {
+void expect_error(const ResponseOutcome &outcome, uint16_t status, std::string_view reason) {
   EXPECT_EQ(outcome.kind, Kind::Error);
   EXPECT_EQ(outcome.error_status, status);
   EXPECT_EQ(outcome.error_reason, reason);
@@ -282,7 +282,8 @@ TEST(ResponseParser, KeepsHttp10ResponseAliveWithKeepAlive) {
 }
 
 TEST(ResponseParser, ClosesOnConnectionClose) {
-  EXPECT_FALSE(parse("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n").keep_alive);
+  EXPECT_FALSE(
+      parse("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n").keep_alive);
 }
 
 // ---- Field lines and limits (shared rules, checked on responses too) ----

@@ -82,19 +82,23 @@ TEST(AcceptMaskTest, MalformedWeightIsIgnored) {
 }
 
 TEST(AcceptMaskTest, ZeroWeightExcludesOnlyItsOwnElement) {
-  EXPECT_EQ(accept_mask(std::string(kMediaTypeOciIndex) + ";q=0, " +
-                        std::string(kMediaTypeOciManifest)),
-            kOciManifest);
+  EXPECT_EQ(
+      accept_mask(std::string(kMediaTypeOciIndex) + ";q=0, " + std::string(kMediaTypeOciManifest)),
+      kOciManifest);
 }
 
-TEST(AcceptMaskTest, AnyWildcardSetsAnyBit) { EXPECT_EQ(accept_mask("*/*"), kAcceptAnyBit); }
+TEST(AcceptMaskTest, AnyWildcardSetsAnyBit) {
+  EXPECT_EQ(accept_mask("*/*"), kAcceptAnyBit);
+}
 
 TEST(AcceptMaskTest, ApplicationWildcardSetsAnyBit) {
   EXPECT_EQ(accept_mask("application/*"), kAcceptAnyBit);
   EXPECT_EQ(accept_mask("Application/*"), kAcceptAnyBit);
 }
 
-TEST(AcceptMaskTest, WildcardWithZeroWeightSetsNothing) { EXPECT_EQ(accept_mask("*/*;q=0"), 0); }
+TEST(AcceptMaskTest, WildcardWithZeroWeightSetsNothing) {
+  EXPECT_EQ(accept_mask("*/*;q=0"), 0);
+}
 
 TEST(AcceptMaskTest, OtherWildcardsSetNothing) {
   EXPECT_EQ(accept_mask("text/*"), 0);
@@ -157,7 +161,9 @@ TEST(MaskAcceptsTest, UnknownTypeIsRefusedWithoutWildcard) {
   EXPECT_FALSE(mask_accepts(kAcceptMaskAll & ~kAcceptAnyBit, "application/json"));
 }
 
-TEST(MaskKeyTest, EmptyMaskHasKeyNone) { EXPECT_EQ(mask_key(0), "none"); }
+TEST(MaskKeyTest, EmptyMaskHasKeyNone) {
+  EXPECT_EQ(mask_key(0), "none");
+}
 
 TEST(MaskKeyTest, KeyListsOneLetterPerBitInBitOrder) {
   EXPECT_EQ(mask_key(kDockerV2 | kOciIndex), "di");
@@ -171,7 +177,8 @@ TEST(MaskKeyTest, EveryMaskHasADistinctFileNameSafeKey) {
     const std::string_view key = mask_key(static_cast<uint8_t>(mask));
     EXPECT_FALSE(key.empty());
     EXPECT_LE(key.size(), 8u);
-    for (char c : key) EXPECT_TRUE(c >= 'a' && c <= 'z') << key;
+    for (char c : key)
+      EXPECT_TRUE(c >= 'a' && c <= 'z') << key;
     keys.insert(key);
   }
   EXPECT_EQ(keys.size(), kAcceptMaskAll + 1u);

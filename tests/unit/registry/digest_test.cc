@@ -19,7 +19,9 @@ TEST(DigestTest, ParsesCanonicalSha256Digest) {
   EXPECT_EQ(digest->bytes[31], 0xad);
 }
 
-TEST(DigestTest, RejectsEmptyText) { EXPECT_FALSE(parse_sha256_digest("")); }
+TEST(DigestTest, RejectsEmptyText) {
+  EXPECT_FALSE(parse_sha256_digest(""));
+}
 
 TEST(DigestTest, RejectsUppercaseHex) {
   std::string upper = kAbcDigest;
@@ -31,13 +33,17 @@ TEST(DigestTest, RejectsUppercaseAlgorithm) {
   EXPECT_FALSE(parse_sha256_digest("SHA256:" + kAbcHex));
 }
 
-TEST(DigestTest, RejectsHexWithoutAlgorithm) { EXPECT_FALSE(parse_sha256_digest(kAbcHex)); }
+TEST(DigestTest, RejectsHexWithoutAlgorithm) {
+  EXPECT_FALSE(parse_sha256_digest(kAbcHex));
+}
 
 TEST(DigestTest, RejectsSixtyThreeHexDigits) {
   EXPECT_FALSE(parse_sha256_digest(kAbcDigest.substr(0, kAbcDigest.size() - 1)));
 }
 
-TEST(DigestTest, RejectsSixtyFiveHexDigits) { EXPECT_FALSE(parse_sha256_digest(kAbcDigest + "0")); }
+TEST(DigestTest, RejectsSixtyFiveHexDigits) {
+  EXPECT_FALSE(parse_sha256_digest(kAbcDigest + "0"));
+}
 
 TEST(DigestTest, RejectsNonHexCharacter) {
   std::string bad = kAbcDigest;

@@ -25,28 +25,29 @@ class GuardPageTest : public ::testing::Test {
 protected:
   void SetUp() override {
     page_bytes_ = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-    void* mapping = mmap(nullptr, 2 * page_bytes_, PROT_READ | PROT_WRITE,
-                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *mapping =
+        mmap(nullptr, 2 * page_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     ASSERT_NE(mapping, MAP_FAILED);
-    base_ = static_cast<char*>(mapping);
+    base_ = static_cast<char *>(mapping);
     ASSERT_EQ(mprotect(base_ + page_bytes_, page_bytes_, PROT_NONE), 0);
   }
   void TearDown() override {
-    if (base_ != nullptr) munmap(base_, 2 * page_bytes_);
+    if (base_ != nullptr)
+      munmap(base_, 2 * page_bytes_);
   }
 
   // Copies `text` so that its last byte is the last readable byte.
   std::string_view place(std::string_view text) {
     EXPECT_LE(text.size(), page_bytes_);
-    char* start = base_ + page_bytes_ - text.size();
+    char *start = base_ + page_bytes_ - text.size();
     std::memcpy(start, text.data(), text.size());
     return {start, text.size()};
   }
 
   // Calls `check` with every prefix of every sample, each placed against the guard page.
   template <typename Check>
-  void for_each_guarded_prefix(const std::vector<std::string>& samples, Check check) {
-    for (const std::string& sample : samples) {
+  void for_each_guarded_prefix(const std::vector<std::string> &samples, Check check) {
+    for (const std::string &sample : samples) {
       for (size_t size = 0; size <= sample.size(); ++size) {
         check(place(std::string_view(sample).substr(0, size)));
       }
@@ -55,7 +56,7 @@ protected:
 
 private:
   size_t page_bytes_ = 0;
-  char* base_ = nullptr;
+  char *base_ = nullptr;
 };
 
 const std::string kDigest = "sha256:" + std::string(64, 'c');
@@ -68,32 +69,29 @@ TEST_F(GuardPageTest, ParseRouteReadsNothingPastThePath) {
 }
 
 TEST_F(GuardPageTest, GrammarValidatorsReadNothingPastTheInput) {
-  for_each_guarded_prefix(
-      {"library/alpine", "a__b.c--d/e", "v1.2_3-rc", kDigest, "sha512:" + std::string(128, 'e'),
-       "multihash+base58:QmRZx=", "registry-1.docker.io", "192.168.100.200", "2001:db8::ffff:1",
-       "65535"},
-      [](std::string_view input) {
-        (void)is_valid_repository_name(input);
-        (void)is_valid_tag(input);
-        (void)is_valid_digest(input);
-        (void)is_valid_hostname(input);
-        (void)is_valid_ipv4(input);
-        (void)is_valid_ipv6(input);
-        (void)parse_port(input);
-        (void)is_valid_registry_host(input);
-      });
+  for_each_guarded_prefix({"library/alpine", "a__b.c--d/e", "v1.2_3-rc", kDigest,
+                           "sha512:" + std::string(128, 'e'), "multihash+base58:QmRZx=",
+                           "registry-1.docker.io", "192.168.100.200", "2001:db8::ffff:1", "65535"},
+                          [](std::string_view input) {
+                            (void)is_valid_repository_name(input);
+                            (void)is_valid_tag(input);
+                            (void)is_valid_digest(input);
+                            (void)is_valid_hostname(input);
+                            (void)is_valid_ipv4(input);
+                            (void)is_valid_ipv6(input);
+                            (void)parse_port(input);
+                            (void)is_valid_registry_host(input);
+                          });
 }
 
 TEST_F(GuardPageTest, DigestParserReadsNothingPastTheInput) {
-  for_each_guarded_prefix({kDigest}, [](std::string_view input) {
-    (void)parse_sha256_digest(input);
-  });
+  for_each_guarded_prefix({kDigest},
+                          [](std::string_view input) { (void)parse_sha256_digest(input); });
 }
 
 TEST_F(GuardPageTest, QueryParamReadsNothingPastTheQuery) {
-  for_each_guarded_prefix({"ns=docker.io&a=1&ns", "?x&ns="}, [](std::string_view query) {
-    (void)query_param(query, "ns");
-  });
+  for_each_guarded_prefix({"ns=docker.io&a=1&ns", "?x&ns="},
+                          [](std::string_view query) { (void)query_param(query, "ns"); });
 }
 
 TEST_F(GuardPageTest, AcceptMaskReadsNothingPastTheHeaderValue) {

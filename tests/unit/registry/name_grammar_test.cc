@@ -10,8 +10,8 @@ namespace {
 
 using Validator = bool (*)(std::string_view);
 
-void expect_all(Validator validator, const std::vector<std::string>& inputs, bool expected) {
-  for (const std::string& input : inputs) {
+void expect_all(Validator validator, const std::vector<std::string> &inputs, bool expected) {
+  for (const std::string &input : inputs) {
     EXPECT_EQ(validator(input), expected) << "input: '" << input << "'";
   }
 }
@@ -39,8 +39,8 @@ TEST(RepositoryNameTest, RejectsMixedSeparators) {
 }
 
 TEST(RepositoryNameTest, RejectsLeadingOrTrailingSeparators) {
-  expect_all(is_valid_repository_name,
-             {".a", "a.", "_a", "a_", "-a", "a-", "a/-b", "a-/b", "a/.b"}, false);
+  expect_all(is_valid_repository_name, {".a", "a.", "_a", "a_", "-a", "a-", "a/-b", "a-/b", "a/.b"},
+             false);
 }
 
 TEST(RepositoryNameTest, RejectsEmptyAndDotSegments) {
@@ -68,13 +68,21 @@ TEST(TagTest, AcceptsTagsOfTheGrammar) {
              true);
 }
 
-TEST(TagTest, AcceptsTagOf128Bytes) { EXPECT_TRUE(is_valid_tag(std::string(128, 'a'))); }
+TEST(TagTest, AcceptsTagOf128Bytes) {
+  EXPECT_TRUE(is_valid_tag(std::string(128, 'a')));
+}
 
-TEST(TagTest, RejectsTagOf129Bytes) { EXPECT_FALSE(is_valid_tag(std::string(129, 'a'))); }
+TEST(TagTest, RejectsTagOf129Bytes) {
+  EXPECT_FALSE(is_valid_tag(std::string(129, 'a')));
+}
 
-TEST(TagTest, RejectsEmptyTag) { EXPECT_FALSE(is_valid_tag("")); }
+TEST(TagTest, RejectsEmptyTag) {
+  EXPECT_FALSE(is_valid_tag(""));
+}
 
-TEST(TagTest, RejectsLeadingDotOrDash) { expect_all(is_valid_tag, {".hidden", "-x"}, false); }
+TEST(TagTest, RejectsLeadingDotOrDash) {
+  expect_all(is_valid_tag, {".hidden", "-x"}, false);
+}
 
 TEST(TagTest, RejectsCharactersOutsideTheGrammar) {
   expect_all(is_valid_tag, {"a/b", "a:b", "a+b", "a b", "a%20", "caf\xc3\xa9", "a@b"}, false);
@@ -110,8 +118,8 @@ TEST(DigestGrammarTest, RejectsSha512OfSha256Length) {
 }
 
 TEST(DigestGrammarTest, RejectsMalformedAlgorithm) {
-  expect_all(is_valid_digest, {":abc", "SHA256:" + kSha256Hex, "a..b:x", "-a:b", "a-:b", "a+:b", "a b:c"},
-             false);
+  expect_all(is_valid_digest,
+             {":abc", "SHA256:" + kSha256Hex, "a..b:x", "-a:b", "a-:b", "a+:b", "a b:c"}, false);
 }
 
 TEST(DigestGrammarTest, RejectsMissingOrMalformedEncodedPart) {
@@ -126,7 +134,9 @@ TEST(HostnameTest, AcceptsLowercaseDnsNames) {
              true);
 }
 
-TEST(HostnameTest, RejectsUppercase) { EXPECT_FALSE(is_valid_hostname("Docker.io")); }
+TEST(HostnameTest, RejectsUppercase) {
+  EXPECT_FALSE(is_valid_hostname("Docker.io"));
+}
 
 TEST(HostnameTest, RejectsMalformedLabels) {
   expect_all(is_valid_hostname,
@@ -137,7 +147,8 @@ TEST(HostnameTest, RejectsMalformedLabels) {
 
 TEST(HostnameTest, RejectsNamesLongerThan253Bytes) {
   std::string name;
-  while (name.size() < 250) name += std::string(9, 'a') + ".";
+  while (name.size() < 250)
+    name += std::string(9, 'a') + ".";
   name += "abcd";
   ASSERT_GT(name.size(), 253u);
   EXPECT_FALSE(is_valid_hostname(name));
@@ -176,7 +187,8 @@ TEST(PortTest, AcceptsOneToSixtyFiveThousandFiveHundredThirtyFive) {
 }
 
 TEST(PortTest, RejectsZeroOverflowSignsAndLeadingZeros) {
-  for (std::string_view text : {"0", "65536", "", "080", "-1", "+1", "99999", "123456", "1a", " 1"}) {
+  for (std::string_view text :
+       {"0", "65536", "", "080", "-1", "+1", "99999", "123456", "1a", " 1"}) {
     EXPECT_FALSE(parse_port(text)) << "input: '" << text << "'";
   }
 }

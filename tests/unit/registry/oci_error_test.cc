@@ -26,14 +26,18 @@ std::string document(std::string_view code, std::string_view json_message) {
 bool is_valid_json_string_content(std::string_view text) {
   for (size_t i = 0; i < text.size();) {
     const auto byte = static_cast<unsigned char>(text[i]);
-    if (byte == '"' || byte < 0x20) return false;
+    if (byte == '"' || byte < 0x20)
+      return false;
     if (byte == '\\') {
-      if (i + 1 >= text.size()) return false;
+      if (i + 1 >= text.size())
+        return false;
       const char escaped = text[i + 1];
       if (escaped == 'u') {
-        if (i + 6 > text.size()) return false;
+        if (i + 6 > text.size())
+          return false;
         for (size_t k = i + 2; k < i + 6; ++k) {
-          if (!std::isxdigit(static_cast<unsigned char>(text[k]))) return false;
+          if (!std::isxdigit(static_cast<unsigned char>(text[k])))
+            return false;
         }
         i += 6;
       } else if (std::string_view("\"\\/bfnrt").find(escaped) != std::string_view::npos) {
@@ -53,9 +57,11 @@ bool is_valid_json_string_content(std::string_view text) {
     } else if (byte >= 0x80) {
       return false;
     }
-    if (i + length > text.size()) return false;
+    if (i + length > text.size())
+      return false;
     for (size_t k = i + 1; k < i + length; ++k) {
-      if ((static_cast<unsigned char>(text[k]) & 0xC0) != 0x80) return false;
+      if ((static_cast<unsigned char>(text[k]) & 0xC0) != 0x80)
+        return false;
     }
     i += length;
   }
@@ -63,8 +69,8 @@ bool is_valid_json_string_content(std::string_view text) {
 }
 
 void expect_complete_document(std::string_view output, std::string_view code) {
-  const std::string head = std::string(R"({"errors":[{"code":")") + std::string(code) +
-                           R"(","message":")";
+  const std::string head =
+      std::string(R"({"errors":[{"code":")") + std::string(code) + R"(","message":")";
   const std::string_view tail = R"(","detail":null}]})";
   ASSERT_TRUE(output.starts_with(head)) << output;
   ASSERT_TRUE(output.ends_with(tail)) << output;
@@ -93,7 +99,8 @@ TEST(OciErrorTest, CodeNamesMatchTheSpecSpelling) {
       {OciErrorCode::TagInvalid, "TAG_INVALID"},
       {OciErrorCode::UpstreamUnavailable, "UPSTREAM_UNAVAILABLE"},
   }};
-  for (const auto& [code, name] : expected) EXPECT_EQ(code_name(code), name);
+  for (const auto &[code, name] : expected)
+    EXPECT_EQ(code_name(code), name);
 }
 
 TEST(OciErrorTest, FormatsDocumentWithCodeMessageAndNullDetail) {
@@ -127,13 +134,13 @@ TEST(OciErrorTest, KeepsWellFormedUtf8) {
 TEST(OciErrorTest, ReplacesMalformedUtf8WithReplacementCharacter) {
   const std::array<std::pair<std::string_view, std::string_view>, 6> cases = {{
       {"\xff", R"(\ufffd)"},
-      {"\xc0\xaf", R"(\ufffd\ufffd)"},          // overlong '/'
-      {"\xed\xa0\x80", R"(\ufffd\ufffd\ufffd)"}, // UTF-16 surrogate
-      {"\xe2\x82", R"(\ufffd\ufffd)"},          // cut short
+      {"\xc0\xaf", R"(\ufffd\ufffd)"},                     // overlong '/'
+      {"\xed\xa0\x80", R"(\ufffd\ufffd\ufffd)"},           // UTF-16 surrogate
+      {"\xe2\x82", R"(\ufffd\ufffd)"},                     // cut short
       {"\xf4\x90\x80\x80", R"(\ufffd\ufffd\ufffd\ufffd)"}, // above U+10FFFF
-      {"a\x80z", R"(a\ufffdz)"},                // stray continuation byte
+      {"a\x80z", R"(a\ufffdz)"},                           // stray continuation byte
   }};
-  for (const auto& [input, escaped] : cases) {
+  for (const auto &[input, escaped] : cases) {
     EXPECT_EQ(format(OciErrorCode::NameInvalid, input), document("NAME_INVALID", escaped));
   }
 }
@@ -183,7 +190,8 @@ TEST(OciErrorTest, NeverWritesPastTheOutputSpan) {
   const std::span<char> out(storage.data(), 100);
   const size_t written = format_oci_error(out, OciErrorCode::NameInvalid, std::string(500, '"'));
   EXPECT_LE(written, 100u);
-  for (size_t i = 100; i < storage.size(); ++i) ASSERT_EQ(storage[i], '#') << "byte " << i;
+  for (size_t i = 100; i < storage.size(); ++i)
+    ASSERT_EQ(storage[i], '#') << "byte " << i;
 }
 
 } // namespace

@@ -13,25 +13,26 @@ constexpr ProcessEnvironment kUserEnvironment{false, "", "/home/user"};
 
 using Outcome = ParsedOptions::Outcome;
 
-ParsedOptions parse(std::initializer_list<const char*> arguments,
-                    const ProcessEnvironment& environment = kUserEnvironment) {
-  std::vector<const char*> argv = {"regcache"};
+ParsedOptions parse(std::initializer_list<const char *> arguments,
+                    const ProcessEnvironment &environment = kUserEnvironment) {
+  std::vector<const char *> argv = {"regcache"};
   argv.insert(argv.end(), arguments);
   return parse_options(argv, environment);
 }
 
-Config parse_ok(std::initializer_list<const char*> arguments) {
+Config parse_ok(std::initializer_list<const char *> arguments) {
   const ParsedOptions parsed = parse(arguments);
   EXPECT_EQ(parsed.outcome, Outcome::Run) << parsed.message;
   return parsed.config;
 }
 
 // The error message, which must be one line naming `option` and `value`.
-void expect_error(std::initializer_list<const char*> arguments, std::string_view option,
+void expect_error(std::initializer_list<const char *> arguments, std::string_view option,
                   std::string_view value) {
   const ParsedOptions parsed = parse(arguments);
   std::string joined;
-  for (const char* argument : arguments) joined.append(argument).append(" ");
+  for (const char *argument : arguments)
+    joined.append(argument).append(" ");
   SCOPED_TRACE("arguments: " + joined);
   EXPECT_EQ(parsed.outcome, Outcome::Error);
   EXPECT_NE(parsed.message.find(option), std::string::npos) << parsed.message;
@@ -102,7 +103,7 @@ TEST(ParseOptionsTest, NoAccessLogFlagClearsIt) {
 
 TEST(ParseOptionsTest, EveryCountOptionSetsItsField) {
   struct Case {
-    const char* name;
+    const char *name;
     uint32_t Config::*field;
   };
   const Case cases[] = {
@@ -114,7 +115,7 @@ TEST(ParseOptionsTest, EveryCountOptionSetsItsField) {
       {"--connections-max", &Config::connections_max},
       {"--upstream-connections-max", &Config::upstream_connections_max},
   };
-  for (const Case& test_case : cases) {
+  for (const Case &test_case : cases) {
     EXPECT_EQ(parse_ok({test_case.name, "1234"}).*test_case.field, 1234u) << test_case.name;
     const std::string attached = std::string(test_case.name) + "=4321";
     EXPECT_EQ(parse_ok({attached.c_str()}).*test_case.field, 4321u) << test_case.name;
@@ -166,7 +167,9 @@ TEST(ParseOptionsTest, VersionGivesVersionLine) {
   EXPECT_EQ(parse({"-V"}).outcome, Outcome::Version);
 }
 
-TEST(ParseOptionsTest, UnknownOptionIsAnError) { expect_error({"--frobnicate"}, "--frobnicate", ""); }
+TEST(ParseOptionsTest, UnknownOptionIsAnError) {
+  expect_error({"--frobnicate"}, "--frobnicate", "");
+}
 
 TEST(ParseOptionsTest, UnknownOptionWithValueNamesOnlyTheOption) {
   expect_error({"--frobnicate=3"}, "--frobnicate", "");
@@ -176,9 +179,13 @@ TEST(ParseOptionsTest, ShortOptionOtherThanHelpAndVersionIsAnError) {
   expect_error({"-w"}, "-w", "");
 }
 
-TEST(ParseOptionsTest, PositionalArgumentIsAnError) { expect_error({"serve"}, "serve", ""); }
+TEST(ParseOptionsTest, PositionalArgumentIsAnError) {
+  expect_error({"serve"}, "serve", "");
+}
 
-TEST(ParseOptionsTest, DoubleDashAloneIsAnError) { expect_error({"--"}, "--", ""); }
+TEST(ParseOptionsTest, DoubleDashAloneIsAnError) {
+  expect_error({"--"}, "--", "");
+}
 
 TEST(ParseOptionsTest, MissingValueAtEndIsAnError) {
   expect_error({"--listen"}, "--listen", "missing value");
@@ -224,7 +231,7 @@ TEST(ParseOptionsTest, CountAboveUint64IsAnError) {
 }
 
 TEST(ParseOptionsTest, ZeroWhereZeroIsMeaninglessIsAnError) {
-  for (const char* option :
+  for (const char *option :
        {"--header-timeout-ms", "--idle-timeout-ms", "--upstream-connect-timeout-ms",
         "--upstream-read-timeout-ms", "--connections-max", "--manifest-bytes-max"}) {
     expect_error({option, "0"}, option, "'0'");
@@ -232,9 +239,9 @@ TEST(ParseOptionsTest, ZeroWhereZeroIsMeaninglessIsAnError) {
 }
 
 TEST(ParseOptionsTest, MalformedListenAddressIsAnError) {
-  for (const char* value : {"localhost:3128", "127.0.0.1", "127.0.0.1:0", "127.0.0.1:65536",
-                            "::1:3128", "256.0.0.1:80", "[::1]", "[::1]:", "[zz]:80", ":3128",
-                            "127.0.0.1:80x"}) {
+  for (const char *value :
+       {"localhost:3128", "127.0.0.1", "127.0.0.1:0", "127.0.0.1:65536", "::1:3128", "256.0.0.1:80",
+        "[::1]", "[::1]:", "[zz]:80", ":3128", "127.0.0.1:80x"}) {
     expect_error({"--listen", value}, "--listen", value);
   }
 }
@@ -250,7 +257,7 @@ TEST(ParseOptionsTest, EmptyPathIsAnError) {
 }
 
 TEST(ParseOptionsTest, ProcessEnvironmentOverloadParsesArguments) {
-  const std::vector<const char*> argv = {"regcache", "--cache-dir", "/x", "--workers", "2"};
+  const std::vector<const char *> argv = {"regcache", "--cache-dir", "/x", "--workers", "2"};
   const ParsedOptions parsed = parse_options(argv);
   EXPECT_EQ(parsed.outcome, Outcome::Run);
   EXPECT_EQ(parsed.config.workers, 2u);
@@ -320,8 +327,9 @@ TEST(HelpTextTest, EveryOptionEntryShowsItsDefault) {
     }
   }
   size_t option_entries = 0;
-  for (const std::string& entry : entries) {
-    if (!entry.starts_with("  --")) continue; // -h/--help and -V/--version have no default
+  for (const std::string &entry : entries) {
+    if (!entry.starts_with("  --"))
+      continue; // -h/--help and -V/--version have no default
     ++option_entries;
     EXPECT_NE(entry.find("(default: "), std::string::npos) << entry;
   }
@@ -330,7 +338,8 @@ TEST(HelpTextTest, EveryOptionEntryShowsItsDefault) {
 
 TEST(HelpTextTest, NoLineIsWiderThanEightyColumns) {
   const std::string help = help_text();
-  for (std::string_view line : lines_of(help)) EXPECT_LE(line.size(), 80u) << line;
+  for (std::string_view line : lines_of(help))
+    EXPECT_LE(line.size(), 80u) << line;
 }
 
 TEST(HelpTextTest, ShowsDefaultValuesFromConfig) {

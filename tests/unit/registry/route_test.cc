@@ -8,7 +8,7 @@
 namespace regcache::registry {
 
 // Readable failure messages (found by ADL).
-void PrintTo(const Route& route, std::ostream* out) {
+void PrintTo(const Route &route, std::ostream *out) {
   *out << "Route{kind=" << static_cast<int>(route.kind) << ", name='" << route.name
        << "', reference='" << route.reference << "', digest=" << route.reference_is_digest << "}";
 }
@@ -19,14 +19,14 @@ const std::string kDigest = "sha256:" + std::string(64, 'a');
 
 Route expect_route(std::string_view path) {
   const RouteResult result = parse_route(path);
-  const Route* route = std::get_if<Route>(&result);
+  const Route *route = std::get_if<Route>(&result);
   EXPECT_NE(route, nullptr) << "path: " << path;
   return route != nullptr ? *route : Route{};
 }
 
 RouteError expect_error(std::string_view path) {
   const RouteResult result = parse_route(path);
-  const RouteError* error = std::get_if<RouteError>(&result);
+  const RouteError *error = std::get_if<RouteError>(&result);
   EXPECT_NE(error, nullptr) << "path: " << path;
   return error != nullptr ? *error : RouteError{};
 }
@@ -187,7 +187,9 @@ TEST(QueryParamTest, ReturnsValueOfKey) {
   EXPECT_EQ(query_param("x=1&ns=ghcr.io", "ns"), "ghcr.io");
 }
 
-TEST(QueryParamTest, ReturnsFirstOfRepeatedValues) { EXPECT_EQ(query_param("a=1&a=2", "a"), "1"); }
+TEST(QueryParamTest, ReturnsFirstOfRepeatedValues) {
+  EXPECT_EQ(query_param("a=1&a=2", "a"), "1");
+}
 
 TEST(QueryParamTest, MissingKeyGivesEmptyView) {
   EXPECT_TRUE(query_param("a=1", "ns").empty());
@@ -203,21 +205,26 @@ TEST(QueryParamTest, MatchesWholeKeysOnly) {
   EXPECT_EQ(query_param("nsx=1&xns=2&ns=3", "ns"), "3");
 }
 
-TEST(QueryParamTest, SkipsLeadingQuestionMark) { EXPECT_EQ(query_param("?ns=a", "ns"), "a"); }
+TEST(QueryParamTest, SkipsLeadingQuestionMark) {
+  EXPECT_EQ(query_param("?ns=a", "ns"), "a");
+}
 
 TEST(QueryParamTest, DoesNotPercentDecode) {
   EXPECT_EQ(query_param("ns=docker%2Eio", "ns"), "docker%2Eio");
   EXPECT_TRUE(query_param("n%73=x", "ns").empty());
 }
 
-TEST(QueryParamTest, ValueMayContainEquals) { EXPECT_EQ(query_param("a=b=c", "a"), "b=c"); }
+TEST(QueryParamTest, ValueMayContainEquals) {
+  EXPECT_EQ(query_param("a=b=c", "a"), "b=c");
+}
 
-TEST(QueryParamTest, SkipsEmptyPairs) { EXPECT_EQ(query_param("&&ns=a&", "ns"), "a"); }
+TEST(QueryParamTest, SkipsEmptyPairs) {
+  EXPECT_EQ(query_param("&&ns=a&", "ns"), "a");
+}
 
 TEST(RegistryHostTest, AcceptsHostNamesAndIpv4WithOptionalPort) {
-  for (std::string_view host :
-       {"docker.io", "ghcr.io", "localhost", "localhost:5000", "10.0.0.1", "10.0.0.1:5000",
-        "registry.example.com:443"}) {
+  for (std::string_view host : {"docker.io", "ghcr.io", "localhost", "localhost:5000", "10.0.0.1",
+                                "10.0.0.1:5000", "registry.example.com:443"}) {
     EXPECT_TRUE(is_valid_registry_host(host)) << host;
   }
 }

@@ -23,7 +23,8 @@ constexpr std::string_view kMillionADigest =
 
 std::string test_input(size_t size) {
   std::string input(size, '\0');
-  for (size_t i = 0; i < size; ++i) input[i] = static_cast<char>((i * 131 + 7) & 0xFF);
+  for (size_t i = 0; i < size; ++i)
+    input[i] = static_cast<char>((i * 131 + 7) & 0xFF);
   return input;
 }
 
@@ -50,7 +51,8 @@ TEST(Sha256Test, MillionRepetitionsOfAMatchKnownDigest) {
 TEST(Sha256Test, ByteByByteUpdatesEqualOneShot) {
   const std::string input = test_input(1000);
   Sha256 hasher;
-  for (char byte : input) hasher.update(std::span<const char>(&byte, 1));
+  for (char byte : input)
+    hasher.update(std::span<const char>(&byte, 1));
   EXPECT_EQ(hasher.finish(), sha256_of(input));
 }
 

@@ -47,13 +47,34 @@ TEST(UpstreamUrlTest, BracketedIpv6HostIsKeptWithoutBrackets) {
 }
 
 TEST(UpstreamUrlTest, RejectsMalformedUrls) {
-  for (std::string_view text :
-       {"", "ftp://x", "registry.example.com", "//x", "https://", "https:///", "https://x/v2/",
-        "https://x?y", "https://x#f", "https://user@x", "https://user:pw@x", "https://x:0",
-        "https://x:65536", "https://x:", "https://x:abc", "https://::1", "https://[::1",
-        "https://[::1]x", "https://[::1]:", "https://[]", "https://[fe80::1%25eth0]", "https://a_b",
-        "https://x//", "https://x.", "https://-x", "https://1.2.3.999", "https://:443",
-        "http:/x"}) {
+  for (std::string_view text : {"",
+                                "ftp://x",
+                                "registry.example.com",
+                                "//x",
+                                "https://",
+                                "https:///",
+                                "https://x/v2/",
+                                "https://x?y",
+                                "https://x#f",
+                                "https://user@x",
+                                "https://user:pw@x",
+                                "https://x:0",
+                                "https://x:65536",
+                                "https://x:",
+                                "https://x:abc",
+                                "https://::1",
+                                "https://[::1",
+                                "https://[::1]x",
+                                "https://[::1]:",
+                                "https://[]",
+                                "https://[fe80::1%25eth0]",
+                                "https://a_b",
+                                "https://x//",
+                                "https://x.",
+                                "https://-x",
+                                "https://1.2.3.999",
+                                "https://:443",
+                                "http:/x"}) {
     std::string error;
     EXPECT_FALSE(parse_upstream_url(text, &error)) << text;
   }
