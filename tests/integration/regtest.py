@@ -129,9 +129,10 @@ def _kill_all_at_exit():
 atexit.register(_kill_all_at_exit)
 
 
-def register_log(label, path):
+def register_log(label, path, keep=None):
+    """keep(line) -> bool selects the lines shown on failure (default: all)."""
     with _lock:
-        _log_sources.append((label, path))
+        _log_sources.append((label, path, keep))
 
 
 def dump_logs(stream=None, lines=30):
@@ -140,11 +141,13 @@ def dump_logs(stream=None, lines=30):
     with _lock:
         sources = list(_log_sources)
     seen = set()
-    for label, path in sources:
+    for label, path, keep in sources:
         if path in seen:
             continue
         seen.add(path)
         text = read_text(path)
+        if keep:
+            text = "\n".join(line for line in text.splitlines() if keep(line))
         print("----- %s (%s): last %d lines -----" % (label, path, lines), file=stream)
         print(tail(text, lines) if text else "(empty)", file=stream)
     print("----- end of logs -----", file=stream)
@@ -153,12 +156,12 @@ def dump_logs(stream=None, lines=30):
 class Proc:
     """A child process in its own process group with stdout+stderr in files."""
 
-    def __init__(self, args, log_path, label, stdout_path=None, env=None, cwd=None):
+    def __init__(self, args, log_path, label, stdout_path=None, env=None, cwd=None, keep=None):
         self.args = list(args)
         self.label = label
         self.log_path = log_path
         self.stdout_path = stdout_path or log_path
-        register_log(label + " stderr", log_path)
+        register_log(label + " stderr", log_path, keep)
         if self.stdout_path != log_path:
             register_log(label + " stdout", self.stdout_path)
         self._err = open(log_path, "ab")
@@ -543,7 +546,8 @@ class Registry:
 
     def start(self, timeout=30):
         self.proc = Proc(["docker-registry", "serve", self.config_path], self.log_path,
-                         "docker-registry %s :%d" % (self.name, self.port))
+                         "docker-registry %s :%d" % (self.name, self.port),
+                         keep=lambda line: 'msg="response completed"' not in line)
         try:
             wait_http_ok(self.url + "/v2/", timeout, self.proc, self.ssl_context())
         except Exception:
@@ -653,11 +657,40 @@ class Regcache:
         return "".join(read_text(os.path.join(self.workdir, "stderr.%d.log" % i))
                        for i in range(1, self.starts + 1))
 
-    def access_lines(self, path=None, method=None):
-        """stderr lines that look like access-log lines (carry HIT/MISS/STALE/PASS) for
+    def stdout_text(self):
+        """stdout of every start so far, in order."""
+        return "".join(read_text(os.path.join(self.workdir, "stdout.%d.log" % i))
+                       for i in range(1, self.starts + 1))
+
+    def log_text(self):
+        """stderr then stdout of every start so far. The contract puts the access log on
+        stderr; test_daemon checks that, the other tests accept either stream so that a
+        wrong stream shows up as one failure, not dozens."""
+        return "".join(read_text(os.path.join(self.workdir, "%s.%d.log" % (stream, i)))
+                       for i in range(1, self.starts + 1) for stream in ("stderr", "stdout"))
+
+    def _log_files(self):
+        return [os.path.join(self.workdir, "%s.%d.log" % (stream, i))
+                for i in range(1, self.starts + 1) for stream in ("stderr", "stdout")]
+
+    def log_mark(self):
+        """A mark for log_since(): the current size of every log file."""
+        return {p: len(read_text(p).encode()) for p in self._log_files()}
+
+    def log_since(self, mark):
+        """Log text (stderr and stdout) written after log_mark() returned mark."""
+        out = []
+        for p in self._log_files():
+            with open(p, "rb") if os.path.exists(p) else open(os.devnull, "rb") as f:
+                f.seek(mark.get(p, 0))
+                out.append(f.read().decode("utf-8", "replace"))
+        return "".join(out)
+
+    def access_lines(self, path=None, method=None, text=None):
+        """Log lines that look like access-log lines (carry HIT/MISS/STALE/PASS) for
         the given path (matched as a whole token) and method."""
         out = []
-        for line in self.stderr_text().splitlines():
+        for line in (self.log_text() if text is None else text).splitlines():
             if not re.search(r"\b(HIT|MISS|STALE|PASS)\b", line):
                 continue
             if path is not None and not re.search(r"(^|[\s\"'=])" + re.escape(path) +

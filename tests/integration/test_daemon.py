@@ -136,6 +136,18 @@ class Daemon(unittest.TestCase):
                     "--insecure-upstream", "--workers"):
             self.assertIn(opt, out, "--help output (stdout) does not mention " + opt)
 
+    # -- logging
+
+    def test_access_log_lines_go_to_stderr(self):
+        rc = self.new_regcache()
+        d = self.img.layer_digests[2]
+        self.assertEqual(rc.get("/v2/daemon/blobs/" + d).status, 200)
+        path = "/v2/daemon/blobs/" + d
+        rt.poll(lambda: rc.access_lines(path), 5, what="an access-log line for " + path)
+        self.assertTrue(rc.access_lines(path, text=rc.stderr_text()),
+                        "access-log line for GET %s is not on stderr; stdout has: %r" % (
+                            path, rc.access_lines(path, text=rc.stdout_text())))
+
     # -- signals
 
     def test_sigterm_while_idle_exits_0(self):

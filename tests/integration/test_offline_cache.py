@@ -38,7 +38,7 @@ class OfflineCache(unittest.TestCase):
                 all_images=True)
         cls.online_tag_answer = cls.rc.get("/v2/app/manifests/v1",
                                            {"Accept": rt.ALL_MANIFEST_TYPES})
-        cls.log_lines_before_offline = len(cls.rc.stderr_text().splitlines())
+        cls.log_mark_before_offline = cls.rc.log_mark()
 
         cls.upstream.stop()
         # The upstream's port must now refuse connections.
@@ -49,8 +49,7 @@ class OfflineCache(unittest.TestCase):
             pass
 
     def offline_log_lines(self):
-        lines = self.rc.stderr_text().splitlines()[self.log_lines_before_offline:]
-        return [line for line in lines if rt.Regcache.cache_status(line)]
+        return self.rc.access_lines(text=self.rc.log_since(self.log_mark_before_offline))
 
     def test_online_tag_answer_has_no_warning_header(self):
         r = self.online_tag_answer
