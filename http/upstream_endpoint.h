@@ -3,6 +3,10 @@
 #include <cstdint>
 #include <string>
 
+namespace regcache::tls {
+class ClientContext;
+}
+
 namespace regcache::http {
 
 struct Endpoint {
@@ -10,6 +14,9 @@ struct Endpoint {
   std::string host;       // DNS name, IPv4 literal or [IPv6] literal
   uint16_t port = 443;
   std::string authority;  // Host header: host, or host:port when the port is not the default
+  // The upstream's own trust settings (a CA file, --insecure for that upstream); null: the
+  // pool's default context.
+  const tls::ClientContext* tls_context = nullptr;
 
   // The connection pool key: two endpoints with the same key may share connections.
   std::string pool_key() const {

@@ -28,6 +28,9 @@ UpstreamExchange::~UpstreamExchange() {
 
 core::Task<int> UpstreamExchange::start(const Endpoint& endpoint, const UpstreamRequest& request,
                                         std::string* error) {
+  // A second start() on the same exchange (an auth retry) gives the first connection back.
+  if (connection_ && body_done_ && keep_alive_) pool_.release(std::move(connection_));
+  connection_.reset();
   bool retryable = false;
   int rc = co_await attempt(endpoint, request, true, &retryable, error);
   if (rc < 0 && retryable) {
@@ -52,13 +55,20 @@ core::Task<int> UpstreamExchange::attempt(const Endpoint& endpoint, const Upstre
   writer.header("Host", endpoint.authority);
   writer.header("User-Agent", "regcache/0.1");
   for (const Header& header : request.headers) writer.header(header.name, header.value);
+  if (!request.body.empty()) {
+    writer.header("Content-Type", request.body_content_type);
+    writer.header_uint("Content-Length", request.body.size());
+  }
   writer.end();
-  if (writer.overflowed()) {
-    *error = "upstream request head too large";
+  if (writer.overflowed() || writer.field_rejected()) {
+    *error = "upstream request head too large or has a forbidden character";
     co_return -E2BIG;
   }
   int rc = co_await connection_->stream().write_all(
       std::span<const char>(writer.view().data(), writer.size()), timeout_ms);
+  if (rc == 0 && !request.body.empty()) {
+    rc = co_await connection_->stream().write_all(request.body, timeout_ms);
+  }
   if (rc < 0) {
     *retryable = reused;
     *error = fmt::format("send to {}: {}", endpoint.authority, strerror(-rc));

@@ -19,6 +19,8 @@ struct UpstreamRequest {
   std::string_view method;  // GET or HEAD
   std::string_view target;  // origin-form path and query
   std::span<const Header> headers;  // extra request headers (Accept, Authorization, ...)
+  std::string_view body;            // sent with Content-Length when not empty (token POSTs)
+  std::string_view body_content_type;
 };
 
 // The response fields regcache uses, copied out of the receive buffer.

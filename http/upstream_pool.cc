@@ -53,12 +53,13 @@ core::Task<std::unique_ptr<UpstreamConnection>> UpstreamPool::acquire(const Endp
   }
   std::unique_ptr<core::ByteStream> stream;
   if (endpoint.tls) {
-    if (settings_.tls_context == nullptr) {
+    const tls::ClientContext* context = endpoint.tls_context != nullptr ? endpoint.tls_context : settings_.tls_context;
+    if (context == nullptr) {
       *error = "no TLS context for an https upstream";
       ::close(fd);
       co_return nullptr;
     }
-    auto tls_stream = std::make_unique<tls::TlsStream>(*settings_.tls_context, fd, endpoint.host);
+    auto tls_stream = std::make_unique<tls::TlsStream>(*context, fd, endpoint.host);
     rc = co_await tls_stream->handshake(settings_.connect_timeout_ms);
     if (rc < 0) {
       *error = fmt::format("TLS handshake with {}: {}", endpoint.authority, tls_stream->error_text());

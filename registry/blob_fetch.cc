@@ -8,6 +8,8 @@
 #include "core/log_sink.h"
 #include "registry/blob_store.h"
 #include "registry/sha256.h"
+#include "registry/upstream_auth.h"
+#include "registry/worker_context.h"
 
 namespace regcache::registry {
 namespace {
@@ -94,22 +96,30 @@ void BlobFetch::fail(std::string reason, bool before_response) {
   core::wake_all(woken);
 }
 
-core::Task<void> BlobFetch::run(std::shared_ptr<BlobFetch> self, BlobStore& store, BlobFetchRequest request,
-                                http::UpstreamPool& pool, core::LogSink* log) {
+core::Task<void> BlobFetch::run(std::shared_ptr<BlobFetch> self, WorkerContext& worker, BlobFetchRequest request) {
+  BlobStore& store = worker.store;
+  core::LogSink* log = &worker.log;
   std::array<char, kDigestChars> digest_text;
   format_digest(self->digest_, digest_text);
   std::string_view digest_view(digest_text.data(), digest_text.size());
 
-  http::Endpoint endpoint = request.endpoint;
+  http::Endpoint endpoint = request.upstream.endpoint;
   std::string target = request.target;
-  http::UpstreamExchange exchange(pool);
+  http::UpstreamExchange exchange(worker.upstreams);
   std::string error;
   bool ok = false;
   for (uint32_t hop = 0; hop <= request.redirects_max; ++hop) {
     // A named request, not a temporary: GCC 12 mishandles temporaries bound to references
     // across a co_await.
     const http::UpstreamRequest upstream_request{"GET", target, {}};
-    int rc = co_await exchange.start(endpoint, upstream_request, &error);
+    int rc = 0;
+    if (hop == 0) {
+      // The registry itself: with whatever credentials it asks for.
+      rc = co_await worker.auth.start(worker, exchange, request.upstream, upstream_request, &error);
+    } else {
+      // A redirect target (blob storage): never with the registry's Authorization.
+      rc = co_await exchange.start(endpoint, upstream_request, &error);
+    }
     if (rc < 0) break;
     const http::ResponseFields& fields = exchange.fields();
     bool redirect = fields.status == 301 || fields.status == 302 || fields.status == 303 ||
@@ -131,6 +141,11 @@ core::Task<void> BlobFetch::run(std::shared_ptr<BlobFetch> self, BlobStore& stor
       break;
     }
     co_await exchange.drain_body(64 * 1024);
+    // Blob storage is another party: it is verified against the system store (or the default CA
+    // file), not against a CA configured for the registry, unless it is the registry itself.
+    if (next_endpoint.host == endpoint.host && next_endpoint.port == endpoint.port) {
+      next_endpoint.tls_context = endpoint.tls_context;
+    }
     endpoint = std::move(next_endpoint);
     target = std::move(next_target);
     error = "too many redirects";

@@ -13,17 +13,15 @@
 #include "http/upstream_endpoint.h"
 #include "http/upstream_exchange.h"
 #include "registry/digest.h"
-
-namespace regcache::core {
-class LogSink;
-}
+#include "registry/upstream_router.h"
 
 namespace regcache::registry {
 
 class BlobStore;
+struct WorkerContext;
 
 struct BlobFetchRequest {
-  http::Endpoint endpoint;
+  UpstreamChoice upstream;
   std::string target;  // /v2/<name>/blobs/<digest>
   uint32_t redirects_max = 5;
   uint32_t answer_body_bytes_max = 64 * 1024;
@@ -69,8 +67,7 @@ class BlobFetch {
   const std::string& failure() const { return failure_; }
 
   // The download itself; spawned once by whoever created the fetch.
-  static core::Task<void> run(std::shared_ptr<BlobFetch> self, BlobStore& store, BlobFetchRequest request,
-                              http::UpstreamPool& pool, core::LogSink* log);
+  static core::Task<void> run(std::shared_ptr<BlobFetch> self, WorkerContext& worker, BlobFetchRequest request);
 
  private:
   Progress progress_locked() const;

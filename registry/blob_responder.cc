@@ -77,7 +77,7 @@ core::Task<void> follow_fetch(ClientConnection& client, BlobFetch& fetch) {
 core::Task<void> run_counted_fetch(WorkerContext& worker, std::shared_ptr<BlobFetch> fetch,
                                    BlobFetchRequest request) {
   worker.fetches_running++;
-  co_await BlobFetch::run(std::move(fetch), worker.store, std::move(request), worker.upstreams, &worker.log);
+  co_await BlobFetch::run(std::move(fetch), worker, std::move(request));
   worker.fetches_running--;
 }
 
@@ -131,7 +131,7 @@ core::Task<void> respond_blob(ClientConnection& client, const http::RequestHead&
   if (created) {
     client.set_outcome(CacheOutcome::Miss);
     BlobFetchRequest request;
-    request.endpoint = upstream.endpoint;
+    request.upstream = upstream;
     request.target = std::move(target);
     core::spawn(run_counted_fetch(worker, fetch, std::move(request)));
   } else {

@@ -99,7 +99,7 @@ core::Task<void> respond_by_digest(ClientConnection& client, const http::Request
   client.set_outcome(CacheOutcome::Miss);
   WorkerContext& worker = client.worker();
   SmallResponse answer;
-  co_await fetch_small(worker, upstream.endpoint, "GET", target, accept, worker.config.manifest_bytes_max, answer);
+  co_await fetch_small_authorized(worker, upstream, "GET", target, accept, worker.config.manifest_bytes_max, answer);
   if (answer.rc < 0) {
     co_await send_upstream_unavailable(client, answer.error);
     co_return;
@@ -130,7 +130,7 @@ core::Task<void> respond_by_tag(ClientConnection& client, const http::RequestHea
   TagKey key{upstream.endpoint.authority, upstream.name, route.reference, mask_key(mask)};
 
   SmallResponse answer;
-  co_await fetch_small(worker, upstream.endpoint, head.method, target, accept, worker.config.manifest_bytes_max,
+  co_await fetch_small_authorized(worker, upstream, head.method, target, accept, worker.config.manifest_bytes_max,
                        answer);
   bool unhealthy = answer.rc < 0 || upstream_unhealthy(answer.fields.status);
   if (unhealthy) {

@@ -36,6 +36,10 @@ core::Task<void> handle_request(ClientConnection& client, const http::RequestHea
     co_await client.send_oci_error(400, OciErrorCode::NameInvalid, routing_error);
     co_return;
   }
+  if (upstream.config != nullptr && client.worker().upstream_tls != nullptr) {
+    auto it = client.worker().upstream_tls->find(upstream.config);
+    if (it != client.worker().upstream_tls->end()) upstream.endpoint.tls_context = it->second;
+  }
   client.set_upstream(upstream.endpoint.authority);
   switch (route.kind) {
     case Route::Kind::Ping:

@@ -73,6 +73,21 @@ bool Server::start(std::string* error) {
   tls_options.verify_peer = !config_.insecure_upstream;
   tls_context_ = tls::ClientContext::create(tls_options, error);
   if (!tls_context_) return false;
+  for (const UpstreamConfig& upstream : config_.upstreams) {
+    if (upstream.ca_file.empty() && !upstream.insecure) continue;
+    tls::ClientContextOptions own;
+    own.ca_file = upstream.ca_file.empty() ? config_.upstream_ca_file : upstream.ca_file;
+    own.verify_peer = !upstream.insecure && !config_.insecure_upstream;
+    std::string context_error;
+    auto context = tls::ClientContext::create(own, &context_error);
+    if (!context) {
+      *error = fmt::format("upstream {}: {}", upstream.host, context_error);
+      return false;
+    }
+    upstream_tls_[&upstream] = context.get();
+    upstream_tls_owned_.push_back(std::move(context));
+  }
+  auth_ = std::make_unique<UpstreamAuth>(config_);
 
   core::SocketAddress address;
   if (!core::parse_socket_address(config_.listen_address, address, error)) return false;
@@ -132,7 +147,8 @@ void Server::run_worker(Worker& worker) {
   upstream_settings.read_timeout_ms = config_.upstream_read_timeout_ms;
   upstream_settings.idle_connections_max = config_.upstream_connections_max;
   upstream_settings.tls_context = tls_context_.get();
-  WorkerContext context(config_, store_, tags_, upstream_settings);
+  WorkerContext context(config_, store_, tags_, *auth_, upstream_settings);
+  context.upstream_tls = &upstream_tls_;
   context.log.start();
   AcceptContext accept_context{&context};
   core::Listener listener(worker.listen_fd, &on_accept, &accept_context);

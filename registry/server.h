@@ -6,11 +6,13 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "registry/blob_store.h"
 #include "registry/config.h"
 #include "registry/tag_store.h"
+#include "registry/upstream_auth.h"
 #include "tls/tls_context.h"
 
 namespace regcache::registry {
@@ -39,6 +41,10 @@ class Server {
   BlobStore store_;
   TagStore tags_;
   std::unique_ptr<tls::ClientContext> tls_context_;
+  // Upstreams with their own CA file or verification setting get their own context.
+  std::vector<std::unique_ptr<tls::ClientContext>> upstream_tls_owned_;
+  std::unordered_map<const UpstreamConfig*, const tls::ClientContext*> upstream_tls_;
+  std::unique_ptr<UpstreamAuth> auth_;
   std::vector<std::unique_ptr<Worker>> workers_;
 };
 

@@ -5,6 +5,7 @@
 #include <array>
 
 #include "http/chunked_encoder.h"
+#include "registry/upstream_auth.h"
 
 namespace regcache::registry {
 namespace {
@@ -35,13 +36,10 @@ size_t collect_accept_headers(const http::RequestHead& head, std::span<http::Hea
   return count;
 }
 
-core::Task<void> fetch_small(WorkerContext& worker, const http::Endpoint& endpoint, std::string_view method,
-                             std::string_view target, std::span<const http::Header> headers,
-                             uint64_t body_bytes_max, SmallResponse& out) {
-  http::UpstreamExchange exchange(worker.upstreams);
-  const http::UpstreamRequest request{method, target, headers};
-  out.rc = co_await exchange.start(endpoint, request, &out.error);
-  if (out.rc < 0) co_return;
+namespace {
+
+core::Task<void> read_small_answer(http::UpstreamExchange& exchange, const http::Endpoint& endpoint,
+                                   uint64_t body_bytes_max, SmallResponse& out) {
   out.fields = exchange.fields();
   for (;;) {
     std::span<const char> piece;
@@ -58,6 +56,28 @@ core::Task<void> fetch_small(WorkerContext& worker, const http::Endpoint& endpoi
     }
     out.body.append(piece.data(), piece.size());
   }
+}
+
+}  // namespace
+
+core::Task<void> fetch_small(WorkerContext& worker, const http::Endpoint& endpoint, std::string_view method,
+                             std::string_view target, std::span<const http::Header> headers,
+                             uint64_t body_bytes_max, SmallResponse& out) {
+  http::UpstreamExchange exchange(worker.upstreams);
+  const http::UpstreamRequest request{method, target, headers};
+  out.rc = co_await exchange.start(endpoint, request, &out.error);
+  if (out.rc < 0) co_return;
+  co_await read_small_answer(exchange, endpoint, body_bytes_max, out);
+}
+
+core::Task<void> fetch_small_authorized(WorkerContext& worker, const UpstreamChoice& upstream, std::string_view method,
+                                        std::string_view target, std::span<const http::Header> headers,
+                                        uint64_t body_bytes_max, SmallResponse& out) {
+  http::UpstreamExchange exchange(worker.upstreams);
+  const http::UpstreamRequest request{method, target, headers};
+  out.rc = co_await worker.auth.start(worker, exchange, upstream, request, &out.error);
+  if (out.rc < 0) co_return;
+  co_await read_small_answer(exchange, upstream.endpoint, body_bytes_max, out);
 }
 
 core::Task<int> send_upstream_answer(ClientConnection& client, const http::ResponseFields& fields,
@@ -90,7 +110,7 @@ core::Task<void> relay_request(ClientConnection& client, const http::RequestHead
   http::UpstreamExchange exchange(client.worker().upstreams);
   std::string error;
   const http::UpstreamRequest request{head.method, target, headers};
-  int rc = co_await exchange.start(upstream.endpoint, request, &error);
+  int rc = co_await client.worker().auth.start(client.worker(), exchange, upstream, request, &error);
   if (rc < 0) {
     co_await send_upstream_unavailable(client, error);
     co_return;

@@ -25,6 +25,11 @@ core::Task<void> fetch_small(WorkerContext& worker, const http::Endpoint& endpoi
                              std::string_view target, std::span<const http::Header> headers,
                              uint64_t body_bytes_max, SmallResponse& out);
 
+// The same for a registry request: with the credentials the upstream asks for.
+core::Task<void> fetch_small_authorized(WorkerContext& worker, const UpstreamChoice& upstream, std::string_view method,
+                                        std::string_view target, std::span<const http::Header> headers,
+                                        uint64_t body_bytes_max, SmallResponse& out);
+
 // The Accept headers of a client request, to forward upstream.
 size_t collect_accept_headers(const http::RequestHead& head, std::span<http::Header> out);
 

@@ -3,6 +3,7 @@
 // buffer, and the list of its client connections. Nothing here is shared with other workers;
 // the store (and the fetches in it) is the only shared state.
 #include <cstdint>
+#include <unordered_map>
 
 #include "core/log_sink.h"
 #include "core/pipe_pool.h"
@@ -15,13 +16,15 @@ namespace regcache::registry {
 class BlobStore;
 class TagStore;
 class ClientConnection;
+class UpstreamAuth;
 
 struct WorkerContext {
-  WorkerContext(const Config& config_in, BlobStore& store_in, TagStore& tags_in,
+  WorkerContext(const Config& config_in, BlobStore& store_in, TagStore& tags_in, UpstreamAuth& auth_in,
                 http::UpstreamSettings upstream_settings)
       : config(config_in),
         store(store_in),
         tags(tags_in),
+        auth(auth_in),
         upstreams(upstream_settings),
         pipes(config_in.connections_max, 1u << 20),
         log(2) {}
@@ -29,6 +32,9 @@ struct WorkerContext {
   const Config& config;
   BlobStore& store;
   TagStore& tags;
+  UpstreamAuth& auth;
+  // TLS contexts of upstreams with their own CA file or verification setting.
+  const std::unordered_map<const UpstreamConfig*, const tls::ClientContext*>* upstream_tls = nullptr;
   http::UpstreamPool upstreams;
   core::PipePool pipes;
   core::LogSink log;
