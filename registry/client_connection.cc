@@ -28,6 +28,7 @@ std::string_view outcome_name(CacheOutcome outcome) {
   switch (outcome) {
     case CacheOutcome::None: return "-";
     case CacheOutcome::Hit: return "HIT";
+    case CacheOutcome::Revalidated: return "REVALIDATED";
     case CacheOutcome::Miss: return "MISS";
     case CacheOutcome::Follow: return "FOLLOW";
     case CacheOutcome::Stale: return "STALE";

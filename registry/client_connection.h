@@ -17,7 +17,7 @@
 namespace regcache::registry {
 
 // How a response was produced, for the access log.
-enum class CacheOutcome : uint8_t { None, Hit, Miss, Follow, Stale, Pass, Error };
+enum class CacheOutcome : uint8_t { None, Hit, Revalidated, Miss, Follow, Stale, Pass, Error };
 std::string_view outcome_name(CacheOutcome outcome);
 
 class ClientConnection {

@@ -10,6 +10,7 @@
 #include "registry/blob_responder.h"
 #include "registry/blob_store.h"
 #include "registry/sha256.h"
+#include "registry/single_flight.h"
 #include "registry/tag_store.h"
 #include "registry/upstream_relay.h"
 
@@ -121,33 +122,75 @@ core::Task<void> respond_by_digest(ClientConnection& client, const http::Request
   co_await send_upstream_answer(client, answer.fields, answer.body);
 }
 
-core::Task<void> respond_by_tag(ClientConnection& client, const http::RequestHead& head, const Route& route,
-                                const UpstreamChoice& upstream, std::span<const http::Header> accept,
-                                const std::string& target) {
-  WorkerContext& worker = client.worker();
-  uint8_t mask = 0;
-  for (const http::Header& header : accept) mask |= accept_mask(header.value);
-  TagKey key{upstream.endpoint.authority, upstream.name, route.reference, mask_key(mask)};
+// Revalidation outcomes a leader reports to the followers of the same tag entry.
+enum RevalidationOutcome : int {
+  kEntryFresh = 1,        // the entry was confirmed or replaced just now: serve it
+  kUpstreamUnhealthy = 2, // the upstream could not answer: serve the stale entry
+  kAskYourself = 3,       // nothing shared: ask the upstream yourself
+};
 
+TagEntry entry_for(const Digest& digest, const SmallResponse& answer) {
+  TagEntry entry;
+  entry.digest = digest;
+  entry.size_bytes = answer.body.size();
+  entry.confirmed_unix_ms = now_unix_ms();
+  entry.media_type = answer.fields.content_type;
+  return entry;
+}
+
+core::Task<void> serve_stale_or_error(ClientConnection& client, const TagKey& key, const SmallResponse& answer) {
+  TagEntry entry;
+  bool have_entry = co_await client.worker().tags.load(key, entry);
+  if (have_entry) {
+    std::array<http::Header, 1> warning{kStaleWarning};
+    bool served = co_await serve_stored_manifest(client, entry.digest, warning);
+    if (served) {
+      client.set_outcome(CacheOutcome::Stale);
+      co_return;
+    }
+  }
+  if (answer.rc < 0) {
+    co_await send_upstream_unavailable(client, answer.error);
+  } else {
+    client.set_outcome(CacheOutcome::Pass);
+    co_await send_upstream_answer(client, answer.fields, answer.body);
+  }
+}
+
+// A 200 GET answer for a tag: verified against the upstream's digest claim, stored by digest,
+// remembered for the tag. False (and the client answered with 502) when it cannot be trusted.
+core::Task<bool> accept_tag_manifest(ClientConnection& client, const TagKey& key, SmallResponse& answer) {
+  if (answer.too_large) {
+    co_await send_upstream_unavailable(client, "the manifest is larger than --manifest-bytes-max");
+    co_return false;
+  }
+  Digest digest = sha256_of(answer.body);
+  if (!answer.fields.docker_content_digest.empty()) {
+    std::optional<Digest> claimed = parse_sha256_digest(answer.fields.docker_content_digest);
+    if (claimed && *claimed != digest) {
+      co_await send_upstream_unavailable(client, "the upstream's manifest does not match its Docker-Content-Digest");
+      co_return false;
+    }
+  }
+  WorkerContext& worker = client.worker();
+  bool stored = co_await store_manifest(worker.store, digest, answer.fields.content_type, answer.body);
+  if (stored) {
+    TagEntry entry = entry_for(digest, answer);
+    co_await worker.tags.save(key, entry);
+  }
+  if (answer.fields.docker_content_digest.empty()) answer.fields.docker_content_digest = to_string(digest);
+  co_return true;
+}
+
+// The upstream's current answer for the tag, with the client's own method.
+core::Task<void> ask_upstream(ClientConnection& client, const http::RequestHead& head, const UpstreamChoice& upstream,
+                              std::span<const http::Header> accept, const std::string& target, const TagKey& key) {
+  WorkerContext& worker = client.worker();
   SmallResponse answer;
   co_await fetch_small_authorized(worker, upstream, head.method, target, accept, worker.config.manifest_bytes_max,
-                       answer);
-  bool unhealthy = answer.rc < 0 || upstream_unhealthy(answer.fields.status);
-  if (unhealthy) {
-    TagEntry entry;
-    if (co_await worker.tags.load(key, entry)) {
-      std::array<http::Header, 1> warning{kStaleWarning};
-      if (co_await serve_stored_manifest(client, entry.digest, warning)) {
-        client.set_outcome(CacheOutcome::Stale);
-        co_return;
-      }
-    }
-    if (answer.rc < 0) {
-      co_await send_upstream_unavailable(client, answer.error);
-    } else {
-      client.set_outcome(CacheOutcome::Pass);
-      co_await send_upstream_answer(client, answer.fields, answer.body);
-    }
+                                  answer);
+  if (answer.rc < 0 || upstream_unhealthy(answer.fields.status)) {
+    co_await serve_stale_or_error(client, key, answer);
     co_return;
   }
   client.set_outcome(CacheOutcome::Pass);
@@ -155,30 +198,104 @@ core::Task<void> respond_by_tag(ClientConnection& client, const http::RequestHea
     co_await send_upstream_answer(client, answer.fields, answer.body);
     co_return;
   }
-  if (answer.too_large) {
-    co_await send_upstream_unavailable(client, "the manifest is larger than --manifest-bytes-max");
-    co_return;
+  client.set_outcome(CacheOutcome::Miss);
+  bool accepted = co_await accept_tag_manifest(client, key, answer);
+  if (accepted) co_await send_upstream_answer(client, answer.fields, answer.body);
+}
+
+// An expired entry: one HEAD upstream. Unchanged digest: renew the entry and serve it.
+// Changed: one GET (for GET clients), stored and served. Down/5xx/429: the stale entry.
+// Returns the outcome to share with followers; `answered` tells whether the client got its answer.
+core::Task<int> revalidate(ClientConnection& client, const UpstreamChoice& upstream,
+                           std::span<const http::Header> accept, const std::string& target, const TagKey& key,
+                           TagEntry& entry, bool& answered) {
+  WorkerContext& worker = client.worker();
+  answered = false;
+  SmallResponse probe;
+  co_await fetch_small_authorized(worker, upstream, "HEAD", target, accept, worker.config.manifest_bytes_max, probe);
+  if (probe.rc < 0 || upstream_unhealthy(probe.fields.status)) co_return kUpstreamUnhealthy;
+  if (probe.fields.status == 200) {
+    std::optional<Digest> current = parse_sha256_digest(probe.fields.docker_content_digest);
+    if (current && *current == entry.digest) {
+      entry.confirmed_unix_ms = now_unix_ms();
+      co_await worker.tags.save(key, entry);
+      co_return kEntryFresh;
+    }
+    if (!client.is_head_request()) {
+      // Changed: the one GET of this revalidation.
+      SmallResponse answer;
+      co_await fetch_small_authorized(worker, upstream, "GET", target, accept, worker.config.manifest_bytes_max, answer);
+      if (answer.rc < 0 || upstream_unhealthy(answer.fields.status)) co_return kUpstreamUnhealthy;
+      answered = true;
+      if (answer.fields.status != 200) {
+        client.set_outcome(CacheOutcome::Pass);
+        co_await send_upstream_answer(client, answer.fields, answer.body);
+        co_return kAskYourself;
+      }
+      client.set_outcome(CacheOutcome::Miss);
+      bool accepted = co_await accept_tag_manifest(client, key, answer);
+      if (!accepted) co_return kAskYourself;
+      co_await send_upstream_answer(client, answer.fields, answer.body);
+      co_return kEntryFresh;
+    }
   }
-  Digest digest = sha256_of(answer.body);
-  if (!answer.fields.docker_content_digest.empty()) {
-    std::optional<Digest> claimed = parse_sha256_digest(answer.fields.docker_content_digest);
-    if (claimed && *claimed != digest) {
-      co_await send_upstream_unavailable(client, "the upstream's manifest does not match its Docker-Content-Digest");
+  // A HEAD client of a changed tag, or a 404/401 for the tag: relay the upstream's HEAD answer
+  // and leave the entry (a GET will replace it).
+  answered = true;
+  client.set_outcome(CacheOutcome::Pass);
+  co_await send_upstream_answer(client, probe.fields, probe.body);
+  co_return kAskYourself;
+}
+
+core::Task<void> respond_by_tag(ClientConnection& client, const http::RequestHead& head, const Route& route,
+                                const UpstreamChoice& upstream, std::span<const http::Header> accept,
+                                const std::string& target) {
+  WorkerContext& worker = client.worker();
+  uint8_t mask = 0;
+  for (const http::Header& header : accept) mask |= accept_mask(header.value);
+  TagKey key{upstream.endpoint.authority, upstream.name, route.reference, mask_key(mask)};
+  uint64_t ttl_ms = worker.manifest_ttl_ms(upstream.config, route.name, route.reference);
+
+  TagEntry entry;
+  bool have_entry = co_await worker.tags.load(key, entry);
+  if (have_entry && ttl_ms > 0 && now_unix_ms() - entry.confirmed_unix_ms < static_cast<int64_t>(ttl_ms)) {
+    bool served = co_await serve_stored_manifest(client, entry.digest, {});
+    if (served) {
+      client.set_outcome(CacheOutcome::Hit);
+      co_return;
+    }
+    have_entry = false;  // the manifest bytes are gone (removed by an operator): ask again
+  }
+  if (have_entry) {
+    std::string flight_key;
+    tag_entry_path(key, flight_key);
+    SingleFlight::Joined joined = co_await worker.revalidations.join(flight_key);
+    int outcome = joined.outcome;
+    bool answered = false;
+    if (joined.leader) {
+      outcome = co_await revalidate(client, upstream, accept, target, key, entry, answered);
+      worker.revalidations.finish(flight_key, outcome);
+      if (answered) co_return;
+    }
+    if (outcome == kEntryFresh) {
+      TagEntry renewed;
+      bool reloaded = co_await worker.tags.load(key, renewed);
+      if (reloaded) {
+        bool served = co_await serve_stored_manifest(client, renewed.digest, {});
+        if (served) {
+          client.set_outcome(CacheOutcome::Revalidated);
+          co_return;
+        }
+      }
+    } else if (outcome == kUpstreamUnhealthy) {
+      SmallResponse unreachable;
+      unreachable.rc = -EHOSTUNREACH;
+      unreachable.error = "the upstream could not revalidate the tag";
+      co_await serve_stale_or_error(client, key, unreachable);
       co_return;
     }
   }
-  client.set_outcome(CacheOutcome::Miss);
-  if (co_await store_manifest(worker.store, digest, answer.fields.content_type, answer.body)) {
-    TagEntry entry;
-    entry.digest = digest;
-    entry.size_bytes = answer.body.size();
-    entry.confirmed_unix_ms = now_unix_ms();
-    entry.media_type = answer.fields.content_type;
-    co_await worker.tags.save(key, entry);
-  }
-  http::ResponseFields fields = answer.fields;
-  if (fields.docker_content_digest.empty()) fields.docker_content_digest = to_string(digest);
-  co_await send_upstream_answer(client, fields, answer.body);
+  co_await ask_upstream(client, head, upstream, accept, target, key);
 }
 
 }  // namespace

@@ -12,6 +12,9 @@
 #include <type_traits>
 #include <utility>
 
+#include "registry/config_file.h"
+#include "registry/credentials.h"
+#include "registry/docker_config.h"
 #include "registry/name_grammar.h"
 
 namespace regcache::registry {
@@ -20,39 +23,20 @@ namespace {
 
 static_assert(std::is_same_v<unsigned, uint32_t>, "workers is parsed as a uint32_t option");
 
-enum class ValueKind : uint8_t { Flag, Path, ListenAddress, Upstream, Count32, Count64 };
-
-// One command-line option. Parsing and --help both walk the table below, so an option cannot
-// be parsed without being documented, and its default is read from Config's initializers.
-// Exactly one field pointer is set, the one matching `kind`. Later an environment layer can
-// walk the same table (REGCACHE_<NAME>) and share apply_value.
-struct OptionSpec {
-  std::string_view name; // without the leading "--"
-  ValueKind kind = ValueKind::Flag;
-  std::string_view value_name; // shown in --help; empty for flags
-  std::string_view help;
-  bool Config::*flag_field = nullptr;
-  bool flag_sets = true; // the value a flag stores
-  std::string Config::*text_field = nullptr;
-  UpstreamUrl Config::*upstream_field = nullptr;
-  uint32_t Config::*count32_field = nullptr;
-  uint64_t Config::*count64_field = nullptr;
-  uint64_t count_min = 0;             // 1 where zero means nothing useful
-  std::string_view default_text = {}; // for defaults Config cannot hold
-};
+using Kind = OptionValueKind;
 
 constexpr OptionSpec flag_option(std::string_view name, bool Config::*field, bool sets,
                                  std::string_view help) {
   OptionSpec spec;
   spec.name = name;
-  spec.kind = ValueKind::Flag;
+  spec.kind = Kind::Flag;
   spec.flag_field = field;
   spec.flag_sets = sets;
   spec.help = help;
   return spec;
 }
 
-constexpr OptionSpec text_option(std::string_view name, ValueKind kind, std::string_view value_name,
+constexpr OptionSpec text_option(std::string_view name, Kind kind, std::string_view value_name,
                                  std::string Config::*field, std::string_view help,
                                  std::string_view default_text = {}) {
   OptionSpec spec;
@@ -65,14 +49,15 @@ constexpr OptionSpec text_option(std::string_view name, ValueKind kind, std::str
   return spec;
 }
 
-constexpr OptionSpec upstream_option(std::string_view name, UpstreamUrl Config::*field,
-                                     std::string_view help) {
+// An option that sets part of the default upstream, upstreams[0].
+constexpr OptionSpec upstream_option(std::string_view name, Kind kind, std::string_view value_name,
+                                     std::string_view help, std::string_view default_text = {}) {
   OptionSpec spec;
   spec.name = name;
-  spec.kind = ValueKind::Upstream;
-  spec.value_name = "URL";
-  spec.upstream_field = field;
+  spec.kind = kind;
+  spec.value_name = value_name;
   spec.help = help;
+  spec.default_text = default_text;
   return spec;
 }
 
@@ -80,7 +65,7 @@ constexpr OptionSpec count32_option(std::string_view name, std::string_view valu
                                     uint32_t Config::*field, uint64_t min, std::string_view help) {
   OptionSpec spec;
   spec.name = name;
-  spec.kind = ValueKind::Count32;
+  spec.kind = Kind::Count32;
   spec.value_name = value_name;
   spec.count32_field = field;
   spec.count_min = min;
@@ -92,7 +77,7 @@ constexpr OptionSpec count64_option(std::string_view name, std::string_view valu
                                     uint64_t Config::*field, uint64_t min, std::string_view help) {
   OptionSpec spec;
   spec.name = name;
-  spec.kind = ValueKind::Count64;
+  spec.kind = Kind::Count64;
   spec.value_name = value_name;
   spec.count64_field = field;
   spec.count_min = min;
@@ -100,21 +85,40 @@ constexpr OptionSpec count64_option(std::string_view name, std::string_view valu
   return spec;
 }
 
-// In --help order.
+constexpr OptionSpec command_line_alias(OptionSpec spec) {
+  spec.command_line_only = true;
+  spec.in_config_file = false;
+  return spec;
+}
+
+constexpr OptionSpec not_in_config_file(OptionSpec spec) {
+  spec.in_config_file = false;
+  return spec;
+}
+
+// In --help order; the command-line-only aliases last.
 constexpr std::array kOptions = {
-    text_option("listen", ValueKind::ListenAddress, "ADDR", &Config::listen_address,
+    text_option("listen", Kind::ListenAddress, "ADDR", &Config::listen_address,
                 "address to listen on, IPv4:port or [IPv6]:port"),
-    upstream_option("upstream", &Config::upstream, "upstream registry, http(s)://host[:port]"),
-    text_option("cache-dir", ValueKind::Path, "DIR", &Config::cache_dir,
+    upstream_option("upstream", Kind::Upstream, "URL",
+                    "default upstream registry, http(s)://host[:port]"),
+    upstream_option("upstream-kind", Kind::UpstreamKind, "KIND",
+                    "the default upstream's kind: registry, or acr (Azure Container Registry "
+                    "with an Entra ID identity, see AZURE_* below)"),
+    upstream_option("upstream-prefix", Kind::RepositoryPrefix, "PREFIX",
+                    "repository prefix added upstream, as an ACR cache rule's target "
+                    "(name -> PREFIX/name)",
+                    "none"),
+    text_option("cache-dir", Kind::Path, "DIR", &Config::cache_dir,
                 "directory for cached blobs, manifests and tags",
                 "/var/cache/regcache as root, else $XDG_CACHE_HOME/regcache or "
                 "$HOME/.cache/regcache"),
     count32_option("workers", "N", &Config::workers, 0,
                    "worker threads, each with its own ring; 0: one per core"),
     flag_option("insecure-upstream", &Config::insecure_upstream, true,
-                "do not verify the upstream's TLS certificate"),
-    text_option("upstream-ca-file", ValueKind::Path, "FILE", &Config::upstream_ca_file,
-                "PEM file of CAs to trust for the upstream", "the system trust store"),
+                "do not verify the default upstream's TLS certificate"),
+    text_option("upstream-ca-file", Kind::Path, "FILE", &Config::upstream_ca_file,
+                "PEM file of CAs to trust for the upstreams", "the system trust store"),
     count32_option("header-timeout-ms", "MS", &Config::header_timeout_ms, 1,
                    "time a client has to send a request's headers"),
     count32_option("idle-timeout-ms", "MS", &Config::idle_timeout_ms, 1,
@@ -133,7 +137,237 @@ constexpr std::array kOptions = {
                    "largest manifest accepted from the upstream"),
     flag_option("no-access-log", &Config::access_log, false,
                 "do not write one line per request to stdout"),
+    not_in_config_file(text_option("config", Kind::Path, "FILE", &Config::config_file,
+                                   "JSON config file (keys: see below)", "none")),
+    text_option("docker-config", Kind::Path, "FILE", &Config::docker_config_file,
+                "a Docker config.json whose \"auths\" give upstream credentials (credsStore and "
+                "credHelpers are not run; ~/.docker/config.json is not read unless named here)",
+                "none"),
+    command_line_alias(text_option("listen-address", Kind::ListenAddress, "ADDR",
+                                   &Config::listen_address, "same as --listen")),
+    command_line_alias(upstream_option("upstream-domain", Kind::AcrDomain, "HOST",
+                                       "same as --upstream https://HOST --upstream-kind acr")),
 };
+
+std::string quoted(std::string_view value) {
+  std::string text("'");
+  text.append(value).append("'");
+  return text;
+}
+
+// Digits only: from_chars alone would accept a leading '-' for signed types and stop at the
+// first non-digit, so "12abc" must be refused here.
+bool parse_count(const OptionSpec &spec, std::string_view value, uint64_t max, uint64_t *out,
+                 std::string *problem) {
+  if (value.empty() || value.find_first_not_of("0123456789") != std::string_view::npos) {
+    *problem = "expected a whole number, got " + quoted(value);
+    return false;
+  }
+  uint64_t parsed = 0;
+  const auto [end, status] = std::from_chars(value.data(), value.data() + value.size(), parsed);
+  if (status != std::errc{} || end != value.data() + value.size() || parsed > max) {
+    *problem = "value out of range (max " + std::to_string(max) + "): " + quoted(value);
+    return false;
+  }
+  if (parsed < spec.count_min) {
+    *problem = "must be at least " + std::to_string(spec.count_min) + ", got " + quoted(value);
+    return false;
+  }
+  *out = parsed;
+  return true;
+}
+
+void set_default_upstream_url(Config &config, UpstreamUrl url) {
+  assert(!config.upstreams.empty());
+  UpstreamConfig &upstream = config.upstreams.front();
+  upstream.host = upstream_routing_host(url);
+  upstream.url = std::move(url);
+}
+
+std::string upper_snake(std::string_view name) {
+  std::string text;
+  text.reserve(name.size());
+  for (char c : name)
+    text.push_back(c == '-' ? '_' : static_cast<char>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c));
+  return text;
+}
+
+std::string default_text(const OptionSpec &spec, const Config &defaults) {
+  if (!spec.default_text.empty())
+    return std::string(spec.default_text);
+  switch (spec.kind) {
+  case Kind::Flag:
+    return defaults.*spec.flag_field == spec.flag_sets ? "on" : "off";
+  case Kind::Path:
+  case Kind::ListenAddress: {
+    const std::string &text = defaults.*spec.text_field;
+    return text.empty() ? "none" : text;
+  }
+  case Kind::Upstream:
+    return defaults.upstreams.front().url.url();
+  case Kind::UpstreamKind:
+    return defaults.upstreams.front().kind == UpstreamKind::Acr ? "acr" : "registry";
+  case Kind::RepositoryPrefix:
+  case Kind::AcrDomain:
+    return defaults.upstreams.front().prefix.empty() ? "none" : defaults.upstreams.front().prefix;
+  case Kind::Count32:
+    return std::to_string(defaults.*spec.count32_field);
+  case Kind::Count64:
+    return std::to_string(defaults.*spec.count64_field);
+  }
+  assert(false && "OptionValueKind out of range");
+  return {};
+}
+
+ParsedOptions error(std::string message) {
+  return {ParsedOptions::Outcome::Error, Config{}, std::move(message)};
+}
+
+// One option as the command line gave it; `value` views argv.
+struct CommandLineValue {
+  const OptionSpec *spec;
+  std::string_view value; // empty for flags
+};
+
+struct CommandLine {
+  std::vector<CommandLineValue> values;
+  std::optional<ParsedOptions::Outcome> early_outcome; // Help or Version
+  std::string error;                                   // non-empty: the first error
+};
+
+// The syntax of the command line: which options, with which values. Values are checked when
+// applied (apply_command_line).
+CommandLine read_command_line(std::span<const char *const> argv) {
+  CommandLine command_line;
+  // Bounded by argc; an option taking the next argument advances the index twice.
+  for (size_t index = 1; index < argv.size(); ++index) {
+    assert(argv[index] != nullptr);
+    const std::string_view argument = argv[index];
+    if (argument == "-h" || argument == "--help") {
+      command_line.early_outcome = ParsedOptions::Outcome::Help;
+      return command_line;
+    }
+    if (argument == "-V" || argument == "--version") {
+      command_line.early_outcome = ParsedOptions::Outcome::Version;
+      return command_line;
+    }
+    if (!argument.starts_with("--") || argument == "--") {
+      command_line.error = "unexpected argument '" + std::string(argument) + "' (see --help)";
+      return command_line;
+    }
+    const size_t equals = argument.find('=');
+    const std::string_view name =
+        argument.substr(2, equals == std::string_view::npos ? std::string_view::npos : equals - 2);
+    const OptionSpec *spec = find_option(name);
+    if (spec == nullptr) {
+      command_line.error = "unknown option '--" + std::string(name) + "' (see --help)";
+      return command_line;
+    }
+    if (spec->kind == Kind::Flag) {
+      if (equals != std::string_view::npos) {
+        command_line.error = "--" + std::string(name) + " takes no value, got '" +
+                             std::string(argument.substr(equals + 1)) + "'";
+        return command_line;
+      }
+      command_line.values.push_back({spec, {}});
+      continue;
+    }
+    std::string_view value;
+    if (equals != std::string_view::npos) {
+      value = argument.substr(equals + 1);
+    } else {
+      // "--cache-dir --workers 2" is a forgotten value, not a directory named "--workers";
+      // such a value can still be given as --cache-dir=--workers.
+      if (index + 1 >= argv.size() || std::string_view(argv[index + 1]).starts_with("--")) {
+        command_line.error =
+            "--" + std::string(name) + ": missing value " + std::string(spec->value_name);
+        return command_line;
+      }
+      value = argv[++index];
+    }
+    command_line.values.push_back({spec, value});
+  }
+  return command_line;
+}
+
+bool apply_command_line(const CommandLine &command_line, Config &config, std::string *error) {
+  for (const CommandLineValue &value : command_line.values) {
+    if (value.spec->kind == Kind::Flag) {
+      apply_option_flag(*value.spec, true, config);
+      continue;
+    }
+    std::string problem;
+    if (!apply_option_text(*value.spec, value.value, config, &problem)) {
+      *error = "--" + std::string(value.spec->name) + ": " + problem;
+      return false;
+    }
+  }
+  return true;
+}
+
+bool has_upstream_host(const Config &config, std::string_view host) {
+  return std::any_of(config.upstreams.begin(), config.upstreams.end(),
+                     [&](const UpstreamConfig &upstream) { return upstream.host == host; });
+}
+
+// Builds the upstream table and the credential list once every layer has spoken.
+bool finish_config(Config &config, const ConfigFileLayer &file, const EnvLayer &environment,
+                   std::vector<std::string> &warnings, std::string *error) {
+  assert(config.upstreams.size() == 1 && "only the default upstream before the merge");
+  // ACR identity: defaults < the file's top-level "acr" < AZURE_* / REGCACHE_ACR_*; an extra
+  // upstream's own "acr" entries are more specific still.
+  AcrSettings acr;
+  apply_acr_overrides(file.acr, acr);
+  apply_acr_overrides(environment.acr, acr);
+
+  UpstreamConfig &default_upstream = config.upstreams.front();
+  default_upstream.acr = acr;
+  default_upstream.insecure = config.insecure_upstream;
+  default_upstream.ca_file = config.upstream_ca_file;
+  config.upstream = default_upstream.url;
+
+  for (const ConfigFileUpstream &entry : file.upstreams) {
+    if (has_upstream_host(config, entry.upstream.host)) {
+      *error = config.config_file + ": key \"" + entry.origin + ".host\": '" +
+               entry.upstream.host +
+               "' is the default upstream; set it with \"upstream\", not in \"upstreams\"";
+      return false;
+    }
+    UpstreamConfig upstream = entry.upstream;
+    upstream.acr = acr;
+    apply_acr_overrides(entry.acr, upstream.acr);
+    config.upstreams.push_back(std::move(upstream));
+  }
+  // REGISTRIES only asks for a host to be cached: one configured already is left as it is.
+  for (const UpstreamConfig &registry : environment.registries) {
+    if (has_upstream_host(config, registry.host))
+      continue;
+    UpstreamConfig upstream = registry;
+    upstream.acr = acr;
+    config.upstreams.push_back(std::move(upstream));
+  }
+
+  // Credentials: AUTH_REGISTRIES > the config file > the Docker config.json.
+  config.credentials = environment.credentials;
+  add_missing_credentials(config.credentials, file.credentials);
+  if (!config.docker_config_file.empty()) {
+    std::vector<HostCredentials> imported;
+    if (!load_docker_config(config.docker_config_file, imported, warnings, error))
+      return false;
+    add_missing_credentials(config.credentials, imported);
+  }
+
+  if (config.cache_dir.empty()) {
+    *error = "--cache-dir: no default (not root, and neither XDG_CACHE_HOME nor HOME is an "
+             "absolute path); give one";
+    return false;
+  }
+  return true;
+}
+
+} // namespace
+
+std::span<const OptionSpec> option_table() { return kOptions; }
 
 const OptionSpec *find_option(std::string_view name) {
   for (const OptionSpec &spec : kOptions) {
@@ -143,127 +377,125 @@ const OptionSpec *find_option(std::string_view name) {
   return nullptr;
 }
 
-std::string option_error(std::string_view option, std::string_view problem,
-                         std::string_view value) {
-  std::string message("--");
-  message.append(option).append(": ").append(problem).append(" '").append(value).append("'");
-  return message;
+std::string option_environment_variable(const OptionSpec &spec) {
+  if (spec.command_line_only)
+    return {};
+  return "REGCACHE_" + upper_snake(spec.name);
 }
 
-// Digits only: from_chars alone would accept a leading '-' for signed types and stop at the
-// first non-digit, so "12abc" must be refused here.
-bool parse_count(const OptionSpec &spec, std::string_view value, uint64_t max, uint64_t *out,
-                 std::string *error) {
-  if (value.empty() || value.find_first_not_of("0123456789") != std::string_view::npos) {
-    *error = option_error(spec.name, "expected a whole number, got", value);
-    return false;
-  }
-  uint64_t parsed = 0;
-  const auto [end, status] = std::from_chars(value.data(), value.data() + value.size(), parsed);
-  if (status != std::errc{} || end != value.data() + value.size() || parsed > max) {
-    *error =
-        option_error(spec.name, "value out of range (max " + std::to_string(max) + "):", value);
-    return false;
-  }
-  if (parsed < spec.count_min) {
-    *error = option_error(spec.name, "must be at least " + std::to_string(spec.count_min) + ", got",
-                          value);
-    return false;
-  }
-  *out = parsed;
-  return true;
+std::string option_file_key(const OptionSpec &spec) {
+  if (!spec.in_config_file)
+    return {};
+  std::string key(spec.name);
+  std::replace(key.begin(), key.end(), '-', '_');
+  return key;
 }
 
-// Stores one option's value into `config`; false with `error` set when the value is bad.
-bool apply_value(const OptionSpec &spec, std::string_view value, Config &config,
-                 std::string *error) {
+bool apply_option_text(const OptionSpec &spec, std::string_view value, Config &config,
+                       std::string *problem) {
   switch (spec.kind) {
-  case ValueKind::Flag:
+  case Kind::Flag:
     assert(false && "flags take no value");
     return false;
-  case ValueKind::Path:
+  case Kind::Path:
     if (value.empty()) {
-      *error = option_error(spec.name, "expected a path, got", value);
+      *problem = "expected a path, got ''";
       return false;
     }
     config.*spec.text_field = std::string(value);
     return true;
-  case ValueKind::ListenAddress:
+  case Kind::ListenAddress:
     if (!parse_listen_address(value)) {
-      *error =
-          option_error(spec.name, "expected IPv4:port or [IPv6]:port (port 1-65535), got", value);
+      *problem = "expected IPv4:port or [IPv6]:port (port 1-65535), got " + quoted(value);
       return false;
     }
     config.*spec.text_field = std::string(value);
     return true;
-  case ValueKind::Upstream: {
-    std::string reason;
-    std::optional<UpstreamUrl> upstream = parse_upstream_url(value, &reason);
-    if (!upstream) {
-      *error = "--" + std::string(spec.name) + ": " + reason;
+  case Kind::Upstream: {
+    std::optional<UpstreamUrl> url = parse_upstream_url(value, problem);
+    if (!url)
       return false;
-    }
-    config.*spec.upstream_field = std::move(*upstream);
+    set_default_upstream_url(config, std::move(*url));
     return true;
   }
-  case ValueKind::Count32: {
-    uint64_t parsed = 0;
-    if (!parse_count(spec, value, std::numeric_limits<uint32_t>::max(), &parsed, error)) {
+  case Kind::AcrDomain: {
+    std::optional<UpstreamUrl> url;
+    if (value.find("://") == std::string_view::npos)
+      url = parse_upstream_url("https://" + std::string(value), nullptr);
+    if (!url) {
+      *problem = "expected a host name, host:port, got " + quoted(value);
       return false;
     }
+    set_default_upstream_url(config, std::move(*url));
+    config.upstreams.front().kind = UpstreamKind::Acr;
+    return true;
+  }
+  case Kind::UpstreamKind:
+    if (value == "registry") {
+      config.upstreams.front().kind = UpstreamKind::Registry;
+    } else if (value == "acr") {
+      config.upstreams.front().kind = UpstreamKind::Acr;
+    } else {
+      *problem = "expected registry or acr, got " + quoted(value);
+      return false;
+    }
+    return true;
+  case Kind::RepositoryPrefix:
+    if (!value.empty() && !is_valid_repository_name(value)) {
+      *problem = "expected repository path components without leading or trailing '/', got " +
+                 quoted(value);
+      return false;
+    }
+    config.upstreams.front().prefix = std::string(value);
+    return true;
+  case Kind::Count32: {
+    uint64_t parsed = 0;
+    if (!parse_count(spec, value, std::numeric_limits<uint32_t>::max(), &parsed, problem))
+      return false;
     config.*spec.count32_field = static_cast<uint32_t>(parsed);
     return true;
   }
-  case ValueKind::Count64: {
+  case Kind::Count64: {
     uint64_t parsed = 0;
-    if (!parse_count(spec, value, std::numeric_limits<uint64_t>::max(), &parsed, error)) {
+    if (!parse_count(spec, value, std::numeric_limits<uint64_t>::max(), &parsed, problem))
       return false;
-    }
     config.*spec.count64_field = parsed;
     return true;
   }
   }
-  assert(false && "ValueKind out of range");
+  assert(false && "OptionValueKind out of range");
   return false;
 }
 
-std::string default_text(const OptionSpec &spec, const Config &defaults) {
-  if (!spec.default_text.empty())
-    return std::string(spec.default_text);
-  switch (spec.kind) {
-  case ValueKind::Flag:
-    return defaults.*spec.flag_field == spec.flag_sets ? "on" : "off";
-  case ValueKind::Path:
-  case ValueKind::ListenAddress: {
-    const std::string &text = defaults.*spec.text_field;
-    return text.empty() ? "none" : text;
+void apply_option_flag(const OptionSpec &spec, bool on, Config &config) {
+  assert(spec.kind == Kind::Flag);
+  config.*spec.flag_field = on ? spec.flag_sets : !spec.flag_sets;
+}
+
+std::string upstream_routing_host(const UpstreamUrl &url) {
+  return is_docker_hub(url) ? std::string(kDockerHubHost) : url.authority();
+}
+
+std::optional<UpstreamConfig> upstream_for_host(std::string_view text, std::string *error) {
+  std::optional<UpstreamUrl> url;
+  if (text.find("://") == std::string_view::npos && text.find('/') == std::string_view::npos)
+    url = parse_upstream_url("https://" + std::string(text), nullptr);
+  if (!url) {
+    if (error != nullptr)
+      *error = "expected a host name or host:port, got " + quoted(text);
+    return std::nullopt;
   }
-  case ValueKind::Upstream:
-    return (defaults.*spec.upstream_field).url();
-  case ValueKind::Count32:
-    return std::to_string(defaults.*spec.count32_field);
-  case ValueKind::Count64:
-    return std::to_string(defaults.*spec.count64_field);
-  }
-  assert(false && "ValueKind out of range");
-  return {};
+  UpstreamConfig upstream;
+  upstream.host = upstream_routing_host(*url);
+  upstream.url = is_docker_hub(*url) ? kDockerHubUrl : std::move(*url);
+  return upstream;
 }
-
-ParsedOptions run(Config config) {
-  return {ParsedOptions::Outcome::Run, std::move(config), {}};
-}
-
-ParsedOptions error(std::string message) {
-  return {ParsedOptions::Outcome::Error, Config{}, std::move(message)};
-}
-
-} // namespace
 
 ProcessEnvironment current_process_environment() {
   const char *xdg_cache_home = std::getenv("XDG_CACHE_HOME");
   const char *home = std::getenv("HOME");
   return {geteuid() == 0, xdg_cache_home != nullptr ? xdg_cache_home : "",
-          home != nullptr ? home : ""};
+          home != nullptr ? home : "", process_environment_lookup()};
 }
 
 std::string default_cache_dir(const ProcessEnvironment &environment) {
@@ -303,68 +535,71 @@ ParsedOptions parse_options(std::span<const char *const> argv) {
 
 ParsedOptions parse_options(std::span<const char *const> argv,
                             const ProcessEnvironment &environment) {
+  const CommandLine command_line = read_command_line(argv);
+  if (!command_line.error.empty())
+    return error(command_line.error);
+  if (command_line.early_outcome == ParsedOptions::Outcome::Help)
+    return {ParsedOptions::Outcome::Help, Config{}, help_text()};
+  if (command_line.early_outcome == ParsedOptions::Outcome::Version) {
+    return {ParsedOptions::Outcome::Version, Config{},
+            "regcache " + std::string(kRegcacheVersion)};
+  }
+  std::string message;
+  // The command line's values are checked first: its mistakes are the ones just typed.
+  Config scratch;
+  if (!apply_command_line(command_line, scratch, &message))
+    return error(std::move(message));
+
+  const EnvLookup no_variables = [](std::string_view) -> std::optional<std::string_view> {
+    return std::nullopt;
+  };
+  const EnvLookup &lookup = environment.variables ? environment.variables : no_variables;
+
   Config config;
   config.cache_dir = default_cache_dir(environment);
-  // Bounded by argc; an option taking the next argument advances the index twice.
-  for (size_t index = 1; index < argv.size(); ++index) {
-    assert(argv[index] != nullptr);
-    const std::string_view argument = argv[index];
-    if (argument == "-h" || argument == "--help") {
-      return {ParsedOptions::Outcome::Help, std::move(config), help_text()};
-    }
-    if (argument == "-V" || argument == "--version") {
-      return {ParsedOptions::Outcome::Version, std::move(config),
-              "regcache " + std::string(kRegcacheVersion)};
-    }
-    if (!argument.starts_with("--") || argument == "--") {
-      return error("unexpected argument '" + std::string(argument) + "' (see --help)");
-    }
-    const size_t equals = argument.find('=');
-    const std::string_view name =
-        argument.substr(2, equals == std::string_view::npos ? std::string_view::npos : equals - 2);
-    const OptionSpec *spec = find_option(name);
-    if (spec == nullptr) {
-      return error("unknown option '--" + std::string(name) + "' (see --help)");
-    }
-    if (spec->kind == ValueKind::Flag) {
-      if (equals != std::string_view::npos) {
-        return error("--" + std::string(name) + " takes no value, got '" +
-                     std::string(argument.substr(equals + 1)) + "'");
-      }
-      config.*spec->flag_field = spec->flag_sets;
-      continue;
-    }
-    std::string_view value;
-    if (equals != std::string_view::npos) {
-      value = argument.substr(equals + 1);
-    } else {
-      // "--cache-dir --workers 2" is a forgotten value, not a directory named "--workers";
-      // such a value can still be given as --cache-dir=--workers.
-      if (index + 1 >= argv.size() || std::string_view(argv[index + 1]).starts_with("--")) {
-        return error("--" + std::string(name) + ": missing value " + std::string(spec->value_name));
-      }
-      value = argv[++index];
-    }
-    std::string reason;
-    if (!apply_value(*spec, value, config, &reason))
-      return error(std::move(reason));
+  ParsedOptions parsed{ParsedOptions::Outcome::Run, {}, {}};
+
+  // Which file: the command line's --config, else REGCACHE_CONFIG.
+  std::string config_path = scratch.config_file;
+  if (config_path.empty()) {
+    const std::optional<std::string_view> variable = lookup("REGCACHE_CONFIG");
+    if (variable)
+      config_path = std::string(*variable);
   }
-  if (config.cache_dir.empty()) {
-    return error("--cache-dir: no default (not root, and neither XDG_CACHE_HOME nor HOME is an "
-                 "absolute path); give one");
+  ConfigFileLayer file;
+  if (!config_path.empty()) {
+    config.config_file = config_path;
+    if (!apply_config_file(config_path, config, file, &message))
+      return error(std::move(message));
   }
-  return run(std::move(config));
+  EnvLayer environment_layer;
+  if (!apply_environment(lookup, config, environment_layer, &message))
+    return error(std::move(message));
+  if (!apply_command_line(command_line, config, &message))
+    return error(std::move(message));
+  // The file read is the one named above whatever the layers said after it.
+  config.config_file = config_path;
+
+  parsed.warnings = file.warnings;
+  parsed.warnings.insert(parsed.warnings.end(), environment_layer.warnings.begin(),
+                         environment_layer.warnings.end());
+  if (!finish_config(config, file, environment_layer, parsed.warnings, &message))
+    return error(std::move(message));
+  parsed.config = std::move(config);
+  return parsed;
 }
 
 namespace {
 
-// Greedy word wrap with a hanging indent; "(default:" stays with the word after it.
+// Greedy word wrap with a hanging indent; a word ending in ':' ("(default:", "[env:") stays
+// with the word after it.
 void append_wrapped(std::string &text, std::string_view words, size_t indent, size_t width) {
   size_t column = indent;
   bool line_empty = true;
   while (!words.empty()) { // bounded: each round removes one word
     size_t word_end = words.find(' ');
-    if (words.substr(0, word_end) == "(default:" && word_end != std::string_view::npos) {
+    if (word_end != std::string_view::npos && word_end > 0 && words[word_end - 1] == ':' &&
+        (words.starts_with("(default:") || words.starts_with("[env:"))) {
       word_end = words.find(' ', word_end + 1);
     }
     const std::string_view word = words.substr(0, word_end);
@@ -387,6 +622,48 @@ void append_wrapped(std::string &text, std::string_view words, size_t indent, si
   text.append("\n");
 }
 
+constexpr std::string_view kEnvironmentHelp[][2] = {
+    {"REGISTRIES", "extra registries to cache, hosts separated by spaces; clients name them with "
+                   "?ns=HOST or as the first component of the image name (docker-registry-proxy)"},
+    {"AUTH_REGISTRIES",
+     "upstream credentials, entries HOST:USER:PASSWORD separated by spaces "
+     "(docker-registry-proxy). HOST is the host receiving them: for Docker Hub auth.docker.io "
+     "(docker.io and registry-1.docker.io are accepted and stored as auth.docker.io), for GitLab "
+     "its main domain, for GCR user _json_key with the key's JSON as the password"},
+    {"AUTH_REGISTRIES_DELIMITER", "separator between AUTH_REGISTRIES entries (default: a space; "
+                                  "\";;;\" for passwords with spaces)"},
+    {"AUTH_REGISTRY_DELIMITER", "separator between HOST, USER and PASSWORD (default: \":\"). As "
+                                "in docker-registry-proxy the password ends at the next "
+                                "separator: use \":::\" for passwords with colons"},
+    {"AZURE_TENANT_ID", "acr upstreams: the Entra ID tenant, for client credentials"},
+    {"AZURE_CLIENT_ID", "acr upstreams: the application, or the user-assigned managed identity"},
+    {"AZURE_CLIENT_SECRET", "acr upstreams: the application's secret"},
+    {"AZURE_FEDERATED_TOKEN_FILE", "acr upstreams: a file holding an Entra ID token"},
+    {"AZURE_AUTHORITY_HOST", "acr upstreams: the Entra ID authority (default: "
+                             "https://login.microsoftonline.com)"},
+    {"REGCACHE_ACR_IMDS_URL", "acr upstreams: the managed identity endpoint"},
+    {"REGCACHE_ACR_AUTHORITY_URL", "acr upstreams: the Entra ID authority, before "
+                                   "AZURE_AUTHORITY_HOST"},
+    {"REGCACHE_ACR_EXCHANGE_URL", "acr upstreams: the token exchange (default: "
+                                  "https://REGISTRY/oauth2/exchange)"},
+    {"REGCACHE_ACR_TOKEN_URL", "acr upstreams: the token endpoint (default: "
+                               "https://REGISTRY/oauth2/token)"},
+};
+
+constexpr std::string_view kConfigFileHelp[][2] = {
+    {"\"upstreams\"", "extra registries: [{\"host\", \"url\", \"kind\", \"prefix\", \"ca_file\", "
+                      "\"insecure\", \"username\", \"password\", \"acr\", \"manifest_cache\"}]; "
+                      "url defaults to https://HOST, host to the url's host[:port]"},
+    {"\"credentials\"", "[{\"host\", \"username\", \"password\"}], host as in AUTH_REGISTRIES"},
+    {"\"acr\"", "{\"tenant_id\", \"client_id\", \"client_secret\", \"token_file\", \"resource\", "
+                "\"imds_url\", \"authority_url\", \"exchange_url\", \"token_url\"} for acr "
+                "upstreams; the AZURE_* variables override it, an upstream's own \"acr\" "
+                "overrides both"},
+    {"\"manifest_cache\"", "{\"enabled\": true, \"default_ttl\": \"1h\", \"tiers\": "
+                           "[{\"regex\": \"...\", \"ttl\": \"10m\"}]}, durations in nginx "
+                           "syntax; an upstream's own replaces it for that upstream"},
+};
+
 } // namespace
 
 std::string help_text() {
@@ -401,7 +678,7 @@ std::string help_text() {
       usage.append(" ").append(spec.value_name);
     return usage;
   };
-  size_t usage_width = std::string_view("-V, --version").size();
+  size_t usage_width = std::string_view("AZURE_FEDERATED_TOKEN_FILE").size();
   for (const OptionSpec &spec : kOptions)
     usage_width = std::max(usage_width, usage_of(spec).size());
   const size_t help_column = kIndent + usage_width + kGap;
@@ -410,19 +687,43 @@ std::string help_text() {
       "Usage: regcache [options]\n"
       "A caching pull-through proxy for container registries (OCI distribution API).\n"
       "Options take their value as --option VALUE or --option=VALUE; durations are in\n"
-      "milliseconds.\n\n"
+      "milliseconds. Each option can also be set by the environment variable shown\n"
+      "with it (flags: true/false, 1/0, yes/no; empty counts as unset) or by a key of\n"
+      "the config file, its name in snake_case (\"upstream_read_timeout_ms\": 60000).\n"
+      "The command line wins over the environment, which wins over the config file.\n\n"
       "Options:\n";
-  auto append_option = [&](std::string_view usage, std::string_view help) {
+  auto append_entry = [&](std::string_view usage, std::string_view help) {
     text.append(kIndent, ' ').append(usage);
-    text.append(help_column - kIndent - usage.size(), ' ');
+    if (usage.size() + kIndent + kGap > help_column) {
+      text.append("\n").append(help_column, ' ');
+    } else {
+      text.append(help_column - kIndent - usage.size(), ' ');
+    }
     append_wrapped(text, help, help_column, kWidth);
   };
   for (const OptionSpec &spec : kOptions) {
-    append_option(usage_of(spec),
-                  std::string(spec.help) + " (default: " + default_text(spec, defaults) + ")");
+    if (spec.command_line_only)
+      continue;
+    append_entry(usage_of(spec), std::string(spec.help) + " (default: " +
+                                     default_text(spec, defaults) + ") [env: " +
+                                     option_environment_variable(spec) + "]");
   }
-  append_option("-h, --help", "show this help and exit");
-  append_option("-V, --version", "show the version and exit");
+  append_entry("-h, --help", "show this help and exit");
+  append_entry("-V, --version", "show the version and exit");
+
+  text.append("\nAliases (acr-cache-proxy's flags):\n");
+  for (const OptionSpec &spec : kOptions) {
+    if (spec.command_line_only)
+      append_entry(usage_of(spec), spec.help);
+  }
+  text.append("\nOther environment variables:\n");
+  for (const auto &[name, help] : kEnvironmentHelp)
+    append_entry(name, help);
+  text.append("\nConfig file (--config): a JSON object whose keys are the options' names in\n"
+              "snake_case (\"listen\": \"0.0.0.0:3128\", \"insecure_upstream\": true), and:\n");
+  for (const auto &[name, help] : kConfigFileHelp)
+    append_entry(name, help);
+  text.append("Keep a file holding passwords readable by regcache alone (chmod 600).\n");
   return text;
 }
 

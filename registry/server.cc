@@ -88,6 +88,7 @@ bool Server::start(std::string* error) {
     upstream_tls_owned_.push_back(std::move(context));
   }
   auth_ = std::make_unique<UpstreamAuth>(config_);
+  if (!ttl_policy_.compile(config_, error)) return false;
 
   core::SocketAddress address;
   if (!core::parse_socket_address(config_.listen_address, address, error)) return false;
@@ -147,7 +148,7 @@ void Server::run_worker(Worker& worker) {
   upstream_settings.read_timeout_ms = config_.upstream_read_timeout_ms;
   upstream_settings.idle_connections_max = config_.upstream_connections_max;
   upstream_settings.tls_context = tls_context_.get();
-  WorkerContext context(config_, store_, tags_, *auth_, upstream_settings);
+  WorkerContext context(config_, store_, tags_, *auth_, revalidations_, ttl_policy_, upstream_settings);
   context.upstream_tls = &upstream_tls_;
   context.log.start();
   AcceptContext accept_context{&context};

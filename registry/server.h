@@ -12,6 +12,8 @@
 #include "registry/blob_store.h"
 #include "registry/config.h"
 #include "registry/tag_store.h"
+#include "registry/manifest_ttl_policy.h"
+#include "registry/single_flight.h"
 #include "registry/upstream_auth.h"
 #include "tls/tls_context.h"
 
@@ -45,6 +47,8 @@ class Server {
   std::vector<std::unique_ptr<tls::ClientContext>> upstream_tls_owned_;
   std::unordered_map<const UpstreamConfig*, const tls::ClientContext*> upstream_tls_;
   std::unique_ptr<UpstreamAuth> auth_;
+  SingleFlight revalidations_;
+  ManifestTtlPolicy ttl_policy_;
   std::vector<std::unique_ptr<Worker>> workers_;
 };
 

@@ -135,13 +135,16 @@ def register_log(label, path, keep=None):
         _log_sources.append((label, path, keep))
 
 
-def dump_logs(stream=None, lines=30):
-    """Prints the tail of every server log of this process (called on test failure)."""
+def dump_logs(stream=None, lines=30, only=None):
+    """Prints the tail of every server log of this process (called on test failure);
+    only: a set of indexes into the registered logs."""
     stream = stream or sys.stderr
     with _lock:
         sources = list(_log_sources)
     seen = set()
-    for label, path, keep in sources:
+    for i, (label, path, keep) in enumerate(sources):
+        if only is not None and i not in only:
+            continue
         if path in seen:
             continue
         seen.add(path)
@@ -1032,17 +1035,44 @@ def pull(host, ref, out_layout, tag="pulled", all_images=False, tls_verify=False
 # unittest plumbing
 
 class _DiagResult(unittest.TextTestResult):
+    """Prints each test's duration, and on a failure the tails of the logs of the servers
+    that test started plus those its class started (setUpClass)."""
+
+    _class_sources = None
+
+    def startTest(self, test):
+        with _lock:
+            n = len(_log_sources)
+        if self._class_sources is None:
+            type(self)._class_sources = n
+        self._test_sources = n
+        self._t0 = time.monotonic()
+        super().startTest(test)
+
+    def stopTest(self, test):
+        super().stopTest(test)
+        self.stream.writeln("    (%.1f s)" % (time.monotonic() - self._t0))
+
+    def _dump(self, test, what):
+        self.stream.writeln("\n=== %s %s; server logs follow ===" % (test.id(), what))
+        self.stream.flush()
+        with _lock:
+            keep = set(range(0, self._class_sources or 0)) | set(
+                range(getattr(self, "_test_sources", 0), len(_log_sources)))
+        dump_logs(sys.stderr, only=keep)
+
     def addFailure(self, test, err):
         super().addFailure(test, err)
-        self.stream.writeln("\n=== %s failed; server logs follow ===" % test.id())
-        self.stream.flush()
-        dump_logs(sys.stderr)
+        self._dump(test, "failed")
 
     def addError(self, test, err):
         super().addError(test, err)
-        self.stream.writeln("\n=== %s errored; server logs follow ===" % test.id())
-        self.stream.flush()
-        dump_logs(sys.stderr)
+        self._dump(test, "errored")
+
+    def addSubTest(self, test, subtest, err):
+        super().addSubTest(test, subtest, err)
+        if err is not None:
+            self._dump(subtest, "failed")
 
 
 REGCACHE = None

@@ -121,13 +121,21 @@ class Daemon(unittest.TestCase):
         self.assertEqual(rc, 2, err)
         self.assertTrue(err.strip(), "no message on stderr")
 
-    def test_missing_upstream_exits_2_with_a_message(self):
-        argv = self.base_argv()
-        i = argv.index("--upstream")
-        del argv[i:i + 2]
-        rc, _out, err = run_briefly(argv)
-        self.assertEqual(rc, 2, err)
-        self.assertIn("upstream", err)
+    def test_malformed_listen_address_exits_2_with_a_message(self):
+        for bad in ("127.0.0.1:notaport", "127.0.0.1:99999", "nohost"):
+            argv = self.base_argv()
+            argv[argv.index("--listen") + 1] = bad
+            rc, _out, err = run_briefly(argv)
+            self.assertEqual(rc, 2, "--listen %s: %s" % (bad, err))
+            self.assertIn("listen", err)
+
+    def test_upstream_url_without_http_or_https_exits_2_with_a_message(self):
+        for bad in ("ftp://127.0.0.1:21", "127.0.0.1:5000"):
+            argv = self.base_argv()
+            argv[argv.index("--upstream") + 1] = bad
+            rc, _out, err = run_briefly(argv)
+            self.assertEqual(rc, 2, "--upstream %s: %s" % (bad, err))
+            self.assertIn("upstream", err)
 
     def test_help_exits_0_and_lists_the_main_options(self):
         rc, out, err = run_briefly([rt.REGCACHE, "--help"])
