@@ -18,6 +18,7 @@
 #include "registry/config.h"
 #include "registry/credentials.h"
 #include "registry/name_grammar.h"
+#include "registry/nginx_duration.h"
 #include "registry/options.h"
 
 namespace regcache::registry {
@@ -55,8 +56,7 @@ constexpr std::array<AcrKey, 9> kAcrKeys = {{
 // parsers (whose values are never secrets).
 class ConfigReader {
 public:
-  ConfigReader(std::string_view origin, Config &config, ConfigFileLayer &layer,
-               std::string *error)
+  ConfigReader(std::string_view origin, Config &config, ConfigFileLayer &layer, std::string *error)
       : origin_(origin), config_(config), layer_(layer), error_(error) {}
 
   bool read(dom::element root) {
@@ -158,7 +158,7 @@ private:
       return fail(path, "expected a duration string such as \"10m\" or \"1h\"");
     const std::optional<uint64_t> parsed = parse_nginx_duration_ms(text);
     if (!parsed) {
-      return fail(path, "expected a duration such as \"10m\", \"1h 30m\" or \"60d\", got \"" +
+      return fail(path, "expected an nginx duration such as \"10m\", \"1h30m\" or \"60d\", got \"" +
                             std::string(text) + "\"");
     }
     out_ms = *parsed;
@@ -219,16 +219,17 @@ private:
       return false;
     for (dom::key_value_pair field : object) {
       const std::string key_path = join(path, field.key);
-      const auto known = std::find_if(kAcrKeys.begin(), kAcrKeys.end(),
-                                      [&](const AcrKey &acr_key) { return acr_key.key == field.key; });
+      const auto known = std::find_if(kAcrKeys.begin(), kAcrKeys.end(), [&](const AcrKey &acr_key) {
+        return acr_key.key == field.key;
+      });
       if (known == kAcrKeys.end())
         return fail(key_path, "unknown key");
       std::string_view text;
       if (!get_string(field.value, key_path, text))
         return false;
       // exchange_url and token_url may be empty: the registry's own endpoints.
-      const bool may_be_empty = known->field == &AcrSettings::exchange_url ||
-                                known->field == &AcrSettings::token_url;
+      const bool may_be_empty =
+          known->field == &AcrSettings::exchange_url || known->field == &AcrSettings::token_url;
       if (known->is_url && !(text.empty() && may_be_empty) && !looks_like_http_url(text))
         return fail(key_path, "expected an http:// or https:// URL");
       if (known->is_secret && !text.empty())
@@ -261,8 +262,7 @@ private:
     return true;
   }
 
-  bool read_tiers(dom::element value, std::string_view path,
-                  std::vector<ManifestTtlTier> &tiers) {
+  bool read_tiers(dom::element value, std::string_view path, std::vector<ManifestTtlTier> &tiers) {
     dom::array array;
     if (!get_array(value, path, array))
       return false;
@@ -302,13 +302,13 @@ private:
     return true;
   }
 
-  // PCRE2, the engine the TTL tiers use: a typo is reported here, at startup, with its key.
+  // PCRE2 without options, as TtlClassifier compiles the tiers: a typo is reported here, at
+  // startup, with its key.
   bool check_regex(std::string_view regex, std::string_view path) {
     int code = 0;
     PCRE2_SIZE offset = 0;
-    pcre2_code *compiled =
-        pcre2_compile(reinterpret_cast<PCRE2_SPTR>(regex.data()), regex.size(), PCRE2_UTF, &code,
-                      &offset, nullptr);
+    pcre2_code *compiled = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(regex.data()), regex.size(),
+                                         0, &code, &offset, nullptr);
     if (compiled != nullptr) {
       pcre2_code_free(compiled);
       return true;
@@ -321,9 +321,8 @@ private:
 
   bool add_credentials(std::string_view path, std::string host, std::string_view username,
                        std::string_view password) {
-    const bool seen =
-        std::any_of(layer_.credentials.begin(), layer_.credentials.end(),
-                    [&](const HostCredentials &known) { return known.host == host; });
+    const bool seen = std::any_of(layer_.credentials.begin(), layer_.credentials.end(),
+                                  [&](const HostCredentials &known) { return known.host == host; });
     if (seen)
       return fail(path, "a second set of credentials for host " + host);
     layer_.credentials.push_back({std::move(host), std::string(username), std::string(password)});
@@ -487,78 +486,7 @@ private:
   std::string *error_;
 };
 
-struct NginxTimeUnit {
-  std::string_view suffix;
-  uint64_t ms;
-};
-
-// Most significant first; a value's units must follow this order (nginx's ngx_parse_time).
-constexpr std::array<NginxTimeUnit, 8> kNginxTimeUnits = {{
-    {"y", 365ull * 24 * 3600 * 1000},
-    {"M", 30ull * 24 * 3600 * 1000},
-    {"w", 7ull * 24 * 3600 * 1000},
-    {"d", 24ull * 3600 * 1000},
-    {"h", 3600ull * 1000},
-    {"ms", 1},
-    {"m", 60ull * 1000},
-    {"s", 1000},
-}};
-
-// Rank of a unit in significance order ("ms" is listed before "m" only so it matches first).
-size_t significance(std::string_view suffix) {
-  constexpr std::array<std::string_view, 8> order = {"y", "M", "w", "d", "h", "m", "s", "ms"};
-  return static_cast<size_t>(std::find(order.begin(), order.end(), suffix) - order.begin());
-}
-
 } // namespace
-
-std::optional<uint64_t> parse_nginx_duration_ms(std::string_view text) {
-  uint64_t total_ms = 0;
-  size_t next_rank = 0; // units of a lower rank than the last one are refused
-  bool any = false;
-  // Bounded by the text: every round consumes digits and a unit, or ends.
-  while (true) {
-    const size_t begin = text.find_first_not_of(' ');
-    if (begin == std::string_view::npos)
-      break;
-    text.remove_prefix(begin);
-    const size_t digits = std::min(text.find_first_not_of("0123456789"), text.size());
-    if (digits == 0)
-      return std::nullopt;
-    uint64_t value = 0;
-    for (char c : text.substr(0, digits)) {
-      if (value > (std::numeric_limits<uint64_t>::max() - 9) / 10)
-        return std::nullopt;
-      value = value * 10 + static_cast<uint64_t>(c - '0');
-    }
-    text.remove_prefix(digits);
-    // A number without a unit is seconds, and must be the last part.
-    std::string_view suffix = "s";
-    uint64_t unit_ms = 1000;
-    if (!text.empty() && text.front() != ' ') {
-      const auto unit = std::find_if(kNginxTimeUnits.begin(), kNginxTimeUnits.end(),
-                                     [&](const NginxTimeUnit &u) { return text.starts_with(u.suffix); });
-      if (unit == kNginxTimeUnits.end())
-        return std::nullopt;
-      suffix = unit->suffix;
-      unit_ms = unit->ms;
-      text.remove_prefix(suffix.size());
-    } else if (text.find_first_not_of(' ') != std::string_view::npos) {
-      return std::nullopt;
-    }
-    const size_t rank = significance(suffix);
-    if (rank < next_rank)
-      return std::nullopt;
-    next_rank = rank + 1;
-    if (value > (std::numeric_limits<uint64_t>::max() - total_ms) / unit_ms)
-      return std::nullopt;
-    total_ms += value * unit_ms;
-    any = true;
-  }
-  if (!any)
-    return std::nullopt;
-  return total_ms;
-}
 
 bool read_config_text(const std::string &path, size_t bytes_max, std::string &text, bool *shared,
                       std::string *error) {

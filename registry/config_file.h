@@ -51,10 +51,4 @@ bool apply_config_text(std::string_view origin, std::string_view json, Config &c
 bool read_config_text(const std::string &path, size_t bytes_max, std::string &text, bool *shared,
                       std::string *error);
 
-// An nginx time ("10m", "1h 30m", "60d", "500ms"; a bare number is seconds), as
-// MANIFEST_CACHE_*_TIME and proxy_cache_valid take it: units y (365 d), M (30 d), w, d, h, m,
-// s, ms, each at most once and in that order. In milliseconds; nullopt when malformed or when
-// it overflows.
-std::optional<uint64_t> parse_nginx_duration_ms(std::string_view text);
-
 } // namespace regcache::registry

@@ -34,7 +34,8 @@ std::string_view without_port(std::string_view host) {
 std::optional<std::string> credentials_host(std::string_view text, std::string *error) {
   std::string_view rest = text;
   for (std::string_view scheme : {"https://", "http://"}) {
-    if (rest.size() >= scheme.size() && equals_ignoring_case(rest.substr(0, scheme.size()), scheme)) {
+    if (rest.size() >= scheme.size() &&
+        equals_ignoring_case(rest.substr(0, scheme.size()), scheme)) {
       rest.remove_prefix(scheme.size());
       break;
     }
@@ -47,7 +48,8 @@ std::optional<std::string> credentials_host(std::string_view text, std::string *
   }
   // The URL parser already validates host names, IPv4, bracketed IPv6 and ports.
   std::string reason;
-  const std::optional<UpstreamUrl> url = parse_upstream_url("https://" + std::string(rest), &reason);
+  const std::optional<UpstreamUrl> url =
+      parse_upstream_url("https://" + std::string(rest), &reason);
   if (!url) {
     if (error != nullptr)
       *error = "expected a host name or host:port, got '" + std::string(rest) + "'";
@@ -74,7 +76,9 @@ const HostCredentials *find_credentials(std::span<const HostCredentials> credent
   return nullptr;
 }
 
-std::string redact(const HostCredentials &credentials) { return credentials.username + ":***"; }
+std::string redact(const HostCredentials &credentials) {
+  return credentials.username + ":***";
+}
 
 void add_missing_credentials(std::vector<HostCredentials> &merged,
                              std::span<const HostCredentials> lower) {

@@ -76,8 +76,8 @@ public:
 
 private:
   bool fail(std::string_view key, std::string_view problem) {
-    *error_ = std::string(origin_) + ": key \"auths." + std::string(key) + "\": " +
-              std::string(problem);
+    *error_ =
+        std::string(origin_) + ": key \"auths." + std::string(key) + "\": " + std::string(problem);
     return false;
   }
 
@@ -141,9 +141,9 @@ private:
                                      (has_identity_token ? " (identitytoken)" : ""));
       return true;
     }
-    const bool seen = std::any_of(credentials_.begin() + static_cast<std::ptrdiff_t>(first_),
-                                  credentials_.end(),
-                                  [&](const HostCredentials &known) { return known.host == *host; });
+    const bool seen =
+        std::any_of(credentials_.begin() + static_cast<std::ptrdiff_t>(first_), credentials_.end(),
+                    [&](const HostCredentials &known) { return known.host == *host; });
     if (seen) {
       warnings_.push_back(std::string(origin_) + ": key \"auths." + std::string(key) +
                           "\": a second entry for " + *host + ", ignored");

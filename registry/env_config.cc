@@ -1,11 +1,13 @@
 #include "registry/env_config.h"
 
 #include <algorithm>
+#include <array>
 #include <cassert>
 #include <cstdlib>
 
 #include "registry/config.h"
 #include "registry/credentials.h"
+#include "registry/manifest_ttl.h"
 #include "registry/options.h"
 
 namespace regcache::registry {
@@ -80,7 +82,8 @@ bool apply_option_variables(const EnvLookup &lookup, Config &config, std::string
     if (spec.kind == OptionValueKind::Flag) {
       const std::optional<bool> on = parse_env_bool(*value);
       if (!on) {
-        *error = name + ": expected true, false, 1, 0, yes or no, got '" + std::string(*value) + "'";
+        *error =
+            name + ": expected true, false, 1, 0, yes or no, got '" + std::string(*value) + "'";
         return false;
       }
       apply_option_flag(spec, *on, config);
@@ -106,12 +109,19 @@ bool read_acr_variables(const EnvLookup &lookup, std::vector<AcrOverride> &acr,
                std::string(*value) + "'";
       return false;
     }
-    acr.push_back({acr_variable.field, std::string(*value)});
+    std::string_view text = *value;
+    // AZURE_AUTHORITY_HOST is usually written with a trailing '/', which would double the
+    // slash in front of the tenant.
+    while (acr_variable.is_url && text.ends_with('/'))
+      text.remove_suffix(1);
+    acr.push_back({acr_variable.field, std::string(text)});
   }
   return true;
 }
 
-std::string ordinal_entry(size_t index) { return "entry " + std::to_string(index + 1); }
+std::string ordinal_entry(size_t index) {
+  return "entry " + std::to_string(index + 1);
+}
 
 } // namespace
 
@@ -232,12 +242,18 @@ bool parse_auth_registries(std::string_view value, std::string_view entry_delimi
 
 bool apply_manifest_ttl_environment(const EnvLookup &lookup, ManifestTtlSettings &settings,
                                     std::string *error) {
-  // Parsed by registry/manifest_ttl.cc (not here, so the policy has one parser). The lead
-  // replaces this body with: return load_manifest_ttl_env(lookup, settings, error);
-  (void)lookup;
-  (void)settings;
-  (void)error;
-  return true;
+  // load_manifest_ttl_env fills every unset variable with docker-registry-proxy's default, so
+  // called unconditionally it would replace the config file's "manifest_cache" with those
+  // defaults. When none of the six variables is set the environment says nothing, and the
+  // lower layers stand.
+  constexpr std::array kVariables = {kEnableManifestCacheVariable, kPrimaryRegexVariable,
+                                     kPrimaryTimeVariable,         kSecondaryRegexVariable,
+                                     kSecondaryTimeVariable,       kDefaultTimeVariable};
+  const bool any_set = std::any_of(kVariables.begin(), kVariables.end(),
+                                   [&](std::string_view name) { return lookup(name).has_value(); });
+  if (!any_set)
+    return true;
+  return load_manifest_ttl_env(lookup, settings, error);
 }
 
 bool apply_environment(const EnvLookup &lookup, Config &config, EnvLayer &layer,

@@ -42,10 +42,11 @@ struct EnvLayer {
 bool apply_environment(const EnvLookup &lookup, Config &config, EnvLayer &layer,
                        std::string *error);
 
-// The hook for the manifest TTL policy (ENABLE_MANIFEST_CACHE, MANIFEST_CACHE_*), which
-// registry/manifest_ttl.cc parses: apply_environment calls it after the option variables. Until
-// that file exists it reads nothing; then its body becomes
-// `return load_manifest_ttl_env(lookup, settings, error);`.
+// The manifest TTL policy's variables (ENABLE_MANIFEST_CACHE, MANIFEST_CACHE_*), parsed by
+// load_manifest_ttl_env (registry/manifest_ttl.h); apply_environment calls this after the option
+// variables. When none of the six is set it changes nothing, so the config file's
+// "manifest_cache" stands; when any is set, they define the whole global policy as they did in
+// docker-registry-proxy (unset ones take its defaults).
 bool apply_manifest_ttl_environment(const EnvLookup &lookup, ManifestTtlSettings &settings,
                                     std::string *error);
 

@@ -328,8 +328,7 @@ bool finish_config(Config &config, const ConfigFileLayer &file, const EnvLayer &
 
   for (const ConfigFileUpstream &entry : file.upstreams) {
     if (has_upstream_host(config, entry.upstream.host)) {
-      *error = config.config_file + ": key \"" + entry.origin + ".host\": '" +
-               entry.upstream.host +
+      *error = config.config_file + ": key \"" + entry.origin + ".host\": '" + entry.upstream.host +
                "' is the default upstream; set it with \"upstream\", not in \"upstreams\"";
       return false;
     }
@@ -367,7 +366,9 @@ bool finish_config(Config &config, const ConfigFileLayer &file, const EnvLayer &
 
 } // namespace
 
-std::span<const OptionSpec> option_table() { return kOptions; }
+std::span<const OptionSpec> option_table() {
+  return kOptions;
+}
 
 const OptionSpec *find_option(std::string_view name) {
   for (const OptionSpec &spec : kOptions) {
@@ -541,8 +542,7 @@ ParsedOptions parse_options(std::span<const char *const> argv,
   if (command_line.early_outcome == ParsedOptions::Outcome::Help)
     return {ParsedOptions::Outcome::Help, Config{}, help_text()};
   if (command_line.early_outcome == ParsedOptions::Outcome::Version) {
-    return {ParsedOptions::Outcome::Version, Config{},
-            "regcache " + std::string(kRegcacheVersion)};
+    return {ParsedOptions::Outcome::Version, Config{}, "regcache " + std::string(kRegcacheVersion)};
   }
   std::string message;
   // The command line's values are checked first: its mistakes are the ones just typed.
@@ -635,6 +635,12 @@ constexpr std::string_view kEnvironmentHelp[][2] = {
     {"AUTH_REGISTRY_DELIMITER", "separator between HOST, USER and PASSWORD (default: \":\"). As "
                                 "in docker-registry-proxy the password ends at the next "
                                 "separator: use \":::\" for passwords with colons"},
+    {"ENABLE_MANIFEST_CACHE", "\"true\" enables the manifest TTL tiers below, anything else "
+                              "disables them (docker-registry-proxy)"},
+    {"MANIFEST_CACHE_*", "PRIMARY_REGEX, PRIMARY_TIME, SECONDARY_REGEX, SECONDARY_TIME, "
+                         "DEFAULT_TIME: the tiers, as in docker-registry-proxy. When any of these "
+                         "variables is set they define the whole global policy, replacing the "
+                         "config file's \"manifest_cache\""},
     {"AZURE_TENANT_ID", "acr upstreams: the Entra ID tenant, for client credentials"},
     {"AZURE_CLIENT_ID", "acr upstreams: the application, or the user-assigned managed identity"},
     {"AZURE_CLIENT_SECRET", "acr upstreams: the application's secret"},
@@ -704,9 +710,9 @@ std::string help_text() {
   for (const OptionSpec &spec : kOptions) {
     if (spec.command_line_only)
       continue;
-    append_entry(usage_of(spec), std::string(spec.help) + " (default: " +
-                                     default_text(spec, defaults) + ") [env: " +
-                                     option_environment_variable(spec) + "]");
+    append_entry(usage_of(spec), std::string(spec.help) +
+                                     " (default: " + default_text(spec, defaults) +
+                                     ") [env: " + option_environment_variable(spec) + "]");
   }
   append_entry("-h, --help", "show this help and exit");
   append_entry("-V, --version", "show the version and exit");

@@ -302,13 +302,29 @@ TEST(DefaultCacheDirTest, MissingDefaultIsFineWithCacheDirOption) {
 
 TEST(HelpTextTest, ListsEveryOption) {
   const std::string help = help_text();
-  for (std::string_view option :
-       {"--listen ", "--upstream ", "--upstream-kind ", "--upstream-prefix ", "--cache-dir ",
-        "--workers ", "--insecure-upstream ", "--upstream-ca-file ", "--header-timeout-ms ",
-        "--idle-timeout-ms ", "--upstream-connect-timeout-ms ", "--upstream-read-timeout-ms ",
-        "--shutdown-grace-ms ", "--connections-max ", "--upstream-connections-max ",
-        "--manifest-bytes-max ", "--no-access-log ", "--config ", "--docker-config ",
-        "--listen-address ", "--upstream-domain ", "--help", "--version"}) {
+  for (std::string_view option : {"--listen ",
+                                  "--upstream ",
+                                  "--upstream-kind ",
+                                  "--upstream-prefix ",
+                                  "--cache-dir ",
+                                  "--workers ",
+                                  "--insecure-upstream ",
+                                  "--upstream-ca-file ",
+                                  "--header-timeout-ms ",
+                                  "--idle-timeout-ms ",
+                                  "--upstream-connect-timeout-ms ",
+                                  "--upstream-read-timeout-ms ",
+                                  "--shutdown-grace-ms ",
+                                  "--connections-max ",
+                                  "--upstream-connections-max ",
+                                  "--manifest-bytes-max ",
+                                  "--no-access-log ",
+                                  "--config ",
+                                  "--docker-config ",
+                                  "--listen-address ",
+                                  "--upstream-domain ",
+                                  "--help",
+                                  "--version"}) {
     EXPECT_NE(help.find(option), std::string::npos) << option;
   }
 }
@@ -378,18 +394,18 @@ TEST(HelpTextTest, DocumentsTheOtherEnvironmentVariables) {
   const std::string help = help_text();
   for (std::string_view name :
        {"REGISTRIES", "AUTH_REGISTRIES", "AUTH_REGISTRIES_DELIMITER", "AUTH_REGISTRY_DELIMITER",
-        "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_FEDERATED_TOKEN_FILE",
-        "REGCACHE_ACR_IMDS_URL", "REGCACHE_ACR_AUTHORITY_URL", "REGCACHE_ACR_EXCHANGE_URL",
-        "REGCACHE_ACR_TOKEN_URL", "auth.docker.io"}) {
+        "ENABLE_MANIFEST_CACHE", "MANIFEST_CACHE_*", "AZURE_TENANT_ID", "AZURE_CLIENT_ID",
+        "AZURE_CLIENT_SECRET", "AZURE_FEDERATED_TOKEN_FILE", "REGCACHE_ACR_IMDS_URL",
+        "REGCACHE_ACR_AUTHORITY_URL", "REGCACHE_ACR_EXCHANGE_URL", "REGCACHE_ACR_TOKEN_URL",
+        "auth.docker.io"}) {
     EXPECT_NE(help.find(name), std::string::npos) << name;
   }
 }
 
 TEST(HelpTextTest, DocumentsTheConfigFileKeys) {
   const std::string help = help_text();
-  for (std::string_view key :
-       {"\"upstreams\"", "\"credentials\"", "\"acr\"", "\"manifest_cache\"", "snake_case",
-        "chmod 600"}) {
+  for (std::string_view key : {"\"upstreams\"", "\"credentials\"", "\"acr\"", "\"manifest_cache\"",
+                               "snake_case", "chmod 600"}) {
     EXPECT_NE(help.find(key), std::string::npos) << key;
   }
 }
@@ -519,9 +535,9 @@ TEST(LayeringTest, ConfigFileBeatsDefault) {
 
 TEST(LayeringTest, EnvironmentFlagFalseOverridesConfigFileTrue) {
   const TempFile file(R"({"insecure_upstream": true})");
-  EXPECT_FALSE(parse_with_ok({"--config", file.path().c_str()},
-                             {{"REGCACHE_INSECURE_UPSTREAM", "false"}})
-                   .insecure_upstream);
+  EXPECT_FALSE(
+      parse_with_ok({"--config", file.path().c_str()}, {{"REGCACHE_INSECURE_UPSTREAM", "false"}})
+          .insecure_upstream);
 }
 
 TEST(LayeringTest, EmptyEnvironmentVariableCountsAsUnset) {
@@ -557,14 +573,13 @@ TEST(LayeringTest, BadConfigFileIsAnErrorNamingTheFile) {
 }
 
 TEST(LayeringTest, MissingConfigFileIsAnErrorNamingIt) {
-  const std::string message =
-      expect_layer_error({"--config", "/nonexistent/regcache.json"}, {});
+  const std::string message = expect_layer_error({"--config", "/nonexistent/regcache.json"}, {});
   EXPECT_TRUE(contains(message, "/nonexistent/regcache.json")) << message;
 }
 
 TEST(LayeringTest, CommandLineValueErrorIsReportedBeforeConfigFileError) {
-  const std::string message = expect_layer_error(
-      {"--config", "/nonexistent/regcache.json", "--workers", "x"}, {});
+  const std::string message =
+      expect_layer_error({"--config", "/nonexistent/regcache.json", "--workers", "x"}, {});
   EXPECT_TRUE(contains(message, "--workers")) << message;
 }
 
@@ -573,6 +588,37 @@ TEST(LayeringTest, HelpDoesNotReadTheEnvironmentOrConfigFile) {
                        {{"REGCACHE_WORKERS", "abc"}})
                 .outcome,
             Outcome::Help);
+}
+
+TEST(LayeringTest, ConfigFileManifestCacheStandsWithoutManifestCacheVariables) {
+  const TempFile file(R"({"manifest_cache": {"default_ttl": "5m", "tiers": []}})");
+  const Config config = parse_with_ok({"--config", file.path().c_str()}, {});
+  EXPECT_TRUE(config.manifest_ttl.enabled);
+  EXPECT_EQ(config.manifest_ttl.default_ttl_ms, 5u * 60 * 1000);
+  EXPECT_TRUE(config.manifest_ttl.tiers.empty());
+}
+
+TEST(LayeringTest, ManifestCacheVariablesReplaceTheConfigFilesPolicy) {
+  const TempFile file(R"({"manifest_cache": {"default_ttl": "5m", "tiers": []}})");
+  const Config config =
+      parse_with_ok({"--config", file.path().c_str()},
+                    {{"ENABLE_MANIFEST_CACHE", "true"}, {"MANIFEST_CACHE_DEFAULT_TIME", "2h"}});
+  EXPECT_TRUE(config.manifest_ttl.enabled);
+  EXPECT_EQ(config.manifest_ttl.default_ttl_ms, 2u * 3600 * 1000);
+  EXPECT_EQ(config.manifest_ttl.tiers.size(), 2u); // docker-registry-proxy's two default tiers
+}
+
+TEST(LayeringTest, EnableManifestCacheFalseDisablesTheConfigFilesPolicy) {
+  const TempFile file(R"({"manifest_cache": {"enabled": true}})");
+  EXPECT_FALSE(
+      parse_with_ok({"--config", file.path().c_str()}, {{"ENABLE_MANIFEST_CACHE", "false"}})
+          .manifest_ttl.enabled);
+}
+
+TEST(LayeringTest, BadManifestCacheVariableIsAnErrorNamingIt) {
+  const std::string message = expect_layer_error(
+      {}, {{"ENABLE_MANIFEST_CACHE", "true"}, {"MANIFEST_CACHE_PRIMARY_TIME", "10x"}});
+  EXPECT_TRUE(contains(message, "MANIFEST_CACHE_PRIMARY_TIME")) << message;
 }
 
 TEST(LayeringTest, AliasesHaveNoEnvironmentVariable) {
@@ -619,8 +665,7 @@ TEST(DefaultUpstreamTest, UpstreamKindComesFromTheEnvironment) {
 
 TEST(DefaultUpstreamTest, UpstreamPrefixSetsTheDefaultUpstreamsPrefix) {
   EXPECT_EQ(parse_ok({"--upstream-prefix", "hub"}).upstreams[0].prefix, "hub");
-  EXPECT_EQ(parse_ok({"--upstream-prefix=cache/dockerhub"}).upstreams[0].prefix,
-            "cache/dockerhub");
+  EXPECT_EQ(parse_ok({"--upstream-prefix=cache/dockerhub"}).upstreams[0].prefix, "cache/dockerhub");
 }
 
 TEST(DefaultUpstreamTest, UpstreamPrefixWithSlashesAroundIsAnError) {
@@ -671,8 +716,8 @@ TEST(AcrAliasTest, AzureVariablesConfigureTheDefaultUpstream) {
 
 TEST(AcrAliasTest, EnvironmentBeatsTheConfigFilesTopLevelAcr) {
   const TempFile file(R"({"acr": {"client_id": "from-file", "tenant_id": "file-tenant"}})");
-  const Config config = parse_with_ok({"--config", file.path().c_str()},
-                                      {{"AZURE_CLIENT_ID", "from-env"}});
+  const Config config =
+      parse_with_ok({"--config", file.path().c_str()}, {{"AZURE_CLIENT_ID", "from-env"}});
   EXPECT_EQ(config.upstreams[0].acr.client_id, "from-env");
   EXPECT_EQ(config.upstreams[0].acr.tenant_id, "file-tenant");
 }
@@ -701,15 +746,14 @@ TEST(UpstreamTableTest, RegistriesBecomeExtraUpstreamsAfterTheDefault) {
 
 TEST(UpstreamTableTest, RegistriesNamingTheDefaultUpstreamAddNothing) {
   const Config config =
-      parse_with_ok({}, {{"REGISTRIES", "registry-1.docker.io docker.io auth.docker.io"}});
-  ASSERT_EQ(config.upstreams.size(), 2u);
-  EXPECT_EQ(config.upstreams[1].host, "auth.docker.io");
+      parse_with_ok({}, {{"REGISTRIES", "registry-1.docker.io docker.io index.docker.io"}});
+  EXPECT_EQ(config.upstreams.size(), 1u);
 }
 
 TEST(UpstreamTableTest, ConfigFileUpstreamsComeBeforeRegistriesAndKeepTheirSettings) {
   const TempFile file(R"({"upstreams": [{"host": "ghcr.io", "prefix": "mirror"}]})");
-  const Config config = parse_with_ok({"--config", file.path().c_str()},
-                                      {{"REGISTRIES", "quay.io ghcr.io"}});
+  const Config config =
+      parse_with_ok({"--config", file.path().c_str()}, {{"REGISTRIES", "quay.io ghcr.io"}});
   ASSERT_EQ(config.upstreams.size(), 3u);
   EXPECT_EQ(config.upstreams[1].host, "ghcr.io");
   EXPECT_EQ(config.upstreams[1].prefix, "mirror");
@@ -776,9 +820,8 @@ TEST(CredentialLayersTest, UnreadableDockerConfigIsAnErrorNamingIt) {
 
 TEST(CredentialLayersTest, WarningsOfEveryLayerAreReturned) {
   const TempFile docker(R"({"credsStore": "desktop", "auths": {}})");
-  const ParsedOptions parsed =
-      parse_with({"--docker-config", docker.path().c_str()},
-                 {{"AUTH_REGISTRIES", "quay.io:u:p:extra"}});
+  const ParsedOptions parsed = parse_with({"--docker-config", docker.path().c_str()},
+                                          {{"AUTH_REGISTRIES", "quay.io:u:p:extra"}});
   ASSERT_EQ(parsed.outcome, Outcome::Run) << parsed.message;
   ASSERT_EQ(parsed.warnings.size(), 2u);
   EXPECT_TRUE(contains(parsed.warnings[0], "AUTH_REGISTRIES")) << parsed.warnings[0];
@@ -786,8 +829,8 @@ TEST(CredentialLayersTest, WarningsOfEveryLayerAreReturned) {
 }
 
 TEST(CredentialLayersTest, BadAuthRegistriesErrorDoesNotContainThePassword) {
-  const std::string message =
-      expect_layer_error({}, {{"AUTH_REGISTRIES", "quay.io:user:Secr3tPa55 bad host:u2:Other5ecret"}});
+  const std::string message = expect_layer_error(
+      {}, {{"AUTH_REGISTRIES", "quay.io:user:Secr3tPa55 bad host:u2:Other5ecret"}});
   EXPECT_TRUE(contains(message, "AUTH_REGISTRIES")) << message;
   EXPECT_FALSE(contains(message, "Secr3tPa55")) << message;
   EXPECT_FALSE(contains(message, "Other5ecret")) << message;
