@@ -27,6 +27,7 @@ int run(std::span<const char* const> argv) {
     case ParsedOptions::Outcome::Run:
       break;
   }
+  for (const std::string& warning : options.warnings) fmt::print(stderr, "regcache: warning: {}\n", warning);
 
   // Signals are taken synchronously by this thread; workers never see them. SIGPIPE is ignored:
   // a client that goes away must be an error result, not the end of the process.

@@ -136,7 +136,7 @@ constexpr std::array kOptions = {
     count64_option("manifest-bytes-max", "BYTES", &Config::manifest_bytes_max, 1,
                    "largest manifest accepted from the upstream"),
     flag_option("no-access-log", &Config::access_log, false,
-                "do not write one line per request to stdout"),
+                "do not write one line per request to stderr"),
     not_in_config_file(text_option("config", Kind::Path, "FILE", &Config::config_file,
                                    "JSON config file (keys: see below)", "none")),
     text_option("docker-config", Kind::Path, "FILE", &Config::docker_config_file,

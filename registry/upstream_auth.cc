@@ -25,6 +25,16 @@ std::string basic_authorization(const HostCredentials& credentials) {
   return "Basic " + base64_encode(credentials.username + ":" + credentials.password);
 }
 
+// Credentials for the registry itself: under the host requests go to, or under the host the
+// upstream is configured as (an upstream entry `host: ghcr.io` whose url points elsewhere).
+const HostCredentials* registry_credentials(const Config& config, const UpstreamChoice& upstream) {
+  const HostCredentials* credentials = find_credentials(config.credentials, upstream.endpoint.authority);
+  if (credentials == nullptr && upstream.config != nullptr) {
+    credentials = find_credentials(config.credentials, upstream.config->host);
+  }
+  return credentials;
+}
+
 bool is_acr(const UpstreamChoice& upstream) {
   return upstream.config != nullptr && upstream.config->kind == UpstreamKind::Acr;
 }
@@ -57,7 +67,7 @@ core::Task<int> UpstreamAuth::fetch_registry_token(WorkerContext& worker, const 
   if (!challenge.service.empty()) target += "service=" + url_query_escape(challenge.service) + "&";
   target += "scope=" + url_query_escape(scope);
   const HostCredentials* credentials = find_credentials(config_.credentials, realm.authority);
-  if (credentials == nullptr) credentials = find_credentials(config_.credentials, upstream.endpoint.authority);
+  if (credentials == nullptr) credentials = registry_credentials(config_, upstream);
   std::array<http::Header, 1> headers;
   size_t header_count = 0;
   std::string authorization;
@@ -97,14 +107,14 @@ core::Task<int> UpstreamAuth::authorization(WorkerContext& worker, const Upstrea
     case Scheme::Anonymous:
       co_return 0;
     case Scheme::Basic: {
-      const HostCredentials* credentials = find_credentials(config_.credentials, upstream.endpoint.authority);
+      const HostCredentials* credentials = registry_credentials(config_, upstream);
       if (credentials != nullptr) header_value = basic_authorization(*credentials);
       co_return 0;
     }
     case Scheme::Bearer:
       break;
   }
-  const HostCredentials* credentials = find_credentials(config_.credentials, upstream.endpoint.authority);
+  const HostCredentials* credentials = registry_credentials(config_, upstream);
   std::string credential_id = is_acr(upstream) ? "acr" : credentials != nullptr ? credentials->username : "-";
   token_key = token_cache_key(upstream.endpoint.authority, scope, credential_id);
   TokenCache::Lookup lookup = co_await tokens_.acquire(token_key);
@@ -177,8 +187,7 @@ core::Task<int> UpstreamAuth::start(WorkerContext& worker, http::UpstreamExchang
       }
     }
     if (learned.scheme == Scheme::Unknown || attempt == 1) co_return 0;  // the client sees the 401
-    if (learned.scheme == Scheme::Basic &&
-        find_credentials(config_.credentials, upstream.endpoint.authority) == nullptr) {
+    if (learned.scheme == Scheme::Basic && registry_credentials(config_, upstream) == nullptr) {
       co_return 0;  // nothing to answer a Basic challenge with
     }
     bool drained = co_await exchange.drain_body(64 * 1024);
