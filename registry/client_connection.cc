@@ -180,12 +180,17 @@ core::Task<ClientConnection::ReadOutcome> ClientConnection::read_request(http::R
         *consumed = parsed.consumed;
         co_return ReadOutcome::Request;
       }
-      if (parsed.error() || ended) {
+      bool full = input.size() >= receive_.size();
+      if (parsed.error() || ended || full) {
         head_request_ = false;
+        if (!parsed.error() && full) {
+          parsed.error_status = 431;
+          parsed.error_reason = "request head too large";
+        }
         std::array<char, 256> message;
         auto result = fmt::format_to_n(message.data(), message.size(), "malformed request: {}",
                                        parsed.error_reason);
-        uint16_t status = parsed.error() ? parsed.error_status : 400;
+        uint16_t status = parsed.error_status != 0 ? parsed.error_status : 400;
         status_ = status;
         http::HeadWriter reply = start_head(status);
         reply.header("Content-Type", "text/plain");
@@ -196,6 +201,7 @@ core::Task<ClientConnection::ReadOutcome> ClientConnection::read_request(http::R
           message[std::min(bytes, message.size() - 1)] = '\n';
           co_await send_bytes(std::span<const char>(message.data(), bytes + 1));
         }
+        lingering_close_ = true;
         co_return ReadOutcome::Rejected;
       }
     }
@@ -205,7 +211,6 @@ core::Task<ClientConnection::ReadOutcome> ClientConnection::read_request(http::R
       receive_end_ -= receive_begin_;
       receive_begin_ = 0;
     }
-    if (receive_end_ == receive_.size()) co_return ReadOutcome::Rejected;  // parser said 431 above
     idle_ = !started;
     if (idle_ && worker_.stopping) co_return ReadOutcome::Closed;
     uint32_t timeout_ms = started ? remaining_ms(deadline) : worker.config.idle_timeout_ms;
@@ -239,6 +244,16 @@ void ClientConnection::log_access(const http::RequestHead& head, Clock::time_poi
 }
 
 core::Task<void> ClientConnection::close_socket() {
+  if (lingering_close_ && !abort_) {
+    // The client may still be sending the request we refused; closing with unread bytes would
+    // reset the connection and could destroy our error response in flight. Send FIN, then read
+    // and drop what comes for a short, bounded while (RFC 9112 section 9.6).
+    co_await core::shutdown(fd_, SHUT_WR);
+    for (int turn = 0; turn < 64; ++turn) {
+      int32_t got = co_await core::recv(fd_, receive_, 500);
+      if (got <= 0) break;
+    }
+  }
   if (abort_) {
     // RST instead of FIN: the client must not take a cut-off body for a complete one.
     linger reset{1, 0};

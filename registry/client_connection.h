@@ -74,7 +74,8 @@ class ClientConnection {
   int fd_;
   bool idle_ = true;
   bool abort_ = false;
-  bool broken_ = false;  // a send failed: the client is gone or stuck
+  bool broken_ = false;
+  bool lingering_close_ = false;  // a refused request: drain before closing  // a send failed: the client is gone or stuck
   bool head_request_ = false;
   uint16_t status_ = 0;
   uint64_t body_bytes_sent_ = 0;

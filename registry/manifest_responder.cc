@@ -74,11 +74,22 @@ core::Task<bool> load_media_type(BlobStore& store, const Digest& digest, std::st
 }
 
 // A manifest from the store by digest; false when it is not there (nothing sent).
-core::Task<bool> serve_stored_manifest(ClientConnection& client, const Digest& digest,
+// A manifest from the store by digest; false when it is not there, or when the client's Accept
+// excludes its media type (nothing sent then: the upstream answers such a client itself, as
+// distribution does with a 404, so a Docker-schema2-only client never gets an OCI manifest).
+core::Task<bool> serve_stored_manifest(ClientConnection& client, const Digest& digest, uint8_t accept,
                                        std::span<const http::Header> extra_headers) {
   std::string media_type;
-  if (!co_await load_media_type(client.worker().store, digest, media_type)) co_return false;
-  co_return co_await serve_stored_file(client, digest, media_type, extra_headers);
+  bool known = co_await load_media_type(client.worker().store, digest, media_type);
+  if (!known || !mask_accepts(accept, media_type)) co_return false;
+  bool served = co_await serve_stored_file(client, digest, media_type, extra_headers);
+  co_return served;
+}
+
+uint8_t accept_mask_of(std::span<const http::Header> accept) {
+  uint8_t mask = 0;
+  for (const http::Header& header : accept) mask |= accept_mask(header.value);
+  return mask;
 }
 
 core::Task<void> respond_by_digest(ClientConnection& client, const http::RequestHead& head, const Route& route,
@@ -89,7 +100,8 @@ core::Task<void> respond_by_digest(ClientConnection& client, const http::Request
     co_await relay_request(client, head, upstream, target, accept);
     co_return;
   }
-  if (co_await serve_stored_manifest(client, *digest, {})) {
+  bool served = co_await serve_stored_manifest(client, *digest, accept_mask_of(accept), {});
+  if (served) {
     client.set_outcome(CacheOutcome::Hit);
     co_return;
   }
@@ -143,7 +155,7 @@ core::Task<void> serve_stale_or_error(ClientConnection& client, const TagKey& ke
   bool have_entry = co_await client.worker().tags.load(key, entry);
   if (have_entry) {
     std::array<http::Header, 1> warning{kStaleWarning};
-    bool served = co_await serve_stored_manifest(client, entry.digest, warning);
+    bool served = co_await serve_stored_manifest(client, entry.digest, kAcceptMaskAll, warning);
     if (served) {
       client.set_outcome(CacheOutcome::Stale);
       co_return;
@@ -251,15 +263,14 @@ core::Task<void> respond_by_tag(ClientConnection& client, const http::RequestHea
                                 const UpstreamChoice& upstream, std::span<const http::Header> accept,
                                 const std::string& target) {
   WorkerContext& worker = client.worker();
-  uint8_t mask = 0;
-  for (const http::Header& header : accept) mask |= accept_mask(header.value);
+  uint8_t mask = accept_mask_of(accept);
   TagKey key{upstream.endpoint.authority, upstream.name, route.reference, mask_key(mask)};
   uint64_t ttl_ms = worker.manifest_ttl_ms(upstream.config, route.name, route.reference);
 
   TagEntry entry;
   bool have_entry = co_await worker.tags.load(key, entry);
   if (have_entry && ttl_ms > 0 && now_unix_ms() - entry.confirmed_unix_ms < static_cast<int64_t>(ttl_ms)) {
-    bool served = co_await serve_stored_manifest(client, entry.digest, {});
+    bool served = co_await serve_stored_manifest(client, entry.digest, kAcceptMaskAll, {});
     if (served) {
       client.set_outcome(CacheOutcome::Hit);
       co_return;
@@ -281,7 +292,7 @@ core::Task<void> respond_by_tag(ClientConnection& client, const http::RequestHea
       TagEntry renewed;
       bool reloaded = co_await worker.tags.load(key, renewed);
       if (reloaded) {
-        bool served = co_await serve_stored_manifest(client, renewed.digest, {});
+        bool served = co_await serve_stored_manifest(client, renewed.digest, kAcceptMaskAll, {});
         if (served) {
           client.set_outcome(CacheOutcome::Revalidated);
           co_return;

@@ -590,8 +590,9 @@ class Regcache:
     """regcache --listen 127.0.0.1:PORT --upstream URL --cache-dir DIR [extra...]."""
 
     def __init__(self, binary, workdir, upstream_url, cache_dir=None, extra_args=(), port=None,
-                 name="regcache"):
+                 name="regcache", extra_env=None):
         self.binary = binary
+        self.extra_env = dict(extra_env or {})
         self.workdir = os.path.join(workdir, name)
         os.makedirs(self.workdir, exist_ok=True)
         self.name = name
@@ -613,9 +614,27 @@ class Regcache:
     def url(self):
         return "http://" + self.host
 
+    def write_config(self, obj):
+        """Writes a --config JSON file in the work dir and returns its path."""
+        p = os.path.join(self.workdir, "config.json")
+        with open(p, "w") as f:
+            json.dump(obj, f)
+        return p
+
     def argv(self):
         return [self.binary, "--listen", self.host, "--upstream", self.upstream_url,
                 "--cache-dir", self.cache_dir] + self.extra_args
+
+    # Variables regcache reads (its own, and docker-registry-proxy's / acr-cache-proxy's):
+    # removed from its environment so that the caller's shell cannot change a test.
+    ENV_PREFIXES = ("REGCACHE_", "MANIFEST_CACHE_", "AZURE_", "AUTH_REGISTR")
+    ENV_NAMES = ("REGISTRIES", "ENABLE_MANIFEST_CACHE")
+
+    def env(self):
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(self.ENV_PREFIXES) and k not in self.ENV_NAMES}
+        env.update(self.extra_env)
+        return env
 
     def start(self, timeout=30, wait=True):
         self.starts += 1
@@ -623,7 +642,8 @@ class Regcache:
         self.returncode = None
         self.proc = Proc(self.argv(), self.log_path, "regcache %s :%d (start %d)" % (
             self.name, self.port, self.starts),
-            stdout_path=os.path.join(self.workdir, "stdout.%d.log" % self.starts))
+            stdout_path=os.path.join(self.workdir, "stdout.%d.log" % self.starts),
+            env=self.env())
         if wait:
             try:
                 wait_http_ok(self.url + "/v2/", timeout, self.proc)
@@ -854,17 +874,29 @@ def _add_ref(layout_dir, tag, media_type, digest, size):
         json.dump(idx, f)
 
 
-def _random_bytes(rng, n):
-    return rng.randbytes(n) if hasattr(rng, "randbytes") else os.urandom(n)
+def _write_random_blob(layout_dir, rng, size, chunk=16 * MiB):
+    """Writes `size` seeded random bytes as a blob, in chunks (randbytes cannot make more
+    than 256 MiB at once, and this keeps memory flat). Returns the digest."""
+    tmp = os.path.join(layout_dir, "blobs", "tmp-%d" % os.getpid())
+    h = hashlib.sha256()
+    with open(tmp, "wb") as f:
+        left = size
+        while left:
+            n = min(chunk, left)
+            b = rng.randbytes(n)
+            h.update(b)
+            f.write(b)
+            left -= n
+    d = "sha256:" + h.hexdigest()
+    os.replace(tmp, os.path.join(layout_dir, "blobs", "sha256", h.hexdigest()))
+    return d
 
 
 def _build_image(layout_dir, layer_sizes, seed, arch="amd64", os_name="linux"):
     rng = random.Random("regcache-%s-%s-%s" % (seed, arch, os_name))
     layer_descs, layer_digests = [], []
     for size in layer_sizes:
-        data = _random_bytes(rng, size)
-        d = _write_blob(layout_dir, data)
-        del data
+        d = _write_random_blob(layout_dir, rng, size)
         layer_digests.append(d)
         layer_descs.append({"mediaType": OCI_LAYER_TAR, "digest": d, "size": size})
     config = {

@@ -3,6 +3,10 @@
 `Warning: 110` header and a STALE log line) and by digest; what it never pulled gives an
 error status quickly instead of a hang.
 
+regcache runs with its manifest TTL cache off ({"manifest_cache": {"enabled": false}} in
+--config), so that every tag request goes upstream and the offline answers are the
+stale-if-error ones.
+
 Run: python3 tests/integration/test_offline_cache.py --regcache build/regcache
 """
 
@@ -29,15 +33,22 @@ class OfflineCache(unittest.TestCase):
         rt.push(layout, "v1m", cls.upstream, "multi", all_images=True)
         rt.push(layout, "v9", cls.upstream, "other")
 
-        cls.rc = rt.Regcache(rt.REGCACHE, cls.tmp, cls.upstream.url).start()
+        cls.rc = rt.Regcache(rt.REGCACHE, cls.tmp, cls.upstream.url)
+        cls.rc.extra_args = ["--config", cls.rc.write_config(
+            {"manifest_cache": {"enabled": False}})]
+        cls.rc.start()
         cls.addClassCleanup(cls.rc.stop)
 
         # Online: one pull by tag of each image, and what the tag answer looked like.
         rt.pull(cls.rc.host, "app:v1", os.path.join(cls.tmp, "online-app"))
         rt.pull(cls.rc.host, "multi:v1m", os.path.join(cls.tmp, "online-multi"),
                 all_images=True)
+        tag_path = "/v2/app/manifests/v1 "
+        before = len(cls.upstream.request_lines(tag_path))
         cls.online_tag_answer = cls.rc.get("/v2/app/manifests/v1",
                                            {"Accept": rt.ALL_MANIFEST_TYPES})
+        cls.rc.get("/v2/app/manifests/v1", {"Accept": rt.ALL_MANIFEST_TYPES})
+        cls.upstream_tag_requests = len(cls.upstream.request_lines(tag_path)) - before
         cls.log_mark_before_offline = cls.rc.log_mark()
 
         cls.upstream.stop()
@@ -55,6 +66,10 @@ class OfflineCache(unittest.TestCase):
         r = self.online_tag_answer
         self.assertEqual(r.status, 200, r)
         self.assertIsNone(r.header("Warning"), r)
+
+    def test_online_tag_requests_go_upstream_every_time_with_the_manifest_cache_off(self):
+        self.assertEqual(self.upstream_tag_requests, 2,
+                         "upstream requests for the tag during two online GETs")
 
     def test_offline_pull_by_tag_gives_the_pushed_digests(self):
         top, _mt, digests = rt.pull(self.rc.host, "app:v1", os.path.join(self.tmp, "off-tag"),
