@@ -64,7 +64,8 @@ Ring::~Ring() {
 bool Ring::init(const RingOptions& options, std::string* error) {
   assert(!initialized_);
   // Kernel 6.1 has SINGLE_ISSUER + DEFER_TASKRUN: completions are produced only when this thread
-  // enters the kernel, which is exactly when our loop wants them. Older kernels fall back.
+  // enters the kernel, which is exactly when our loop wants them; MSG_RING wake-ups from other
+  // threads still wake a sleeping loop (ring_test checks it). Older kernels fall back.
   const unsigned attempts[] = {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
                                IORING_SETUP_COOP_TASKRUN, 0};
   int rc = -EINVAL;
@@ -190,6 +191,7 @@ void Ring::run_once(uint32_t wait_max_ms) {
 }
 
 void Ring::dispatch(Operation& op, CqeTag tag, int32_t result, uint32_t flags) {
+
   switch (op.kind) {
     case OpKind::Accept:
       op.on_cqe(op, result, flags);

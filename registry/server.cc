@@ -173,7 +173,9 @@ void Server::run_worker(Worker& worker) {
                worker.index, context.connection_count, context.fetches_running);
   }
   context.log.stop();
-  for (int turn = 0; turn < 1000 && !context.log.flushed(); ++turn) ring.run_once();
+  // Bounded, and never an unbounded wait: the flusher may finish inside run_once's first step,
+  // leaving nothing in flight to wake a wait without a timeout.
+  for (int turn = 0; turn < 100 && !context.log.flushed(); ++turn) ring.run_once(10);
   context.upstreams.clear();
   worker.done = true;
   if (context.connection_count > 0 || context.fetches_running > 0) {

@@ -25,13 +25,11 @@ Content-Length) as real registries and token services do, with a bounded idle ti
 
 import atexit
 import base64
-import hashlib
 import http.server
 import json
 import os
 import re
 import secrets
-import signal
 import socketserver
 import subprocess
 import sys
@@ -234,7 +232,7 @@ class HttpServer:
                 if isinstance(payload, str):
                     payload = payload.encode()
                 stream = None
-                if hasattr(payload, "read"):      # a file: (fileobj, size)
+                if isinstance(payload, tuple):    # a file: (fileobj, size)
                     stream, size = payload
                 else:
                     size = len(payload)
@@ -284,9 +282,14 @@ class HttpServer:
             if self in _servers:
                 _servers.remove(self)
 
-    def recorded(self, pred=lambda r: True):
+    def mark(self):
+        """A mark for recorded(since=...): the number of requests so far."""
         with self._lock:
-            return [r for r in self.requests if pred(r)]
+            return len(self.requests)
+
+    def recorded(self, pred=lambda r: True, since=0):
+        with self._lock:
+            return [r for r in self.requests[since:] if pred(r)]
 
     def handle(self, req):
         raise NotImplementedError
@@ -340,9 +343,9 @@ class TokenServer(HttpServer):
     def realm(self):
         return self.url + "/token"
 
-    def token_requests(self, scope=None):
+    def token_requests(self, scope=None, since=0):
         return self.recorded(lambda r: r.path == "/token" and
-                             (scope is None or scope in r.query.get("scope", [])))
+                             (scope is None or scope in r.query.get("scope", [])), since)
 
     def count(self, scope):
         return len(self.token_requests(scope))
@@ -701,6 +704,15 @@ class AuthRegcache(rt.Regcache):
                 raise
         return self
 
+    def stop(self, timeout=20):
+        """Cleanup for these tests, which do not test shutdown (test_daemon does): SIGKILL by
+        PID, so that a slow or stuck graceful shutdown cannot eat the suite's time budget."""
+        if self.proc is None:
+            return self.returncode, True
+        self.returncode = self.proc.kill()
+        self.proc = None
+        return self.returncode, False
+
     def cached_files(self, subdir):
         out = []
         for dirpath, _dirs, files in os.walk(os.path.join(self.cache_dir, subdir)):
@@ -747,12 +759,3 @@ def run_parallel(fns, timeout=300):
             results[i] = TimeoutError("parallel task %d still running after %ds" % (i, timeout))
     return results
 
-
-def sha256_hex(data):
-    return hashlib.sha256(data).hexdigest()
-
-
-def stop_proc_by_pid(proc, sig=signal.SIGTERM):
-    """For symmetry with regtest: stop a regtest.Proc (by its PID and group)."""
-    if proc is not None:
-        proc.stop(sig, timeout=10)

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <string>
 #include <thread>
@@ -115,10 +116,19 @@ TEST_F(RingTest, WaiterIsWokenFromAnotherThreadThroughMsgRing) {
     done = true;
   }(waiter, done, armed));
   ASSERT_TRUE(armed.load());
-  std::thread other([&waiter] { wake_all(&waiter); });  // a thread without a ring of its own
-  run_until(done);
+  // A thread without a ring of its own wakes the waiter while this thread sleeps in the kernel
+  // with no timeout of its own: the message itself must wake it (a liveness check, with a 20 s
+  // watchdog so a lost wake-up fails instead of hanging).
+  std::thread other([&waiter] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    wake_all(&waiter);
+  });
+  auto started = std::chrono::steady_clock::now();
+  for (int turn = 0; turn < 100 && !done; ++turn) ring_.run_once(20000);
+  auto waited = std::chrono::steady_clock::now() - started;
   other.join();
   EXPECT_TRUE(done);
+  EXPECT_LT(waited, std::chrono::seconds(10)) << "the MSG_RING wake-up did not wake the sleeping ring";
 }
 
 TEST_F(RingTest, WaiterOnTheSameRingIsResumedAfterTheWaker) {
