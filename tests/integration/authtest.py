@@ -15,7 +15,9 @@ Standard library only, on top of regtest.py (which this module wraps, never edit
                       docker-registry; mints the registry's JWTs.
   * AuthRegistry   -- regtest.Registry with an `auth:` section (token or htpasswd) and
                       optionally the `redirect` storage middleware.
-  * AuthRegcache   -- regtest.Regcache with its own environment and an optional JSON config.
+  * AuthRegcache   -- regtest.Regcache with its own environment (AUTH_*, AZURE_*, REGCACHE_*
+                      and proxy variables of the caller scrubbed) and an optional JSON config;
+                      stopped with SIGKILL (these tests do not test shutdown).
 
 Every HTTP server here runs in a daemon thread of the test process, listens on 127.0.0.1 on a
 port the kernel picks (bind to port 0, so nothing can race for it), and is stopped by stop()
@@ -47,17 +49,8 @@ def b64url(data):
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def b64url_decode(text):
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 def rfc3339(t):
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
-
-
-def jwt_claims(token):
-    """The claims of a JWT (no verification)."""
-    return json.loads(b64url_decode(token.split(".")[1]))
 
 
 def unsigned_jwt(claims):
@@ -415,9 +408,6 @@ class BlobStorage(HttpServer):
         size = os.path.getsize(p)
         return 200, {"Content-Type": "application/octet-stream"}, (open(p, "rb"), size)
 
-    def blob_requests(self):
-        return self.recorded(lambda r: "/blobs/" in r.path)
-
     @staticmethod
     def digest_of(path):
         """/docker/registry/v2/blobs/sha256/ab/<hex>/data -> sha256:<hex>, else None."""
@@ -488,18 +478,13 @@ class FakeEntra(HttpServer):
                 return oauth_error(400, "unsupported_grant_type", repr(req.f("grant_type")))
             if req.f("client_id") != self.client_id or req.f("client_secret") != self.client_secret:
                 return oauth_error(401, "invalid_client", "bad client id or secret")
-            if (req.f("scope") or "").replace("//.default", "/.default") != ARM_RESOURCE + "/.default":
+            wanted = ARM_RESOURCE + "/.default"
+            if (req.f("scope") or "").replace("//.default", "/.default") != wanted:
                 return oauth_error(400, "invalid_scope", repr(req.f("scope")))
             tok, _now = self._mint("client_credentials")
             return json_answer(200, {"token_type": "Bearer", "expires_in": self.lifetime_s,
                                      "ext_expires_in": self.lifetime_s, "access_token": tok})
         return 404, {}, b"not found\n"
-
-    def imds_calls(self):
-        return self.recorded(lambda r: r.path == self.IMDS_PATH)
-
-    def client_credentials_calls(self):
-        return self.recorded(lambda r: r.path.endswith("/oauth2/v2.0/token"))
 
 
 class FakeAcr(HttpServer):
@@ -576,13 +561,6 @@ class FakeAcr(HttpServer):
             return json_answer(200, {"token": tok, "access_token": tok,
                                      "expires_in": self.access_lifetime_s})
         return 404, {}, b"not found\n"
-
-    def exchange_calls(self):
-        return self.recorded(lambda r: r.path == "/oauth2/exchange")
-
-    def token_posts(self, scope=None):
-        return self.recorded(lambda r: r.path == "/oauth2/token" and r.method == "POST" and
-                             (scope is None or scope in r.form.get("scope", [])))
 
 # ----------------------------------------------------------------------------
 # docker-registry with auth

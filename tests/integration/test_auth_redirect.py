@@ -13,6 +13,7 @@ pull with storage stopped); the tests assert on what was recorded.
 Run: python3 tests/integration/test_auth_redirect.py --regcache build/regcache
 """
 
+import base64
 import os
 import sys
 import unittest
@@ -150,7 +151,7 @@ class BasicAuthRedirect(RedirectCases, unittest.TestCase):
                                      "password": PASSWORD}]}
 
     def registry_auth_headers(self):
-        return {"Authorization": "Basic " + at.base64.b64encode(
+        return {"Authorization": "Basic " + base64.b64encode(
             ("%s:%s" % (USER, PASSWORD)).encode()).decode()}
 
 

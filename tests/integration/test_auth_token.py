@@ -59,9 +59,9 @@ class TokenAuth(unittest.TestCase):
         # clock now, so that the other tests use up most of the wait.
         cls.renew_rc = cls.make_regcache("renew")
         cls.addClassCleanup(cls.renew_rc.stop)
-        cls.renew_t0 = time.monotonic()
         cls.renew_first = cls.renew_rc.get("/v2/public/renew/manifests/1",
                                            {"Accept": rt.ALL_MANIFEST_TYPES})
+        cls.renew_t0 = time.monotonic()      # the token was fetched before this instant
         cls.renew_second = cls.renew_rc.get("/v2/public/renew/manifests/3",
                                             {"Accept": rt.ALL_MANIFEST_TYPES})
         cls.renew_count_early = cls.tokens.count(pull_scope("public/renew"))
