@@ -84,11 +84,12 @@ void BlobFetch::update(State state, uint64_t written_bytes) {
   core::wake_all(woken);
 }
 
-void BlobFetch::fail(std::string reason, bool before_response) {
+void BlobFetch::fail(std::string reason, bool before_response, int failure_errno) {
   core::Waiter* woken;
   {
     std::lock_guard lock(mutex_);
     failure_ = std::move(reason);
+    failure_errno_ = failure_errno;
     failed_before_response_ = before_response;
     state_ = State::Failed;
     woken = waiters_.take_all();
@@ -108,6 +109,7 @@ core::Task<void> BlobFetch::run(std::shared_ptr<BlobFetch> self, WorkerContext& 
   http::UpstreamExchange exchange(worker.upstreams);
   std::string error;
   bool ok = false;
+  int failure_errno = -EIO;
   for (uint32_t hop = 0; hop <= request.redirects_max; ++hop) {
     // A named request, not a temporary: GCC 12 mishandles temporaries bound to references
     // across a co_await.
@@ -120,7 +122,10 @@ core::Task<void> BlobFetch::run(std::shared_ptr<BlobFetch> self, WorkerContext& 
       // A redirect target (blob storage): never with the registry's Authorization.
       rc = co_await exchange.start(endpoint, upstream_request, &error);
     }
-    if (rc < 0) break;
+    if (rc < 0) {
+      failure_errno = rc;
+      break;
+    }
     const http::ResponseFields& fields = exchange.fields();
     bool redirect = fields.status == 301 || fields.status == 302 || fields.status == 303 ||
                     fields.status == 307 || fields.status == 308;
@@ -152,7 +157,7 @@ core::Task<void> BlobFetch::run(std::shared_ptr<BlobFetch> self, WorkerContext& 
   }
   if (!ok) {
     log_line(log, fmt::format("fetch {}: {}", digest_view, error));
-    self->fail(error, true);
+    self->fail(error, true, failure_errno);
     store.forget_fetch(self->digest_, self.get());
     co_return;
   }

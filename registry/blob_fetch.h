@@ -4,6 +4,7 @@
 // has left (the bytes are worth caching), writes a temp file while hashing, and readers follow
 // the file as it grows. The last byte is held back until the whole blob's sha256 matches the
 // digest, so no reader ever gets a complete response with unverified content.
+#include <cerrno>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -65,6 +66,7 @@ class BlobFetch {
   const http::ResponseFields& answer() const { return answer_; }
   const std::string& answer_body() const { return answer_body_; }
   const std::string& failure() const { return failure_; }
+  int failure_errno() const { return failure_errno_; }  // -EACCES: credentials refused
 
   // The download itself; spawned once by whoever created the fetch.
   static core::Task<void> run(std::shared_ptr<BlobFetch> self, WorkerContext& worker, BlobFetchRequest request);
@@ -72,7 +74,7 @@ class BlobFetch {
  private:
   Progress progress_locked() const;
   void update(State state, uint64_t written_bytes);  // publishes and wakes readers
-  void fail(std::string reason, bool before_response);
+  void fail(std::string reason, bool before_response, int failure_errno = -EIO);
 
   const Digest digest_;
   std::mutex mutex_;
@@ -86,6 +88,7 @@ class BlobFetch {
   http::ResponseFields answer_;
   std::string answer_body_;
   std::string failure_;
+  int failure_errno_ = 0;
 };
 
 }  // namespace regcache::registry

@@ -30,7 +30,7 @@ core::Task<void> follow_fetch(ClientConnection& client, BlobFetch& fetch) {
       co_await send_upstream_answer(client, fetch.answer(), fetch.answer_body());
       co_return;
     case BlobFetch::State::Failed:
-      co_await send_upstream_unavailable(client, fetch.failure());
+      co_await send_upstream_failure(client, fetch.failure_errno(), fetch.failure());
       co_return;
     case BlobFetch::State::Streaming:
     case BlobFetch::State::Verified:

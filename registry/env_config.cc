@@ -192,14 +192,31 @@ bool parse_auth_registries(std::string_view value, std::string_view entry_delimi
     const std::string_view entry = trimmed(raw_entry);
     if (entry.empty())
       return true;
-    std::string_view fields[3];
+    std::string_view parts[4];
     size_t field_count = 0;
     for_each_part(entry, field_delimiter, [&](std::string_view field) {
-      if (field_count < 3)
-        fields[field_count] = field;
+      if (field_count < 4)
+        parts[field_count] = field;
       ++field_count;
       return true;
     });
+    // HOST may carry a port (registry.internal:5000:user:pass): with the ':' separator and four
+    // or more fields whose second is a port number, the first two fields are the host. A user
+    // name is never all digits in practice, and docker-registry-proxy had no ports at all.
+    std::string host_with_port;
+    std::string_view fields[3] = {parts[0], parts[1], parts[2]};
+    if (field_delimiter == ":" && field_count >= 4) {
+      const std::string_view port = trimmed(parts[1]);
+      const bool numeric = !port.empty() && port.size() <= 5 &&
+                           std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
+      if (numeric) {
+        host_with_port = std::string(trimmed(parts[0])) + ":" + std::string(port);
+        fields[0] = host_with_port;
+        fields[1] = parts[2];
+        fields[2] = parts[3];
+        --field_count;
+      }
+    }
     // Past here nothing but the host may be quoted: a field might be a password.
     const std::string where = "AUTH_REGISTRIES " + ordinal_entry(entry_index);
     if (field_count < 3) {

@@ -114,7 +114,7 @@ core::Task<void> respond_by_digest(ClientConnection& client, const http::Request
   SmallResponse answer;
   co_await fetch_small_authorized(worker, upstream, "GET", target, accept, worker.config.manifest_bytes_max, answer);
   if (answer.rc < 0) {
-    co_await send_upstream_unavailable(client, answer.error);
+    co_await send_upstream_failure(client, answer.rc, answer.error);
     co_return;
   }
   if (answer.fields.status != 200) {
@@ -162,7 +162,7 @@ core::Task<void> serve_stale_or_error(ClientConnection& client, const TagKey& ke
     }
   }
   if (answer.rc < 0) {
-    co_await send_upstream_unavailable(client, answer.error);
+    co_await send_upstream_failure(client, answer.rc, answer.error);
   } else {
     client.set_outcome(CacheOutcome::Pass);
     co_await send_upstream_answer(client, answer.fields, answer.body);

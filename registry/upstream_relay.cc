@@ -103,6 +103,16 @@ core::Task<int> send_upstream_unavailable(ClientConnection& client, std::string_
       std::string_view(message.data(), std::min(result.size, message.size())));
 }
 
+core::Task<int> send_upstream_failure(ClientConnection& client, int rc, std::string_view error) {
+  if (rc != -EACCES) co_return co_await send_upstream_unavailable(client, error);
+  client.set_outcome(CacheOutcome::Error);
+  std::array<char, 300> message;
+  auto result = fmt::format_to_n(message.data(), message.size(), "the upstream refused regcache's credentials: {}",
+                                 error);
+  co_return co_await client.send_oci_error(
+      401, OciErrorCode::Unauthorized, std::string_view(message.data(), std::min(result.size, message.size())));
+}
+
 core::Task<void> relay_request(ClientConnection& client, const http::RequestHead& head,
                                const UpstreamChoice& upstream, std::string_view target,
                                std::span<const http::Header> headers) {
@@ -112,7 +122,7 @@ core::Task<void> relay_request(ClientConnection& client, const http::RequestHead
   const http::UpstreamRequest request{head.method, target, headers};
   int rc = co_await client.worker().auth.start(client.worker(), exchange, upstream, request, &error);
   if (rc < 0) {
-    co_await send_upstream_unavailable(client, error);
+    co_await send_upstream_failure(client, rc, error);
     co_return;
   }
   const http::ResponseFields& fields = exchange.fields();

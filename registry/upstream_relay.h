@@ -45,6 +45,10 @@ core::Task<int> send_upstream_answer(ClientConnection& client, const http::Respo
 // 502 with an OCI error body; the detail names the upstream problem (never a secret).
 core::Task<int> send_upstream_unavailable(ClientConnection& client, std::string_view error);
 
+// An upstream request that got no usable answer: 401 UNAUTHORIZED when the upstream (or its
+// token server) refused regcache's credentials (-EACCES), else 502.
+core::Task<int> send_upstream_failure(ClientConnection& client, int rc, std::string_view error);
+
 // True for answers that mean "the upstream cannot help right now" (stale-if-error applies).
 inline bool upstream_unhealthy(uint16_t status) { return status == 429 || status >= 500; }
 

@@ -16,8 +16,7 @@ Standard library only, on top of regtest.py (which this module wraps, never edit
   * AuthRegistry   -- regtest.Registry with an `auth:` section (token or htpasswd) and
                       optionally the `redirect` storage middleware.
   * AuthRegcache   -- regtest.Regcache with its own environment (AUTH_*, AZURE_*, REGCACHE_*
-                      and proxy variables of the caller scrubbed) and an optional JSON config;
-                      stopped with SIGKILL (these tests do not test shutdown).
+                      and proxy variables of the caller scrubbed) and an optional JSON config.
 
 Every HTTP server here runs in a daemon thread of the test process, listens on 127.0.0.1 on a
 port the kernel picks (bind to port 0, so nothing can race for it), and is stopped by stop()
@@ -147,6 +146,7 @@ atexit.register(_stop_all_servers)
 
 class _Threaded(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
+    block_on_close = False     # stop() must not wait for idle keep-alive connections
     allow_reuse_address = True
     request_queue_size = 64
 
@@ -681,15 +681,6 @@ class AuthRegcache(rt.Regcache):
                 self.stop()
                 raise
         return self
-
-    def stop(self, timeout=20):
-        """Cleanup for these tests, which do not test shutdown (test_daemon does): SIGKILL by
-        PID, so that a slow or stuck graceful shutdown cannot eat the suite's time budget."""
-        if self.proc is None:
-            return self.returncode, True
-        self.returncode = self.proc.kill()
-        self.proc = None
-        return self.returncode, False
 
     def cached_files(self, subdir):
         out = []

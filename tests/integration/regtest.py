@@ -630,7 +630,7 @@ class Regcache:
     ENV_PREFIXES = ("REGCACHE_", "MANIFEST_CACHE_", "AZURE_", "AUTH_REGISTR")
     ENV_NAMES = ("REGISTRIES", "ENABLE_MANIFEST_CACHE")
 
-    def env(self):
+    def child_env(self):
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(self.ENV_PREFIXES) and k not in self.ENV_NAMES}
         env.update(self.extra_env)
@@ -643,7 +643,7 @@ class Regcache:
         self.proc = Proc(self.argv(), self.log_path, "regcache %s :%d (start %d)" % (
             self.name, self.port, self.starts),
             stdout_path=os.path.join(self.workdir, "stdout.%d.log" % self.starts),
-            env=self.env())
+            env=self.child_env())
         if wait:
             try:
                 wait_http_ok(self.url + "/v2/", timeout, self.proc)

@@ -437,3 +437,33 @@ TEST(AzureVariablesTest, UnsetVariablesLeaveTheDefaults) {
 
 } // namespace
 } // namespace regcache::registry
+
+namespace regcache::registry {
+namespace {
+
+TEST(AuthRegistriesPortTest, AHostWithAPortKeepsItsPortWithTheDefaultSeparator) {
+  std::vector<HostCredentials> credentials;
+  std::vector<std::string> warnings;
+  std::string error;
+  ASSERT_TRUE(parse_auth_registries("registry.internal:5000:alice:secret", " ", ":", credentials, warnings, &error))
+      << error;
+  ASSERT_EQ(credentials.size(), 1u);
+  EXPECT_EQ(credentials[0].host, "registry.internal:5000");
+  EXPECT_EQ(credentials[0].username, "alice");
+  EXPECT_EQ(credentials[0].password, "secret");
+  EXPECT_TRUE(warnings.empty());
+}
+
+TEST(AuthRegistriesPortTest, ANumericFirstFieldAfterAHostWithoutMoreFieldsIsAUser) {
+  std::vector<HostCredentials> credentials;
+  std::vector<std::string> warnings;
+  std::string error;
+  ASSERT_TRUE(parse_auth_registries("registry.internal:5000:secret", " ", ":", credentials, warnings, &error))
+      << error;
+  ASSERT_EQ(credentials.size(), 1u);
+  EXPECT_EQ(credentials[0].host, "registry.internal");
+  EXPECT_EQ(credentials[0].username, "5000");
+}
+
+}  // namespace
+}  // namespace regcache::registry
