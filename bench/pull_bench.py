@@ -19,6 +19,7 @@ a temp dir, is started and stopped by PID; every wait is bounded.
 
 import argparse
 import datetime
+import json
 import os
 import platform
 import random
@@ -279,7 +280,7 @@ def burst(target, path, size, clients, upstream, timeout=900):
     t0 = time.monotonic()
     for _ in range(clients):
         procs.append(subprocess.Popen(
-            ["curl", "-sS", "--max-time", str(timeout), "-o", "/dev/null", "-w",
+            ["curl", "-sS", "--noproxy", "*", "--max-time", str(timeout), "-o", "/dev/null", "-w",
              "%{size_download} %{http_code}", "http://%s%s" % (target.host, path)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE))
     deadline = time.monotonic() + timeout + 30
@@ -341,8 +342,36 @@ def tool_versions(binary):
             return r.stdout.decode(errors="replace").strip().splitlines()[0]
         except (OSError, subprocess.TimeoutExpired, IndexError):
             return "n/a"
+    build_type = "unknown build type"
+    try:
+        with open(os.path.join(os.path.dirname(binary), "CMakeCache.txt")) as f:
+            for line in f:
+                if line.startswith("CMAKE_BUILD_TYPE:"):
+                    build_type = line.split("=", 1)[1].strip()
+    except OSError:
+        pass
+    if not build_type or build_type == "unknown build type":
+        # Not in the cache (CMakeLists.txt picks a default): read the flags actually used.
+        try:
+            with open(os.path.join(os.path.dirname(binary), "compile_commands.json")) as f:
+                cmd = json.load(f)[0]["command"]
+            flags = [w for w in cmd.split() if w.startswith(("-O", "-fsanitize"))]
+            build_type = "flags " + " ".join(dict.fromkeys(flags)) if flags else "unknown build type"
+        except (OSError, ValueError, KeyError, IndexError):
+            build_type = "unknown build type"
+    commit = first_line(["git", "-C", ROOT, "rev-parse", "--short=12", "HEAD"])
+    try:
+        dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                               timeout=10).stdout.strip()
+        if dirty:
+            commit += " with uncommitted changes"
+    except (OSError, subprocess.TimeoutExpired):
+        pass
     return {
-        "regcache": first_line([binary, "--version"]),
+        "regcache": "%s (%s, %s, source %s)" % (first_line([binary, "--version"]),
+                                               os.path.relpath(binary, ROOT), build_type,
+                                               commit),
         "docker-registry": first_line(["docker-registry", "--version"]),
         "nginx": first_line(["nginx", "-v"]),
         "skopeo": first_line(["skopeo", "--version"]),

@@ -1,6 +1,7 @@
 #include "registry/manifest_responder.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <fmt/format.h>
 
 #include <chrono>
@@ -49,18 +50,6 @@ core::Task<bool> write_file_atomically(BlobStore& store, const StorePath& path, 
   co_return ok;
 }
 
-// Manifest bytes whose sha256 is `digest` (the caller checked), with their media type. The type
-// goes in first: a published manifest must never lack its type.
-core::Task<bool> store_manifest(BlobStore& store, const Digest& digest, std::string_view media_type,
-                                std::string_view bytes) {
-  StorePath meta = BlobStore::meta_path(digest);
-  bool stored = co_await write_file_atomically(store, meta, media_type, false);
-  if (!stored) co_return false;
-  StorePath blob = BlobStore::blob_path(digest);
-  stored = co_await write_file_atomically(store, blob, bytes, true);
-  co_return stored;
-}
-
 core::Task<bool> load_media_type(BlobStore& store, const Digest& digest, std::string& out) {
   StorePath path = BlobStore::meta_path(digest);
   int fd = co_await core::openat(store.root_fd(), path.c_str(), O_RDONLY | O_CLOEXEC, 0);
@@ -72,6 +61,28 @@ core::Task<bool> load_media_type(BlobStore& store, const Digest& digest, std::st
   out.assign(text.data(), static_cast<size_t>(got));
   co_return true;
 }
+
+// Manifest bytes whose sha256 is `digest` (the caller checked), with their media type. The type
+// goes in first: a published manifest must never lack its type.
+core::Task<bool> store_manifest(BlobStore& store, const Digest& digest, std::string_view media_type,
+                                std::string_view bytes) {
+  // Already there (a tag pulled again): content-addressed files never change, skip the writes.
+  std::string known_type;
+  bool typed = co_await load_media_type(store, digest, known_type);
+  if (typed && known_type == media_type) {
+    StorePath blob_path = BlobStore::blob_path(digest);
+    struct statx stat {};
+    int rc = co_await core::statx(store.root_fd(), blob_path.c_str(), 0, STATX_SIZE, &stat);
+    if (rc == 0 && stat.stx_size == bytes.size()) co_return true;
+  }
+  StorePath meta = BlobStore::meta_path(digest);
+  bool stored = co_await write_file_atomically(store, meta, media_type, false);
+  if (!stored) co_return false;
+  StorePath blob = BlobStore::blob_path(digest);
+  stored = co_await write_file_atomically(store, blob, bytes, true);
+  co_return stored;
+}
+
 
 // A manifest from the store by digest; false when it is not there (nothing sent).
 // A manifest from the store by digest; false when it is not there, or when the client's Accept

@@ -290,7 +290,8 @@ def http_request(method, url, headers=None, timeout=30, ssl_context=None, body=N
 
 def curl(args, timeout=120):
     """Runs curl -sS ARGS; returns CompletedProcess (bytes stdout/stderr)."""
-    return subprocess.run(["curl", "-sS", "--max-time", str(int(timeout))] + list(args),
+    return subprocess.run(["curl", "-sS", "--noproxy", "*", "--max-time", str(int(timeout))]
+                          + list(args),
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout + 15)
 
 
@@ -628,7 +629,9 @@ class Regcache:
     # Variables regcache reads (its own, and docker-registry-proxy's / acr-cache-proxy's):
     # removed from its environment so that the caller's shell cannot change a test.
     ENV_PREFIXES = ("REGCACHE_", "MANIFEST_CACHE_", "AZURE_", "AUTH_REGISTR")
-    ENV_NAMES = ("REGISTRIES", "ENABLE_MANIFEST_CACHE")
+    ENV_NAMES = ("REGISTRIES", "ENABLE_MANIFEST_CACHE", "DOCKER_CONFIG", "HTTP_PROXY",
+                 "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy",
+                 "all_proxy", "no_proxy")
 
     def child_env(self):
         env = {k: v for k, v in os.environ.items()

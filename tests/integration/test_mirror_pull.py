@@ -124,15 +124,18 @@ class MirrorPull(unittest.TestCase):
                 self.assertEqual(statuses[0], "MISS", "first GET %s: %r" % (path, lines))
                 self.assertIn("HIT", statuses[1:], "later GETs of %s: %r" % (path, lines))
 
-    def test_access_log_lines_carry_method_path_status_and_bytes(self):
+    def test_access_log_lines_carry_method_path_status_bytes_and_duration(self):
         d = self.pushed["big"].layer_digests[0]
         path = "/v2/big/blobs/%s" % d
         lines = self.rc.access_lines(path, "GET")
         self.assertTrue(lines, "no access-log line for GET %s" % path)
         size = str(self.pushed["big"].layer_sizes[0])
         for line in lines:
+            self.assertRegex(line, r"\bGET\b", line)
             self.assertRegex(line, r"\b200\b", line)
-            self.assertIn(size, line, "byte count %s missing: %s" % (size, line))
+            self.assertRegex(line, r"\b%s\b" % size, "byte count %s missing: %s" % (size, line))
+            self.assertRegex(line, r"\d(\.\d+)?\s?(ns|us|µs|ms|s)\b",
+                             "no duration in: " + line)
 
     # -- concurrency
 
