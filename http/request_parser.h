@@ -21,4 +21,10 @@ namespace regcache::http {
 ParseResult parse_request(std::span<const char> input, std::span<Header> header_storage,
                           const ParseLimits &limits, RequestHead &out);
 
+// False when `input`, the first bytes of a request not yet complete, cannot begin a valid
+// request line: its method so far has a byte that is not a tchar (RFC 9110 section 5.6.2), or
+// is longer than any method. Lets a server refuse a TLS ClientHello or binary junk at once
+// instead of waiting for a line end that may never come.
+bool request_prefix_is_plausible(std::span<const char> input);
+
 } // namespace regcache::http

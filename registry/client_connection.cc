@@ -181,7 +181,9 @@ core::Task<ClientConnection::ReadOutcome> ClientConnection::read_request(http::R
         co_return ReadOutcome::Request;
       }
       bool full = input.size() >= receive_.size();
-      if (parsed.error() || ended || full) {
+      bool implausible = parsed.incomplete() && !http::request_prefix_is_plausible(input);
+      if (implausible) parsed.error_reason = "not an HTTP request line";
+      if (parsed.error() || ended || full || implausible) {
         head_request_ = false;
         if (!parsed.error() && full) {
           parsed.error_status = 431;

@@ -21,6 +21,7 @@ import json
 import re
 import socket
 import socketserver
+import sys
 import threading
 import time
 
@@ -84,6 +85,13 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
+
+    def handle_error(self, request, client_address):
+        # A client (regcache) closing or a stop() shutting a connection down is expected;
+        # anything else is printed as usual.
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handle_error(request, client_address)
 
 
 class CountingProxy:

@@ -92,9 +92,14 @@ def mkdtemp(prefix="regcache-it-"):
     return d
 
 
+class PollAbort(RuntimeError):
+    """Raised by a poll() condition to stop waiting at once (e.g. the server died)."""
+
+
 def poll(fn, timeout, interval=0.05, what="condition"):
     """Calls fn() until it returns a truthy value; at most `timeout` seconds and a bounded
-    number of tries. Returns that value, or raises TimeoutError."""
+    number of tries. Returns that value, or raises TimeoutError. Exceptions from fn() count
+    as "not yet", except PollAbort, which propagates."""
     deadline = time.monotonic() + timeout
     tries = max(1, int(timeout / interval) + 1)
     last_exc = None
@@ -103,6 +108,8 @@ def poll(fn, timeout, interval=0.05, what="condition"):
             v = fn()
             if v:
                 return v
+        except PollAbort:
+            raise
         except Exception as e:  # noqa: BLE001 - reported below
             last_exc = e
         if time.monotonic() >= deadline:
@@ -299,15 +306,13 @@ def wait_http_ok(url, timeout=30, proc=None, ssl_context=None):
     """Polls GET url until it answers 200; fails early if proc died."""
     def check():
         if proc is not None and not proc.alive():
-            raise RuntimeError("%s exited with %r before it was ready" % (proc.label, proc.returncode))
+            raise PollAbort("%s exited with %r before it was ready" % (proc.label,
+                                                                      proc.returncode))
         try:
             return http_request("GET", url, timeout=2, ssl_context=ssl_context).status == 200
         except (OSError, http.client.HTTPException):
             return False
-    try:
-        poll(check, timeout, interval=0.05, what="GET %s -> 200" % url)
-    except RuntimeError as e:
-        raise RuntimeError(str(e)) from None
+    poll(check, timeout, interval=0.05, what="GET %s -> 200" % url)
 
 
 def ssl_context_for_ca(ca_file):

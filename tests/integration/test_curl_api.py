@@ -251,11 +251,11 @@ class CurlApi(unittest.TestCase):
 
     # -- malformed HTTP on a raw socket
 
-    def send_raw(self, data, max_responses=3):
+    def send_raw(self, data, max_responses=3, timeout=10):
         """Sends bytes, then collects responses until EOF (or nothing more in 3 s)."""
         responses = []
         self.last_raw_error = None
-        with rt.RawHTTP(self.rc.port, timeout=10) as c:
+        with rt.RawHTTP(self.rc.port, timeout=timeout) as c:
             try:
                 c.send(data)
             except OSError as e:
@@ -304,22 +304,27 @@ class CurlApi(unittest.TestCase):
         self.assertRejected(b"GET /v2/ HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (128 * rt.KiB)
                             + b"\r\n\r\n", statuses=(431, 400))
 
-    def test_tls_client_hello_gets_400_without_waiting_for_more_bytes(self):
-        # skopeo with --src-tls-verify=false tries HTTPS first and falls back to HTTP only
-        # once the server answers (or closes); a server that waits for CRLFs stalls it.
-        hello = b"\x16\x03\x01\x00\xc8\x01\x00\x00\xc4\x03\x03" + bytes(range(32)) + b"\x00" * 8
+    def test_tls_client_hello_gets_400_without_waiting_for_a_line_end(self):
+        # A TLS ClientHello (what skopeo --src-tls-verify=false sends first) cannot start a
+        # request: 0x16 is no method character, so it can be refused at once. This one has
+        # no CR or LF byte in it, so a server that waits for the end of the request line
+        # never answers (real ClientHellos usually contain a 0x0a byte somewhere, which hides
+        # the problem for them).
+        hello = (b"\x16\x03\x01\x00\xc8\x01\x00\x00\xc4\x03\x03" + bytes(range(0x20, 0x40))
+                 + b"\x00" * 8)
+        assert b"\n" not in hello and b"\r" not in hello
         with rt.RawHTTP(self.rc.port, timeout=5) as c:
             c.send(hello)
             try:
                 r = c.read_response()
             except (TimeoutError, OSError, ValueError) as e:
-                self.fail("no answer to a TLS ClientHello within 5 s: %r" % e)
+                self.fail("neither an answer nor a close within 5 s of a TLS ClientHello: %r" % e)
         if r is not None:
             self.assertEqual(r.status, 400, r)
 
     def test_server_still_serves_after_malformed_requests(self):
-        self.send_raw(b"GET /v2/ HTTP/1.1\nHost: x\n\n")
-        self.send_raw(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + os.urandom(64))  # TLS hello
+        self.send_raw(b"GET /v2/ HTTP/1.1\nHost: x\n\n", timeout=3)
+        self.send_raw(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(64), timeout=3)
         r = self.rc.get("/v2/")
         self.assertEqual(r.status, 200, r)
 

@@ -668,3 +668,26 @@ TEST(RequestParser, AcceptsFieldsFillingStorageExactly) {
 
 } // namespace
 } // namespace regcache::http
+
+namespace regcache::http {
+namespace {
+
+TEST(RequestPrefixTest, AcceptsTheStartOfARealRequest) {
+  for (std::string_view prefix : {"G", "GET", "GET ", "GET /v2/ HTT", "\r\nGET", "M-SEARCH *"}) {
+    EXPECT_TRUE(request_prefix_is_plausible(prefix)) << prefix;
+  }
+}
+
+TEST(RequestPrefixTest, RefusesATlsClientHelloAtOnce) {
+  const char client_hello[] = {0x16, 0x03, 0x01, 0x02, 0x00, 0x01};
+  EXPECT_FALSE(request_prefix_is_plausible(std::span<const char>(client_hello, sizeof(client_hello))));
+}
+
+TEST(RequestPrefixTest, RefusesNulAndEmptyMethodsAndOverlongMethods) {
+  EXPECT_FALSE(request_prefix_is_plausible(std::string_view("\0", 1)));
+  EXPECT_FALSE(request_prefix_is_plausible(" /"));
+  EXPECT_FALSE(request_prefix_is_plausible(std::string(40, 'G')));
+}
+
+}  // namespace
+}  // namespace regcache::http
