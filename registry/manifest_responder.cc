@@ -21,6 +21,14 @@ namespace {
 constexpr size_t kMediaTypeBytesMax = 256;
 constexpr http::Header kStaleWarning{"Warning", "110 regcache \"Response is stale\""};
 
+// Docker schema1 signed manifests (what distribution converts to for clients that do not accept
+// schema2) are named by the digest of their payload without the JWS signatures, not of the bytes
+// sent, and the signatures differ per conversion. They cannot be verified by sha256 of the body,
+// so regcache relays them and never stores them.
+bool is_signed_schema1(std::string_view media_type) {
+  return media_type.starts_with(kMediaTypeDockerManifestV1Signed);
+}
+
 int64_t now_unix_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -136,6 +144,11 @@ core::Task<void> respond_by_digest(ClientConnection& client, const http::Request
     co_await send_upstream_unavailable(client, "the manifest is larger than --manifest-bytes-max");
     co_return;
   }
+  if (is_signed_schema1(answer.fields.content_type)) {
+    client.set_outcome(CacheOutcome::Pass);
+    co_await send_upstream_answer(client, answer.fields, answer.body);
+    co_return;
+  }
   if (sha256_of(answer.body) != *digest) {
     // Never store or serve content under a digest it does not have.
     co_await send_upstream_unavailable(client, "the upstream's manifest does not match its digest");
@@ -183,6 +196,11 @@ core::Task<void> serve_stale_or_error(ClientConnection& client, const TagKey& ke
 // A 200 GET answer for a tag: verified against the upstream's digest claim, stored by digest,
 // remembered for the tag. False (and the client answered with 502) when it cannot be trusted.
 core::Task<bool> accept_tag_manifest(ClientConnection& client, const TagKey& key, SmallResponse& answer) {
+  if (is_signed_schema1(answer.fields.content_type)) {
+    // Relayed, never stored: see is_signed_schema1.
+    client.set_outcome(CacheOutcome::Pass);
+    co_return true;
+  }
   if (answer.too_large) {
     co_await send_upstream_unavailable(client, "the manifest is larger than --manifest-bytes-max");
     co_return false;
