@@ -37,12 +37,11 @@ bool parse_absolute_url(std::string_view url, Endpoint& endpoint, std::string& t
   if (host.empty()) return false;
   size_t fragment = path.find('#');
   if (fragment != std::string_view::npos) path = path.substr(0, fragment);
-  if (path.empty() || path.front() == '?') {
-    target = "/";
-    target += path;
-  } else {
-    target = path;
-  }
+  // An absolute URL's target always starts with '/' (RFC 9112 section 3.2.1). Built in one
+  // assign: GCC 12 at -O3 warns falsely (-Wrestrict) on `target = "/"; target += path;`.
+  bool needs_slash = path.empty() || path.front() == '?';
+  target.assign(needs_slash ? 1 : 0, '/');
+  target.append(path.data(), path.size());
   endpoint.host = host;
   endpoint.port = port;
   endpoint.authority = (port == (endpoint.tls ? 443 : 80)) ? std::string(host) : std::string(authority);
