@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <cassert>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
@@ -161,6 +162,52 @@ class SleepAwait {
   Operation op_;
 };
 inline SleepAwait sleep_ms(uint32_t ms) { return SleepAwait(ms); }
+
+// A file write started now and awaited later, so the caller can do other work (receive the
+// next chunk) while the kernel writes. The owner must finish() every started write before the
+// PendingWrite goes away (asserted): the kernel still reads the buffer until then.
+class PendingWrite {
+ public:
+  PendingWrite() = default;
+  PendingWrite(const PendingWrite&) = delete;
+  PendingWrite& operator=(const PendingWrite&) = delete;
+  ~PendingWrite() { assert(!started_ && op_.pending == 0); }
+
+  bool started() const { return started_; }
+  void start(int fd, std::span<const char> bytes, uint64_t offset) {
+    assert(!started_ && op_.pending == 0);
+    started_ = true;
+    op_.waiter = {};
+    op_.pending = 1;
+    io_uring_sqe* sqe = Ring::current().get_sqe();
+    io_uring_prep_write(sqe, fd, bytes.data(), bytes.size(), offset);
+    io_uring_sqe_set_data(sqe, &op_);
+  }
+
+  class Finish {
+   public:
+    explicit Finish(PendingWrite& owner) : owner_(owner) {}
+    bool await_ready() const noexcept { return owner_.op_.pending == 0; }
+    void await_suspend(std::coroutine_handle<> waiter) noexcept { owner_.op_.waiter = waiter; }
+    int32_t await_resume() noexcept {
+      owner_.started_ = false;
+      owner_.op_.waiter = {};
+      return owner_.op_.result;
+    }
+
+   private:
+    PendingWrite& owner_;
+  };
+  // The write's result (bytes written or -errno); call only after start().
+  Finish finish() {
+    assert(started_);
+    return Finish(*this);
+  }
+
+ private:
+  Operation op_;
+  bool started_ = false;
+};
 
 // Closes an fd without waiting for the result (teardown paths that cannot do anything with it).
 inline void close_detached(int fd) {

@@ -25,7 +25,9 @@ struct UpstreamSettings {
 
 class UpstreamConnection {
  public:
-  static constexpr size_t kBufferBytes = 128 * 1024;
+  // Large enough that a blob streams in few ring round trips (each recv, hash and file write
+  // covers up to 1 MiB); the pages are touched only as far as a response fills them.
+  static constexpr size_t kBufferBytes = 1024 * 1024;
 
   UpstreamConnection(int fd, std::unique_ptr<core::ByteStream> stream, std::string pool_key)
       : fd_(fd), stream_(std::move(stream)), pool_key_(std::move(pool_key)) {}

@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <cstring>
+
 #include "core/io_ops.h"
 #include "core/log_sink.h"
 #include "registry/blob_store.h"
@@ -13,6 +15,9 @@
 
 namespace regcache::registry {
 namespace {
+
+constexpr uint64_t kWakeEveryBytes = 1024 * 1024;
+constexpr size_t kStageBytes = 1024 * 1024;  // per write; two such buffers per running fetch
 
 void log_line(core::LogSink* log, std::string_view text) {
   if (log == nullptr) return;
@@ -201,29 +206,78 @@ core::Task<void> BlobFetch::run(std::shared_ptr<BlobFetch> self, WorkerContext& 
   }
   self->update(State::Streaming, 0);
 
+  // Double buffering: while the kernel writes one buffer to the file, the next chunk is
+  // received and hashed into the other, so receiving, hashing and writing overlap.
   Sha256 hasher;
-  uint64_t written = 0;
+  std::array<std::unique_ptr<char[]>, 2> buffers{std::make_unique<char[]>(kStageBytes),
+                                                 std::make_unique<char[]>(kStageBytes)};
+  size_t filling = 0;          // the buffer being filled
+  size_t staged = 0;           // bytes in it
+  uint64_t written = 0;        // bytes the file holds (confirmed writes)
+  uint64_t submitted = 0;      // bytes handed to the kernel
+  uint64_t told_readers = 0;   // what readers were last told
+  core::PendingWrite pending;
   std::string failure;
+  // Waits for the write in flight; a short write is completed synchronously through the ring.
+  auto finish_pending = [&]() -> core::Task<bool> {
+    if (!pending.started()) co_return true;
+    int32_t done = co_await pending.finish();
+    size_t previous = filling ^ 1;
+    uint64_t expected = submitted - written;
+    uint64_t offset = 0;
+    while (done > 0 && offset + static_cast<uint64_t>(done) < expected) {  // bounded by expected
+      offset += static_cast<uint64_t>(done);
+      done = co_await core::write(fd, std::span<const char>(buffers[previous].get() + offset, expected - offset),
+                                  written + offset);
+    }
+    if (done <= 0) {
+      failure = fmt::format("writing the cache file: {}", done == 0 ? "no progress" : strerror(-done));
+      co_return false;
+    }
+    written = submitted;
+    // Readers are woken per MiB, not per recv: each wake costs them a splice round trip.
+    if (written - told_readers >= kWakeEveryBytes) {
+      self->update(State::Streaming, written);
+      told_readers = written;
+    }
+    co_return true;
+  };
+  auto flush_staged = [&]() -> core::Task<bool> {
+    bool ok = co_await finish_pending();
+    if (!ok || staged == 0) co_return ok;
+    pending.start(fd, std::span<const char>(buffers[filling].get(), staged), submitted);
+    submitted += staged;
+    staged = 0;
+    filling ^= 1;
+    co_return true;
+  };
   for (;;) {
     std::span<const char> piece;
     int got = co_await exchange.read_body(piece);
     if (got == 0) break;
     if (got < 0) {
-      failure = fmt::format("upstream body broke off after {} bytes: {}", written, strerror(-got));
+      failure = fmt::format("upstream body broke off after {} bytes: {}", submitted + staged, strerror(-got));
       break;
     }
     hasher.update(piece);
-    while (!piece.empty()) {
-      int32_t done = co_await core::write(fd, piece, written);
-      if (done <= 0) {
-        failure = fmt::format("writing the cache file: {}", done == 0 ? "no progress" : strerror(-done));
-        break;
+    while (!piece.empty()) {  // bounded by the piece's size
+      size_t take = std::min(piece.size(), kStageBytes - staged);
+      std::memcpy(buffers[filling].get() + staged, piece.data(), take);
+      staged += take;
+      piece = piece.subspan(take);
+      if (staged == kStageBytes) {
+        bool ok = co_await flush_staged();
+        if (!ok) break;
       }
-      piece = piece.subspan(static_cast<size_t>(done));
-      written += static_cast<uint64_t>(done);
     }
     if (!failure.empty()) break;
-    self->update(State::Streaming, written);
+  }
+  if (failure.empty()) {
+    bool ok = co_await flush_staged();
+    if (ok) ok = co_await finish_pending();
+    (void)ok;  // a failure is recorded in `failure`
+  } else if (pending.started()) {
+    co_await pending.finish();  // the kernel must be done with the buffer before it goes away
   }
   if (failure.empty() && fields.has_content_length && written != fields.content_length) {
     failure = fmt::format("upstream sent {} bytes, Content-Length said {}", written, fields.content_length);
