@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """End-to-end pull benchmark: regcache vs pulling straight from the upstream, and vs two
-peers (nginx proxy_cache, docker-registry in proxy mode), all on 127.0.0.1 in one run.
+peers (nginx proxy_cache, docker-registry in proxy mode), all in one run.
 
 Measures, per target:
   (a) a large blob with `curl -o /dev/null`: cold (empty cache, target restarted) and warm;
@@ -11,18 +11,27 @@ Medians over --reps repetitions. Prints Markdown; --write-results appends it to
 bench/RESULTS.md with the command and the machine.
 
 Usage: bench/pull_bench.py [--regcache build-release/regcache] [--reps 5] [--write-results]
+                           [--upstream-rate 1gbit]
        (bench/pull_bench.py --help lists all options; bench/README.md explains the method)
 
-Standard library only. Every server listens on 127.0.0.1 on a free port, keeps its data in
-a temp dir, is started and stopped by PID; every wait is bounded.
+Standard library only. Every server keeps its data in a temp dir, is started and stopped by
+PID; every wait is bounded. By default everything listens on 127.0.0.1 on a free port. With
+--upstream-rate RATE (needs root and iproute2) the upstream docker-registry runs in a network
+namespace this script creates (regbench-PID), reached over a veth pair whose two ends both
+have a tbf qdisc of that rate, so that direct pulls and the caches' upstream fetches cross a
+shaped link while clients still reach the caches on 127.0.0.1. The namespace and the veth are
+removed at the end, also on failure or SIGTERM/SIGINT.
 """
 
 import argparse
+import atexit
 import datetime
+import ipaddress
 import json
 import os
 import platform
 import random
+import re
 import shlex
 import shutil
 import signal
@@ -232,6 +241,155 @@ def vm_hwm_kib(pid):
     return None
 
 # ----------------------------------------------------------------------------
+# a shaped upstream link: network namespace + veth pair + tbf on both ends
+
+
+RATE_RE = re.compile(r"^(\d+(?:\.\d+)?)([kmgt]?)(bit|bps)$", re.I)
+
+
+def rate_bits(rate):
+    """tc rate string ("1gbit", "500mbit", "100mbps") -> bits per second (SI prefixes, as tc)."""
+    m = RATE_RE.match(rate.strip())
+    if not m:
+        raise ValueError("rate %r: want NUMBER[k|m|g|t](bit|bps), e.g. 1gbit, 500mbit" % rate)
+    n = float(m.group(1)) * {"": 1, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}[m.group(2).lower()]
+    return n * (8 if m.group(3).lower() == "bps" else 1)
+
+
+def run_ip(argv, check=True):
+    r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+    if check and r.returncode != 0:
+        raise RuntimeError("%s failed (%d): %s" % (" ".join(argv), r.returncode,
+                                                  r.stderr.decode(errors="replace").strip()))
+    return r.stdout.decode(errors="replace")
+
+
+class ShapedLink:
+    """Network namespace regbench-PID joined to the host by a veth pair (host end
+    10.203.X.1/30, namespace end 10.203.X.2/30), a tbf qdisc of `rate` on the egress of both
+    ends. setup() builds it unshaped (so the images can be pushed at full speed), shape()
+    adds the qdiscs, cleanup() removes everything (idempotent; also registered with atexit)."""
+
+    def __init__(self, rate, burst, latency):
+        self.rate, self.burst, self.latency = rate, burst, latency
+        pid = os.getpid()
+        self.ns = "regbench-%d" % pid
+        self.host_if = "rbh%d" % pid          # IFNAMSIZ: at most 15 characters
+        self.ns_if = "rbn%d" % pid
+        self.host_addr = self.ns_addr = None
+        self.created_ns = self.created_link = False
+        atexit.register(self.cleanup)
+
+    def _pick_subnet(self):
+        used = []
+        for argv in (["ip", "-4", "-o", "addr", "show"], ["ip", "-4", "route", "show", "table",
+                                                          "all"]):
+            for line in run_ip(argv, check=False).splitlines():
+                for word in line.split():
+                    try:
+                        used.append(ipaddress.ip_network(word, strict=False))
+                    except ValueError:
+                        pass
+        pid = os.getpid()
+        for i in range(256):
+            x = (pid + i) % 254 + 1
+            net = ipaddress.ip_network("10.203.%d.0/30" % x)
+            if not any(net.overlaps(u) for u in used if u.prefixlen > 0):
+                return x
+        raise RuntimeError("no free 10.203.X.0/30 subnet for the upstream link")
+
+    def setup(self):
+        if self.ns in run_ip(["ip", "netns", "list"]).split():
+            raise RuntimeError("network namespace %s already exists (a stale run?); remove it "
+                               "with `ip netns del %s`" % (self.ns, self.ns))
+        x = self._pick_subnet()
+        self.host_addr, self.ns_addr = "10.203.%d.1" % x, "10.203.%d.2" % x
+        run_ip(["ip", "netns", "add", self.ns])
+        self.created_ns = True
+        run_ip(["ip", "link", "add", self.host_if, "type", "veth", "peer", "name", self.ns_if])
+        self.created_link = True
+        run_ip(["ip", "link", "set", self.ns_if, "netns", self.ns])
+        run_ip(["ip", "addr", "add", self.host_addr + "/30", "dev", self.host_if])
+        run_ip(["ip", "link", "set", self.host_if, "up"])
+        run_ip(["ip", "-n", self.ns, "addr", "add", self.ns_addr + "/30", "dev", self.ns_if])
+        run_ip(["ip", "-n", self.ns, "link", "set", self.ns_if, "up"])
+        run_ip(["ip", "-n", self.ns, "link", "set", "lo", "up"])
+        return self
+
+    def _tbf(self):
+        return ["root", "tbf", "rate", self.rate, "burst", self.burst, "latency", self.latency]
+
+    def shape(self):
+        run_ip(["tc", "qdisc", "replace", "dev", self.host_if] + self._tbf())
+        run_ip(["tc", "-n", self.ns, "qdisc", "replace", "dev", self.ns_if] + self._tbf())
+
+    def stats(self):
+        """(bytes sent, overlimits, dropped) of the namespace end's tbf (the upstream's
+        sending direction), or None."""
+        out = run_ip(["tc", "-n", self.ns, "-s", "qdisc", "show", "dev", self.ns_if],
+                     check=False)
+        m = re.search(r"qdisc tbf.*?Sent (\d+) bytes \d+ pkt \(dropped (\d+), overlimits (\d+)",
+                      out, re.S)
+        return (int(m.group(1)), int(m.group(3)), int(m.group(2))) if m else None
+
+    def describe(self):
+        return ("veth pair %s (host, %s/30) <-> %s (namespace %s, %s/30), `tc qdisc ... root "
+                "tbf rate %s burst %s latency %s` on both ends" % (
+                    self.host_if, self.host_addr, self.ns_if, self.ns, self.ns_addr, self.rate,
+                    self.burst, self.latency))
+
+    def cleanup(self):
+        if self.created_ns:
+            # Anything still inside is ours (only this script starts processes there).
+            for pid in run_ip(["ip", "netns", "pids", self.ns], check=False).split():
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except (ValueError, ProcessLookupError):
+                    pass
+        if self.created_link:
+            # Deleting either end removes the pair; the host end may already be gone.
+            run_ip(["ip", "link", "del", self.host_if], check=False)
+            self.created_link = False
+        if self.created_ns:
+            run_ip(["ip", "netns", "del", self.ns], check=False)
+            self.created_ns = False
+
+
+class NsRegistry(rt.Registry):
+    """rt.Registry, but listening on the namespace end of a ShapedLink and started with
+    `ip netns exec NS docker-registry serve CONFIG` (ip execs, so the PID is the registry's)."""
+
+    def __init__(self, workdir, name, link, port=5000):
+        self.link = link
+        super().__init__(workdir, name, port=port)
+
+    @property
+    def host(self):
+        return "%s:%d" % (self.link.ns_addr, self.port)
+
+    def _write_config(self):
+        super()._write_config()
+        with open(self.config_path) as f:
+            text = f.read()
+        old = "  addr: 127.0.0.1:%d\n" % self.port
+        if old not in text:
+            raise RuntimeError("unexpected registry config from regtest.Registry")
+        with open(self.config_path, "w") as f:
+            f.write(text.replace(old, "  addr: %s:%d\n" % (self.link.ns_addr, self.port)))
+
+    def start(self, timeout=30):
+        self.proc = rt.Proc(["ip", "netns", "exec", self.link.ns, "docker-registry", "serve",
+                             self.config_path], self.log_path,
+                            "docker-registry %s %s" % (self.name, self.host),
+                            keep=lambda line: 'msg="response completed"' not in line)
+        try:
+            rt.wait_http_ok(self.url + "/v2/", timeout, self.proc)
+        except Exception:
+            self.stop()
+            raise
+        return self
+
+# ----------------------------------------------------------------------------
 # measurements
 
 
@@ -332,7 +490,8 @@ def machine():
                     break
     except OSError:
         pass
-    return {"nproc": os.cpu_count(), "kernel": platform.release(), "cpu": cpu}
+    return {"nproc": os.cpu_count(), "kernel": platform.release(), "cpu": cpu,
+            "loadavg": os.getloadavg()}
 
 
 def tool_versions(binary):
@@ -386,6 +545,20 @@ def render(args, res, blob_size, image_size, layer_sizes, versions, mach, comman
     direct_pull = median(res["pull"]["direct"]["cold"])
     L.append("Machine: %d CPUs (`nproc`), kernel %s, CPU %s." % (
         mach["nproc"], mach["kernel"], mach["cpu"]))
+    L.append("Load average (1, 5, 15 min) before the run: %s; after: %s. Wall time of the run: "
+             "%.0f s." % (", ".join("%.2f" % x for x in res["load_before"]),
+                          ", ".join("%.2f" % x for x in mach["loadavg"]), res["wall"]))
+    if res.get("link"):
+        st = res.get("link_stats")
+        L.append("Upstream: **shaped to %s** (%.0f MB/s of payload at most) in a network "
+                 "namespace: %s. The images were pushed before the qdiscs were added. Clients "
+                 "reach regcache and the peers on 127.0.0.1; direct pulls and every upstream "
+                 "fetch cross the shaped link.%s" % (
+                     args.upstream_rate, rate_bits(args.upstream_rate) / 8 / MB, res["link"],
+                     "" if not st else " Namespace-side tbf after the run: %d bytes sent, "
+                     "%d overlimits, %d dropped." % st))
+    else:
+        L.append("Upstream: on loopback (127.0.0.1, no shaping), like every target.")
     L.append("Versions: " + "; ".join("%s: %s" % kv for kv in versions.items()) + ".")
     L.append("")
     L.append("Command: `%s`" % command)
@@ -493,6 +666,15 @@ def parse_args(argv):
                     help="append the tables to bench/RESULTS.md")
     ap.add_argument("--results-file", default=os.path.join(ROOT, "bench", "RESULTS.md"))
     ap.add_argument("--workdir", help="where to put data (default: a new temp dir)")
+    ap.add_argument("--upstream-rate", metavar="RATE",
+                    help="run the upstream in a network namespace behind a veth pair shaped "
+                         "to RATE (tc syntax: 1gbit, 500mbit, ...) on both ends; needs root "
+                         "and iproute2 (default: none, the upstream is on 127.0.0.1)")
+    ap.add_argument("--upstream-burst", default=None,
+                    help="tbf burst with --upstream-rate (default: 256kb, or 2 ms at RATE if "
+                         "larger)")
+    ap.add_argument("--upstream-latency", default="50ms",
+                    help="tbf latency (queue limit) with --upstream-rate (50ms)")
     a = ap.parse_args(argv)
     if not a.regcache:
         ap.error("no regcache binary found; build it (tools/run builds build-release/) "
@@ -501,6 +683,23 @@ def parse_args(argv):
         ap.error("--reps, --clients, --blob-mib and --layers must be positive")
     lo, _, hi = a.layer_mib.partition("-")
     a.layer_range = (int(lo), int(hi or lo))
+    if a.upstream_rate:
+        try:
+            bits = rate_bits(a.upstream_rate)
+        except ValueError as e:
+            ap.error(str(e))
+        if a.upstream_burst is None:
+            # tbf needs a bucket of at least rate/HZ-ish to reach its rate; 2 ms worth of
+            # bytes, never below 256 KiB.
+            a.upstream_burst = "%dkb" % max(256, int(bits / 8 * 0.002 / 1024 + 1))
+        missing = [t for t in ("ip", "tc") if shutil.which(t) is None]
+        if missing:
+            ap.error("--upstream-rate needs %s from iproute2 (apt-get install iproute2)"
+                     % " and ".join(missing))
+        if os.geteuid() != 0:
+            ap.error("--upstream-rate needs root (it creates a network namespace and qdiscs)")
+    elif a.upstream_burst is not None:
+        ap.error("--upstream-burst only makes sense with --upstream-rate")
     return a
 
 
@@ -508,8 +707,18 @@ def log(msg):
     print("[bench %s] %s" % (time.strftime("%H:%M:%S"), msg), file=sys.stderr, flush=True)
 
 
+def _exit_on_signal(signum, _frame):
+    # Turns SIGTERM/SIGHUP into SystemExit so that the finally blocks and atexit hooks stop
+    # the servers and remove the namespace and the veth.
+    raise SystemExit(128 + signum)
+
+
 def main(argv):
     args = parse_args(argv)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _exit_on_signal)
+    t_start = time.monotonic()
+    load_before = os.getloadavg()
     command = " ".join(shlex.quote(x) for x in ["bench/pull_bench.py"] + argv)
     args.regcache = os.path.abspath(args.regcache)
     workdir = args.workdir or rt.mkdtemp("regcache-bench-")
@@ -538,12 +747,22 @@ def main(argv):
     image = rt.make_oci_image(layout, "image", layer_sizes, seed="bench-image")
     blob_path = "/v2/bench/big/blobs/%s" % big.layer_digests[0]
 
-    upstream = rt.Registry(workdir, "upstream").start()
+    link = upstream = None
     targets = []
+    link_stats = None
     try:
+        if args.upstream_rate:
+            link = ShapedLink(args.upstream_rate, args.upstream_burst, args.upstream_latency)
+            link.setup()
+            log("upstream link: %s" % link.describe())
+            upstream = NsRegistry(workdir, "upstream", link).start()
+        else:
+            upstream = rt.Registry(workdir, "upstream").start()
         rt.push(layout, "big", upstream, "bench/big", tag="v1")
         rt.push(layout, "image", upstream, "bench/image", tag="v1")
         shutil.rmtree(layout)        # the upstream holds the only copy now
+        if link:
+            link.shape()
 
         targets = [Direct(upstream),
                    RegcacheTarget(args.regcache, workdir, upstream, args.regcache_arg)]
@@ -595,13 +814,22 @@ def main(argv):
                 res["burst"][t.name] = {"cold": cold, "warm": warm, "hwm_kib": hwm,
                                         "upstream_fetches": fetches}
             t.stop()
+        if link:
+            link_stats = link.stats()
     finally:
         for t in targets:
             try:
                 t.stop()
             except Exception as e:  # noqa: BLE001
                 log("stopping %s: %r" % (t.name, e))
-        upstream.stop()
+        if upstream is not None:
+            upstream.stop()
+        if link is not None:
+            link.cleanup()
+    res["load_before"] = load_before
+    res["wall"] = time.monotonic() - t_start
+    res["link"] = link.describe() if link else None
+    res["link_stats"] = link_stats
 
     text = render(args, res, blob_size, sum(layer_sizes), layer_sizes,
                   tool_versions(args.regcache), machine(), command)
@@ -615,7 +843,9 @@ def main(argv):
                         "`bench/pull_bench.py --write-results`; see bench/README.md for the "
                         "method. Times are medians; ratios are time ÷ time (below 1.00× the "
                         "first is faster).\n")
-            f.write("\n## %s\n\n%s\n" % (stamp, text))
+            f.write("\n## %s, %s\n\n%s\n" % (
+                stamp, ("upstream shaped to %s" % args.upstream_rate) if args.upstream_rate
+                else "loopback upstream", text))
         log("appended to %s" % args.results_file)
     return 0
 

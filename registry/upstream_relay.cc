@@ -26,6 +26,25 @@ size_t answer_headers(const http::ResponseFields& fields, std::span<http::Header
   return count;
 }
 
+// A rate limit or server error whose body is not the registry's error JSON (an HTML page from a
+// load balancer, an empty body): the client still gets the status and Retry-After, with an OCI
+// error body it can parse.
+bool needs_oci_error_body(const http::ResponseFields& fields) {
+  return upstream_unhealthy(fields.status) && fields.content_type.find("json") == std::string::npos;
+}
+
+core::Task<int> send_synthesized_error(ClientConnection& client, const http::ResponseFields& fields) {
+  std::array<char, 160> message;
+  auto result = fmt::format_to_n(message.data(), message.size(), "the upstream answered {}{}", fields.status,
+                                 fields.status == 429 ? " (too many requests)" : "");
+  std::array<http::Header, 1> retry_after{http::Header{"Retry-After", fields.retry_after}};
+  std::span<const http::Header> extra(retry_after.data(), fields.retry_after.empty() ? 0 : 1);
+  OciErrorCode code = fields.status == 429 ? OciErrorCode::TooManyRequests : OciErrorCode::UpstreamUnavailable;
+  co_return co_await client.send_oci_error(fields.status, code,
+                                           std::string_view(message.data(), std::min(result.size, message.size())),
+                                           extra);
+}
+
 }  // namespace
 
 size_t collect_accept_headers(const http::RequestHead& head, std::span<http::Header> out) {
@@ -82,6 +101,7 @@ core::Task<void> fetch_small_authorized(WorkerContext& worker, const UpstreamCho
 
 core::Task<int> send_upstream_answer(ClientConnection& client, const http::ResponseFields& fields,
                                      std::string_view body) {
+  if (needs_oci_error_body(fields)) co_return co_await send_synthesized_error(client, fields);
   std::array<http::Header, 8> headers;
   size_t count = answer_headers(fields, headers);
   http::HeadWriter head = client.start_head(fields.status);
@@ -126,6 +146,10 @@ core::Task<void> relay_request(ClientConnection& client, const http::RequestHead
     co_return;
   }
   const http::ResponseFields& fields = exchange.fields();
+  if (needs_oci_error_body(fields)) {
+    co_await send_synthesized_error(client, fields);
+    co_return;
+  }
   std::array<http::Header, 8> answer;
   size_t count = answer_headers(fields, answer);
   http::HeadWriter reply = client.start_head(fields.status);
