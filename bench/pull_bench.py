@@ -522,15 +522,21 @@ def tool_versions(binary):
     try:
         dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"],
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                               timeout=10).stdout.strip()
+                               timeout=10).stdout.decode(errors="replace").splitlines()
+        dirty = [line[3:] for line in dirty if line[3:]]
         if dirty:
-            commit += " with uncommitted changes"
+            commit += " with uncommitted changes in %s" % (
+                ", ".join(dirty) if len(dirty) <= 6 else "%d files" % len(dirty))
     except (OSError, subprocess.TimeoutExpired):
         pass
+    try:
+        binary_sha = rt.sha256_file(binary).split(":", 1)[1][:12]
+    except OSError:
+        binary_sha = "unreadable"
     return {
-        "regcache": "%s (%s, %s, source %s)" % (first_line([binary, "--version"]),
-                                               os.path.relpath(binary, ROOT), build_type,
-                                               commit),
+        "regcache": "%s (%s, %s, binary sha256 %s, source %s)" % (
+            first_line([binary, "--version"]), os.path.relpath(binary, ROOT), build_type,
+            binary_sha, commit),
         "docker-registry": first_line(["docker-registry", "--version"]),
         "nginx": first_line(["nginx", "-v"]),
         "skopeo": first_line(["skopeo", "--version"]),
@@ -719,10 +725,15 @@ def main(argv):
         signal.signal(sig, _exit_on_signal)
     t_start = time.monotonic()
     load_before = os.getloadavg()
+    # Versions now, and regcache run from a private copy: a rebuild of the tree during the
+    # run must not change what is measured or what the report says was measured.
+    versions = tool_versions(os.path.abspath(args.regcache))
     command = " ".join(shlex.quote(x) for x in ["bench/pull_bench.py"] + argv)
     args.regcache = os.path.abspath(args.regcache)
     workdir = args.workdir or rt.mkdtemp("regcache-bench-")
     os.makedirs(workdir, exist_ok=True)
+    binary_copy = os.path.join(workdir, "regcache-under-test")
+    shutil.copy2(args.regcache, binary_copy)
 
     peers = []
     skipped = []
@@ -765,7 +776,7 @@ def main(argv):
             link.shape()
 
         targets = [Direct(upstream),
-                   RegcacheTarget(args.regcache, workdir, upstream, args.regcache_arg)]
+                   RegcacheTarget(binary_copy, workdir, upstream, args.regcache_arg)]
         if "nginx" in peers:
             targets.append(NginxTarget(workdir, upstream))
         if "registry-proxy" in peers:
@@ -831,8 +842,8 @@ def main(argv):
     res["link"] = link.describe() if link else None
     res["link_stats"] = link_stats
 
-    text = render(args, res, blob_size, sum(layer_sizes), layer_sizes,
-                  tool_versions(args.regcache), machine(), command)
+    text = render(args, res, blob_size, sum(layer_sizes), layer_sizes, versions, machine(),
+                  command)
     print(text)
     if args.write_results:
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

@@ -107,17 +107,17 @@ core::Task<bool> serve_stored_file(ClientConnection& client, const Digest& diges
   co_return true;
 }
 
+core::Task<bool> serve_stored_blob(ClientConnection& client, const Route& route) {
+  std::optional<Digest> digest = parse_sha256_digest(route.reference);
+  if (!digest) co_return false;
+  bool served = co_await serve_stored_file(client, *digest, kBlobContentType, {});
+  if (served) client.set_outcome(CacheOutcome::Hit);
+  co_return served;
+}
+
 core::Task<void> respond_blob(ClientConnection& client, const http::RequestHead& head, const Route& route,
                               const UpstreamChoice& upstream) {
   std::optional<Digest> digest = parse_sha256_digest(route.reference);
-  if (digest) {
-    // The hit path first: nothing on it allocates or formats.
-    bool served = co_await serve_stored_file(client, *digest, kBlobContentType, {});
-    if (served) {
-      client.set_outcome(CacheOutcome::Hit);
-      co_return;
-    }
-  }
   std::string target = fmt::format("/v2/{}/blobs/{}", upstream.name, route.reference);
   if (!digest) {
     // A valid digest of another algorithm: regcache stores sha256 only, so pass it through.

@@ -10,6 +10,11 @@
 
 namespace regcache::registry {
 
+// A blob hit: streams the stored blob when the route's digest is in the store (true), else
+// sends nothing (false). Needs no upstream.
+core::Task<bool> serve_stored_blob(ClientConnection& client, const Route& route);
+
+// A blob that is not in the store: relayed (HEAD, non-sha256 digests) or fetched.
 core::Task<void> respond_blob(ClientConnection& client, const http::RequestHead& head, const Route& route,
                               const UpstreamChoice& upstream);
 

@@ -30,6 +30,18 @@ core::Task<void> handle_request(ClientConnection& client, const http::RequestHea
     co_await client.send_simple(200, "application/json", "{}");
     co_return;
   }
+  if (route.kind == Route::Kind::Blob) {
+    // Blobs are content-addressed: a stored one is the answer whichever upstream the request
+    // names, so the hit is served before any routing (which builds strings): the hit path
+    // allocates nothing.
+    std::string_view ns = query_param(head.query, "ns");
+    if (!ns.empty() && !is_valid_registry_host(ns)) {
+      co_await client.send_oci_error(400, OciErrorCode::NameInvalid, "the ns parameter is not a registry host name");
+      co_return;
+    }
+    bool served = co_await serve_stored_blob(client, route);
+    if (served) co_return;
+  }
   UpstreamChoice upstream;
   std::string_view routing_error;
   if (!choose_upstream(client.worker().config, head.query, route.name, upstream, &routing_error)) {
