@@ -566,6 +566,9 @@ def render(args, res, blob_size, image_size, layer_sizes, versions, mach, comman
     else:
         L.append("Upstream: on loopback (127.0.0.1, no shaping), like every target.")
     L.append("Versions: " + "; ".join("%s: %s" % kv for kv in versions.items()) + ".")
+    L.append("Order: the %d repetitions are interleaved across the targets (each round "
+             "measures every target, starting with a different one); the bursts of (c) come "
+             "last, one target after the other." % args.reps)
     L.append("")
     L.append("Command: `%s`" % command)
     L.append("")
@@ -795,8 +798,14 @@ def main(argv):
             t.start_cold()
             verify_blob(t.host, blob_path, big.layer_digests[0], workdir)
             verify_pull(t.host, "bench/image:v1", pull_out, image)
-            for rep in range(args.reps):
-                log("%s: rep %d/%d" % (t.name, rep + 1, args.reps))
+            t.stop()
+        # Repetitions are interleaved (round r measures every target, starting with a
+        # different one each round), so that a change of the machine's load during the run
+        # affects every target alike instead of skewing the ratios.
+        for rep in range(args.reps):
+            k = rep % len(targets)
+            for t in targets[k:] + targets[:k]:
+                log("rep %d/%d: %s" % (rep + 1, args.reps, t.name))
                 # (a) blob
                 t.start_cold()
                 s, n, code = curl_get(t.host, blob_path)
@@ -813,8 +822,10 @@ def main(argv):
                 if t.caches:
                     res["pull"][t.name]["warm"].append(timed_pull(t.host, "bench/image:v1",
                                                                   pull_out))
-            shutil.rmtree(pull_out, ignore_errors=True)
-            # (c) concurrent clients
+                t.stop()
+        shutil.rmtree(pull_out, ignore_errors=True)
+        # (c) concurrent clients
+        for t in targets:
             if t.caches:
                 log("%s: %d concurrent clients" % (t.name, args.clients))
                 t.start_cold()
@@ -824,7 +835,7 @@ def main(argv):
                 hwm = sum(h for h in hwm if h) if any(hwm) else None
                 res["burst"][t.name] = {"cold": cold, "warm": warm, "hwm_kib": hwm,
                                         "upstream_fetches": fetches}
-            t.stop()
+                t.stop()
         if link:
             link_stats = link.stats()
     finally:
