@@ -163,30 +163,39 @@ class SleepAwait {
 };
 inline SleepAwait sleep_ms(uint32_t ms) { return SleepAwait(ms); }
 
-// A file write started now and awaited later, so the caller can do other work (receive the
-// next chunk) while the kernel writes. The owner must finish() every started write before the
-// PendingWrite goes away (asserted): the kernel still reads the buffer until then.
-class PendingWrite {
+// An operation started now and awaited later, so the caller can do other work meanwhile (a
+// fetch receives the next chunk while the kernel writes the last one; a hit reads the next file
+// chunk into one pipe while the other drains to the socket). The owner must finish() every
+// started operation before the PendingOp goes away (asserted): the kernel still uses the
+// buffers until then.
+class PendingOp {
  public:
-  PendingWrite() = default;
-  PendingWrite(const PendingWrite&) = delete;
-  PendingWrite& operator=(const PendingWrite&) = delete;
-  ~PendingWrite() { assert(!started_ && op_.pending == 0); }
+  PendingOp() = default;
+  PendingOp(const PendingOp&) = delete;
+  PendingOp& operator=(const PendingOp&) = delete;
+  ~PendingOp() { assert(!started_ && op_.pending == 0); }
 
   bool started() const { return started_; }
-  void start(int fd, std::span<const char> bytes, uint64_t offset) {
+  template <typename Prep>
+  void start(Prep prep) {
     assert(!started_ && op_.pending == 0);
     started_ = true;
     op_.waiter = {};
     op_.pending = 1;
     io_uring_sqe* sqe = Ring::current().get_sqe();
-    io_uring_prep_write(sqe, fd, bytes.data(), bytes.size(), offset);
+    prep(sqe);
     io_uring_sqe_set_data(sqe, &op_);
+  }
+  void start_write(int fd, std::span<const char> bytes, uint64_t offset) {
+    start([=](io_uring_sqe* sqe) { io_uring_prep_write(sqe, fd, bytes.data(), bytes.size(), offset); });
+  }
+  void start_splice(int fd_in, int64_t offset_in, int fd_out, uint32_t bytes) {
+    start([=](io_uring_sqe* sqe) { io_uring_prep_splice(sqe, fd_in, offset_in, fd_out, -1, bytes, SPLICE_F_MOVE); });
   }
 
   class Finish {
    public:
-    explicit Finish(PendingWrite& owner) : owner_(owner) {}
+    explicit Finish(PendingOp& owner) : owner_(owner) {}
     bool await_ready() const noexcept { return owner_.op_.pending == 0; }
     void await_suspend(std::coroutine_handle<> waiter) noexcept { owner_.op_.waiter = waiter; }
     int32_t await_resume() noexcept {
@@ -196,9 +205,9 @@ class PendingWrite {
     }
 
    private:
-    PendingWrite& owner_;
+    PendingOp& owner_;
   };
-  // The write's result (bytes written or -errno); call only after start().
+  // The operation's result (its CQE res); call only after start().
   Finish finish() {
     assert(started_);
     return Finish(*this);

@@ -209,7 +209,7 @@ void Ring::dispatch(Operation& op, CqeTag tag, int32_t result, uint32_t flags) {
           break;
       }
       assert(op.pending > 0);
-      // A started-but-not-yet-awaited operation (PendingWrite) has no waiter yet: the owner
+      // A started-but-not-yet-awaited operation (PendingOp) has no waiter yet: the owner
       // picks the result up when it awaits.
       if (--op.pending == 0 && op.waiter) op.waiter.resume();
       return;

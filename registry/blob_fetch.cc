@@ -216,7 +216,7 @@ core::Task<void> BlobFetch::run(std::shared_ptr<BlobFetch> self, WorkerContext& 
   uint64_t written = 0;        // bytes the file holds (confirmed writes)
   uint64_t submitted = 0;      // bytes handed to the kernel
   uint64_t told_readers = 0;   // what readers were last told
-  core::PendingWrite pending;
+  core::PendingOp pending;
   std::string failure;
   // Waits for the write in flight; a short write is completed synchronously through the ring.
   auto finish_pending = [&]() -> core::Task<bool> {
@@ -245,7 +245,7 @@ core::Task<void> BlobFetch::run(std::shared_ptr<BlobFetch> self, WorkerContext& 
   auto flush_staged = [&]() -> core::Task<bool> {
     bool ok = co_await finish_pending();
     if (!ok || staged == 0) co_return ok;
-    pending.start(fd, std::span<const char>(buffers[filling].get(), staged), submitted);
+    pending.start_write(fd, std::span<const char>(buffers[filling].get(), staged), submitted);
     submitted += staged;
     staged = 0;
     filling ^= 1;

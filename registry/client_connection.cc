@@ -111,10 +111,32 @@ core::Task<int> ClientConnection::send_oci_error(uint16_t status, OciErrorCode c
                                  extra_headers);
 }
 
-core::Task<int> ClientConnection::send_file_range(int file_fd, uint64_t offset, uint64_t bytes) {
+core::Task<int> ClientConnection::drain_pipe(const core::Pipe& pipe, uint32_t bytes) {
   const uint32_t timeout_ms = worker_.config.idle_timeout_ms;
-  core::Pipe pipe;
-  if (!worker_.pipes.acquire(pipe)) {
+  for (int stalls = 0; bytes > 0;) {  // each turn sends bytes, waits for room, or returns
+    int32_t sent = co_await core::splice(pipe.read_fd, -1, fd_, -1, bytes, timeout_ms);
+    if (sent == -EAGAIN && stalls++ < 1000000) {
+      // The socket buffer is full: splice into a non-blocking socket does not wait by itself.
+      int32_t ready = co_await core::poll(fd_, POLLOUT, timeout_ms);
+      if (ready >= 0) continue;
+      sent = ready;
+    }
+    if (sent <= 0) {
+      broken_ = true;
+      co_return sent == 0 ? -EPIPE : sent;
+    }
+    bytes -= static_cast<uint32_t>(sent);
+    body_bytes_sent_ += static_cast<uint64_t>(sent);
+  }
+  co_return 0;
+}
+
+core::Task<int> ClientConnection::send_file_range(int file_fd, uint64_t offset, uint64_t bytes) {
+  std::array<core::Pipe, 2> pipes;
+  size_t pipe_count = 0;
+  if (worker_.pipes.acquire(pipes[0])) pipe_count = 1;
+  if (pipe_count == 1 && bytes > pipes[0].capacity_bytes && worker_.pipes.acquire(pipes[1])) pipe_count = 2;
+  if (pipe_count == 0) {
     // No pipe left (fd limit): copy through the head buffer, which is free while a body streams.
     while (bytes > 0) {
       size_t chunk = static_cast<size_t>(std::min<uint64_t>(bytes, head_buffer_.size()));
@@ -127,35 +149,60 @@ core::Task<int> ClientConnection::send_file_range(int file_fd, uint64_t offset, 
     }
     co_return 0;
   }
-  while (bytes > 0) {  // each turn moves at least one byte or returns
-    uint32_t chunk = static_cast<uint32_t>(std::min<uint64_t>(bytes, pipe.capacity_bytes));
-    int32_t filled = co_await core::splice(file_fd, static_cast<int64_t>(offset), pipe.write_fd, -1, chunk);
-    if (filled <= 0) {
-      worker_.pipes.release(pipe);  // nothing entered the pipe
-      co_return filled == 0 ? -EIO : filled;
+  // With two pipes, the next file chunk is spliced into one (in the kernel's io-wq) while the
+  // other drains to the socket, so reading the file and sending overlap.
+  core::PendingOp fill;
+  std::array<uint32_t, 2> in_pipe{0, 0};
+  size_t current = 0;
+  uint64_t queued = 0;  // bytes of the range handed to a fill so far
+  int rc = 0;
+  auto chunk_for = [&](size_t index) {
+    return static_cast<uint32_t>(std::min<uint64_t>(bytes - queued, pipes[index].capacity_bytes));
+  };
+  {
+    uint32_t chunk = chunk_for(0);
+    int32_t filled = co_await core::splice(file_fd, static_cast<int64_t>(offset), pipes[0].write_fd, -1, chunk);
+    if (filled <= 0) rc = filled == 0 ? -EIO : filled;
+    else {
+      in_pipe[0] = static_cast<uint32_t>(filled);
+      queued += static_cast<uint64_t>(filled);
     }
-    uint32_t in_pipe = static_cast<uint32_t>(filled);
-    for (int stalls = 0; in_pipe > 0;) {
-      int32_t sent = co_await core::splice(pipe.read_fd, -1, fd_, -1, in_pipe, timeout_ms);
-      if (sent == -EAGAIN && stalls++ < 1000000) {
-        // The socket buffer is full: wait for room (bounded by the send timeout per wait).
-        int32_t ready = co_await core::poll(fd_, POLLOUT, timeout_ms);
-        if (ready >= 0) continue;
-        sent = ready;
-      }
-      if (sent <= 0) {
-        broken_ = true;
-        worker_.pipes.discard(pipe);  // it may still hold bytes of this response
-        co_return sent == 0 ? -EPIPE : sent;
-      }
-      in_pipe -= static_cast<uint32_t>(sent);
-      body_bytes_sent_ += static_cast<uint64_t>(sent);
-    }
-    offset += static_cast<uint64_t>(filled);
-    bytes -= static_cast<uint64_t>(filled);
   }
-  worker_.pipes.release(pipe);
-  co_return 0;
+  while (rc == 0 && in_pipe[current] > 0) {  // each turn empties one pipe
+    size_t next = current ^ 1;
+    if (pipe_count == 2 && queued < bytes) {
+      fill.start_splice(file_fd, static_cast<int64_t>(offset + queued), pipes[next].write_fd, chunk_for(next));
+    }
+    rc = co_await drain_pipe(pipes[current], in_pipe[current]);
+    if (rc == 0) in_pipe[current] = 0;
+    if (fill.started()) {
+      int32_t filled = co_await fill.finish();  // always awaited: the kernel owns the pipe until then
+      if (rc == 0 && filled <= 0) rc = filled == 0 ? -EIO : filled;
+      if (filled > 0) {
+        in_pipe[next] = static_cast<uint32_t>(filled);
+        queued += static_cast<uint64_t>(filled);
+      }
+    } else if (rc == 0 && pipe_count == 1 && queued < bytes) {
+      int32_t filled = co_await core::splice(file_fd, static_cast<int64_t>(offset + queued), pipes[0].write_fd, -1,
+                                             chunk_for(0));
+      if (filled <= 0) rc = filled == 0 ? -EIO : filled;
+      else {
+        in_pipe[0] = static_cast<uint32_t>(filled);
+        queued += static_cast<uint64_t>(filled);
+      }
+      next = 0;
+    }
+    current = next;
+  }
+  for (size_t i = 0; i < pipe_count; ++i) {
+    // A pipe that may still hold bytes of this response cannot serve another one.
+    if (in_pipe[i] == 0) {
+      worker_.pipes.release(pipes[i]);
+    } else {
+      worker_.pipes.discard(pipes[i]);
+    }
+  }
+  co_return rc;
 }
 
 core::Task<ClientConnection::ReadOutcome> ClientConnection::read_request(http::RequestHead& head,

@@ -8,6 +8,7 @@
 #include <span>
 #include <string_view>
 
+#include "core/pipe_pool.h"
 #include "core/task.h"
 #include "http/head_writer.h"
 #include "http/message_head.h"
@@ -69,6 +70,8 @@ class ClientConnection {
   core::Task<ReadOutcome> read_request(http::RequestHead& head, size_t* consumed);
   void log_access(const http::RequestHead& head, std::chrono::steady_clock::time_point started);
   core::Task<void> close_socket();
+  // Sends `bytes` that are in `pipe` to the client (splice pipe -> socket).
+  core::Task<int> drain_pipe(const core::Pipe& pipe, uint32_t bytes);
 
   WorkerContext& worker_;
   int fd_;

@@ -26,6 +26,19 @@ namespace {
 std::atomic<uint64_t> g_allocations{0};
 }  // namespace
 
+#if defined(__SANITIZE_ADDRESS__)
+// Under AddressSanitizer the allocator is ASan's: replacing operator new would pair ASan's
+// allocations with our frees. Count through its malloc hook instead (it sees every heap
+// allocation, operator new included).
+// Declared here: GCC does not install the sanitizer interface headers; libasan exports it.
+extern "C" int __sanitizer_install_malloc_and_free_hooks(void (*malloc_hook)(const volatile void*, size_t),
+                                                         void (*free_hook)(const volatile void*));
+namespace {
+void count_allocation(const volatile void*, size_t) { g_allocations.fetch_add(1, std::memory_order_relaxed); }
+void ignore_free(const volatile void*) {}
+const int g_hooks_installed = __sanitizer_install_malloc_and_free_hooks(count_allocation, ignore_free);
+}  // namespace
+#else
 // Counting replacements of the global allocation functions (all forms forward to these two).
 void* operator new(std::size_t bytes) {
   g_allocations.fetch_add(1, std::memory_order_relaxed);
@@ -34,6 +47,7 @@ void* operator new(std::size_t bytes) {
 }
 void operator delete(void* block) noexcept { std::free(block); }
 void operator delete(void* block, std::size_t) noexcept { std::free(block); }
+#endif
 
 namespace regcache::registry {
 namespace {
