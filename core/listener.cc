@@ -11,6 +11,7 @@ namespace regcache::core {
 
 void Listener::start() {
   op_.on_cqe = &Listener::on_cqe;
+  backoff_op_.on_cqe = &Listener::on_backoff;
   cancel_op_.on_cqe = [](Operation&, int32_t, uint32_t) {};
   arm();
 }
@@ -26,6 +27,7 @@ void Listener::arm() {
 void Listener::stop() {
   if (stopping_) return;
   stopping_ = true;
+  if (backing_off_) return;  // the back-off timer closes the socket when it fires
   if (!armed_) {
     ::close(listen_fd_);
     return;
@@ -45,17 +47,39 @@ void Listener::on_cqe(Operation& op, int32_t result, uint32_t flags) {
       self->on_accept_(self->context_, result);
     }
   } else if (result != -ECANCELED && result != -EINTR) {
-    // EMFILE/ENFILE/ENOMEM: the kernel ends the multishot; it is re-armed below, and the client
-    // waits in the backlog meanwhile.
-    fmt::print(stderr, "regcache: accept: {}\n", strerror(-result));
+    // EMFILE/ENFILE/ENOMEM: the kernel ends the multishot; the client waits in the backlog.
+    // Logged on the first failure and every 100th after, not on every retry.
+    if (self->accept_failures_++ % 100 == 0) {
+      fmt::print(stderr, "regcache: accept: {} ({} failures so far)\n", strerror(-result), self->accept_failures_);
+    }
   }
   if (!(flags & IORING_CQE_F_MORE)) {
     self->armed_ = false;
     if (self->stopping_) {
       ::close(self->listen_fd_);
+    } else if (result == -EMFILE || result == -ENFILE || result == -ENOMEM || result == -ENOBUFS) {
+      self->back_off();
     } else {
       self->arm();
     }
+  }
+}
+
+void Listener::back_off() {
+  assert(!backing_off_ && !armed_);
+  backing_off_ = true;
+  io_uring_sqe* sqe = Ring::current().get_sqe();
+  io_uring_prep_timeout(sqe, &backoff_timeout_, 0, 0);
+  io_uring_sqe_set_data(sqe, &backoff_op_);
+}
+
+void Listener::on_backoff(Operation& op, int32_t, uint32_t) {
+  auto* self = reinterpret_cast<Listener*>(reinterpret_cast<char*>(&op) - offsetof(Listener, backoff_op_));
+  self->backing_off_ = false;
+  if (self->stopping_) {
+    ::close(self->listen_fd_);
+  } else {
+    self->arm();
   }
 }
 

@@ -43,6 +43,10 @@ core::Task<int> UpstreamExchange::start(const Endpoint& endpoint, const Upstream
 core::Task<int> UpstreamExchange::attempt(const Endpoint& endpoint, const UpstreamRequest& request,
                                           bool allow_reuse, bool* retryable, std::string* error) {
   *retryable = false;
+  // Nothing of an earlier exchange on this object may make this connection look reusable: until
+  // this attempt has read a whole response head, the connection is not reusable.
+  body_done_ = false;
+  keep_alive_ = false;
   connection_ = co_await pool_.acquire(endpoint, allow_reuse, error);
   if (!connection_) co_return -ECONNREFUSED;
   bool reused = connection_->reused();

@@ -196,14 +196,15 @@ core::Task<void> serve_stale_or_error(ClientConnection& client, const TagKey& ke
 // A 200 GET answer for a tag: verified against the upstream's digest claim, stored by digest,
 // remembered for the tag. False (and the client answered with 502) when it cannot be trusted.
 core::Task<bool> accept_tag_manifest(ClientConnection& client, const TagKey& key, SmallResponse& answer) {
+  if (answer.too_large) {
+    // Only a prefix was read: it must never go out as a complete answer.
+    co_await send_upstream_unavailable(client, "the manifest is larger than --manifest-bytes-max");
+    co_return false;
+  }
   if (is_signed_schema1(answer.fields.content_type)) {
     // Relayed, never stored: see is_signed_schema1.
     client.set_outcome(CacheOutcome::Pass);
     co_return true;
-  }
-  if (answer.too_large) {
-    co_await send_upstream_unavailable(client, "the manifest is larger than --manifest-bytes-max");
-    co_return false;
   }
   Digest digest = sha256_of(answer.body);
   if (!answer.fields.docker_content_digest.empty()) {

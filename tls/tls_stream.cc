@@ -103,7 +103,9 @@ core::Task<int> TlsStream::read(std::span<char> buffer, uint32_t timeout_ms) {
     int flushed = co_await flush_ciphertext(timeout_ms);
     if (flushed < 0) co_return flushed;
     int32_t received = co_await core::recv(fd_, ciphertext_, timeout_ms);
-    if (received == 0) co_return 0;  // peer closed without close_notify: the caller's framing decides
+    // The peer closed TCP without close_notify: a truncation, never a clean end (RFC 8446
+    // section 6.1), so a body delimited by the connection's end is not taken as complete.
+    if (received == 0) co_return -ECONNRESET;
     if (received < 0) co_return received;
     BIO_write(network_in_, ciphertext_.data(), received);
   }
