@@ -41,24 +41,14 @@ struct Url {
 
 bool parse_url(const std::string& text, Url& out) { return http::parse_absolute_url(text, out.endpoint, out.target); }
 
-// POSTs a form and returns the answer (status checked by the caller).
-core::Task<void> post_form(WorkerContext& worker, const Url& url, const std::string& form,
-                           std::span<const http::Header> headers, SmallResponse& answer) {
-  http::UpstreamExchange exchange(worker.upstreams);
-  http::UpstreamRequest request{"POST", url.target, headers, form, kFormType};
-  answer.rc = co_await exchange.start(url.endpoint, request, &answer.error);
-  if (answer.rc < 0) co_return;
-  answer.fields = exchange.fields();
-  for (;;) {
-    std::span<const char> piece;
-    int got = co_await exchange.read_body(piece);
-    if (got == 0) break;
-    if (got < 0 || answer.body.size() + piece.size() > kAnswerBytesMax) {
-      answer.rc = got < 0 ? got : -E2BIG;
-      answer.error = "the answer broke off or is too large";
-      co_return;
-    }
-    answer.body.append(piece.data(), piece.size());
+// POSTs a form and returns the answer (status checked by the caller); an answer larger than
+// any token response is an error.
+core::Task<void> post_form(WorkerContext& worker, const Url& url, const std::string& form, SmallResponse& answer) {
+  const http::UpstreamRequest request{"POST", url.target, {}, form, kFormType};
+  co_await fetch_small(worker, url.endpoint, request, kAnswerBytesMax, answer);
+  if (answer.rc == 0 && answer.too_large) {
+    answer.rc = -E2BIG;
+    answer.error = "the answer is larger than any token response";
   }
 }
 
@@ -103,7 +93,7 @@ core::Task<int> entra_token(WorkerContext& worker, const AcrSettings& acr, std::
                                                                          {"client_secret", acr.client_secret},
                                                                          {"scope", scope}}};
     std::string form = form_urlencode(fields);
-    co_await post_form(worker, url, form, {}, answer);
+    co_await post_form(worker, url, form, answer);
   } else {
     // Managed identity through the instance metadata endpoint; AZURE_CLIENT_ID picks a
     // user-assigned identity.
@@ -116,8 +106,8 @@ core::Task<int> entra_token(WorkerContext& worker, const AcrSettings& acr, std::
       co_return -EINVAL;
     }
     static constexpr http::Header kMetadata{"Metadata", "true"};
-    co_await fetch_small(worker, url.endpoint, "GET", url.target, std::span<const http::Header>(&kMetadata, 1),
-                         kAnswerBytesMax, answer);
+    const http::UpstreamRequest request{"GET", url.target, std::span<const http::Header>(&kMetadata, 1)};
+    co_await fetch_small(worker, url.endpoint, request, kAnswerBytesMax, answer);
   }
   if (answer.rc < 0) {
     *error = "Entra ID token endpoint: " + answer.error;
@@ -171,15 +161,15 @@ core::Task<int> acr_refresh_token(WorkerContext& worker, TokenCache& tokens, con
     co_return -EINVAL;
   }
   std::string service = upstream.endpoint.host;
+  // `tenant` is optional in the exchange (Azure/acr AAD-OAuth.md); sent when configured.
   std::array<std::pair<std::string_view, std::string_view>, 4> fields{{{"grant_type", "access_token"},
                                                                        {"service", service},
-                                                                       {"tenant", acr.tenant_id},
-                                                                       {"access_token", entra}}};
-  std::span<const std::pair<std::string_view, std::string_view>> used(fields.data(), acr.tenant_id.empty() ? 2 : 3);
-  std::string form = form_urlencode(used);
-  form += "&access_token=" + url_query_escape(entra);
+                                                                       {"access_token", entra},
+                                                                       {"tenant", acr.tenant_id}}};
+  size_t field_count = acr.tenant_id.empty() ? 3 : 4;
+  std::string form = form_urlencode(std::span(fields.data(), field_count));
   SmallResponse answer;
-  co_await post_form(worker, url, form, {}, answer);
+  co_await post_form(worker, url, form, answer);
   if (answer.rc < 0 || answer.fields.status != 200) {
     *error = answer.rc < 0 ? "ACR exchange: " + answer.error
                            : fmt::format("ACR /oauth2/exchange answered {}", answer.fields.status);
@@ -222,7 +212,7 @@ core::Task<int> acr_access_token(WorkerContext& worker, TokenCache& tokens, cons
                                                                        {"refresh_token", refresh_token}}};
   std::string form = form_urlencode(fields);
   SmallResponse answer;
-  co_await post_form(worker, url, form, {}, answer);
+  co_await post_form(worker, url, form, answer);
   if (answer.rc < 0) {
     *error = "ACR token endpoint: " + answer.error;
     co_return answer.rc;

@@ -21,7 +21,6 @@ core::Task<SingleFlight::Joined> SingleFlight::join(const std::string& key) {
     std::lock_guard lock(mutex_);
     auto [it, inserted] = flights_.try_emplace(key);
     if (inserted) {
-      leaders_started_++;
       co_return Joined{true, 0};
     }
     follower.waiter.arm();
@@ -47,9 +46,5 @@ void SingleFlight::finish(const std::string& key, int outcome) {
   core::wake_all(woken);
 }
 
-uint64_t SingleFlight::leaders_started() const {
-  std::lock_guard lock(mutex_);
-  return leaders_started_;
-}
 
 }  // namespace regcache::registry

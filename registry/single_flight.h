@@ -23,15 +23,12 @@ class SingleFlight {
   // The leader's report; wakes the followers and frees the key for the next round.
   void finish(const std::string& key, int outcome);
 
-  uint64_t leaders_started() const;
-
  private:
   struct Flight {
     core::WaitList waiters;
   };
   mutable std::mutex mutex_;
   std::unordered_map<std::string, Flight> flights_;
-  uint64_t leaders_started_ = 0;
 };
 
 }  // namespace regcache::registry

@@ -26,7 +26,6 @@ core::Task<TokenCache::Lookup> TokenCache::acquire(const std::string& key) {
       }
       if (!entry.fetching) {
         entry.fetching = true;
-        fetches_started_++;
         co_return Lookup{Lookup::Kind::Fetch, {}, {}};
       }
       waiter.arm();
@@ -37,10 +36,6 @@ core::Task<TokenCache::Lookup> TokenCache::acquire(const std::string& key) {
     co_await waiter;
   }
   // Woken twice without a usable answer (a fetch in flight again): fetch ourselves.
-  {
-    std::lock_guard lock(mutex_);
-    fetches_started_++;
-  }
   co_return Lookup{Lookup::Kind::Fetch, {}, {}};
 }
 
@@ -78,9 +73,5 @@ void TokenCache::invalidate(const std::string& key, const std::string& token) {
   }
 }
 
-uint64_t TokenCache::fetches_started() const {
-  std::lock_guard lock(mutex_);
-  return fetches_started_;
-}
 
 }  // namespace regcache::registry

@@ -38,8 +38,6 @@ class TokenCache {
   // The upstream refused the token before its time (revoked, clock skew): forget it.
   void invalidate(const std::string& key, const std::string& token);
 
-  uint64_t fetches_started() const;
-
  private:
   struct Entry {
     std::string token;
@@ -53,7 +51,6 @@ class TokenCache {
 
   mutable std::mutex mutex_;
   std::unordered_map<std::string, Entry> entries_;
-  uint64_t fetches_started_ = 0;
 };
 
 }  // namespace regcache::registry

@@ -77,7 +77,8 @@ core::Task<int> UpstreamAuth::fetch_registry_token(WorkerContext& worker, const 
   }
   SmallResponse answer;
   std::span<const http::Header> header_span(headers.data(), header_count);
-  co_await fetch_small(worker, realm, "GET", target, header_span, kTokenBodyBytesMax, answer);
+  const http::UpstreamRequest request{"GET", target, header_span};
+  co_await fetch_small(worker, realm, request, kTokenBodyBytesMax, answer);
   if (answer.rc < 0) {
     *error = "token server: " + answer.error;
     co_return answer.rc;

@@ -79,11 +79,9 @@ core::Task<void> read_small_answer(http::UpstreamExchange& exchange, const http:
 
 }  // namespace
 
-core::Task<void> fetch_small(WorkerContext& worker, const http::Endpoint& endpoint, std::string_view method,
-                             std::string_view target, std::span<const http::Header> headers,
-                             uint64_t body_bytes_max, SmallResponse& out) {
+core::Task<void> fetch_small(WorkerContext& worker, const http::Endpoint& endpoint,
+                             const http::UpstreamRequest& request, uint64_t body_bytes_max, SmallResponse& out) {
   http::UpstreamExchange exchange(worker.upstreams);
-  const http::UpstreamRequest request{method, target, headers};
   out.rc = co_await exchange.start(endpoint, request, &out.error);
   if (out.rc < 0) co_return;
   co_await read_small_answer(exchange, endpoint, body_bytes_max, out);

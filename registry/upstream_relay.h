@@ -21,9 +21,8 @@ struct SmallResponse {
   std::string error;
 };
 
-core::Task<void> fetch_small(WorkerContext& worker, const http::Endpoint& endpoint, std::string_view method,
-                             std::string_view target, std::span<const http::Header> headers,
-                             uint64_t body_bytes_max, SmallResponse& out);
+core::Task<void> fetch_small(WorkerContext& worker, const http::Endpoint& endpoint,
+                             const http::UpstreamRequest& request, uint64_t body_bytes_max, SmallResponse& out);
 
 // The same for a registry request: with the credentials the upstream asks for.
 core::Task<void> fetch_small_authorized(WorkerContext& worker, const UpstreamChoice& upstream, std::string_view method,
