@@ -10,7 +10,7 @@
 namespace regcache::core {
 
 class ByteStream {
- public:
+public:
   virtual ~ByteStream() = default;
   // > 0: bytes read; 0: orderly end of stream; < 0: -errno (-ETIME on timeout).
   virtual Task<int> read(std::span<char> buffer, uint32_t timeout_ms) = 0;
@@ -23,15 +23,17 @@ class ByteStream {
 inline Task<int> send_all(int fd, std::span<const char> bytes, uint32_t timeout_ms) {
   while (!bytes.empty()) {
     int32_t sent = co_await send(fd, bytes, timeout_ms);
-    if (sent < 0) co_return sent;
-    if (sent == 0) co_return -EPIPE;
+    if (sent < 0)
+      co_return sent;
+    if (sent == 0)
+      co_return -EPIPE;
     bytes = bytes.subspan(static_cast<size_t>(sent));
   }
   co_return 0;
 }
 
 class PlainStream final : public ByteStream {
- public:
+public:
   explicit PlainStream(int fd) : fd_(fd) {}
   Task<int> read(std::span<char> buffer, uint32_t timeout_ms) override {
     co_return co_await recv(fd_, buffer, timeout_ms);
@@ -41,8 +43,8 @@ class PlainStream final : public ByteStream {
   }
   int fd() const override { return fd_; }
 
- private:
+private:
   int fd_;
 };
 
-}  // namespace regcache::core
+} // namespace regcache::core

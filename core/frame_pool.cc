@@ -15,17 +15,17 @@ constexpr std::size_t kLargestClassBytes = kSmallestClassBytes << (kClassCount -
 constexpr std::size_t kFramesKeptPerClassMax = 4096;
 
 struct FreeFrame {
-  FreeFrame* next;
+  FreeFrame *next;
 };
 
 struct ThreadPool {
-  std::array<FreeFrame*, kClassCount> heads{};
+  std::array<FreeFrame *, kClassCount> heads{};
   std::array<std::size_t, kClassCount> counts{};
   FramePoolStats stats;
   ~ThreadPool() {
-    for (auto* head : heads) {
+    for (auto *head : heads) {
       while (head != nullptr) {
-        FreeFrame* next = head->next;
+        FreeFrame *next = head->next;
         ::operator delete(head);
         head = next;
       }
@@ -37,18 +37,19 @@ thread_local ThreadPool tls_pool;
 
 std::size_t class_index(std::size_t bytes) {
   std::size_t rounded = std::bit_ceil(bytes < kSmallestClassBytes ? kSmallestClassBytes : bytes);
-  return static_cast<std::size_t>(std::countr_zero(rounded) - std::countr_zero(kSmallestClassBytes));
+  return static_cast<std::size_t>(std::countr_zero(rounded) -
+                                  std::countr_zero(kSmallestClassBytes));
 }
 
-}  // namespace
+} // namespace
 
-void* frame_allocate(std::size_t bytes) {
+void *frame_allocate(std::size_t bytes) {
   if (bytes > kLargestClassBytes) {
     tls_pool.stats.heap_allocations++;
     return ::operator new(bytes);
   }
   std::size_t index = class_index(bytes);
-  if (FreeFrame* frame = tls_pool.heads[index]) {
+  if (FreeFrame *frame = tls_pool.heads[index]) {
     tls_pool.heads[index] = frame->next;
     tls_pool.counts[index]--;
     tls_pool.stats.pool_hits++;
@@ -58,7 +59,7 @@ void* frame_allocate(std::size_t bytes) {
   return ::operator new(kSmallestClassBytes << index);
 }
 
-void frame_free(void* frame, std::size_t bytes) noexcept {
+void frame_free(void *frame, std::size_t bytes) noexcept {
   if (bytes > kLargestClassBytes) {
     ::operator delete(frame);
     return;
@@ -68,12 +69,14 @@ void frame_free(void* frame, std::size_t bytes) noexcept {
     ::operator delete(frame);
     return;
   }
-  auto* free_frame = static_cast<FreeFrame*>(frame);
+  auto *free_frame = static_cast<FreeFrame *>(frame);
   free_frame->next = tls_pool.heads[index];
   tls_pool.heads[index] = free_frame;
   tls_pool.counts[index]++;
 }
 
-FramePoolStats frame_pool_stats() noexcept { return tls_pool.stats; }
+FramePoolStats frame_pool_stats() noexcept {
+  return tls_pool.stats;
+}
 
-}  // namespace regcache::core
+} // namespace regcache::core

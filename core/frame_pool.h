@@ -6,14 +6,14 @@
 
 namespace regcache::core {
 
-void* frame_allocate(std::size_t bytes);
-void frame_free(void* frame, std::size_t bytes) noexcept;
+void *frame_allocate(std::size_t bytes);
+void frame_free(void *frame, std::size_t bytes) noexcept;
 
 // Counters for tests and benchmarks that prove the hot path does not allocate.
 struct FramePoolStats {
-  std::size_t heap_allocations = 0;  // frames that had to come from operator new
+  std::size_t heap_allocations = 0; // frames that had to come from operator new
   std::size_t pool_hits = 0;
 };
 FramePoolStats frame_pool_stats() noexcept;
 
-}  // namespace regcache::core
+} // namespace regcache::core

@@ -12,37 +12,40 @@ namespace regcache::core {
 void Listener::start() {
   op_.on_cqe = &Listener::on_cqe;
   backoff_op_.on_cqe = &Listener::on_backoff;
-  cancel_op_.on_cqe = [](Operation&, int32_t, uint32_t) {};
+  cancel_op_.on_cqe = [](Operation &, int32_t, uint32_t) {};
   arm();
 }
 
 void Listener::arm() {
   assert(!armed_);
-  io_uring_sqe* sqe = Ring::current().get_sqe();
+  io_uring_sqe *sqe = Ring::current().get_sqe();
   io_uring_prep_multishot_accept(sqe, listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
   io_uring_sqe_set_data(sqe, &op_);
   armed_ = true;
 }
 
 void Listener::stop() {
-  if (stopping_) return;
+  if (stopping_)
+    return;
   stopping_ = true;
-  if (backing_off_) return;  // the back-off timer closes the socket when it fires
+  if (backing_off_)
+    return; // the back-off timer closes the socket when it fires
   if (!armed_) {
     ::close(listen_fd_);
     return;
   }
-  io_uring_sqe* sqe = Ring::current().get_sqe();
+  io_uring_sqe *sqe = Ring::current().get_sqe();
   io_uring_prep_cancel(sqe, &op_, 0);
   io_uring_sqe_set_data(sqe, &cancel_op_);
 }
 
-void Listener::on_cqe(Operation& op, int32_t result, uint32_t flags) {
+void Listener::on_cqe(Operation &op, int32_t result, uint32_t flags) {
   // The listener is found from its embedded operation by member offset, not by lookup.
-  auto* self = reinterpret_cast<Listener*>(reinterpret_cast<char*>(&op) - offsetof(Listener, op_));
+  auto *self =
+      reinterpret_cast<Listener *>(reinterpret_cast<char *>(&op) - offsetof(Listener, op_));
   if (result >= 0) {
     if (self->stopping_) {
-      ::close(result);  // raced with stop(): nobody will serve it
+      ::close(result); // raced with stop(): nobody will serve it
     } else {
       self->on_accept_(self->context_, result);
     }
@@ -50,7 +53,8 @@ void Listener::on_cqe(Operation& op, int32_t result, uint32_t flags) {
     // EMFILE/ENFILE/ENOMEM: the kernel ends the multishot; the client waits in the backlog.
     // Logged on the first failure and every 100th after, not on every retry.
     if (self->accept_failures_++ % 100 == 0) {
-      fmt::print(stderr, "regcache: accept: {} ({} failures so far)\n", strerror(-result), self->accept_failures_);
+      fmt::print(stderr, "regcache: accept: {} ({} failures so far)\n", strerror(-result),
+                 self->accept_failures_);
     }
   }
   if (!(flags & IORING_CQE_F_MORE)) {
@@ -68,13 +72,14 @@ void Listener::on_cqe(Operation& op, int32_t result, uint32_t flags) {
 void Listener::back_off() {
   assert(!backing_off_ && !armed_);
   backing_off_ = true;
-  io_uring_sqe* sqe = Ring::current().get_sqe();
+  io_uring_sqe *sqe = Ring::current().get_sqe();
   io_uring_prep_timeout(sqe, &backoff_timeout_, 0, 0);
   io_uring_sqe_set_data(sqe, &backoff_op_);
 }
 
-void Listener::on_backoff(Operation& op, int32_t, uint32_t) {
-  auto* self = reinterpret_cast<Listener*>(reinterpret_cast<char*>(&op) - offsetof(Listener, backoff_op_));
+void Listener::on_backoff(Operation &op, int32_t, uint32_t) {
+  auto *self =
+      reinterpret_cast<Listener *>(reinterpret_cast<char *>(&op) - offsetof(Listener, backoff_op_));
   self->backing_off_ = false;
   if (self->stopping_) {
     ::close(self->listen_fd_);
@@ -83,4 +88,4 @@ void Listener::on_backoff(Operation& op, int32_t, uint32_t) {
   }
 }
 
-}  // namespace regcache::core
+} // namespace regcache::core

@@ -27,7 +27,8 @@ void LogSink::append(std::string_view line) {
 }
 
 void LogSink::wake_flusher() {
-  if (!flusher_waiting_) return;
+  if (!flusher_waiting_)
+    return;
   flusher_waiting_ = false;
   Ring::current().post_ready(wakeup_.op);
 }
@@ -35,7 +36,8 @@ void LogSink::wake_flusher() {
 Task<void> LogSink::flush_loop() {
   for (;;) {
     if (filled_bytes_ == 0) {
-      if (stopping_) break;
+      if (stopping_)
+        break;
       flusher_waiting_ = true;
       wakeup_.arm();
       co_await wakeup_;
@@ -47,13 +49,15 @@ Task<void> LogSink::flush_loop() {
     filling_ ^= 1;
     filled_bytes_ = 0;
     size_t offset = 0;
-    while (offset < bytes) {  // bounded: each turn writes > 0 bytes or gives up
-      int32_t written = co_await write(fd_, std::span<const char>(buffers_[writing].data() + offset, bytes - offset), -1ULL);
-      if (written <= 0) break;
+    while (offset < bytes) { // bounded: each turn writes > 0 bytes or gives up
+      int32_t written = co_await write(
+          fd_, std::span<const char>(buffers_[writing].data() + offset, bytes - offset), -1ULL);
+      if (written <= 0)
+        break;
       offset += static_cast<size_t>(written);
     }
   }
   flusher_done_ = true;
 }
 
-}  // namespace regcache::core
+} // namespace regcache::core

@@ -12,12 +12,12 @@
 namespace regcache::core {
 
 class LogSink {
- public:
+public:
   static constexpr size_t kBufferBytes = 64 * 1024;
 
   explicit LogSink(int fd) : fd_(fd) {}
-  LogSink(const LogSink&) = delete;
-  LogSink& operator=(const LogSink&) = delete;
+  LogSink(const LogSink &) = delete;
+  LogSink &operator=(const LogSink &) = delete;
 
   // Starts the flusher on the current worker's ring.
   void start();
@@ -28,13 +28,13 @@ class LogSink {
   void append(std::string_view line);
   uint64_t dropped_lines() const { return dropped_lines_; }
 
- private:
+private:
   Task<void> flush_loop();
   void wake_flusher();
 
   int fd_;
   std::array<std::array<char, kBufferBytes>, 2> buffers_{};
-  size_t filling_ = 0;          // index of the buffer lines go into
+  size_t filling_ = 0; // index of the buffer lines go into
   size_t filled_bytes_ = 0;
   bool flusher_waiting_ = false;
   bool stopping_ = false;
@@ -43,4 +43,4 @@ class LogSink {
   uint64_t dropped_lines_ = 0;
 };
 
-}  // namespace regcache::core
+} // namespace regcache::core

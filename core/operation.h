@@ -8,8 +8,8 @@
 namespace regcache::core {
 
 enum class OpKind : uint8_t {
-  Resume,  // a coroutine awaits the CQE(s); resume it when the last one arrives
-  Accept,  // multishot accept: every CQE goes to the owner's callback
+  Resume, // a coroutine awaits the CQE(s); resume it when the last one arrives
+  Accept, // multishot accept: every CQE goes to the owner's callback
 };
 
 // The low bits of user_data say which SQE of a chain a CQE belongs to. Operations are at
@@ -19,14 +19,14 @@ inline constexpr uint64_t kCqeTagMask = 7;
 
 struct Operation {
   OpKind kind = OpKind::Resume;
-  uint8_t pending = 0;     // CQEs still expected before the owner may be resumed or freed
-  bool timed_out = false;  // a linked timeout fired
-  int32_t result = 0;      // res of the main CQE
+  uint8_t pending = 0;    // CQEs still expected before the owner may be resumed or freed
+  bool timed_out = false; // a linked timeout fired
+  int32_t result = 0;     // res of the main CQE
   uint32_t cqe_flags = 0;
   std::coroutine_handle<> waiter;
-  void (*on_cqe)(Operation& op, int32_t result, uint32_t flags) = nullptr;  // OpKind::Accept
-  Operation* next_ready = nullptr;  // intrusive link in the ring's ready list
+  void (*on_cqe)(Operation &op, int32_t result, uint32_t flags) = nullptr; // OpKind::Accept
+  Operation *next_ready = nullptr; // intrusive link in the ring's ready list
 };
 static_assert(alignof(Operation) >= 8, "user_data tag bits need 8-byte alignment");
 
-}  // namespace regcache::core
+} // namespace regcache::core

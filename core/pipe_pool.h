@@ -14,23 +14,24 @@ struct Pipe {
 };
 
 class PipePool {
- public:
-  PipePool(uint32_t pipes_max, uint32_t pipe_bytes) : pipes_max_(pipes_max), pipe_bytes_(pipe_bytes) {}
-  PipePool(const PipePool&) = delete;
-  PipePool& operator=(const PipePool&) = delete;
+public:
+  PipePool(uint32_t pipes_max, uint32_t pipe_bytes)
+      : pipes_max_(pipes_max), pipe_bytes_(pipe_bytes) {}
+  PipePool(const PipePool &) = delete;
+  PipePool &operator=(const PipePool &) = delete;
   ~PipePool();
 
   // Returns false when the pool is exhausted or the kernel refuses a new pipe.
-  bool acquire(Pipe& out);
+  bool acquire(Pipe &out);
   // A pipe that may still hold bytes (an aborted splice) must be discarded, not released.
-  void release(const Pipe& pipe);
-  void discard(const Pipe& pipe);
+  void release(const Pipe &pipe);
+  void discard(const Pipe &pipe);
 
- private:
+private:
   std::vector<Pipe> free_;
   uint32_t created_ = 0;
   uint32_t pipes_max_;
   uint32_t pipe_bytes_;
 };
 
-}  // namespace regcache::core
+} // namespace regcache::core

@@ -22,13 +22,13 @@ struct CachedAnswer {
 };
 
 std::mutex cache_mutex;
-std::unordered_map<std::string, CachedAnswer> cache;  // key: host (port is set per lookup)
+std::unordered_map<std::string, CachedAnswer> cache; // key: host (port is set per lookup)
 
-void set_port(SocketAddress& address, uint16_t port) {
+void set_port(SocketAddress &address, uint16_t port) {
   if (address.family() == AF_INET) {
-    reinterpret_cast<sockaddr_in*>(&address.storage)->sin_port = htons(port);
+    reinterpret_cast<sockaddr_in *>(&address.storage)->sin_port = htons(port);
   } else {
-    reinterpret_cast<sockaddr_in6*>(&address.storage)->sin6_port = htons(port);
+    reinterpret_cast<sockaddr_in6 *>(&address.storage)->sin6_port = htons(port);
   }
 }
 
@@ -39,19 +39,19 @@ struct Lookup {
   Waiter waiter;
 };
 
-void lookup_blocking(Lookup& lookup) {
+void lookup_blocking(Lookup &lookup) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
-  addrinfo* answers = nullptr;
+  addrinfo *answers = nullptr;
   int rc = getaddrinfo(lookup.host.c_str(), nullptr, &hints, &answers);
   if (rc != 0 || answers == nullptr) {
     lookup.result = -EHOSTUNREACH;
     return;
   }
   // Prefer IPv4 when both exist: registries' IPv6 paths are the less travelled ones.
-  addrinfo* chosen = answers;
-  for (addrinfo* a = answers; a != nullptr; a = a->ai_next) {
+  addrinfo *chosen = answers;
+  for (addrinfo *a = answers; a != nullptr; a = a->ai_next) {
     if (a->ai_family == AF_INET) {
       chosen = a;
       break;
@@ -63,12 +63,14 @@ void lookup_blocking(Lookup& lookup) {
   lookup.result = 0;
 }
 
-}  // namespace
+} // namespace
 
-Task<int> resolve(std::string host, uint16_t port, SocketAddress& out) {
+Task<int> resolve(std::string host, uint16_t port, SocketAddress &out) {
   std::string_view bare = host;
-  if (bare.size() > 2 && bare.front() == '[' && bare.back() == ']') bare = bare.substr(1, bare.size() - 2);
-  if (numeric_address(bare, port, out)) co_return 0;
+  if (bare.size() > 2 && bare.front() == '[' && bare.back() == ']')
+    bare = bare.substr(1, bare.size() - 2);
+  if (numeric_address(bare, port, out))
+    co_return 0;
   {
     std::lock_guard lock(cache_mutex);
     auto it = cache.find(host);
@@ -87,7 +89,8 @@ Task<int> resolve(std::string host, uint16_t port, SocketAddress& out) {
     wake_all(&lookup.waiter);
   }).detach();
   co_await lookup.waiter;
-  if (lookup.result != 0) co_return lookup.result;
+  if (lookup.result != 0)
+    co_return lookup.result;
   {
     std::lock_guard lock(cache_mutex);
     cache[host] = CachedAnswer{lookup.address, Clock::now() + kCacheTtl};
@@ -97,4 +100,4 @@ Task<int> resolve(std::string host, uint16_t port, SocketAddress& out) {
   co_return 0;
 }
 
-}  // namespace regcache::core
+} // namespace regcache::core

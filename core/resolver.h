@@ -12,6 +12,6 @@
 namespace regcache::core {
 
 // Returns 0 and fills `out`, or a negative EAI-derived error (-EHOSTUNREACH when not found).
-Task<int> resolve(std::string host, uint16_t port, SocketAddress& out);
+Task<int> resolve(std::string host, uint16_t port, SocketAddress &out);
 
-}  // namespace regcache::core
+} // namespace regcache::core

@@ -13,18 +13,18 @@ namespace regcache::core {
 struct SocketAddress {
   sockaddr_storage storage{};
   socklen_t length = 0;
-  const sockaddr* get() const { return reinterpret_cast<const sockaddr*>(&storage); }
+  const sockaddr *get() const { return reinterpret_cast<const sockaddr *>(&storage); }
   int family() const { return storage.ss_family; }
 };
 
 // "127.0.0.1:3128", "[::1]:3128", "0.0.0.0:3128". Numeric only.
-bool parse_socket_address(std::string_view host_port, SocketAddress& out, std::string* error);
+bool parse_socket_address(std::string_view host_port, SocketAddress &out, std::string *error);
 // A numeric IPv4/IPv6 literal (no brackets) and a port.
-bool numeric_address(std::string_view host, uint16_t port, SocketAddress& out);
-std::string format_address(const SocketAddress& address);
+bool numeric_address(std::string_view host, uint16_t port, SocketAddress &out);
+std::string format_address(const SocketAddress &address);
 
 // A non-blocking listening TCP socket with SO_REUSEADDR and, when `reuse_port`, SO_REUSEPORT so
 // each worker has its own socket and the kernel spreads connections across them.
-int listen_tcp(const SocketAddress& address, bool reuse_port, int backlog, std::string* error);
+int listen_tcp(const SocketAddress &address, bool reuse_port, int backlog, std::string *error);
 
-}  // namespace regcache::core
+} // namespace regcache::core

@@ -13,12 +13,11 @@
 namespace regcache::core {
 
 struct PooledFrame {
-  static void* operator new(std::size_t bytes) { return frame_allocate(bytes); }
-  static void operator delete(void* frame, std::size_t bytes) noexcept { frame_free(frame, bytes); }
+  static void *operator new(std::size_t bytes) { return frame_allocate(bytes); }
+  static void operator delete(void *frame, std::size_t bytes) noexcept { frame_free(frame, bytes); }
 };
 
-template <typename Promise>
-struct ContinueWith {
+template <typename Promise> struct ContinueWith {
   bool await_ready() const noexcept { return false; }
   std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> self) const noexcept {
     auto continuation = self.promise().continuation;
@@ -27,37 +26,32 @@ struct ContinueWith {
   void await_resume() const noexcept {}
 };
 
-template <typename T = void>
-class [[nodiscard]] Task;
+template <typename T = void> class [[nodiscard]] Task;
 
 namespace detail {
-template <typename T>
-struct TaskPromiseBase : PooledFrame {
+template <typename T> struct TaskPromiseBase : PooledFrame {
   std::coroutine_handle<> continuation;
   std::suspend_always initial_suspend() const noexcept { return {}; }
   void unhandled_exception() const noexcept { std::terminate(); }
 };
-}  // namespace detail
+} // namespace detail
 
-template <typename T>
-class [[nodiscard]] Task {
- public:
+template <typename T> class [[nodiscard]] Task {
+public:
   struct promise_type : detail::TaskPromiseBase<T> {
     std::optional<T> value;
     Task get_return_object() noexcept {
       return Task(std::coroutine_handle<promise_type>::from_promise(*this));
     }
     ContinueWith<promise_type> final_suspend() const noexcept { return {}; }
-    template <typename U>
-    void return_value(U&& v) noexcept {
-      value.emplace(std::forward<U>(v));
-    }
+    template <typename U> void return_value(U &&v) noexcept { value.emplace(std::forward<U>(v)); }
   };
 
-  Task(Task&& other) noexcept : handle_(std::exchange(other.handle_, {})) {}
-  Task& operator=(Task&&) = delete;
+  Task(Task &&other) noexcept : handle_(std::exchange(other.handle_, {})) {}
+  Task &operator=(Task &&) = delete;
   ~Task() {
-    if (handle_) handle_.destroy();
+    if (handle_)
+      handle_.destroy();
   }
 
   bool await_ready() const noexcept { return false; }
@@ -67,14 +61,13 @@ class [[nodiscard]] Task {
   }
   T await_resume() noexcept { return std::move(*handle_.promise().value); }
 
- private:
+private:
   explicit Task(std::coroutine_handle<promise_type> h) : handle_(h) {}
   std::coroutine_handle<promise_type> handle_;
 };
 
-template <>
-class [[nodiscard]] Task<void> {
- public:
+template <> class [[nodiscard]] Task<void> {
+public:
   struct promise_type : detail::TaskPromiseBase<void> {
     Task get_return_object() noexcept {
       return Task(std::coroutine_handle<promise_type>::from_promise(*this));
@@ -83,10 +76,11 @@ class [[nodiscard]] Task<void> {
     void return_void() const noexcept {}
   };
 
-  Task(Task&& other) noexcept : handle_(std::exchange(other.handle_, {})) {}
-  Task& operator=(Task&&) = delete;
+  Task(Task &&other) noexcept : handle_(std::exchange(other.handle_, {})) {}
+  Task &operator=(Task &&) = delete;
   ~Task() {
-    if (handle_) handle_.destroy();
+    if (handle_)
+      handle_.destroy();
   }
 
   bool await_ready() const noexcept { return false; }
@@ -96,7 +90,7 @@ class [[nodiscard]] Task<void> {
   }
   void await_resume() const noexcept {}
 
- private:
+private:
   explicit Task(std::coroutine_handle<promise_type> h) : handle_(h) {}
   std::coroutine_handle<promise_type> handle_;
 };
@@ -113,10 +107,14 @@ struct Detached {
 };
 
 namespace detail {
-inline Detached run_detached(Task<void> task) { co_await std::move(task); }
-}  // namespace detail
+inline Detached run_detached(Task<void> task) {
+  co_await std::move(task);
+}
+} // namespace detail
 
 // Runs `task` to completion without anyone awaiting it.
-inline void spawn(Task<void> task) { detail::run_detached(std::move(task)); }
+inline void spawn(Task<void> task) {
+  detail::run_detached(std::move(task));
+}
 
-}  // namespace regcache::core
+} // namespace regcache::core

@@ -13,9 +13,9 @@ namespace regcache::core {
 
 struct Waiter {
   Operation op;
-  Ring* ring = nullptr;
+  Ring *ring = nullptr;
   int ring_fd = -1;
-  Waiter* next = nullptr;
+  Waiter *next = nullptr;
 
   // Call with the owner's lock held, before suspending on it.
   void arm() {
@@ -30,23 +30,23 @@ struct Waiter {
 };
 
 class WaitList {
- public:
-  void push(Waiter& waiter) noexcept {
+public:
+  void push(Waiter &waiter) noexcept {
     waiter.next = head_;
     head_ = &waiter;
   }
-  Waiter* take_all() noexcept { return std::exchange(head_, nullptr); }
+  Waiter *take_all() noexcept { return std::exchange(head_, nullptr); }
   bool empty() const noexcept { return head_ == nullptr; }
 
- private:
-  Waiter* head_ = nullptr;
+private:
+  Waiter *head_ = nullptr;
 };
 
 // Wakes every waiter of a list taken with take_all(); call without the owner's lock.
-inline void wake_all(Waiter* waiter) {
-  Ring* here = Ring::current_or_null();
+inline void wake_all(Waiter *waiter) {
+  Ring *here = Ring::current_or_null();
   while (waiter != nullptr) {
-    Waiter* next = waiter->next;  // read before the wake: the waiter may be gone once resumed
+    Waiter *next = waiter->next; // read before the wake: the waiter may be gone once resumed
     if (waiter->ring == here) {
       here->post_ready(waiter->op);
     } else {
@@ -56,4 +56,4 @@ inline void wake_all(Waiter* waiter) {
   }
 }
 
-}  // namespace regcache::core
+} // namespace regcache::core

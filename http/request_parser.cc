@@ -190,10 +190,13 @@ bool request_prefix_is_plausible(std::span<const char> input) {
   constexpr size_t kMethodBytesMax = 32;
   size_t start = 0;
   // RFC 9112 section 2.2: one empty line before the request line is tolerated.
-  if (input.size() >= 1 && input[0] == '\r') start = (input.size() >= 2 && input[1] == '\n') ? 2 : 1;
+  if (input.size() >= 1 && input[0] == '\r')
+    start = (input.size() >= 2 && input[1] == '\n') ? 2 : 1;
   for (size_t i = start; i < input.size(); ++i) {
-    if (input[i] == ' ') return i > start;
-    if (i - start >= kMethodBytesMax || !is_tchar(input[i])) return false;
+    if (input[i] == ' ')
+      return i > start;
+    if (i - start >= kMethodBytesMax || !is_tchar(input[i]))
+      return false;
   }
   return true;
 }

@@ -11,12 +11,12 @@ namespace regcache::http {
 
 struct Endpoint {
   bool tls = true;
-  std::string host;       // DNS name, IPv4 literal or [IPv6] literal
+  std::string host; // DNS name, IPv4 literal or [IPv6] literal
   uint16_t port = 443;
-  std::string authority;  // Host header: host, or host:port when the port is not the default
+  std::string authority; // Host header: host, or host:port when the port is not the default
   // The upstream's own trust settings (a CA file, --insecure for that upstream); null: the
   // pool's default context.
-  const tls::ClientContext* tls_context = nullptr;
+  const tls::ClientContext *tls_context = nullptr;
 
   // The connection pool key: two endpoints with the same key may share connections.
   std::string pool_key() const {
@@ -26,6 +26,6 @@ struct Endpoint {
 
 // Parses an absolute http(s) URL into the endpoint and the request target (path + query).
 // Used for redirects (Location) and for token realms. Returns false for anything else.
-bool parse_absolute_url(std::string_view url, Endpoint& endpoint, std::string& target);
+bool parse_absolute_url(std::string_view url, Endpoint &endpoint, std::string &target);
 
-}  // namespace regcache::http
+} // namespace regcache::http

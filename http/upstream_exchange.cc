@@ -14,22 +14,24 @@ namespace {
 constexpr size_t kResponseHeadersMax = 64;
 constexpr size_t kRequestHeadBytesMax = 8 * 1024;
 
-std::string copy_field(const ResponseHead& head, std::string_view name) {
-  const Header* header = head.find(name);
+std::string copy_field(const ResponseHead &head, std::string_view name) {
+  const Header *header = head.find(name);
   return header != nullptr ? std::string(header->value) : std::string();
 }
 
-}  // namespace
+} // namespace
 
 UpstreamExchange::~UpstreamExchange() {
   // A connection whose body was not read to the end is not reusable: it is closed here.
-  if (connection_ && body_done_ && keep_alive_) pool_.release(std::move(connection_));
+  if (connection_ && body_done_ && keep_alive_)
+    pool_.release(std::move(connection_));
 }
 
-core::Task<int> UpstreamExchange::start(const Endpoint& endpoint, const UpstreamRequest& request,
-                                        std::string* error) {
+core::Task<int> UpstreamExchange::start(const Endpoint &endpoint, const UpstreamRequest &request,
+                                        std::string *error) {
   // A second start() on the same exchange (an auth retry) gives the first connection back.
-  if (connection_ && body_done_ && keep_alive_) pool_.release(std::move(connection_));
+  if (connection_ && body_done_ && keep_alive_)
+    pool_.release(std::move(connection_));
   connection_.reset();
   bool retryable = false;
   int rc = co_await attempt(endpoint, request, true, &retryable, error);
@@ -40,15 +42,16 @@ core::Task<int> UpstreamExchange::start(const Endpoint& endpoint, const Upstream
   co_return rc;
 }
 
-core::Task<int> UpstreamExchange::attempt(const Endpoint& endpoint, const UpstreamRequest& request,
-                                          bool allow_reuse, bool* retryable, std::string* error) {
+core::Task<int> UpstreamExchange::attempt(const Endpoint &endpoint, const UpstreamRequest &request,
+                                          bool allow_reuse, bool *retryable, std::string *error) {
   *retryable = false;
   // Nothing of an earlier exchange on this object may make this connection look reusable: until
   // this attempt has read a whole response head, the connection is not reusable.
   body_done_ = false;
   keep_alive_ = false;
   connection_ = co_await pool_.acquire(endpoint, allow_reuse, error);
-  if (!connection_) co_return -ECONNREFUSED;
+  if (!connection_)
+    co_return -ECONNREFUSED;
   bool reused = connection_->reused();
   connection_->count_exchange();
   const uint32_t timeout_ms = pool_.settings().read_timeout_ms;
@@ -58,7 +61,8 @@ core::Task<int> UpstreamExchange::attempt(const Endpoint& endpoint, const Upstre
   writer.request_line(request.method, request.target);
   writer.header("Host", endpoint.authority);
   writer.header("User-Agent", "regcache/0.1");
-  for (const Header& header : request.headers) writer.header(header.name, header.value);
+  for (const Header &header : request.headers)
+    writer.header(header.name, header.value);
   if (!request.body.empty()) {
     writer.header("Content-Type", request.body_content_type);
     writer.header_uint("Content-Length", request.body.size());
@@ -84,17 +88,17 @@ core::Task<int> UpstreamExchange::attempt(const Endpoint& endpoint, const Upstre
   ParseLimits limits;
   limits.header_bytes_max = 64 * 1024;
   size_t scanned = 0;
-  for (;;) {  // bounded by header_bytes_max: every turn adds bytes or ends
+  for (;;) { // bounded by header_bytes_max: every turn adds bytes or ends
     std::span<const char> input(connection_->buffer.data() + connection_->begin,
                                 connection_->end - connection_->begin);
     if (!input.empty() && find_head_end(input, scanned) != 0) {
-      ParseResult parsed = parse_response(input, header_storage, limits,
-                                          request.method == "HEAD", head);
+      ParseResult parsed =
+          parse_response(input, header_storage, limits, request.method == "HEAD", head);
       if (parsed.error()) {
         *error = fmt::format("bad response from {}: {}", endpoint.authority, parsed.error_reason);
         co_return -EPROTO;
       }
-      if (head.status >= 100 && head.status < 200) {  // interim responses carry nothing for us
+      if (head.status >= 100 && head.status < 200) { // interim responses carry nothing for us
         connection_->begin += parsed.consumed;
         scanned = 0;
         continue;
@@ -112,14 +116,16 @@ core::Task<int> UpstreamExchange::attempt(const Endpoint& endpoint, const Upstre
       // Nothing at all on a reused connection: the upstream closed it while idle.
       *retryable = reused && input.empty();
       *error = fmt::format("reading response from {}: {}", endpoint.authority,
-                           got == 0 ? "connection closed" : got == -ETIME ? "timed out" : strerror(-got));
+                           got == 0        ? "connection closed"
+                           : got == -ETIME ? "timed out"
+                                           : strerror(-got));
       co_return got == 0 ? -ECONNRESET : got;
     }
   }
 
   fields_ = ResponseFields{};
   fields_.status = head.status;
-  if (const Header* length = head.find("Content-Length")) {
+  if (const Header *length = head.find("Content-Length")) {
     fields_.has_content_length = true;
     fields_.content_length = head.content_length;
     (void)length;
@@ -142,7 +148,7 @@ core::Task<int> UpstreamExchange::attempt(const Endpoint& endpoint, const Upstre
 }
 
 core::Task<int> UpstreamExchange::fill() {
-  UpstreamConnection& connection = *connection_;
+  UpstreamConnection &connection = *connection_;
   if (connection.begin == connection.end) {
     connection.begin = connection.end = 0;
   } else if (connection.end == connection.buffer.size()) {
@@ -152,76 +158,88 @@ core::Task<int> UpstreamExchange::fill() {
     connection.end -= connection.begin;
     connection.begin = 0;
   }
-  if (connection.end == connection.buffer.size()) co_return -E2BIG;
-  int got = co_await connection.stream().read(
-      std::span<char>(connection.buffer.data() + connection.end, connection.buffer.size() - connection.end),
-      pool_.settings().read_timeout_ms);
-  if (got > 0) connection.end += static_cast<size_t>(got);
+  if (connection.end == connection.buffer.size())
+    co_return -E2BIG;
+  int got =
+      co_await connection.stream().read(std::span<char>(connection.buffer.data() + connection.end,
+                                                        connection.buffer.size() - connection.end),
+                                        pool_.settings().read_timeout_ms);
+  if (got > 0)
+    connection.end += static_cast<size_t>(got);
   co_return got;
 }
 
-void UpstreamExchange::finish_body() { body_done_ = true; }
+void UpstreamExchange::finish_body() {
+  body_done_ = true;
+}
 
-core::Task<int> UpstreamExchange::read_body(std::span<const char>& piece) {
-  if (body_done_ || !connection_) co_return 0;
-  UpstreamConnection& connection = *connection_;
+core::Task<int> UpstreamExchange::read_body(std::span<const char> &piece) {
+  if (body_done_ || !connection_)
+    co_return 0;
+  UpstreamConnection &connection = *connection_;
   switch (framing_) {
-    case BodyFraming::None:
+  case BodyFraming::None:
+    finish_body();
+    co_return 0;
+  case BodyFraming::ContentLength: {
+    if (connection.begin == connection.end) {
+      int got = co_await fill();
+      if (got == 0)
+        co_return -ECONNRESET; // closed before Content-Length bytes: truncated
+      if (got < 0)
+        co_return got;
+    }
+    size_t available = connection.end - connection.begin;
+    size_t take = static_cast<size_t>(std::min<uint64_t>(available, body_remaining_));
+    piece = std::span<const char>(connection.buffer.data() + connection.begin, take);
+    connection.begin += take;
+    body_remaining_ -= take;
+    if (body_remaining_ == 0)
       finish_body();
-      co_return 0;
-    case BodyFraming::ContentLength: {
-      if (connection.begin == connection.end) {
-        int got = co_await fill();
-        if (got == 0) co_return -ECONNRESET;  // closed before Content-Length bytes: truncated
-        if (got < 0) co_return got;
+    co_return static_cast<int>(take);
+  }
+  case BodyFraming::UntilClose: {
+    if (connection.begin == connection.end) {
+      int got = co_await fill();
+      if (got == 0) {
+        keep_alive_ = false;
+        finish_body();
+        co_return 0;
       }
-      size_t available = connection.end - connection.begin;
-      size_t take = static_cast<size_t>(std::min<uint64_t>(available, body_remaining_));
-      piece = std::span<const char>(connection.buffer.data() + connection.begin, take);
-      connection.begin += take;
-      body_remaining_ -= take;
-      if (body_remaining_ == 0) finish_body();
-      co_return static_cast<int>(take);
+      if (got < 0)
+        co_return got;
     }
-    case BodyFraming::UntilClose: {
-      if (connection.begin == connection.end) {
+    size_t take = connection.end - connection.begin;
+    piece = std::span<const char>(connection.buffer.data() + connection.begin, take);
+    connection.begin += take;
+    co_return static_cast<int>(take);
+  }
+  case BodyFraming::Chunked:
+    for (int turn = 0; turn < 1 << 20; ++turn) {
+      std::span<const char> input(connection.buffer.data() + connection.begin,
+                                  connection.end - connection.begin);
+      ChunkedDecoder::Step step = chunked_.decode(input);
+      connection.begin += step.consumed;
+      switch (step.kind) {
+      case ChunkedDecoder::Step::Kind::Data:
+        piece = std::span<const char>(step.data.data(), step.data.size());
+        co_return static_cast<int>(step.data.size());
+      case ChunkedDecoder::Step::Kind::Done:
+        finish_body();
+        co_return 0;
+      case ChunkedDecoder::Step::Kind::Error:
+        co_return -EPROTO;
+      case ChunkedDecoder::Step::Kind::NeedMore: {
         int got = co_await fill();
-        if (got == 0) {
-          keep_alive_ = false;
-          finish_body();
-          co_return 0;
-        }
-        if (got < 0) co_return got;
+        if (got == 0)
+          co_return -ECONNRESET;
+        if (got < 0)
+          co_return got;
+        break;
       }
-      size_t take = connection.end - connection.begin;
-      piece = std::span<const char>(connection.buffer.data() + connection.begin, take);
-      connection.begin += take;
-      co_return static_cast<int>(take);
+      }
     }
-    case BodyFraming::Chunked:
-      for (int turn = 0; turn < 1 << 20; ++turn) {
-        std::span<const char> input(connection.buffer.data() + connection.begin,
-                                    connection.end - connection.begin);
-        ChunkedDecoder::Step step = chunked_.decode(input);
-        connection.begin += step.consumed;
-        switch (step.kind) {
-          case ChunkedDecoder::Step::Kind::Data:
-            piece = std::span<const char>(step.data.data(), step.data.size());
-            co_return static_cast<int>(step.data.size());
-          case ChunkedDecoder::Step::Kind::Done:
-            finish_body();
-            co_return 0;
-          case ChunkedDecoder::Step::Kind::Error:
-            co_return -EPROTO;
-          case ChunkedDecoder::Step::Kind::NeedMore: {
-            int got = co_await fill();
-            if (got == 0) co_return -ECONNRESET;
-            if (got < 0) co_return got;
-            break;
-          }
-        }
-      }
-      co_return -EPROTO;
+    co_return -EPROTO;
   }
   co_return -EPROTO;
 }
@@ -231,11 +249,14 @@ core::Task<bool> UpstreamExchange::drain_body(uint64_t bytes_max) {
   for (;;) {
     std::span<const char> piece;
     int got = co_await read_body(piece);
-    if (got == 0) co_return true;
-    if (got < 0) co_return false;
+    if (got == 0)
+      co_return true;
+    if (got < 0)
+      co_return false;
     drained += static_cast<uint64_t>(got);
-    if (drained > bytes_max) co_return false;
+    if (drained > bytes_max)
+      co_return false;
   }
 }
 
-}  // namespace regcache::http
+} // namespace regcache::http

@@ -16,10 +16,10 @@
 namespace regcache::http {
 
 struct UpstreamRequest {
-  std::string_view method;  // GET or HEAD
-  std::string_view target;  // origin-form path and query
-  std::span<const Header> headers;  // extra request headers (Accept, Authorization, ...)
-  std::string_view body;            // sent with Content-Length when not empty (token POSTs)
+  std::string_view method;         // GET or HEAD
+  std::string_view target;         // origin-form path and query
+  std::span<const Header> headers; // extra request headers (Accept, Authorization, ...)
+  std::string_view body;           // sent with Content-Length when not empty (token POSTs)
   std::string_view body_content_type;
 };
 
@@ -39,34 +39,35 @@ struct ResponseFields {
 };
 
 class UpstreamExchange {
- public:
-  explicit UpstreamExchange(UpstreamPool& pool) : pool_(pool) {}
+public:
+  explicit UpstreamExchange(UpstreamPool &pool) : pool_(pool) {}
   ~UpstreamExchange();
-  UpstreamExchange(const UpstreamExchange&) = delete;
-  UpstreamExchange& operator=(const UpstreamExchange&) = delete;
+  UpstreamExchange(const UpstreamExchange &) = delete;
+  UpstreamExchange &operator=(const UpstreamExchange &) = delete;
 
   // Sends the request and reads the response head. A reused pooled connection that fails before
   // any response byte is retried once on a new connection (the upstream may have closed it).
   // Returns 0, or -errno with `error` set.
-  core::Task<int> start(const Endpoint& endpoint, const UpstreamRequest& request, std::string* error);
+  core::Task<int> start(const Endpoint &endpoint, const UpstreamRequest &request,
+                        std::string *error);
 
-  const ResponseFields& fields() const { return fields_; }
+  const ResponseFields &fields() const { return fields_; }
   BodyFraming framing() const { return framing_; }
 
   // The next piece of the body (a view into the connection buffer, valid until the next call).
   // > 0: bytes in `piece`; 0: the body is complete; < 0: -errno (truncated or broken framing).
-  core::Task<int> read_body(std::span<const char>& piece);
+  core::Task<int> read_body(std::span<const char> &piece);
   // Reads and discards up to `bytes_max` of the body so the connection can be reused; false if
   // the body was larger or broken.
   core::Task<bool> drain_body(uint64_t bytes_max);
 
- private:
-  core::Task<int> attempt(const Endpoint& endpoint, const UpstreamRequest& request, bool allow_reuse,
-                          bool* retryable, std::string* error);
-  core::Task<int> fill();  // more bytes into the buffer; > 0 read, 0 EOF, < 0 error
+private:
+  core::Task<int> attempt(const Endpoint &endpoint, const UpstreamRequest &request,
+                          bool allow_reuse, bool *retryable, std::string *error);
+  core::Task<int> fill(); // more bytes into the buffer; > 0 read, 0 EOF, < 0 error
   void finish_body();
 
-  UpstreamPool& pool_;
+  UpstreamPool &pool_;
   std::unique_ptr<UpstreamConnection> connection_;
   ResponseFields fields_;
   BodyFraming framing_ = BodyFraming::None;
@@ -76,4 +77,4 @@ class UpstreamExchange {
   ChunkedDecoder chunked_;
 };
 
-}  // namespace regcache::http
+} // namespace regcache::http

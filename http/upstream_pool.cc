@@ -15,12 +15,12 @@ namespace regcache::http {
 
 UpstreamConnection::~UpstreamConnection() {
   stream_.reset();
-  if (fd_ >= 0) ::close(fd_);  // a socket close without SO_LINGER does not block
+  if (fd_ >= 0)
+    ::close(fd_); // a socket close without SO_LINGER does not block
 }
 
-core::Task<std::unique_ptr<UpstreamConnection>> UpstreamPool::acquire(const Endpoint& endpoint,
-                                                                      bool allow_reuse,
-                                                                      std::string* error) {
+core::Task<std::unique_ptr<UpstreamConnection>>
+UpstreamPool::acquire(const Endpoint &endpoint, bool allow_reuse, std::string *error) {
   std::string key = endpoint.pool_key();
   if (allow_reuse) {
     auto it = idle_.find(key);
@@ -53,7 +53,8 @@ core::Task<std::unique_ptr<UpstreamConnection>> UpstreamPool::acquire(const Endp
   }
   std::unique_ptr<core::ByteStream> stream;
   if (endpoint.tls) {
-    const tls::ClientContext* context = endpoint.tls_context != nullptr ? endpoint.tls_context : settings_.tls_context;
+    const tls::ClientContext *context =
+        endpoint.tls_context != nullptr ? endpoint.tls_context : settings_.tls_context;
     if (context == nullptr) {
       *error = "no TLS context for an https upstream";
       ::close(fd);
@@ -62,7 +63,8 @@ core::Task<std::unique_ptr<UpstreamConnection>> UpstreamPool::acquire(const Endp
     auto tls_stream = std::make_unique<tls::TlsStream>(*context, fd, endpoint.host);
     rc = co_await tls_stream->handshake(settings_.connect_timeout_ms);
     if (rc < 0) {
-      *error = fmt::format("TLS handshake with {}: {}", endpoint.authority, tls_stream->error_text());
+      *error =
+          fmt::format("TLS handshake with {}: {}", endpoint.authority, tls_stream->error_text());
       tls_stream.reset();
       ::close(fd);
       co_return nullptr;
@@ -75,11 +77,12 @@ core::Task<std::unique_ptr<UpstreamConnection>> UpstreamPool::acquire(const Endp
 }
 
 void UpstreamPool::release(std::unique_ptr<UpstreamConnection> connection) {
-  auto& idle = idle_[connection->pool_key()];
-  if (idle.size() >= settings_.idle_connections_max) return;  // dropped: closes it
+  auto &idle = idle_[connection->pool_key()];
+  if (idle.size() >= settings_.idle_connections_max)
+    return; // dropped: closes it
   connection->begin = 0;
   connection->end = 0;
   idle.push_back(std::move(connection));
 }
 
-}  // namespace regcache::http
+} // namespace regcache::http

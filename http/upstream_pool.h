@@ -19,12 +19,12 @@ namespace regcache::http {
 struct UpstreamSettings {
   uint32_t connect_timeout_ms = 5000;
   uint32_t read_timeout_ms = 60000;
-  uint32_t idle_connections_max = 64;  // per endpoint per worker
-  const tls::ClientContext* tls_context = nullptr;
+  uint32_t idle_connections_max = 64; // per endpoint per worker
+  const tls::ClientContext *tls_context = nullptr;
 };
 
 class UpstreamConnection {
- public:
+public:
   // Large enough that a blob streams in few ring round trips (each recv, hash and file write
   // covers up to 1 MiB); the pages are touched only as far as a response fills them.
   static constexpr size_t kBufferBytes = 1024 * 1024;
@@ -32,11 +32,11 @@ class UpstreamConnection {
   UpstreamConnection(int fd, std::unique_ptr<core::ByteStream> stream, std::string pool_key)
       : fd_(fd), stream_(std::move(stream)), pool_key_(std::move(pool_key)) {}
   ~UpstreamConnection();
-  UpstreamConnection(const UpstreamConnection&) = delete;
-  UpstreamConnection& operator=(const UpstreamConnection&) = delete;
+  UpstreamConnection(const UpstreamConnection &) = delete;
+  UpstreamConnection &operator=(const UpstreamConnection &) = delete;
 
-  core::ByteStream& stream() { return *stream_; }
-  const std::string& pool_key() const { return pool_key_; }
+  core::ByteStream &stream() { return *stream_; }
+  const std::string &pool_key() const { return pool_key_; }
   bool reused() const { return exchanges_ > 0; }
   void count_exchange() { exchanges_++; }
 
@@ -45,7 +45,7 @@ class UpstreamConnection {
   size_t begin = 0;
   size_t end = 0;
 
- private:
+private:
   int fd_;
   std::unique_ptr<core::ByteStream> stream_;
   std::string pool_key_;
@@ -53,21 +53,21 @@ class UpstreamConnection {
 };
 
 class UpstreamPool {
- public:
+public:
   explicit UpstreamPool(UpstreamSettings settings) : settings_(settings) {}
-  const UpstreamSettings& settings() const { return settings_; }
+  const UpstreamSettings &settings() const { return settings_; }
 
   // An idle pooled connection to the endpoint, or a new one (resolve, connect, TLS handshake).
   // On failure returns null and sets `error` to a message fit for a log line.
-  core::Task<std::unique_ptr<UpstreamConnection>> acquire(const Endpoint& endpoint, bool allow_reuse,
-                                                          std::string* error);
+  core::Task<std::unique_ptr<UpstreamConnection>> acquire(const Endpoint &endpoint,
+                                                          bool allow_reuse, std::string *error);
   void release(std::unique_ptr<UpstreamConnection> connection);
   // Closes every idle connection (shutdown).
   void clear() { idle_.clear(); }
 
- private:
+private:
   UpstreamSettings settings_;
   std::unordered_map<std::string, std::vector<std::unique_ptr<UpstreamConnection>>> idle_;
 };
 
-}  // namespace regcache::http
+} // namespace regcache::http

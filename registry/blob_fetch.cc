@@ -17,21 +17,24 @@ namespace regcache::registry {
 namespace {
 
 constexpr uint64_t kWakeEveryBytes = 1024 * 1024;
-constexpr size_t kStageBytes = 1024 * 1024;  // per write; two such buffers per running fetch
+constexpr size_t kStageBytes = 1024 * 1024; // per write; two such buffers per running fetch
 
-void log_line(core::LogSink* log, std::string_view text) {
-  if (log == nullptr) return;
+void log_line(core::LogSink *log, std::string_view text) {
+  if (log == nullptr)
+    return;
   std::array<char, 512> line;
   auto result = fmt::format_to_n(line.data(), line.size() - 1, "regcache: {}\n", text);
   size_t size = std::min(result.size, line.size() - 1);
-  if (result.size > line.size() - 1) line[size - 1] = '\n';
+  if (result.size > line.size() - 1)
+    line[size - 1] = '\n';
   log->append(std::string_view(line.data(), size));
 }
 
-}  // namespace
+} // namespace
 
 BlobFetch::~BlobFetch() {
-  if (file_fd_ >= 0) ::close(file_fd_);  // last reader gone; a regular-file close does not block
+  if (file_fd_ >= 0)
+    ::close(file_fd_); // last reader gone; a regular-file close does not block
 }
 
 BlobFetch::Progress BlobFetch::progress_locked() const {
@@ -48,14 +51,14 @@ uint64_t BlobFetch::readable_bytes(State state, uint64_t written_bytes) {
   // Hold back the final byte until the digest is verified: a reader can never complete a
   // response whose content was not checked.
   switch (state) {
-    case State::Verified:
-      return written_bytes;
-    case State::Streaming:
-      return written_bytes > 0 ? written_bytes - 1 : 0;
-    case State::Starting:
-    case State::UpstreamAnswer:
-    case State::Failed:
-      return 0;
+  case State::Verified:
+    return written_bytes;
+  case State::Streaming:
+    return written_bytes > 0 ? written_bytes - 1 : 0;
+  case State::Starting:
+  case State::UpstreamAnswer:
+  case State::Failed:
+    return 0;
   }
   return 0;
 }
@@ -70,7 +73,8 @@ core::Task<BlobFetch::Progress> BlobFetch::wait_beyond(uint64_t offset, State se
   {
     std::lock_guard lock(mutex_);
     Progress now = progress_locked();
-    if (now.state != seen || now.readable_bytes > offset) co_return now;
+    if (now.state != seen || now.readable_bytes > offset)
+      co_return now;
     waiter.arm();
     waiters_.push(waiter);
   }
@@ -79,7 +83,7 @@ core::Task<BlobFetch::Progress> BlobFetch::wait_beyond(uint64_t offset, State se
 }
 
 void BlobFetch::update(State state, uint64_t written_bytes) {
-  core::Waiter* woken;
+  core::Waiter *woken;
   {
     std::lock_guard lock(mutex_);
     state_ = state;
@@ -90,7 +94,7 @@ void BlobFetch::update(State state, uint64_t written_bytes) {
 }
 
 void BlobFetch::fail(std::string reason, bool before_response, int failure_errno) {
-  core::Waiter* woken;
+  core::Waiter *woken;
   {
     std::lock_guard lock(mutex_);
     failure_ = std::move(reason);
@@ -102,9 +106,10 @@ void BlobFetch::fail(std::string reason, bool before_response, int failure_errno
   core::wake_all(woken);
 }
 
-core::Task<void> BlobFetch::run(std::shared_ptr<BlobFetch> self, WorkerContext& worker, BlobFetchRequest request) {
-  BlobStore& store = worker.store;
-  core::LogSink* log = &worker.log;
+core::Task<void> BlobFetch::run(std::shared_ptr<BlobFetch> self, WorkerContext &worker,
+                                BlobFetchRequest request) {
+  BlobStore &store = worker.store;
+  core::LogSink *log = &worker.log;
   std::array<char, kDigestChars> digest_text;
   format_digest(self->digest_, digest_text);
   std::string_view digest_view(digest_text.data(), digest_text.size());
@@ -131,7 +136,7 @@ core::Task<void> BlobFetch::run(std::shared_ptr<BlobFetch> self, WorkerContext& 
       failure_errno = rc;
       break;
     }
-    const http::ResponseFields& fields = exchange.fields();
+    const http::ResponseFields &fields = exchange.fields();
     bool redirect = fields.status == 301 || fields.status == 302 || fields.status == 303 ||
                     fields.status == 307 || fields.status == 308;
     if (!redirect) {
@@ -167,17 +172,19 @@ core::Task<void> BlobFetch::run(std::shared_ptr<BlobFetch> self, WorkerContext& 
     co_return;
   }
 
-  const http::ResponseFields& fields = exchange.fields();
+  const http::ResponseFields &fields = exchange.fields();
   if (fields.status != 200) {
     // Not ours to store: the client sees the upstream's answer as it was.
     std::string body;
     for (;;) {
       std::span<const char> piece;
       int got = co_await exchange.read_body(piece);
-      if (got <= 0) break;
+      if (got <= 0)
+        break;
       size_t room = request.answer_body_bytes_max - body.size();
       body.append(piece.data(), std::min(room, piece.size()));
-      if (body.size() >= request.answer_body_bytes_max) break;
+      if (body.size() >= request.answer_body_bytes_max)
+        break;
     }
     {
       std::lock_guard lock(self->mutex_);
@@ -190,9 +197,11 @@ core::Task<void> BlobFetch::run(std::shared_ptr<BlobFetch> self, WorkerContext& 
   }
 
   StorePath temp = store.temp_path();
-  int fd = co_await core::openat(store.root_fd(), temp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  int fd = co_await core::openat(store.root_fd(), temp.c_str(),
+                                 O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) {
-    log_line(log, fmt::format("fetch {}: cannot create {}: {}", digest_view, temp.c_str(), strerror(-fd)));
+    log_line(log, fmt::format("fetch {}: cannot create {}: {}", digest_view, temp.c_str(),
+                              strerror(-fd)));
     self->fail("cannot create a cache file", true);
     store.forget_fetch(self->digest_, self.get());
     co_return;
@@ -211,27 +220,30 @@ core::Task<void> BlobFetch::run(std::shared_ptr<BlobFetch> self, WorkerContext& 
   Sha256 hasher;
   std::array<std::unique_ptr<char[]>, 2> buffers{std::make_unique<char[]>(kStageBytes),
                                                  std::make_unique<char[]>(kStageBytes)};
-  size_t filling = 0;          // the buffer being filled
-  size_t staged = 0;           // bytes in it
-  uint64_t written = 0;        // bytes the file holds (confirmed writes)
-  uint64_t submitted = 0;      // bytes handed to the kernel
-  uint64_t told_readers = 0;   // what readers were last told
+  size_t filling = 0;        // the buffer being filled
+  size_t staged = 0;         // bytes in it
+  uint64_t written = 0;      // bytes the file holds (confirmed writes)
+  uint64_t submitted = 0;    // bytes handed to the kernel
+  uint64_t told_readers = 0; // what readers were last told
   core::PendingOp pending;
   std::string failure;
   // Waits for the write in flight; a short write is completed synchronously through the ring.
   auto finish_pending = [&]() -> core::Task<bool> {
-    if (!pending.started()) co_return true;
+    if (!pending.started())
+      co_return true;
     int32_t done = co_await pending.finish();
     size_t previous = filling ^ 1;
     uint64_t expected = submitted - written;
     uint64_t offset = 0;
-    while (done > 0 && offset + static_cast<uint64_t>(done) < expected) {  // bounded by expected
+    while (done > 0 && offset + static_cast<uint64_t>(done) < expected) { // bounded by expected
       offset += static_cast<uint64_t>(done);
-      done = co_await core::write(fd, std::span<const char>(buffers[previous].get() + offset, expected - offset),
-                                  written + offset);
+      done = co_await core::write(
+          fd, std::span<const char>(buffers[previous].get() + offset, expected - offset),
+          written + offset);
     }
     if (done <= 0) {
-      failure = fmt::format("writing the cache file: {}", done == 0 ? "no progress" : strerror(-done));
+      failure =
+          fmt::format("writing the cache file: {}", done == 0 ? "no progress" : strerror(-done));
       co_return false;
     }
     written = submitted;
@@ -244,7 +256,8 @@ core::Task<void> BlobFetch::run(std::shared_ptr<BlobFetch> self, WorkerContext& 
   };
   auto flush_staged = [&]() -> core::Task<bool> {
     bool ok = co_await finish_pending();
-    if (!ok || staged == 0) co_return ok;
+    if (!ok || staged == 0)
+      co_return ok;
     pending.start_write(fd, std::span<const char>(buffers[filling].get(), staged), submitted);
     submitted += staged;
     staged = 0;
@@ -254,36 +267,43 @@ core::Task<void> BlobFetch::run(std::shared_ptr<BlobFetch> self, WorkerContext& 
   for (;;) {
     std::span<const char> piece;
     int got = co_await exchange.read_body(piece);
-    if (got == 0) break;
+    if (got == 0)
+      break;
     if (got < 0) {
-      failure = fmt::format("upstream body broke off after {} bytes: {}", submitted + staged, strerror(-got));
+      failure = fmt::format("upstream body broke off after {} bytes: {}", submitted + staged,
+                            strerror(-got));
       break;
     }
     hasher.update(piece);
-    while (!piece.empty()) {  // bounded by the piece's size
+    while (!piece.empty()) { // bounded by the piece's size
       size_t take = std::min(piece.size(), kStageBytes - staged);
       std::memcpy(buffers[filling].get() + staged, piece.data(), take);
       staged += take;
       piece = piece.subspan(take);
       if (staged == kStageBytes) {
         bool ok = co_await flush_staged();
-        if (!ok) break;
+        if (!ok)
+          break;
       }
     }
-    if (!failure.empty()) break;
+    if (!failure.empty())
+      break;
   }
   if (failure.empty()) {
     bool ok = co_await flush_staged();
-    if (ok) ok = co_await finish_pending();
-    (void)ok;  // a failure is recorded in `failure`
+    if (ok)
+      ok = co_await finish_pending();
+    (void)ok; // a failure is recorded in `failure`
   } else if (pending.started()) {
-    co_await pending.finish();  // the kernel must be done with the buffer before it goes away
+    co_await pending.finish(); // the kernel must be done with the buffer before it goes away
   }
   if (failure.empty() && fields.has_content_length && written != fields.content_length) {
-    failure = fmt::format("upstream sent {} bytes, Content-Length said {}", written, fields.content_length);
+    failure = fmt::format("upstream sent {} bytes, Content-Length said {}", written,
+                          fields.content_length);
   }
   if (failure.empty() && hasher.finish() != self->digest_) {
-    failure = fmt::format("digest mismatch: the upstream's {} bytes do not hash to the digest", written);
+    failure =
+        fmt::format("digest mismatch: the upstream's {} bytes do not hash to the digest", written);
   }
   if (!failure.empty()) {
     log_line(log, fmt::format("fetch {}: {}; not cached, readers reset", digest_view, failure));
@@ -302,7 +322,8 @@ core::Task<void> BlobFetch::run(std::shared_ptr<BlobFetch> self, WorkerContext& 
   // Publish: fsync then rename, so a published name always has its verified bytes on disk.
   StorePath published = BlobStore::blob_path(self->digest_);
   int rc = co_await core::fsync(fd);
-  if (rc == 0) rc = co_await core::renameat(store.root_fd(), temp.c_str(), store.root_fd(), published.c_str());
+  if (rc == 0)
+    rc = co_await core::renameat(store.root_fd(), temp.c_str(), store.root_fd(), published.c_str());
   if (rc < 0) {
     log_line(log, fmt::format("fetch {}: cannot publish: {}", digest_view, strerror(-rc)));
     co_await core::unlinkat(store.root_fd(), temp.c_str());
@@ -310,4 +331,4 @@ core::Task<void> BlobFetch::run(std::shared_ptr<BlobFetch> self, WorkerContext& 
   store.forget_fetch(self->digest_, self.get());
 }
 
-}  // namespace regcache::registry
+} // namespace regcache::registry

@@ -25,31 +25,31 @@ class BlobFetch;
 // lives in the caller's frame until the operation completes).
 struct StorePath {
   std::array<char, 128> text{};
-  const char* c_str() const { return text.data(); }
+  const char *c_str() const { return text.data(); }
 };
 
 class BlobStore {
- public:
+public:
   BlobStore() = default;
-  BlobStore(const BlobStore&) = delete;
-  BlobStore& operator=(const BlobStore&) = delete;
+  BlobStore(const BlobStore &) = delete;
+  BlobStore &operator=(const BlobStore &) = delete;
   ~BlobStore();
 
   // Startup only (blocking calls are fine here): creates the layout, empties tmp/.
-  bool open(const std::string& cache_dir, std::string* error);
+  bool open(const std::string &cache_dir, std::string *error);
   int root_fd() const { return root_fd_; }
-  const std::string& root() const { return root_; }
+  const std::string &root() const { return root_; }
 
-  static StorePath blob_path(const Digest& digest);
-  static StorePath meta_path(const Digest& digest);
+  static StorePath blob_path(const Digest &digest);
+  static StorePath meta_path(const Digest &digest);
   // A fresh unique name under tmp/.
   StorePath temp_path();
 
   // Single flight: the running download of a digest, or a new one (`*created` tells which).
-  std::shared_ptr<BlobFetch> join_or_create_fetch(const Digest& digest, bool* created);
-  void forget_fetch(const Digest& digest, const BlobFetch* fetch);
+  std::shared_ptr<BlobFetch> join_or_create_fetch(const Digest &digest, bool *created);
+  void forget_fetch(const Digest &digest, const BlobFetch *fetch);
 
- private:
+private:
   int root_fd_ = -1;
   std::string root_;
   std::atomic<uint64_t> temp_counter_{0};
@@ -57,4 +57,4 @@ class BlobStore {
   std::unordered_map<Digest, std::weak_ptr<BlobFetch>, DigestHash> fetches_;
 };
 
-}  // namespace regcache::registry
+} // namespace regcache::registry

@@ -18,44 +18,58 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 uint32_t remaining_ms(Clock::time_point deadline) {
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+  auto left =
+      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
   return left <= 0 ? 1 : static_cast<uint32_t>(left);
 }
 
-}  // namespace
+} // namespace
 
 std::string_view outcome_name(CacheOutcome outcome) {
   switch (outcome) {
-    case CacheOutcome::None: return "-";
-    case CacheOutcome::Hit: return "HIT";
-    case CacheOutcome::Revalidated: return "REVALIDATED";
-    case CacheOutcome::Miss: return "MISS";
-    case CacheOutcome::Follow: return "FOLLOW";
-    case CacheOutcome::Stale: return "STALE";
-    case CacheOutcome::Pass: return "PASS";
-    case CacheOutcome::Error: return "ERROR";
+  case CacheOutcome::None:
+    return "-";
+  case CacheOutcome::Hit:
+    return "HIT";
+  case CacheOutcome::Revalidated:
+    return "REVALIDATED";
+  case CacheOutcome::Miss:
+    return "MISS";
+  case CacheOutcome::Follow:
+    return "FOLLOW";
+  case CacheOutcome::Stale:
+    return "STALE";
+  case CacheOutcome::Pass:
+    return "PASS";
+  case CacheOutcome::Error:
+    return "ERROR";
   }
   return "-";
 }
 
-ClientConnection::ClientConnection(WorkerContext& worker, int fd) : worker_(worker), fd_(fd) {
+ClientConnection::ClientConnection(WorkerContext &worker, int fd) : worker_(worker), fd_(fd) {
   next = worker_.connections;
-  if (next != nullptr) next->prev = this;
+  if (next != nullptr)
+    next->prev = this;
   worker_.connections = this;
   worker_.connection_count++;
 }
 
 ClientConnection::~ClientConnection() {
-  if (prev != nullptr) prev->next = next;
-  if (next != nullptr) next->prev = prev;
-  if (worker_.connections == this) worker_.connections = next;
+  if (prev != nullptr)
+    prev->next = next;
+  if (next != nullptr)
+    next->prev = prev;
+  if (worker_.connections == this)
+    worker_.connections = next;
   worker_.connection_count--;
 }
 
 void ClientConnection::stop_if_idle() {
   // The pending recv ends with 0 bytes and the serve loop leaves; a busy connection sees
   // `stopping` after its response.
-  if (idle_) ::shutdown(fd_, SHUT_RD);
+  if (idle_)
+    ::shutdown(fd_, SHUT_RD);
 }
 
 void ClientConnection::set_upstream(std::string_view authority) {
@@ -73,19 +87,23 @@ http::HeadWriter ClientConnection::start_head(uint16_t status) {
 
 core::Task<int> ClientConnection::send_bytes(std::span<const char> bytes) {
   int rc = co_await core::send_all(fd_, bytes, worker_.config.idle_timeout_ms);
-  if (rc < 0) broken_ = true;
-  if (rc == 0 && counting_body_) body_bytes_sent_ += bytes.size();
+  if (rc < 0)
+    broken_ = true;
+  if (rc == 0 && counting_body_)
+    body_bytes_sent_ += bytes.size();
   co_return rc;
 }
 
-core::Task<int> ClientConnection::send_head(http::HeadWriter& head) {
-  if (worker_.stopping) head.header("Connection", "close");
+core::Task<int> ClientConnection::send_head(http::HeadWriter &head) {
+  if (worker_.stopping)
+    head.header("Connection", "close");
   head.end();
   assert(!head.overflowed());
   counting_body_ = false;
   int rc = co_await core::send_all(fd_, std::span<const char>(head.view().data(), head.size()),
                                    worker_.config.idle_timeout_ms);
-  if (rc < 0) broken_ = true;
+  if (rc < 0)
+    broken_ = true;
   counting_body_ = true;
   co_return rc;
 }
@@ -94,11 +112,14 @@ core::Task<int> ClientConnection::send_simple(uint16_t status, std::string_view 
                                               std::string_view body,
                                               std::span<const http::Header> extra_headers) {
   http::HeadWriter head = start_head(status);
-  if (!content_type.empty()) head.header("Content-Type", content_type);
+  if (!content_type.empty())
+    head.header("Content-Type", content_type);
   head.header_uint("Content-Length", body.size());
-  for (const http::Header& header : extra_headers) head.header(header.name, header.value);
+  for (const http::Header &header : extra_headers)
+    head.header(header.name, header.value);
   int rc = co_await send_head(head);
-  if (rc < 0 || head_request_ || body.empty()) co_return rc;
+  if (rc < 0 || head_request_ || body.empty())
+    co_return rc;
   co_return co_await send_bytes(std::span<const char>(body.data(), body.size()));
 }
 
@@ -111,14 +132,15 @@ core::Task<int> ClientConnection::send_oci_error(uint16_t status, OciErrorCode c
                                  extra_headers);
 }
 
-core::Task<int> ClientConnection::drain_pipe(const core::Pipe& pipe, uint32_t bytes) {
+core::Task<int> ClientConnection::drain_pipe(const core::Pipe &pipe, uint32_t bytes) {
   const uint32_t timeout_ms = worker_.config.idle_timeout_ms;
-  for (int stalls = 0; bytes > 0;) {  // each turn sends bytes, waits for room, or returns
+  for (int stalls = 0; bytes > 0;) { // each turn sends bytes, waits for room, or returns
     int32_t sent = co_await core::splice(pipe.read_fd, -1, fd_, -1, bytes, timeout_ms);
     if (sent == -EAGAIN && stalls++ < 1000000) {
       // The socket buffer is full: splice into a non-blocking socket does not wait by itself.
       int32_t ready = co_await core::poll(fd_, POLLOUT, timeout_ms);
-      if (ready >= 0) continue;
+      if (ready >= 0)
+        continue;
       sent = ready;
     }
     if (sent <= 0) {
@@ -134,16 +156,22 @@ core::Task<int> ClientConnection::drain_pipe(const core::Pipe& pipe, uint32_t by
 core::Task<int> ClientConnection::send_file_range(int file_fd, uint64_t offset, uint64_t bytes) {
   std::array<core::Pipe, 2> pipes;
   size_t pipe_count = 0;
-  if (worker_.pipes.acquire(pipes[0])) pipe_count = 1;
-  if (pipe_count == 1 && bytes > pipes[0].capacity_bytes && worker_.pipes.acquire(pipes[1])) pipe_count = 2;
+  if (worker_.pipes.acquire(pipes[0]))
+    pipe_count = 1;
+  if (pipe_count == 1 && bytes > pipes[0].capacity_bytes && worker_.pipes.acquire(pipes[1]))
+    pipe_count = 2;
   if (pipe_count == 0) {
     // No pipe left (fd limit): copy through the head buffer, which is free while a body streams.
     while (bytes > 0) {
       size_t chunk = static_cast<size_t>(std::min<uint64_t>(bytes, head_buffer_.size()));
-      int32_t got = co_await core::read(file_fd, std::span<char>(head_buffer_.data(), chunk), offset);
-      if (got <= 0) co_return got == 0 ? -EIO : got;
-      int rc = co_await send_bytes(std::span<const char>(head_buffer_.data(), static_cast<size_t>(got)));
-      if (rc < 0) co_return rc;
+      int32_t got =
+          co_await core::read(file_fd, std::span<char>(head_buffer_.data(), chunk), offset);
+      if (got <= 0)
+        co_return got == 0 ? -EIO : got;
+      int rc =
+          co_await send_bytes(std::span<const char>(head_buffer_.data(), static_cast<size_t>(got)));
+      if (rc < 0)
+        co_return rc;
       offset += static_cast<uint64_t>(got);
       bytes -= static_cast<uint64_t>(got);
     }
@@ -154,38 +182,45 @@ core::Task<int> ClientConnection::send_file_range(int file_fd, uint64_t offset, 
   core::PendingOp fill;
   std::array<uint32_t, 2> in_pipe{0, 0};
   size_t current = 0;
-  uint64_t queued = 0;  // bytes of the range handed to a fill so far
+  uint64_t queued = 0; // bytes of the range handed to a fill so far
   int rc = 0;
   auto chunk_for = [&](size_t index) {
     return static_cast<uint32_t>(std::min<uint64_t>(bytes - queued, pipes[index].capacity_bytes));
   };
   {
     uint32_t chunk = chunk_for(0);
-    int32_t filled = co_await core::splice(file_fd, static_cast<int64_t>(offset), pipes[0].write_fd, -1, chunk);
-    if (filled <= 0) rc = filled == 0 ? -EIO : filled;
+    int32_t filled =
+        co_await core::splice(file_fd, static_cast<int64_t>(offset), pipes[0].write_fd, -1, chunk);
+    if (filled <= 0)
+      rc = filled == 0 ? -EIO : filled;
     else {
       in_pipe[0] = static_cast<uint32_t>(filled);
       queued += static_cast<uint64_t>(filled);
     }
   }
-  while (rc == 0 && in_pipe[current] > 0) {  // each turn empties one pipe
+  while (rc == 0 && in_pipe[current] > 0) { // each turn empties one pipe
     size_t next = current ^ 1;
     if (pipe_count == 2 && queued < bytes) {
-      fill.start_splice(file_fd, static_cast<int64_t>(offset + queued), pipes[next].write_fd, chunk_for(next));
+      fill.start_splice(file_fd, static_cast<int64_t>(offset + queued), pipes[next].write_fd,
+                        chunk_for(next));
     }
     rc = co_await drain_pipe(pipes[current], in_pipe[current]);
-    if (rc == 0) in_pipe[current] = 0;
+    if (rc == 0)
+      in_pipe[current] = 0;
     if (fill.started()) {
-      int32_t filled = co_await fill.finish();  // always awaited: the kernel owns the pipe until then
-      if (rc == 0 && filled <= 0) rc = filled == 0 ? -EIO : filled;
+      int32_t filled =
+          co_await fill.finish(); // always awaited: the kernel owns the pipe until then
+      if (rc == 0 && filled <= 0)
+        rc = filled == 0 ? -EIO : filled;
       if (filled > 0) {
         in_pipe[next] = static_cast<uint32_t>(filled);
         queued += static_cast<uint64_t>(filled);
       }
     } else if (rc == 0 && pipe_count == 1 && queued < bytes) {
-      int32_t filled = co_await core::splice(file_fd, static_cast<int64_t>(offset + queued), pipes[0].write_fd, -1,
-                                             chunk_for(0));
-      if (filled <= 0) rc = filled == 0 ? -EIO : filled;
+      int32_t filled = co_await core::splice(file_fd, static_cast<int64_t>(offset + queued),
+                                             pipes[0].write_fd, -1, chunk_for(0));
+      if (filled <= 0)
+        rc = filled == 0 ? -EIO : filled;
       else {
         in_pipe[0] = static_cast<uint32_t>(filled);
         queued += static_cast<uint64_t>(filled);
@@ -205,9 +240,9 @@ core::Task<int> ClientConnection::send_file_range(int file_fd, uint64_t offset, 
   co_return rc;
 }
 
-core::Task<ClientConnection::ReadOutcome> ClientConnection::read_request(http::RequestHead& head,
-                                                                          size_t* consumed) {
-  const WorkerContext& worker = worker_;
+core::Task<ClientConnection::ReadOutcome> ClientConnection::read_request(http::RequestHead &head,
+                                                                         size_t *consumed) {
+  const WorkerContext &worker = worker_;
   http::ParseLimits limits;
   limits.header_bytes_max = kReceiveBytes;
   limits.header_count_max = kRequestHeadersMax;
@@ -215,7 +250,8 @@ core::Task<ClientConnection::ReadOutcome> ClientConnection::read_request(http::R
   // has started, the whole head must arrive within the header timeout (slowloris defence).
   Clock::time_point deadline{};
   bool started = receive_end_ > receive_begin_;
-  if (started) deadline = Clock::now() + std::chrono::milliseconds(worker.config.header_timeout_ms);
+  if (started)
+    deadline = Clock::now() + std::chrono::milliseconds(worker.config.header_timeout_ms);
   size_t scanned = 0;
   for (int turn = 0; turn < 100000; ++turn) {
     std::span<const char> input(receive_.data() + receive_begin_, receive_end_ - receive_begin_);
@@ -229,7 +265,8 @@ core::Task<ClientConnection::ReadOutcome> ClientConnection::read_request(http::R
       }
       bool full = input.size() >= receive_.size();
       bool implausible = parsed.incomplete() && !http::request_prefix_is_plausible(input);
-      if (implausible) parsed.error_reason = "not an HTTP request line";
+      if (implausible)
+        parsed.error_reason = "not an HTTP request line";
       if (parsed.error() || ended || full || implausible) {
         head_request_ = false;
         if (!parsed.error() && full) {
@@ -256,17 +293,21 @@ core::Task<ClientConnection::ReadOutcome> ClientConnection::read_request(http::R
     }
     // Make room: move a partial head to the front of the buffer.
     if (receive_begin_ > 0) {
-      std::memmove(receive_.data(), receive_.data() + receive_begin_, receive_end_ - receive_begin_);
+      std::memmove(receive_.data(), receive_.data() + receive_begin_,
+                   receive_end_ - receive_begin_);
       receive_end_ -= receive_begin_;
       receive_begin_ = 0;
     }
     idle_ = !started;
-    if (idle_ && worker_.stopping) co_return ReadOutcome::Closed;
+    if (idle_ && worker_.stopping)
+      co_return ReadOutcome::Closed;
     uint32_t timeout_ms = started ? remaining_ms(deadline) : worker.config.idle_timeout_ms;
     int32_t got = co_await core::recv(
-        fd_, std::span<char>(receive_.data() + receive_end_, receive_.size() - receive_end_), timeout_ms);
+        fd_, std::span<char>(receive_.data() + receive_end_, receive_.size() - receive_end_),
+        timeout_ms);
     idle_ = false;
-    if (got <= 0) co_return ReadOutcome::Closed;  // EOF, reset, timeout or shutdown
+    if (got <= 0)
+      co_return ReadOutcome::Closed; // EOF, reset, timeout or shutdown
     if (!started) {
       started = true;
       deadline = Clock::now() + std::chrono::milliseconds(worker.config.header_timeout_ms);
@@ -276,16 +317,19 @@ core::Task<ClientConnection::ReadOutcome> ClientConnection::read_request(http::R
   co_return ReadOutcome::Closed;
 }
 
-void ClientConnection::log_access(const http::RequestHead& head, Clock::time_point started) {
-  if (!worker_.config.access_log) return;
-  auto elapsed_us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count();
+void ClientConnection::log_access(const http::RequestHead &head, Clock::time_point started) {
+  if (!worker_.config.access_log)
+    return;
+  auto elapsed_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count();
   std::array<char, 1024> line;
   std::string_view target = head.target.substr(0, 400);
   auto result = fmt::format_to_n(line.data(), line.size() - 1, "{} {} {} {} {}.{:03}ms {} {}{}\n",
                                  head.method.substr(0, 16), target, status_, body_bytes_sent_,
                                  elapsed_us / 1000, elapsed_us % 1000, outcome_name(outcome_),
-                                 upstream_bytes_ > 0 ? std::string_view(upstream_text_.data(), upstream_bytes_)
-                                                     : std::string_view("-"),
+                                 upstream_bytes_ > 0
+                                     ? std::string_view(upstream_text_.data(), upstream_bytes_)
+                                     : std::string_view("-"),
                                  abort_ ? " ABORTED" : "");
   size_t size = std::min(result.size, line.size() - 1);
   line[size - 1] = '\n';
@@ -300,7 +344,8 @@ core::Task<void> ClientConnection::close_socket() {
     co_await core::shutdown(fd_, SHUT_WR);
     for (int turn = 0; turn < 64; ++turn) {
       int32_t got = co_await core::recv(fd_, receive_, 500);
-      if (got <= 0) break;
+      if (got <= 0)
+        break;
     }
   }
   if (abort_) {
@@ -317,7 +362,8 @@ core::Task<void> ClientConnection::serve() {
     http::RequestHead head;
     size_t consumed = 0;
     ReadOutcome outcome = co_await read_request(head, &consumed);
-    if (outcome != ReadOutcome::Request) break;
+    if (outcome != ReadOutcome::Request)
+      break;
     Clock::time_point started = Clock::now();
     status_ = 0;
     body_bytes_sent_ = 0;
@@ -330,21 +376,23 @@ core::Task<void> ClientConnection::serve() {
       // regcache serves the pull API only; a request body (a push) is refused, and the
       // connection closed rather than reading a body of unknown use.
       keep_alive = false;
-      co_await send_oci_error(405, OciErrorCode::Unsupported, "regcache is a pull-through cache: pushes are not supported",
+      co_await send_oci_error(405, OciErrorCode::Unsupported,
+                              "regcache is a pull-through cache: pushes are not supported",
                               std::span<const http::Header>());
     } else {
       co_await handle_request(*this, head);
     }
     log_access(head, started);
     receive_begin_ += consumed;
-    if (abort_ || broken_ || !keep_alive || worker_.stopping || status_ == 0) break;
+    if (abort_ || broken_ || !keep_alive || worker_.stopping || status_ == 0)
+      break;
   }
   co_await close_socket();
 }
 
-core::Task<void> serve_client(WorkerContext& worker, int fd) {
+core::Task<void> serve_client(WorkerContext &worker, int fd) {
   ClientConnection connection(worker, fd);
   co_await connection.serve();
 }
 
-}  // namespace regcache::registry
+} // namespace regcache::registry

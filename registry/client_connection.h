@@ -22,22 +22,22 @@ enum class CacheOutcome : uint8_t { None, Hit, Revalidated, Miss, Follow, Stale,
 std::string_view outcome_name(CacheOutcome outcome);
 
 class ClientConnection {
- public:
+public:
   static constexpr size_t kReceiveBytes = 16 * 1024;
   static constexpr size_t kHeadBytes = 8 * 1024;
   static constexpr size_t kRequestHeadersMax = 64;
 
-  ClientConnection(WorkerContext& worker, int fd);
+  ClientConnection(WorkerContext &worker, int fd);
   ~ClientConnection();
-  ClientConnection(const ClientConnection&) = delete;
-  ClientConnection& operator=(const ClientConnection&) = delete;
+  ClientConnection(const ClientConnection &) = delete;
+  ClientConnection &operator=(const ClientConnection &) = delete;
 
   // Serves requests until the client leaves, an error, or shutdown.
   core::Task<void> serve();
   // Shutdown: a connection waiting for its next request is told to stop now.
   void stop_if_idle();
 
-  WorkerContext& worker() { return worker_; }
+  WorkerContext &worker() { return worker_; }
   int fd() const { return fd_; }
 
   // --- for responders ---
@@ -45,7 +45,7 @@ class ClientConnection {
   // every response carries.
   http::HeadWriter start_head(uint16_t status);
   // Finishes `head` (Content-Length or chunked is the caller's business) and sends it.
-  core::Task<int> send_head(http::HeadWriter& head);
+  core::Task<int> send_head(http::HeadWriter &head);
   core::Task<int> send_bytes(std::span<const char> bytes);
   // A complete small response: head + body (the body is not sent for HEAD requests).
   core::Task<int> send_simple(uint16_t status, std::string_view content_type, std::string_view body,
@@ -62,29 +62,30 @@ class ClientConnection {
   void set_upstream(std::string_view authority);
 
   // Intrusive list of the worker's connections.
-  ClientConnection* prev = nullptr;
-  ClientConnection* next = nullptr;
+  ClientConnection *prev = nullptr;
+  ClientConnection *next = nullptr;
 
- private:
+private:
   enum class ReadOutcome : uint8_t { Request, Closed, Rejected };
-  core::Task<ReadOutcome> read_request(http::RequestHead& head, size_t* consumed);
-  void log_access(const http::RequestHead& head, std::chrono::steady_clock::time_point started);
+  core::Task<ReadOutcome> read_request(http::RequestHead &head, size_t *consumed);
+  void log_access(const http::RequestHead &head, std::chrono::steady_clock::time_point started);
   core::Task<void> close_socket();
   // Sends `bytes` that are in `pipe` to the client (splice pipe -> socket).
-  core::Task<int> drain_pipe(const core::Pipe& pipe, uint32_t bytes);
+  core::Task<int> drain_pipe(const core::Pipe &pipe, uint32_t bytes);
 
-  WorkerContext& worker_;
+  WorkerContext &worker_;
   int fd_;
   bool idle_ = true;
   bool abort_ = false;
   bool broken_ = false;
-  bool lingering_close_ = false;  // a refused request: drain before closing  // a send failed: the client is gone or stuck
+  bool lingering_close_ = false; // a refused request: drain before closing  // a send failed: the
+                                 // client is gone or stuck
   bool head_request_ = false;
   uint16_t status_ = 0;
   uint64_t body_bytes_sent_ = 0;
   bool counting_body_ = false;
   CacheOutcome outcome_ = CacheOutcome::None;
-  std::array<char, 128> upstream_text_{};  // copied: the routing result dies before the log line
+  std::array<char, 128> upstream_text_{}; // copied: the routing result dies before the log line
   size_t upstream_bytes_ = 0;
   size_t receive_begin_ = 0;
   size_t receive_end_ = 0;
@@ -94,6 +95,6 @@ class ClientConnection {
 };
 
 // Serves one accepted socket; spawned by the server for every accept.
-core::Task<void> serve_client(WorkerContext& worker, int fd);
+core::Task<void> serve_client(WorkerContext &worker, int fd);
 
-}  // namespace regcache::registry
+} // namespace regcache::registry

@@ -207,8 +207,9 @@ bool parse_auth_registries(std::string_view value, std::string_view entry_delimi
     std::string_view fields[3] = {parts[0], parts[1], parts[2]};
     if (field_delimiter == ":" && field_count >= 4) {
       const std::string_view port = trimmed(parts[1]);
-      const bool numeric = !port.empty() && port.size() <= 5 &&
-                           std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
+      const bool numeric =
+          !port.empty() && port.size() <= 5 &&
+          std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
       if (numeric) {
         host_with_port = std::string(trimmed(parts[0])) + ":" + std::string(port);
         fields[0] = host_with_port;

@@ -12,22 +12,24 @@
 
 namespace {
 
-int run(std::span<const char* const> argv) {
+int run(std::span<const char *const> argv) {
   using regcache::registry::ParsedOptions;
   ParsedOptions options = regcache::registry::parse_options(argv);
   switch (options.outcome) {
-    case ParsedOptions::Outcome::Help:
-    case ParsedOptions::Outcome::Version:
-      fmt::print("{}", options.message);
-      if (!options.message.empty() && options.message.back() != '\n') fmt::print("\n");
-      return 0;
-    case ParsedOptions::Outcome::Error:
-      fmt::print(stderr, "regcache: {}\nTry 'regcache --help'.\n", options.message);
-      return 2;
-    case ParsedOptions::Outcome::Run:
-      break;
+  case ParsedOptions::Outcome::Help:
+  case ParsedOptions::Outcome::Version:
+    fmt::print("{}", options.message);
+    if (!options.message.empty() && options.message.back() != '\n')
+      fmt::print("\n");
+    return 0;
+  case ParsedOptions::Outcome::Error:
+    fmt::print(stderr, "regcache: {}\nTry 'regcache --help'.\n", options.message);
+    return 2;
+  case ParsedOptions::Outcome::Run:
+    break;
   }
-  for (const std::string& warning : options.warnings) fmt::print(stderr, "regcache: warning: {}\n", warning);
+  for (const std::string &warning : options.warnings)
+    fmt::print(stderr, "regcache: warning: {}\n", warning);
 
   // Signals are taken synchronously by this thread; workers never see them. SIGPIPE is ignored:
   // a client that goes away must be an error result, not the end of the process.
@@ -49,7 +51,8 @@ int run(std::span<const char* const> argv) {
   while (!server.finished()) {
     timespec tick{0, 100 * 1000 * 1000};
     int signal_number = sigtimedwait(&signals, nullptr, &tick);
-    if (signal_number < 0) continue;
+    if (signal_number < 0)
+      continue;
     if (stopping) {
       fmt::print(stderr, "regcache: second signal, exiting now\n");
       std::fflush(stderr);
@@ -64,8 +67,8 @@ int run(std::span<const char* const> argv) {
   return 0;
 }
 
-}  // namespace
+} // namespace
 
-int main(int argc, char** argv) {
-  return run(std::span<const char* const>(argv, static_cast<size_t>(argc)));
+int main(int argc, char **argv) {
+  return run(std::span<const char *const>(argv, static_cast<size_t>(argc)));
 }

@@ -1,8 +1,8 @@
 #include "registry/manifest_responder.h"
 
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <fmt/format.h>
+#include <sys/stat.h>
 
 #include <chrono>
 
@@ -36,43 +36,51 @@ int64_t now_unix_ms() {
 }
 
 // Writes `bytes` to a fresh temp file and renames it to `path`; with `durable`, fsync first.
-core::Task<bool> write_file_atomically(BlobStore& store, const StorePath& path, std::string_view bytes,
-                                       bool durable) {
+core::Task<bool> write_file_atomically(BlobStore &store, const StorePath &path,
+                                       std::string_view bytes, bool durable) {
   StorePath temp = store.temp_path();
-  int fd = co_await core::openat(store.root_fd(), temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) co_return false;
+  int fd = co_await core::openat(store.root_fd(), temp.c_str(),
+                                 O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0)
+    co_return false;
   size_t offset = 0;
   bool ok = true;
   while (offset < bytes.size()) {
-    int32_t written = co_await core::write(fd, std::span<const char>(bytes.data() + offset, bytes.size() - offset), offset);
+    int32_t written = co_await core::write(
+        fd, std::span<const char>(bytes.data() + offset, bytes.size() - offset), offset);
     if (written <= 0) {
       ok = false;
       break;
     }
     offset += static_cast<size_t>(written);
   }
-  if (ok && durable) ok = co_await core::fsync(fd) == 0;
+  if (ok && durable)
+    ok = co_await core::fsync(fd) == 0;
   co_await core::close(fd);
-  if (ok) ok = co_await core::renameat(store.root_fd(), temp.c_str(), store.root_fd(), path.c_str()) == 0;
-  if (!ok) co_await core::unlinkat(store.root_fd(), temp.c_str());
+  if (ok)
+    ok = co_await core::renameat(store.root_fd(), temp.c_str(), store.root_fd(), path.c_str()) == 0;
+  if (!ok)
+    co_await core::unlinkat(store.root_fd(), temp.c_str());
   co_return ok;
 }
 
-core::Task<bool> load_media_type(BlobStore& store, const Digest& digest, std::string& out) {
+core::Task<bool> load_media_type(BlobStore &store, const Digest &digest, std::string &out) {
   StorePath path = BlobStore::meta_path(digest);
   int fd = co_await core::openat(store.root_fd(), path.c_str(), O_RDONLY | O_CLOEXEC, 0);
-  if (fd < 0) co_return false;
+  if (fd < 0)
+    co_return false;
   std::array<char, kMediaTypeBytesMax> text;
   int32_t got = co_await core::read(fd, text, 0);
   co_await core::close(fd);
-  if (got <= 0) co_return false;
+  if (got <= 0)
+    co_return false;
   out.assign(text.data(), static_cast<size_t>(got));
   co_return true;
 }
 
 // Manifest bytes whose sha256 is `digest` (the caller checked), with their media type. The type
 // goes in first: a published manifest must never lack its type.
-core::Task<bool> store_manifest(BlobStore& store, const Digest& digest, std::string_view media_type,
+core::Task<bool> store_manifest(BlobStore &store, const Digest &digest, std::string_view media_type,
                                 std::string_view bytes) {
   // Already there (a tag pulled again): content-addressed files never change, skip the writes.
   std::string known_type;
@@ -81,39 +89,44 @@ core::Task<bool> store_manifest(BlobStore& store, const Digest& digest, std::str
     StorePath blob_path = BlobStore::blob_path(digest);
     struct statx stat {};
     int rc = co_await core::statx(store.root_fd(), blob_path.c_str(), 0, STATX_SIZE, &stat);
-    if (rc == 0 && stat.stx_size == bytes.size()) co_return true;
+    if (rc == 0 && stat.stx_size == bytes.size())
+      co_return true;
   }
   StorePath meta = BlobStore::meta_path(digest);
   bool stored = co_await write_file_atomically(store, meta, media_type, false);
-  if (!stored) co_return false;
+  if (!stored)
+    co_return false;
   StorePath blob = BlobStore::blob_path(digest);
   stored = co_await write_file_atomically(store, blob, bytes, true);
   co_return stored;
 }
 
-
 // A manifest from the store by digest; false when it is not there (nothing sent).
 // A manifest from the store by digest; false when it is not there, or when the client's Accept
 // excludes its media type (nothing sent then: the upstream answers such a client itself, as
 // distribution does with a 404, so a Docker-schema2-only client never gets an OCI manifest).
-core::Task<bool> serve_stored_manifest(ClientConnection& client, const Digest& digest, uint8_t accept,
+core::Task<bool> serve_stored_manifest(ClientConnection &client, const Digest &digest,
+                                       uint8_t accept,
                                        std::span<const http::Header> extra_headers) {
   std::string media_type;
   bool known = co_await load_media_type(client.worker().store, digest, media_type);
-  if (!known || !mask_accepts(accept, media_type)) co_return false;
+  if (!known || !mask_accepts(accept, media_type))
+    co_return false;
   bool served = co_await serve_stored_file(client, digest, media_type, extra_headers);
   co_return served;
 }
 
 uint8_t accept_mask_of(std::span<const http::Header> accept) {
   uint8_t mask = 0;
-  for (const http::Header& header : accept) mask |= accept_mask(header.value);
+  for (const http::Header &header : accept)
+    mask |= accept_mask(header.value);
   return mask;
 }
 
-core::Task<void> respond_by_digest(ClientConnection& client, const http::RequestHead& head, const Route& route,
-                                   const UpstreamChoice& upstream, std::span<const http::Header> accept,
-                                   const std::string& target) {
+core::Task<void> respond_by_digest(ClientConnection &client, const http::RequestHead &head,
+                                   const Route &route, const UpstreamChoice &upstream,
+                                   std::span<const http::Header> accept,
+                                   const std::string &target) {
   std::optional<Digest> digest = parse_sha256_digest(route.reference);
   if (!digest) {
     co_await relay_request(client, head, upstream, target, accept);
@@ -129,9 +142,10 @@ core::Task<void> respond_by_digest(ClientConnection& client, const http::Request
     co_return;
   }
   client.set_outcome(CacheOutcome::Miss);
-  WorkerContext& worker = client.worker();
+  WorkerContext &worker = client.worker();
   SmallResponse answer;
-  co_await fetch_small_authorized(worker, upstream, "GET", target, accept, worker.config.manifest_bytes_max, answer);
+  co_await fetch_small_authorized(worker, upstream, "GET", target, accept,
+                                  worker.config.manifest_bytes_max, answer);
   if (answer.rc < 0) {
     co_await send_upstream_failure(client, answer.rc, answer.error);
     co_return;
@@ -165,7 +179,7 @@ enum RevalidationOutcome : int {
   kAskYourself = 3,       // nothing shared: ask the upstream yourself
 };
 
-TagEntry entry_for(const Digest& digest, const SmallResponse& answer) {
+TagEntry entry_for(const Digest &digest, const SmallResponse &answer) {
   TagEntry entry;
   entry.digest = digest;
   entry.size_bytes = answer.body.size();
@@ -174,7 +188,8 @@ TagEntry entry_for(const Digest& digest, const SmallResponse& answer) {
   return entry;
 }
 
-core::Task<void> serve_stale_or_error(ClientConnection& client, const TagKey& key, const SmallResponse& answer) {
+core::Task<void> serve_stale_or_error(ClientConnection &client, const TagKey &key,
+                                      const SmallResponse &answer) {
   TagEntry entry;
   bool have_entry = co_await client.worker().tags.load(key, entry);
   if (have_entry) {
@@ -195,7 +210,8 @@ core::Task<void> serve_stale_or_error(ClientConnection& client, const TagKey& ke
 
 // A 200 GET answer for a tag: verified against the upstream's digest claim, stored by digest,
 // remembered for the tag. False (and the client answered with 502) when it cannot be trusted.
-core::Task<bool> accept_tag_manifest(ClientConnection& client, const TagKey& key, SmallResponse& answer) {
+core::Task<bool> accept_tag_manifest(ClientConnection &client, const TagKey &key,
+                                     SmallResponse &answer) {
   if (answer.too_large) {
     // Only a prefix was read: it must never go out as a complete answer.
     co_await send_upstream_unavailable(client, "the manifest is larger than --manifest-bytes-max");
@@ -210,27 +226,31 @@ core::Task<bool> accept_tag_manifest(ClientConnection& client, const TagKey& key
   if (!answer.fields.docker_content_digest.empty()) {
     std::optional<Digest> claimed = parse_sha256_digest(answer.fields.docker_content_digest);
     if (claimed && *claimed != digest) {
-      co_await send_upstream_unavailable(client, "the upstream's manifest does not match its Docker-Content-Digest");
+      co_await send_upstream_unavailable(
+          client, "the upstream's manifest does not match its Docker-Content-Digest");
       co_return false;
     }
   }
-  WorkerContext& worker = client.worker();
-  bool stored = co_await store_manifest(worker.store, digest, answer.fields.content_type, answer.body);
+  WorkerContext &worker = client.worker();
+  bool stored =
+      co_await store_manifest(worker.store, digest, answer.fields.content_type, answer.body);
   if (stored) {
     TagEntry entry = entry_for(digest, answer);
     co_await worker.tags.save(key, entry);
   }
-  if (answer.fields.docker_content_digest.empty()) answer.fields.docker_content_digest = to_string(digest);
+  if (answer.fields.docker_content_digest.empty())
+    answer.fields.docker_content_digest = to_string(digest);
   co_return true;
 }
 
 // The upstream's current answer for the tag, with the client's own method.
-core::Task<void> ask_upstream(ClientConnection& client, const http::RequestHead& head, const UpstreamChoice& upstream,
-                              std::span<const http::Header> accept, const std::string& target, const TagKey& key) {
-  WorkerContext& worker = client.worker();
+core::Task<void> ask_upstream(ClientConnection &client, const http::RequestHead &head,
+                              const UpstreamChoice &upstream, std::span<const http::Header> accept,
+                              const std::string &target, const TagKey &key) {
+  WorkerContext &worker = client.worker();
   SmallResponse answer;
-  co_await fetch_small_authorized(worker, upstream, head.method, target, accept, worker.config.manifest_bytes_max,
-                                  answer);
+  co_await fetch_small_authorized(worker, upstream, head.method, target, accept,
+                                  worker.config.manifest_bytes_max, answer);
   if (answer.rc < 0 || upstream_unhealthy(answer.fields.status)) {
     co_await serve_stale_or_error(client, key, answer);
     co_return;
@@ -242,20 +262,23 @@ core::Task<void> ask_upstream(ClientConnection& client, const http::RequestHead&
   }
   client.set_outcome(CacheOutcome::Miss);
   bool accepted = co_await accept_tag_manifest(client, key, answer);
-  if (accepted) co_await send_upstream_answer(client, answer.fields, answer.body);
+  if (accepted)
+    co_await send_upstream_answer(client, answer.fields, answer.body);
 }
 
 // An expired entry: one HEAD upstream. Unchanged digest: renew the entry and serve it.
 // Changed: one GET (for GET clients), stored and served. Down/5xx/429: the stale entry.
 // Returns the outcome to share with followers; `answered` tells whether the client got its answer.
-core::Task<int> revalidate(ClientConnection& client, const UpstreamChoice& upstream,
-                           std::span<const http::Header> accept, const std::string& target, const TagKey& key,
-                           TagEntry& entry, bool& answered) {
-  WorkerContext& worker = client.worker();
+core::Task<int> revalidate(ClientConnection &client, const UpstreamChoice &upstream,
+                           std::span<const http::Header> accept, const std::string &target,
+                           const TagKey &key, TagEntry &entry, bool &answered) {
+  WorkerContext &worker = client.worker();
   answered = false;
   SmallResponse probe;
-  co_await fetch_small_authorized(worker, upstream, "HEAD", target, accept, worker.config.manifest_bytes_max, probe);
-  if (probe.rc < 0 || upstream_unhealthy(probe.fields.status)) co_return kUpstreamUnhealthy;
+  co_await fetch_small_authorized(worker, upstream, "HEAD", target, accept,
+                                  worker.config.manifest_bytes_max, probe);
+  if (probe.rc < 0 || upstream_unhealthy(probe.fields.status))
+    co_return kUpstreamUnhealthy;
   if (probe.fields.status == 200) {
     std::optional<Digest> current = parse_sha256_digest(probe.fields.docker_content_digest);
     if (current && *current == entry.digest) {
@@ -266,8 +289,10 @@ core::Task<int> revalidate(ClientConnection& client, const UpstreamChoice& upstr
     if (!client.is_head_request()) {
       // Changed: the one GET of this revalidation.
       SmallResponse answer;
-      co_await fetch_small_authorized(worker, upstream, "GET", target, accept, worker.config.manifest_bytes_max, answer);
-      if (answer.rc < 0 || upstream_unhealthy(answer.fields.status)) co_return kUpstreamUnhealthy;
+      co_await fetch_small_authorized(worker, upstream, "GET", target, accept,
+                                      worker.config.manifest_bytes_max, answer);
+      if (answer.rc < 0 || upstream_unhealthy(answer.fields.status))
+        co_return kUpstreamUnhealthy;
       answered = true;
       if (answer.fields.status != 200) {
         client.set_outcome(CacheOutcome::Pass);
@@ -276,7 +301,8 @@ core::Task<int> revalidate(ClientConnection& client, const UpstreamChoice& upstr
       }
       client.set_outcome(CacheOutcome::Miss);
       bool accepted = co_await accept_tag_manifest(client, key, answer);
-      if (!accepted) co_return kAskYourself;
+      if (!accepted)
+        co_return kAskYourself;
       co_await send_upstream_answer(client, answer.fields, answer.body);
       co_return kEntryFresh;
     }
@@ -289,23 +315,24 @@ core::Task<int> revalidate(ClientConnection& client, const UpstreamChoice& upstr
   co_return kAskYourself;
 }
 
-core::Task<void> respond_by_tag(ClientConnection& client, const http::RequestHead& head, const Route& route,
-                                const UpstreamChoice& upstream, std::span<const http::Header> accept,
-                                const std::string& target) {
-  WorkerContext& worker = client.worker();
+core::Task<void> respond_by_tag(ClientConnection &client, const http::RequestHead &head,
+                                const Route &route, const UpstreamChoice &upstream,
+                                std::span<const http::Header> accept, const std::string &target) {
+  WorkerContext &worker = client.worker();
   uint8_t mask = accept_mask_of(accept);
   TagKey key{upstream.endpoint.authority, upstream.name, route.reference, mask_key(mask)};
   uint64_t ttl_ms = worker.manifest_ttl_ms(upstream.config, route.name, route.reference);
 
   TagEntry entry;
   bool have_entry = co_await worker.tags.load(key, entry);
-  if (have_entry && ttl_ms > 0 && now_unix_ms() - entry.confirmed_unix_ms < static_cast<int64_t>(ttl_ms)) {
+  if (have_entry && ttl_ms > 0 &&
+      now_unix_ms() - entry.confirmed_unix_ms < static_cast<int64_t>(ttl_ms)) {
     bool served = co_await serve_stored_manifest(client, entry.digest, kAcceptMaskAll, {});
     if (served) {
       client.set_outcome(CacheOutcome::Hit);
       co_return;
     }
-    have_entry = false;  // the manifest bytes are gone (removed by an operator): ask again
+    have_entry = false; // the manifest bytes are gone (removed by an operator): ask again
   }
   if (have_entry) {
     std::string flight_key;
@@ -316,7 +343,8 @@ core::Task<void> respond_by_tag(ClientConnection& client, const http::RequestHea
     if (joined.leader) {
       outcome = co_await revalidate(client, upstream, accept, target, key, entry, answered);
       worker.revalidations.finish(flight_key, outcome);
-      if (answered) co_return;
+      if (answered)
+        co_return;
     }
     if (outcome == kEntryFresh) {
       TagEntry renewed;
@@ -339,10 +367,10 @@ core::Task<void> respond_by_tag(ClientConnection& client, const http::RequestHea
   co_await ask_upstream(client, head, upstream, accept, target, key);
 }
 
-}  // namespace
+} // namespace
 
-core::Task<void> respond_manifest(ClientConnection& client, const http::RequestHead& head, const Route& route,
-                                  const UpstreamChoice& upstream) {
+core::Task<void> respond_manifest(ClientConnection &client, const http::RequestHead &head,
+                                  const Route &route, const UpstreamChoice &upstream) {
   std::array<http::Header, 8> accept_storage;
   size_t accept_count = collect_accept_headers(head, accept_storage);
   std::span<const http::Header> accept(accept_storage.data(), accept_count);
@@ -354,4 +382,4 @@ core::Task<void> respond_manifest(ClientConnection& client, const http::RequestH
   }
 }
 
-}  // namespace regcache::registry
+} // namespace regcache::registry

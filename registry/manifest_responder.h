@@ -12,7 +12,7 @@
 
 namespace regcache::registry {
 
-core::Task<void> respond_manifest(ClientConnection& client, const http::RequestHead& head, const Route& route,
-                                  const UpstreamChoice& upstream);
+core::Task<void> respond_manifest(ClientConnection &client, const http::RequestHead &head,
+                                  const Route &route, const UpstreamChoice &upstream);
 
-}  // namespace regcache::registry
+} // namespace regcache::registry

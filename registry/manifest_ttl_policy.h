@@ -14,25 +14,26 @@
 namespace regcache::registry {
 
 class ManifestTtlPolicy {
- public:
+public:
   // Error names the tier's origin (environment variable or config path).
-  bool compile(const Config& config, std::string* error);
+  bool compile(const Config &config, std::string *error);
 
   class Scratches {
-   public:
-    uint64_t ttl_ms(const UpstreamConfig* upstream, std::string_view name, std::string_view reference);
+  public:
+    uint64_t ttl_ms(const UpstreamConfig *upstream, std::string_view name,
+                    std::string_view reference);
 
-   private:
+  private:
     friend class ManifestTtlPolicy;
-    const ManifestTtlPolicy* policy_ = nullptr;
-    std::vector<std::unique_ptr<MatchScratch>> scratches_;  // parallel to policy_->classifiers_
+    const ManifestTtlPolicy *policy_ = nullptr;
+    std::vector<std::unique_ptr<MatchScratch>> scratches_; // parallel to policy_->classifiers_
   };
   // One per worker, made on that worker at startup.
   Scratches make_scratches() const;
 
- private:
-  std::vector<std::unique_ptr<TtlClassifier>> classifiers_;  // [0]: the global tiers
-  std::unordered_map<const UpstreamConfig*, size_t> override_index_;
+private:
+  std::vector<std::unique_ptr<TtlClassifier>> classifiers_; // [0]: the global tiers
+  std::unordered_map<const UpstreamConfig *, size_t> override_index_;
 };
 
-}  // namespace regcache::registry
+} // namespace regcache::registry

@@ -8,6 +8,6 @@ namespace regcache::registry {
 
 class ClientConnection;
 
-core::Task<void> handle_request(ClientConnection& client, const http::RequestHead& head);
+core::Task<void> handle_request(ClientConnection &client, const http::RequestHead &head);
 
-}  // namespace regcache::registry
+} // namespace regcache::registry

@@ -13,9 +13,9 @@ struct Follower {
 };
 static_assert(std::is_standard_layout_v<Follower>, "a Waiter* must convert back to its Follower");
 
-}  // namespace
+} // namespace
 
-core::Task<SingleFlight::Joined> SingleFlight::join(const std::string& key) {
+core::Task<SingleFlight::Joined> SingleFlight::join(const std::string &key) {
   Follower follower;
   {
     std::lock_guard lock(mutex_);
@@ -30,21 +30,21 @@ core::Task<SingleFlight::Joined> SingleFlight::join(const std::string& key) {
   co_return Joined{false, follower.outcome};
 }
 
-void SingleFlight::finish(const std::string& key, int outcome) {
-  core::Waiter* woken = nullptr;
+void SingleFlight::finish(const std::string &key, int outcome) {
+  core::Waiter *woken = nullptr;
   {
     std::lock_guard lock(mutex_);
     auto it = flights_.find(key);
-    if (it == flights_.end()) return;
+    if (it == flights_.end())
+      return;
     woken = it->second.waiters.take_all();
     flights_.erase(it);
     // Hand the outcome to every follower before any of them can run.
-    for (core::Waiter* waiter = woken; waiter != nullptr; waiter = waiter->next) {
-      reinterpret_cast<Follower*>(waiter)->outcome = outcome;
+    for (core::Waiter *waiter = woken; waiter != nullptr; waiter = waiter->next) {
+      reinterpret_cast<Follower *>(waiter)->outcome = outcome;
     }
   }
   core::wake_all(woken);
 }
 
-
-}  // namespace regcache::registry
+} // namespace regcache::registry

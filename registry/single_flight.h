@@ -14,16 +14,16 @@
 namespace regcache::registry {
 
 class SingleFlight {
- public:
+public:
   struct Joined {
     bool leader = false;
-    int outcome = 0;  // followers: what the leader reported
+    int outcome = 0; // followers: what the leader reported
   };
-  core::Task<Joined> join(const std::string& key);
+  core::Task<Joined> join(const std::string &key);
   // The leader's report; wakes the followers and frees the key for the next round.
-  void finish(const std::string& key, int outcome);
+  void finish(const std::string &key, int outcome);
 
- private:
+private:
   struct Flight {
     core::WaitList waiters;
   };
@@ -31,4 +31,4 @@ class SingleFlight {
   std::unordered_map<std::string, Flight> flights_;
 };
 
-}  // namespace regcache::registry
+} // namespace regcache::registry

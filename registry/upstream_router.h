@@ -17,12 +17,12 @@ namespace regcache::registry {
 
 struct UpstreamChoice {
   http::Endpoint endpoint;
-  std::string name;                        // the repository name to use upstream
-  const UpstreamConfig* config = nullptr;  // null for an unconfigured ?ns= host
+  std::string name;                       // the repository name to use upstream
+  const UpstreamConfig *config = nullptr; // null for an unconfigured ?ns= host
 };
 
 // Returns false (and an error message) when `ns` names no valid registry host.
-bool choose_upstream(const Config& config, std::string_view query, std::string_view name,
-                     UpstreamChoice& out, std::string_view* error);
+bool choose_upstream(const Config &config, std::string_view query, std::string_view name,
+                     UpstreamChoice &out, std::string_view *error);
 
-}  // namespace regcache::registry
+} // namespace regcache::registry

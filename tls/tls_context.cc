@@ -7,16 +7,17 @@ namespace regcache::tls {
 
 std::string last_error_text() {
   unsigned long code = ERR_get_error();
-  if (code == 0) return "unknown TLS error";
+  if (code == 0)
+    return "unknown TLS error";
   char text[256];
   ERR_error_string_n(code, text, sizeof(text));
   ERR_clear_error();
   return text;
 }
 
-std::unique_ptr<ClientContext> ClientContext::create(const ClientContextOptions& options,
-                                                     std::string* error) {
-  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+std::unique_ptr<ClientContext> ClientContext::create(const ClientContextOptions &options,
+                                                     std::string *error) {
+  SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
   if (ctx == nullptr) {
     *error = "SSL_CTX_new: " + last_error_text();
     return nullptr;
@@ -33,9 +34,9 @@ std::unique_ptr<ClientContext> ClientContext::create(const ClientContextOptions&
                  ? SSL_CTX_set_default_verify_paths(ctx)
                  : SSL_CTX_load_verify_locations(ctx, options.ca_file.c_str(), nullptr);
     if (ok != 1) {
-      *error = options.ca_file.empty()
-                   ? "cannot load the system CA store: " + last_error_text()
-                   : fmt::format("cannot load CA file '{}': {}", options.ca_file, last_error_text());
+      *error = options.ca_file.empty() ? "cannot load the system CA store: " + last_error_text()
+                                       : fmt::format("cannot load CA file '{}': {}",
+                                                     options.ca_file, last_error_text());
       SSL_CTX_free(ctx);
       return nullptr;
     }
@@ -45,6 +46,8 @@ std::unique_ptr<ClientContext> ClientContext::create(const ClientContextOptions&
   return std::unique_ptr<ClientContext>(new ClientContext(ctx, options.verify_peer));
 }
 
-ClientContext::~ClientContext() { SSL_CTX_free(ctx_); }
+ClientContext::~ClientContext() {
+  SSL_CTX_free(ctx_);
+}
 
-}  // namespace regcache::tls
+} // namespace regcache::tls

@@ -10,39 +10,46 @@
 namespace regcache::tls {
 namespace {
 
-bool is_ip_literal(const std::string& host) {
+bool is_ip_literal(const std::string &host) {
   unsigned char buffer[sizeof(in6_addr)];
-  return inet_pton(AF_INET, host.c_str(), buffer) == 1 || inet_pton(AF_INET6, host.c_str(), buffer) == 1;
+  return inet_pton(AF_INET, host.c_str(), buffer) == 1 ||
+         inet_pton(AF_INET6, host.c_str(), buffer) == 1;
 }
 
-}  // namespace
+} // namespace
 
-TlsStream::TlsStream(const ClientContext& context, int fd, std::string_view server_name) : fd_(fd) {
+TlsStream::TlsStream(const ClientContext &context, int fd, std::string_view server_name) : fd_(fd) {
   ssl_ = SSL_new(context.get());
   network_in_ = BIO_new(BIO_s_mem());
   network_out_ = BIO_new(BIO_s_mem());
   // An empty memory BIO must report "retry", not end of file.
   BIO_set_mem_eof_return(network_in_, -1);
-  SSL_set_bio(ssl_, network_in_, network_out_);  // ssl_ now owns both BIOs
+  SSL_set_bio(ssl_, network_in_, network_out_); // ssl_ now owns both BIOs
   SSL_set_connect_state(ssl_);
   std::string host(server_name);
-  if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  if (host.size() > 2 && host.front() == '[')
+    host = host.substr(1, host.size() - 2);
   if (is_ip_literal(host)) {
     // RFC 6066: SNI carries DNS names only; an IP is checked against the certificate's IP SANs.
-    if (context.verify_peer()) X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_), host.c_str());
+    if (context.verify_peer())
+      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_), host.c_str());
   } else {
     SSL_set_tlsext_host_name(ssl_, host.c_str());
-    if (context.verify_peer()) SSL_set1_host(ssl_, host.c_str());
+    if (context.verify_peer())
+      SSL_set1_host(ssl_, host.c_str());
   }
 }
 
-TlsStream::~TlsStream() { SSL_free(ssl_); }
+TlsStream::~TlsStream() {
+  SSL_free(ssl_);
+}
 
 void TlsStream::note_error(int ssl_result) {
   int code = SSL_get_error(ssl_, ssl_result);
   long verify = SSL_get_verify_result(ssl_);
   if (verify != X509_V_OK) {
-    error_text_ = std::string("certificate verify failed: ") + X509_verify_cert_error_string(verify);
+    error_text_ =
+        std::string("certificate verify failed: ") + X509_verify_cert_error_string(verify);
   } else if (code == SSL_ERROR_SSL) {
     error_text_ = last_error_text();
   } else {
@@ -55,26 +62,32 @@ core::Task<int> TlsStream::flush_ciphertext(uint32_t timeout_ms) {
   // Bounded by what OpenSSL has queued: each turn drains up to one buffer.
   while (BIO_ctrl_pending(network_out_) > 0) {
     int bytes = BIO_read(network_out_, ciphertext_.data(), static_cast<int>(ciphertext_.size()));
-    if (bytes <= 0) break;
-    int rc = co_await core::send_all(fd_, std::span<const char>(ciphertext_.data(), bytes), timeout_ms);
-    if (rc < 0) co_return rc;
+    if (bytes <= 0)
+      break;
+    int rc =
+        co_await core::send_all(fd_, std::span<const char>(ciphertext_.data(), bytes), timeout_ms);
+    if (rc < 0)
+      co_return rc;
   }
   co_return 0;
 }
 
 core::Task<int> TlsStream::receive_ciphertext(uint32_t timeout_ms) {
   int32_t received = co_await core::recv(fd_, ciphertext_, timeout_ms);
-  if (received <= 0) co_return received == 0 ? -ECONNRESET : received;
+  if (received <= 0)
+    co_return received == 0 ? -ECONNRESET : received;
   BIO_write(network_in_, ciphertext_.data(), received);
   co_return 0;
 }
 
 core::Task<int> TlsStream::handshake(uint32_t timeout_ms) {
-  for (int round = 0; round < 64; ++round) {  // a TLS 1.3 handshake takes 2-3 rounds
+  for (int round = 0; round < 64; ++round) { // a TLS 1.3 handshake takes 2-3 rounds
     int result = SSL_do_handshake(ssl_);
     int flushed = co_await flush_ciphertext(timeout_ms);
-    if (result == 1) co_return flushed;
-    if (flushed < 0) co_return flushed;
+    if (result == 1)
+      co_return flushed;
+    if (flushed < 0)
+      co_return flushed;
     if (SSL_get_error(ssl_, result) != SSL_ERROR_WANT_READ) {
       note_error(result);
       co_return -EPROTO;
@@ -91,22 +104,28 @@ core::Task<int> TlsStream::handshake(uint32_t timeout_ms) {
 
 core::Task<int> TlsStream::read(std::span<char> buffer, uint32_t timeout_ms) {
   for (;;) {
-    int result = SSL_read(ssl_, buffer.data(), static_cast<int>(std::min<size_t>(buffer.size(), INT32_MAX)));
-    if (result > 0) co_return result;
+    int result =
+        SSL_read(ssl_, buffer.data(), static_cast<int>(std::min<size_t>(buffer.size(), INT32_MAX)));
+    if (result > 0)
+      co_return result;
     int code = SSL_get_error(ssl_, result);
-    if (code == SSL_ERROR_ZERO_RETURN) co_return 0;
+    if (code == SSL_ERROR_ZERO_RETURN)
+      co_return 0;
     if (code != SSL_ERROR_WANT_READ) {
       note_error(result);
       co_return -EPROTO;
     }
     // Post-handshake messages (TLS 1.3 tickets, key updates) may need an answer first.
     int flushed = co_await flush_ciphertext(timeout_ms);
-    if (flushed < 0) co_return flushed;
+    if (flushed < 0)
+      co_return flushed;
     int32_t received = co_await core::recv(fd_, ciphertext_, timeout_ms);
     // The peer closed TCP without close_notify: a truncation, never a clean end (RFC 8446
     // section 6.1), so a body delimited by the connection's end is not taken as complete.
-    if (received == 0) co_return -ECONNRESET;
-    if (received < 0) co_return received;
+    if (received == 0)
+      co_return -ECONNRESET;
+    if (received < 0)
+      co_return received;
     BIO_write(network_in_, ciphertext_.data(), received);
   }
 }
@@ -122,9 +141,10 @@ core::Task<int> TlsStream::write_all(std::span<const char> bytes, uint32_t timeo
     }
     bytes = bytes.subspan(static_cast<size_t>(result));
     int flushed = co_await flush_ciphertext(timeout_ms);
-    if (flushed < 0) co_return flushed;
+    if (flushed < 0)
+      co_return flushed;
   }
   co_return 0;
 }
 
-}  // namespace regcache::tls
+} // namespace regcache::tls

@@ -14,31 +14,31 @@
 namespace regcache::tls {
 
 class TlsStream final : public core::ByteStream {
- public:
+public:
   // `server_name` is used for SNI (DNS names only) and for certificate host/IP verification.
-  TlsStream(const ClientContext& context, int fd, std::string_view server_name);
+  TlsStream(const ClientContext &context, int fd, std::string_view server_name);
   ~TlsStream() override;
-  TlsStream(const TlsStream&) = delete;
-  TlsStream& operator=(const TlsStream&) = delete;
+  TlsStream(const TlsStream &) = delete;
+  TlsStream &operator=(const TlsStream &) = delete;
 
   // 0 on success; on failure -EPROTO and error_text() says why (e.g. certificate verify failed).
   core::Task<int> handshake(uint32_t timeout_ms);
   core::Task<int> read(std::span<char> buffer, uint32_t timeout_ms) override;
   core::Task<int> write_all(std::span<const char> bytes, uint32_t timeout_ms) override;
   int fd() const override { return fd_; }
-  const std::string& error_text() const { return error_text_; }
+  const std::string &error_text() const { return error_text_; }
 
- private:
+private:
   core::Task<int> flush_ciphertext(uint32_t timeout_ms);
   core::Task<int> receive_ciphertext(uint32_t timeout_ms);
   void note_error(int ssl_result);
 
-  SSL* ssl_ = nullptr;
-  BIO* network_in_ = nullptr;   // ciphertext from the socket, read by OpenSSL
-  BIO* network_out_ = nullptr;  // ciphertext written by OpenSSL, sent to the socket
+  SSL *ssl_ = nullptr;
+  BIO *network_in_ = nullptr;  // ciphertext from the socket, read by OpenSSL
+  BIO *network_out_ = nullptr; // ciphertext written by OpenSSL, sent to the socket
   int fd_;
   std::string error_text_;
-  std::array<char, 16 * 1024 + 512> ciphertext_{};  // one TLS record and change
+  std::array<char, 16 * 1024 + 512> ciphertext_{}; // one TLS record and change
 };
 
-}  // namespace regcache::tls
+} // namespace regcache::tls

@@ -21,14 +21,15 @@ namespace regcache::core {
 namespace {
 
 class RingTest : public ::testing::Test {
- protected:
+protected:
   void SetUp() override {
     std::string error;
     ASSERT_TRUE(ring_.init(RingOptions{}, &error)) << error;
   }
   // Runs the loop until `done` is set, bounded by a number of turns.
-  void run_until(const bool& done) {
-    for (int turn = 0; turn < 10000 && !done; ++turn) ring_.run_once(100);
+  void run_until(const bool &done) {
+    for (int turn = 0; turn < 10000 && !done; ++turn)
+      ring_.run_once(100);
     ASSERT_TRUE(done) << "the ring never completed the work";
   }
   Ring ring_;
@@ -42,7 +43,7 @@ Task<int> add_after_sleep(int a, int b) {
 TEST_F(RingTest, TaskReturnsValueThroughAwaitChain) {
   bool done = false;
   int result = 0;
-  spawn([](bool& done, int& result) -> Task<void> {
+  spawn([](bool &done, int &result) -> Task<void> {
     result = co_await add_after_sleep(2, 3);
     done = true;
   }(done, result));
@@ -56,14 +57,15 @@ TEST_F(RingTest, WritesAndReadsAFileThroughTheRing) {
   ASSERT_GE(fd, 0);
   bool done = false;
   std::string read_back;
-  spawn([](int fd, bool& done, std::string& read_back) -> Task<void> {
+  spawn([](int fd, bool &done, std::string &read_back) -> Task<void> {
     std::string text = "hello ring";
     int32_t written = co_await write(fd, std::span<const char>(text.data(), text.size()), 0);
     EXPECT_EQ(written, static_cast<int32_t>(text.size()));
     char buffer[32] = {};
     int32_t got = co_await read(fd, std::span<char>(buffer, sizeof(buffer)), 0);
     EXPECT_EQ(got, static_cast<int32_t>(text.size()));
-    if (got > 0) read_back.assign(buffer, static_cast<size_t>(got));
+    if (got > 0)
+      read_back.assign(buffer, static_cast<size_t>(got));
     done = true;
   }(fd, done, read_back));
   run_until(done);
@@ -77,7 +79,7 @@ TEST_F(RingTest, RecvWithLinkedTimeoutReportsEtime) {
   ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sockets), 0);
   bool done = false;
   int32_t result = 0;
-  spawn([](int fd, bool& done, int32_t& result) -> Task<void> {
+  spawn([](int fd, bool &done, int32_t &result) -> Task<void> {
     char buffer[16];
     result = co_await recv(fd, std::span<char>(buffer, sizeof(buffer)), 20);
     done = true;
@@ -94,7 +96,7 @@ TEST_F(RingTest, RecvWithLinkedTimeoutReturnsDataThatArrivesInTime) {
   ASSERT_EQ(::write(sockets[1], "ping", 4), 4);
   bool done = false;
   int32_t result = 0;
-  spawn([](int fd, bool& done, int32_t& result) -> Task<void> {
+  spawn([](int fd, bool &done, int32_t &result) -> Task<void> {
     char buffer[16];
     result = co_await recv(fd, std::span<char>(buffer, sizeof(buffer)), 5000);
     done = true;
@@ -110,7 +112,7 @@ TEST_F(RingTest, WaiterIsWokenFromAnotherThreadThroughMsgRing) {
   Waiter waiter;
   waiter.arm();
   std::atomic<bool> armed{false};
-  spawn([](Waiter& waiter, bool& done, std::atomic<bool>& armed) -> Task<void> {
+  spawn([](Waiter &waiter, bool &done, std::atomic<bool> &armed) -> Task<void> {
     armed = true;
     co_await waiter;
     done = true;
@@ -124,11 +126,13 @@ TEST_F(RingTest, WaiterIsWokenFromAnotherThreadThroughMsgRing) {
     wake_all(&waiter);
   });
   auto started = std::chrono::steady_clock::now();
-  for (int turn = 0; turn < 100 && !done; ++turn) ring_.run_once(20000);
+  for (int turn = 0; turn < 100 && !done; ++turn)
+    ring_.run_once(20000);
   auto waited = std::chrono::steady_clock::now() - started;
   other.join();
   EXPECT_TRUE(done);
-  EXPECT_LT(waited, std::chrono::seconds(10)) << "the MSG_RING wake-up did not wake the sleeping ring";
+  EXPECT_LT(waited, std::chrono::seconds(10))
+      << "the MSG_RING wake-up did not wake the sleeping ring";
 }
 
 TEST_F(RingTest, WaiterOnTheSameRingIsResumedAfterTheWaker) {
@@ -136,7 +140,7 @@ TEST_F(RingTest, WaiterOnTheSameRingIsResumedAfterTheWaker) {
   Waiter waiter;
   waiter.arm();
   bool done = false;
-  spawn([](Waiter& waiter, std::string& order, bool& done) -> Task<void> {
+  spawn([](Waiter &waiter, std::string &order, bool &done) -> Task<void> {
     co_await waiter;
     order += "waiter;";
     done = true;
@@ -150,19 +154,20 @@ TEST_F(RingTest, WaiterOnTheSameRingIsResumedAfterTheWaker) {
 TEST_F(RingTest, FramesAreReusedInTheSteadyState) {
   auto run_one = [this] {
     bool done = false;
-    spawn([](bool& done) -> Task<void> {
+    spawn([](bool &done) -> Task<void> {
       co_await add_after_sleep(1, 1);
       done = true;
     }(done));
     run_until(done);
   };
-  run_one();  // warms the pool
+  run_one(); // warms the pool
   FramePoolStats before = frame_pool_stats();
-  for (int i = 0; i < 50; ++i) run_one();
+  for (int i = 0; i < 50; ++i)
+    run_one();
   FramePoolStats after = frame_pool_stats();
   EXPECT_EQ(after.heap_allocations, before.heap_allocations);
   EXPECT_GE(after.pool_hits - before.pool_hits, 100u);
 }
 
-}  // namespace
-}  // namespace regcache::core
+} // namespace
+} // namespace regcache::core

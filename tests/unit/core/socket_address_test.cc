@@ -38,5 +38,5 @@ TEST(SocketAddressTest, RejectsHostNames) {
   EXPECT_NE(error.find("numeric"), std::string::npos);
 }
 
-}  // namespace
-}  // namespace regcache::core
+} // namespace
+} // namespace regcache::core

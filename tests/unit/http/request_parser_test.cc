@@ -680,7 +680,8 @@ TEST(RequestPrefixTest, AcceptsTheStartOfARealRequest) {
 
 TEST(RequestPrefixTest, RefusesATlsClientHelloAtOnce) {
   const char client_hello[] = {0x16, 0x03, 0x01, 0x02, 0x00, 0x01};
-  EXPECT_FALSE(request_prefix_is_plausible(std::span<const char>(client_hello, sizeof(client_hello))));
+  EXPECT_FALSE(
+      request_prefix_is_plausible(std::span<const char>(client_hello, sizeof(client_hello))));
 }
 
 TEST(RequestPrefixTest, RefusesNulAndEmptyMethodsAndOverlongMethods) {
@@ -689,5 +690,5 @@ TEST(RequestPrefixTest, RefusesNulAndEmptyMethodsAndOverlongMethods) {
   EXPECT_FALSE(request_prefix_is_plausible(std::string(40, 'G')));
 }
 
-}  // namespace
-}  // namespace regcache::http
+} // namespace
+} // namespace regcache::http

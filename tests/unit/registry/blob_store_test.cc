@@ -14,7 +14,7 @@ namespace regcache::registry {
 namespace {
 
 class BlobStoreTest : public ::testing::Test {
- protected:
+protected:
   void SetUp() override {
     char pattern[] = "/tmp/regcache-store-test-XXXXXX";
     ASSERT_NE(mkdtemp(pattern), nullptr);
@@ -24,12 +24,15 @@ class BlobStoreTest : public ::testing::Test {
   std::string root_;
 };
 
-Digest digest_of_hex(char c) { return *parse_sha256_digest("sha256:" + std::string(64, c)); }
+Digest digest_of_hex(char c) {
+  return *parse_sha256_digest("sha256:" + std::string(64, c));
+}
 
 TEST_F(BlobStoreTest, BlobPathFansOutByTheFirstTwoHexDigits) {
   StorePath path = BlobStore::blob_path(digest_of_hex('b'));
   EXPECT_EQ(std::string(path.c_str()), "blobs/sha256/bb/" + std::string(64, 'b'));
-  EXPECT_EQ(std::string(BlobStore::meta_path(digest_of_hex('c')).c_str()), "meta/sha256/cc/" + std::string(64, 'c'));
+  EXPECT_EQ(std::string(BlobStore::meta_path(digest_of_hex('c')).c_str()),
+            "meta/sha256/cc/" + std::string(64, 'c'));
 }
 
 TEST_F(BlobStoreTest, OpenCreatesTheLayoutAndEmptiesTmp) {
@@ -104,5 +107,5 @@ TEST(BlobFetchTest, ANewFetchStartsWithNothingReadable) {
   EXPECT_EQ(fetch.progress().readable_bytes, 0u);
 }
 
-}  // namespace
-}  // namespace regcache::registry
+} // namespace
+} // namespace regcache::registry

@@ -445,7 +445,8 @@ TEST(AuthRegistriesPortTest, AHostWithAPortKeepsItsPortWithTheDefaultSeparator) 
   std::vector<HostCredentials> credentials;
   std::vector<std::string> warnings;
   std::string error;
-  ASSERT_TRUE(parse_auth_registries("registry.internal:5000:alice:secret", " ", ":", credentials, warnings, &error))
+  ASSERT_TRUE(parse_auth_registries("registry.internal:5000:alice:secret", " ", ":", credentials,
+                                    warnings, &error))
       << error;
   ASSERT_EQ(credentials.size(), 1u);
   EXPECT_EQ(credentials[0].host, "registry.internal:5000");
@@ -458,12 +459,13 @@ TEST(AuthRegistriesPortTest, ANumericFirstFieldAfterAHostWithoutMoreFieldsIsAUse
   std::vector<HostCredentials> credentials;
   std::vector<std::string> warnings;
   std::string error;
-  ASSERT_TRUE(parse_auth_registries("registry.internal:5000:secret", " ", ":", credentials, warnings, &error))
+  ASSERT_TRUE(parse_auth_registries("registry.internal:5000:secret", " ", ":", credentials,
+                                    warnings, &error))
       << error;
   ASSERT_EQ(credentials.size(), 1u);
   EXPECT_EQ(credentials[0].host, "registry.internal");
   EXPECT_EQ(credentials[0].username, "5000");
 }
 
-}  // namespace
-}  // namespace regcache::registry
+} // namespace
+} // namespace regcache::registry

@@ -27,14 +27,16 @@ TEST(TagStoreTest, TruncatedEntryIsRejected) {
   std::string text = format_tag_entry(sample_entry());
   TagEntry parsed;
   for (size_t cut = 0; cut + 1 < text.size(); ++cut) {
-    EXPECT_FALSE(parse_tag_entry(std::string_view(text).substr(0, cut), parsed)) << "cut at " << cut;
+    EXPECT_FALSE(parse_tag_entry(std::string_view(text).substr(0, cut), parsed))
+        << "cut at " << cut;
   }
 }
 
 TEST(TagStoreTest, EntryWithBadDigestIsRejected) {
   TagEntry parsed;
   EXPECT_FALSE(parse_tag_entry("sha256:xyz 1 2\napplication/json\n", parsed));
-  EXPECT_FALSE(parse_tag_entry("sha256:" + std::string(64, 'a') + " -1 2\napplication/json\n", parsed));
+  EXPECT_FALSE(
+      parse_tag_entry("sha256:" + std::string(64, 'a') + " -1 2\napplication/json\n", parsed));
 }
 
 TEST(TagStoreTest, PathKeepsUpstreamsAndAcceptKindsApart) {
@@ -56,5 +58,5 @@ TEST(TagStoreTest, PathRejectsTraversal) {
   EXPECT_FALSE(tag_entry_path(TagKey{"host", "a", "t", ""}, path));
 }
 
-}  // namespace
-}  // namespace regcache::registry
+} // namespace
+} // namespace regcache::registry
