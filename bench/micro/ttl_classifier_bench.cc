@@ -9,8 +9,8 @@
 #include <string_view>
 #include <vector>
 
-#include "registry/manifest_ttl.h"
-#include "registry/ttl_classifier.h"
+#include "registry/api/ttl_classifier.h"
+#include "registry/config/manifest_ttl_env.h"
 
 namespace regcache::registry {
 namespace {

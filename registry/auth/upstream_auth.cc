@@ -1,0 +1,220 @@
+#include "registry/auth/upstream_auth.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+
+#include "http/www_authenticate.h"
+#include "registry/api/base64.h"
+#include "registry/auth/acr_tokens.h"
+#include "registry/auth/auth_scope.h"
+#include "registry/auth/form_encoding.h"
+#include "registry/auth/token_response.h"
+#include "registry/config/credentials.h"
+#include "registry/serve/upstream_relay.h"
+#include "registry/serve/worker_context.h"
+
+namespace regcache::registry {
+namespace {
+
+constexpr size_t kRequestHeadersMax = 12;
+constexpr uint64_t kTokenBodyBytesMax = 256 * 1024;
+
+std::string basic_authorization(const HostCredentials &credentials) {
+  return "Basic " + base64_encode(credentials.username + ":" + credentials.password);
+}
+
+// Credentials for the registry itself: under the host requests go to, or under the host the
+// upstream is configured as (an upstream entry `host: ghcr.io` whose url points elsewhere).
+const HostCredentials *registry_credentials(const Config &config, const UpstreamChoice &upstream) {
+  const HostCredentials *credentials =
+      find_credentials(config.credentials, upstream.endpoint.authority);
+  if (credentials == nullptr && upstream.config != nullptr) {
+    credentials = find_credentials(config.credentials, upstream.config->host);
+  }
+  return credentials;
+}
+
+bool is_acr(const UpstreamChoice &upstream) {
+  return upstream.config != nullptr && upstream.config->kind == UpstreamKind::Acr;
+}
+
+} // namespace
+
+UpstreamAuth::KnownChallenge UpstreamAuth::known_challenge(const std::string &upstream_key) {
+  std::lock_guard lock(challenges_mutex_);
+  auto it = challenges_.find(upstream_key);
+  return it == challenges_.end() ? KnownChallenge{} : it->second;
+}
+
+void UpstreamAuth::remember_challenge(const std::string &upstream_key, KnownChallenge challenge) {
+  std::lock_guard lock(challenges_mutex_);
+  challenges_[upstream_key] = std::move(challenge);
+}
+
+core::Task<int> UpstreamAuth::fetch_registry_token(WorkerContext &worker,
+                                                   const UpstreamChoice &upstream,
+                                                   const KnownChallenge &challenge,
+                                                   const std::string &scope, std::string &token,
+                                                   uint32_t &lifetime_s, std::string *error) {
+  http::Endpoint realm;
+  std::string target;
+  if (!http::parse_absolute_url(challenge.realm, realm, target)) {
+    *error = "the upstream's token realm is not an http(s) URL";
+    co_return -EPROTO;
+  }
+  // Docker token spec: GET <realm>?service=<service>&scope=<scope>, with basic credentials when
+  // some are configured for the realm's host (auth.docker.io) or the registry's own host.
+  target += target.find('?') == std::string::npos ? '?' : '&';
+  if (!challenge.service.empty())
+    target += "service=" + url_query_escape(challenge.service) + "&";
+  target += "scope=" + url_query_escape(scope);
+  const HostCredentials *credentials = find_credentials(config_.credentials, realm.authority);
+  if (credentials == nullptr)
+    credentials = registry_credentials(config_, upstream);
+  std::array<http::Header, 1> headers;
+  size_t header_count = 0;
+  std::string authorization;
+  if (credentials != nullptr) {
+    authorization = basic_authorization(*credentials);
+    headers[header_count++] = http::Header{"Authorization", authorization};
+  }
+  SmallResponse answer;
+  std::span<const http::Header> header_span(headers.data(), header_count);
+  const http::UpstreamRequest request{"GET", target, header_span};
+  co_await fetch_small(worker, realm, request, kTokenBodyBytesMax, answer);
+  if (answer.rc < 0) {
+    *error = "token server: " + answer.error;
+    co_return answer.rc;
+  }
+  if (answer.fields.status != 200) {
+    *error = fmt::format("token server {} answered {}", realm.authority, answer.fields.status);
+    co_return answer.fields.status == 401 || answer.fields.status == 403 ? -EACCES : -EPROTO;
+  }
+  TokenResponse parsed;
+  std::string parse_error;
+  if (!parse_token_response(answer.body, parsed, &parse_error)) {
+    *error = "token server answer: " + parse_error;
+    co_return -EPROTO;
+  }
+  token = std::move(parsed.token);
+  lifetime_s = parsed.expires_in_s;
+  co_return 0;
+}
+
+core::Task<int> UpstreamAuth::authorization(WorkerContext &worker, const UpstreamChoice &upstream,
+                                            const KnownChallenge &challenge,
+                                            const std::string &scope, std::string &header_value,
+                                            std::string &token_key, std::string *error) {
+  header_value.clear();
+  token_key.clear();
+  switch (challenge.scheme) {
+  case Scheme::Unknown:
+  case Scheme::Anonymous:
+    co_return 0;
+  case Scheme::Basic: {
+    const HostCredentials *credentials = registry_credentials(config_, upstream);
+    if (credentials != nullptr)
+      header_value = basic_authorization(*credentials);
+    co_return 0;
+  }
+  case Scheme::Bearer:
+    break;
+  }
+  const HostCredentials *credentials = registry_credentials(config_, upstream);
+  std::string credential_id = is_acr(upstream)         ? "acr"
+                              : credentials != nullptr ? credentials->username
+                                                       : "-";
+  token_key = token_cache_key(upstream.endpoint.authority, scope, credential_id);
+  TokenCache::Lookup lookup = co_await tokens_.acquire(token_key);
+  switch (lookup.kind) {
+  case TokenCache::Lookup::Kind::Hit:
+    header_value = "Bearer " + lookup.token;
+    co_return 0;
+  case TokenCache::Lookup::Kind::Failed:
+    *error = lookup.error;
+    co_return -EACCES;
+  case TokenCache::Lookup::Kind::Fetch:
+    break;
+  }
+  std::string token;
+  uint32_t lifetime_s = 60;
+  int rc = 0;
+  if (is_acr(upstream)) {
+    rc = co_await acr_access_token(worker, tokens_, upstream, challenge.realm, scope, token,
+                                   lifetime_s, error);
+  } else {
+    rc =
+        co_await fetch_registry_token(worker, upstream, challenge, scope, token, lifetime_s, error);
+  }
+  if (rc < 0) {
+    tokens_.fail(token_key, *error);
+    co_return rc;
+  }
+  header_value = "Bearer " + token;
+  tokens_.complete(token_key, std::move(token), lifetime_s);
+  co_return 0;
+}
+
+core::Task<int> UpstreamAuth::start(WorkerContext &worker, http::UpstreamExchange &exchange,
+                                    const UpstreamChoice &upstream,
+                                    const http::UpstreamRequest &request, std::string *error) {
+  const std::string &upstream_key = upstream.endpoint.authority;
+  std::string scope = repository_pull_scope(upstream.name);
+  std::array<http::Header, kRequestHeadersMax> headers;
+  size_t base_count = std::min(request.headers.size(), headers.size() - 1);
+  std::copy_n(request.headers.begin(), base_count, headers.begin());
+
+  KnownChallenge challenge = known_challenge(upstream_key);
+  std::string authorization;
+  std::string token_key;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    int rc = co_await this->authorization(worker, upstream, challenge, scope, authorization,
+                                          token_key, error);
+    if (rc < 0)
+      co_return rc;
+    size_t count = base_count;
+    if (!authorization.empty())
+      headers[count++] = http::Header{"Authorization", authorization};
+    http::UpstreamRequest authorized = request;
+    authorized.headers = std::span<const http::Header>(headers.data(), count);
+    rc = co_await exchange.start(upstream.endpoint, authorized, error);
+    if (rc < 0 || exchange.fields().status != 401) {
+      if (rc == 0 && challenge.scheme == Scheme::Unknown) {
+        remember_challenge(upstream_key, KnownChallenge{Scheme::Anonymous, {}, {}});
+      }
+      co_return rc;
+    }
+    // 401: learn what the upstream wants, then retry once.
+    if (!token_key.empty() && !authorization.empty())
+      tokens_.invalidate(token_key, authorization.substr(7));
+    std::vector<http::Challenge> challenges;
+    std::string parse_error;
+    KnownChallenge learned;
+    if (http::parse_www_authenticate(exchange.fields().www_authenticate, challenges,
+                                     &parse_error)) {
+      if (auto bearer = http::find_bearer(challenges)) {
+        learned = KnownChallenge{Scheme::Bearer, bearer->realm, bearer->service};
+        // The upstream names the scope it wants; ours is the same for pulls, but its word wins
+        // (an ACR cache rule, a registry that wants extra actions).
+        if (!bearer->scope.empty())
+          scope = bearer->scope;
+      } else if (http::has_basic(challenges)) {
+        learned = KnownChallenge{Scheme::Basic, {}, {}};
+      }
+    }
+    if (learned.scheme == Scheme::Unknown || attempt == 1)
+      co_return 0; // the client sees the 401
+    if (learned.scheme == Scheme::Basic && registry_credentials(config_, upstream) == nullptr) {
+      co_return 0; // nothing to answer a Basic challenge with
+    }
+    bool drained = co_await exchange.drain_body(64 * 1024);
+    (void)drained; // a body we cannot drain just costs the connection
+    remember_challenge(upstream_key, learned);
+    challenge = learned;
+  }
+  co_return 0;
+}
+
+} // namespace regcache::registry

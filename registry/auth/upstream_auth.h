@@ -1,0 +1,61 @@
+#pragma once
+// Authentication to upstreams, on behalf of clients that have none: the bearer-token flow
+// (anonymous or with basic credentials at the token realm), plain Basic, and Azure Container
+// Registry's Entra ID exchange. What the upstream asked for the last time is remembered per
+// upstream, so after the first 401 requests go out with the right credentials at once.
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "core/task.h"
+#include "http/upstream_exchange.h"
+#include "registry/auth/token_cache.h"
+#include "registry/upstream/upstream_router.h"
+
+namespace regcache::registry {
+
+struct WorkerContext;
+
+class UpstreamAuth {
+public:
+  explicit UpstreamAuth(const Config &config) : config_(config) {}
+  UpstreamAuth(const UpstreamAuth &) = delete;
+  UpstreamAuth &operator=(const UpstreamAuth &) = delete;
+
+  // Starts `request` on `exchange` with whatever credentials the upstream wants: on a 401 with
+  // a Bearer or Basic challenge it gets a token (or uses basic credentials) and retries once.
+  // The result is the final answer's: 0 with exchange.fields() set (which may still be a 401
+  // when the upstream refuses), or -errno with `error` set.
+  core::Task<int> start(WorkerContext &worker, http::UpstreamExchange &exchange,
+                        const UpstreamChoice &upstream, const http::UpstreamRequest &request,
+                        std::string *error);
+
+  TokenCache &tokens() { return tokens_; }
+
+private:
+  enum class Scheme : uint8_t { Unknown, Anonymous, Bearer, Basic };
+  struct KnownChallenge {
+    Scheme scheme = Scheme::Unknown;
+    std::string realm;
+    std::string service;
+  };
+  KnownChallenge known_challenge(const std::string &upstream_key);
+  void remember_challenge(const std::string &upstream_key, KnownChallenge challenge);
+
+  // The Authorization header value for `upstream` given what it asked for; empty when none.
+  core::Task<int> authorization(WorkerContext &worker, const UpstreamChoice &upstream,
+                                const KnownChallenge &challenge, const std::string &scope,
+                                std::string &header_value, std::string &token_key,
+                                std::string *error);
+  core::Task<int> fetch_registry_token(WorkerContext &worker, const UpstreamChoice &upstream,
+                                       const KnownChallenge &challenge, const std::string &scope,
+                                       std::string &token, uint32_t &lifetime_s,
+                                       std::string *error);
+
+  const Config &config_;
+  TokenCache tokens_;
+  std::mutex challenges_mutex_;
+  std::unordered_map<std::string, KnownChallenge> challenges_;
+};
+
+} // namespace regcache::registry

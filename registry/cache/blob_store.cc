@@ -1,0 +1,136 @@
+#include "registry/cache/blob_store.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "registry/cache/blob_fetch.h"
+
+namespace regcache::registry {
+namespace {
+
+bool make_directory(const std::string &path, std::string *error) {
+  if (::mkdir(path.c_str(), 0755) == 0 || errno == EEXIST)
+    return true;
+  *error = fmt::format("cannot create {}: {}", path, strerror(errno));
+  return false;
+}
+
+bool make_directories(const std::string &path, std::string *error) {
+  for (size_t slash = path.find('/', 1); slash != std::string::npos;
+       slash = path.find('/', slash + 1)) {
+    if (!make_directory(path.substr(0, slash), error))
+      return false;
+  }
+  return make_directory(path, error);
+}
+
+StorePath content_path(std::string_view area, const Digest &digest) {
+  StorePath path;
+  std::array<char, kSha256HexChars> hex;
+  format_digest_hex(digest, hex);
+  std::string_view hex_view(hex.data(), hex.size());
+  auto result = fmt::format_to_n(path.text.data(), path.text.size() - 1, "{}/sha256/{}/{}", area,
+                                 hex_view.substr(0, 2), hex_view);
+  *result.out = '\0';
+  return path;
+}
+
+} // namespace
+
+BlobStore::~BlobStore() {
+  if (root_fd_ >= 0)
+    ::close(root_fd_);
+}
+
+bool BlobStore::open(const std::string &cache_dir, std::string *error) {
+  root_ = cache_dir;
+  if (!make_directories(cache_dir, error))
+    return false;
+  for (const char *area : {"blobs/sha256", "meta/sha256", "tmp", "tags"}) {
+    if (!make_directories(cache_dir + "/" + area, error))
+      return false;
+  }
+  // Two-hex-digit fan-out directories are made once here so the request path never mkdirs.
+  for (const char *area : {"blobs/sha256/", "meta/sha256/"}) {
+    for (int i = 0; i < 256; ++i) {
+      if (!make_directory(fmt::format("{}/{}{:02x}", cache_dir, area, i), error))
+        return false;
+    }
+  }
+  root_fd_ = ::open(cache_dir.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+  if (root_fd_ < 0) {
+    *error = fmt::format("cannot open {}: {}", cache_dir, strerror(errno));
+    return false;
+  }
+  // Downloads that were in progress when the last process died are garbage: nothing in tmp/ was
+  // ever verified. Remove them.
+  std::string tmp = cache_dir + "/tmp";
+  if (DIR *dir = ::opendir(tmp.c_str())) {
+    int dir_fd = ::dirfd(dir);
+    while (dirent *entry = ::readdir(dir)) {
+      if (entry->d_name[0] == '.')
+        continue;
+      ::unlinkat(dir_fd, entry->d_name, 0);
+    }
+    ::closedir(dir);
+  }
+  // Probe that the cache dir is writable now, not on the first download.
+  std::string probe = tmp + "/.write-probe";
+  int fd = ::open(probe.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    *error = fmt::format("cache dir {} is not writable: {}", cache_dir, strerror(errno));
+    return false;
+  }
+  ::close(fd);
+  ::unlink(probe.c_str());
+  return true;
+}
+
+StorePath BlobStore::blob_path(const Digest &digest) {
+  return content_path("blobs", digest);
+}
+StorePath BlobStore::meta_path(const Digest &digest) {
+  return content_path("meta", digest);
+}
+
+StorePath BlobStore::temp_path() {
+  StorePath path;
+  uint64_t counter = temp_counter_.fetch_add(1, std::memory_order_relaxed);
+  auto result =
+      fmt::format_to_n(path.text.data(), path.text.size() - 1, "tmp/{}-{}", ::getpid(), counter);
+  *result.out = '\0';
+  return path;
+}
+
+std::shared_ptr<BlobFetch> BlobStore::join_or_create_fetch(const Digest &digest, bool *created) {
+  std::lock_guard lock(fetches_mutex_);
+  auto it = fetches_.find(digest);
+  if (it != fetches_.end()) {
+    if (auto running = it->second.lock()) {
+      *created = false;
+      return running;
+    }
+  }
+  auto fetch = std::make_shared<BlobFetch>(digest);
+  fetches_[digest] = fetch;
+  *created = true;
+  return fetch;
+}
+
+void BlobStore::forget_fetch(const Digest &digest, const BlobFetch *fetch) {
+  std::lock_guard lock(fetches_mutex_);
+  auto it = fetches_.find(digest);
+  if (it == fetches_.end())
+    return;
+  auto running = it->second.lock();
+  if (!running || running.get() == fetch)
+    fetches_.erase(it);
+}
+
+} // namespace regcache::registry

@@ -1,0 +1,60 @@
+#pragma once
+// The content-addressed store under --cache-dir, shared by all workers.
+//
+//   blobs/sha256/<2 hex>/<64 hex>   published, verified, immutable (blobs and manifests by digest)
+//   meta/sha256/<2 hex>/<64 hex>    the media type of a manifest stored in blobs/
+//   tmp/                            downloads in progress (same file system; emptied at start)
+//   tags/<upstream>/<name>/<tag>@<accept kind>   the last answer for a tag
+//
+// The file system is the truth: a file exists under blobs/ only after its sha256 matched and it
+// was fsynced and renamed there, so a crash or kill -9 can leave garbage only in tmp/.
+#include <array>
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "registry/api/digest.h"
+
+namespace regcache::registry {
+
+class BlobFetch;
+
+// A NUL-terminated relative path in a fixed buffer (the kernel reads it after submission, so it
+// lives in the caller's frame until the operation completes).
+struct StorePath {
+  std::array<char, 128> text{};
+  const char *c_str() const { return text.data(); }
+};
+
+class BlobStore {
+public:
+  BlobStore() = default;
+  BlobStore(const BlobStore &) = delete;
+  BlobStore &operator=(const BlobStore &) = delete;
+  ~BlobStore();
+
+  // Startup only (blocking calls are fine here): creates the layout, empties tmp/.
+  bool open(const std::string &cache_dir, std::string *error);
+  int root_fd() const { return root_fd_; }
+  const std::string &root() const { return root_; }
+
+  static StorePath blob_path(const Digest &digest);
+  static StorePath meta_path(const Digest &digest);
+  // A fresh unique name under tmp/.
+  StorePath temp_path();
+
+  // Single flight: the running download of a digest, or a new one (`*created` tells which).
+  std::shared_ptr<BlobFetch> join_or_create_fetch(const Digest &digest, bool *created);
+  void forget_fetch(const Digest &digest, const BlobFetch *fetch);
+
+private:
+  int root_fd_ = -1;
+  std::string root_;
+  std::atomic<uint64_t> temp_counter_{0};
+  std::mutex fetches_mutex_;
+  std::unordered_map<Digest, std::weak_ptr<BlobFetch>, DigestHash> fetches_;
+};
+
+} // namespace regcache::registry

@@ -1,0 +1,58 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "registry/api/upstream_url.h"
+#include "registry/config/upstream_config.h"
+
+namespace regcache::registry {
+
+inline const UpstreamUrl kDockerHubUrl = {true, "registry-1.docker.io", kHttpsDefaultPort};
+// The routing key of Docker Hub: what containerd sends as ?ns= and what image names start with.
+inline constexpr std::string_view kDockerHubHost = "docker.io";
+// Where Docker Hub credentials go: its token server (docker-registry-proxy's rule).
+inline constexpr std::string_view kDockerHubCredentialsHost = "auth.docker.io";
+
+// Every setting of a running regcache, with its default. These initializers are the one place
+// defaults are written: --help prints them from a default-constructed Config. The exception is
+// cache_dir, whose default depends on the process (see default_cache_dir in options.h).
+// parse_options merges command line > environment > config file > these defaults.
+struct Config {
+  std::string listen_address = "127.0.0.1:3128"; // IPv4:port or [IPv6]:port
+  // The default upstream's URL; after parse_options always equal to upstreams[0].url (kept for
+  // the code that knows one upstream only).
+  UpstreamUrl upstream = kDockerHubUrl;
+  std::string cache_dir;
+  unsigned workers = 1;           // 0: one per core
+  bool insecure_upstream = false; // skip verification of the default upstream's TLS certificate
+  std::string upstream_ca_file;   // empty: the system trust store
+
+  uint32_t header_timeout_ms = 10'000;
+  uint32_t idle_timeout_ms = 60'000;
+  uint32_t upstream_connect_timeout_ms = 5'000;
+  uint32_t upstream_read_timeout_ms = 60'000;
+  uint32_t shutdown_grace_ms = 10'000;
+
+  uint32_t connections_max = 4096;        // client connections, per worker
+  uint32_t upstream_connections_max = 64; // idle pooled connections, per upstream per worker
+  uint64_t manifest_bytes_max = 4u << 20; // 4 MiB, the limit distribution sets for manifests
+
+  bool access_log = true;
+
+  // Element 0 is always the default upstream (--upstream, --upstream-kind, --upstream-prefix);
+  // its `host` is the URL's authority, "docker.io" for Docker Hub, and it carries the global
+  // --insecure-upstream and --upstream-ca-file. The others are extra registries clients name by
+  // host (?ns=<host> or a first path component), unique by `host`.
+  std::vector<UpstreamConfig> upstreams = {
+      UpstreamConfig{.host = std::string(kDockerHubHost), .url = kDockerHubUrl}};
+  // At most one entry per host; Docker Hub's under auth.docker.io.
+  std::vector<HostCredentials> credentials;
+  ManifestTtlSettings manifest_ttl; // the global policy; an upstream may override it
+  std::string config_file;          // the JSON file read (--config), empty: none
+  std::string docker_config_file;   // a Docker config.json whose "auths" were read, empty: none
+};
+
+} // namespace regcache::registry

@@ -1,0 +1,95 @@
+#include "registry/config/credentials.h"
+
+#include <algorithm>
+#include <cassert>
+
+#include "registry/api/upstream_url.h"
+#include "registry/config/config.h"
+
+namespace regcache::registry {
+
+namespace {
+
+bool equals_ignoring_case(std::string_view left, std::string_view right) {
+  auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; };
+  return left.size() == right.size() &&
+         std::equal(left.begin(), left.end(), right.begin(),
+                    [&](char a, char b) { return lower(a) == lower(b); });
+}
+
+// "host:port" -> "host", "[v6]:port" -> "[v6]"; anything else unchanged.
+std::string_view without_port(std::string_view host) {
+  if (host.starts_with('[')) {
+    const size_t close = host.find(']');
+    return close == std::string_view::npos ? host : host.substr(0, close + 1);
+  }
+  const size_t colon = host.find(':');
+  if (colon == std::string_view::npos || host.find(':', colon + 1) != std::string_view::npos)
+    return host;
+  return host.substr(0, colon);
+}
+
+} // namespace
+
+std::optional<std::string> credentials_host(std::string_view text, std::string *error) {
+  std::string_view rest = text;
+  for (std::string_view scheme : {"https://", "http://"}) {
+    if (rest.size() >= scheme.size() &&
+        equals_ignoring_case(rest.substr(0, scheme.size()), scheme)) {
+      rest.remove_prefix(scheme.size());
+      break;
+    }
+  }
+  rest = rest.substr(0, rest.find('/'));
+  if (rest.empty()) {
+    if (error != nullptr)
+      *error = "expected a host name";
+    return std::nullopt;
+  }
+  // The URL parser already validates host names, IPv4, bracketed IPv6 and ports.
+  std::string reason;
+  const std::optional<UpstreamUrl> url =
+      parse_upstream_url("https://" + std::string(rest), &reason);
+  if (!url) {
+    if (error != nullptr)
+      *error = "expected a host name or host:port, got '" + std::string(rest) + "'";
+    return std::nullopt;
+  }
+  if (is_docker_hub(*url))
+    return std::string(kDockerHubCredentialsHost);
+  return url->authority();
+}
+
+const HostCredentials *find_credentials(std::span<const HostCredentials> credentials,
+                                        std::string_view host) {
+  for (const HostCredentials &entry : credentials) {
+    if (equals_ignoring_case(entry.host, host))
+      return &entry;
+  }
+  const std::string_view bare = without_port(host);
+  if (bare.size() == host.size())
+    return nullptr;
+  for (const HostCredentials &entry : credentials) {
+    if (equals_ignoring_case(entry.host, bare))
+      return &entry;
+  }
+  return nullptr;
+}
+
+std::string redact(const HostCredentials &credentials) {
+  return credentials.username + ":***";
+}
+
+void add_missing_credentials(std::vector<HostCredentials> &merged,
+                             std::span<const HostCredentials> lower) {
+  for (const HostCredentials &entry : lower) {
+    assert(!entry.host.empty());
+    const bool present = std::any_of(merged.begin(), merged.end(), [&](const HostCredentials &m) {
+      return m.host == entry.host;
+    });
+    if (!present)
+      merged.push_back(entry);
+  }
+}
+
+} // namespace regcache::registry

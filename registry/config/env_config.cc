@@ -1,0 +1,301 @@
+#include "registry/config/env_config.h"
+
+#include <algorithm>
+#include <array>
+#include <cassert>
+#include <cstdlib>
+
+#include "registry/config/config.h"
+#include "registry/config/credentials.h"
+#include "registry/config/manifest_ttl_env.h"
+#include "registry/config/options.h"
+
+namespace regcache::registry {
+
+namespace {
+
+constexpr std::string_view kWhitespace = " \t\r\n\v\f";
+
+std::string_view trimmed(std::string_view text) {
+  const size_t begin = text.find_first_not_of(kWhitespace);
+  if (begin == std::string_view::npos)
+    return {};
+  const size_t end = text.find_last_not_of(kWhitespace);
+  return text.substr(begin, end - begin + 1);
+}
+
+// A set, non-empty variable.
+std::optional<std::string_view> variable(const EnvLookup &lookup, std::string_view name) {
+  std::optional<std::string_view> value = lookup(name);
+  if (!value || value->empty())
+    return std::nullopt;
+  return value;
+}
+
+// Splits `text` at every `delimiter` (not empty); calls `each` with every part, empty ones
+// included, until it returns false. Bounded by the text: every round consumes a delimiter.
+template <typename Each>
+bool for_each_part(std::string_view text, std::string_view delimiter, Each &&each) {
+  assert(!delimiter.empty());
+  while (true) {
+    const size_t at = text.find(delimiter);
+    if (!each(text.substr(0, at)))
+      return false;
+    if (at == std::string_view::npos)
+      return true;
+    text.remove_prefix(at + delimiter.size());
+  }
+}
+
+struct AcrVariable {
+  std::string_view name;
+  std::string AcrSettings::*field;
+  bool is_url;
+};
+
+// Applied in this order, so REGCACHE_ACR_AUTHORITY_URL wins over AZURE_AUTHORITY_HOST.
+const AcrVariable kAcrVariables[] = {
+    {"AZURE_TENANT_ID", &AcrSettings::tenant_id, false},
+    {"AZURE_CLIENT_ID", &AcrSettings::client_id, false},
+    {"AZURE_CLIENT_SECRET", &AcrSettings::client_secret, false},
+    {"AZURE_FEDERATED_TOKEN_FILE", &AcrSettings::token_file, false},
+    {"AZURE_AUTHORITY_HOST", &AcrSettings::authority_url, true},
+    {"REGCACHE_ACR_IMDS_URL", &AcrSettings::imds_url, true},
+    {"REGCACHE_ACR_AUTHORITY_URL", &AcrSettings::authority_url, true},
+    {"REGCACHE_ACR_EXCHANGE_URL", &AcrSettings::exchange_url, true},
+    {"REGCACHE_ACR_TOKEN_URL", &AcrSettings::token_url, true},
+};
+
+bool looks_like_http_url(std::string_view text) {
+  return (text.starts_with("http://") && text.size() > 7) ||
+         (text.starts_with("https://") && text.size() > 8);
+}
+
+bool apply_option_variables(const EnvLookup &lookup, Config &config, std::string *error) {
+  for (const OptionSpec &spec : option_table()) {
+    const std::string name = option_environment_variable(spec);
+    if (name.empty())
+      continue;
+    const std::optional<std::string_view> value = variable(lookup, name);
+    if (!value)
+      continue;
+    if (spec.kind == OptionValueKind::Flag) {
+      const std::optional<bool> on = parse_env_bool(*value);
+      if (!on) {
+        *error =
+            name + ": expected true, false, 1, 0, yes or no, got '" + std::string(*value) + "'";
+        return false;
+      }
+      apply_option_flag(spec, *on, config);
+      continue;
+    }
+    std::string problem;
+    if (!apply_option_text(spec, *value, config, &problem)) {
+      *error = name + ": " + problem;
+      return false;
+    }
+  }
+  return true;
+}
+
+bool read_acr_variables(const EnvLookup &lookup, std::vector<AcrOverride> &acr,
+                        std::string *error) {
+  for (const AcrVariable &acr_variable : kAcrVariables) {
+    const std::optional<std::string_view> value = variable(lookup, acr_variable.name);
+    if (!value)
+      continue;
+    if (acr_variable.is_url && !looks_like_http_url(*value)) {
+      *error = std::string(acr_variable.name) + ": expected an http:// or https:// URL, got '" +
+               std::string(*value) + "'";
+      return false;
+    }
+    std::string_view text = *value;
+    // AZURE_AUTHORITY_HOST is usually written with a trailing '/', which would double the
+    // slash in front of the tenant.
+    while (acr_variable.is_url && text.ends_with('/'))
+      text.remove_suffix(1);
+    acr.push_back({acr_variable.field, std::string(text)});
+  }
+  return true;
+}
+
+std::string ordinal_entry(size_t index) {
+  return "entry " + std::to_string(index + 1);
+}
+
+} // namespace
+
+EnvLookup process_environment_lookup() {
+  return [](std::string_view name) -> std::optional<std::string_view> {
+    const char *value = std::getenv(std::string(name).c_str());
+    if (value == nullptr)
+      return std::nullopt;
+    return std::string_view(value);
+  };
+}
+
+void apply_acr_overrides(std::span<const AcrOverride> overrides, AcrSettings &settings) {
+  for (const AcrOverride &entry : overrides) {
+    assert(entry.field != nullptr);
+    settings.*entry.field = entry.value;
+  }
+}
+
+std::optional<bool> parse_env_bool(std::string_view text) {
+  if (text == "true" || text == "1" || text == "yes")
+    return true;
+  if (text == "false" || text == "0" || text == "no")
+    return false;
+  return std::nullopt;
+}
+
+bool parse_registries(std::string_view value, std::string_view origin,
+                      std::vector<UpstreamConfig> &registries, std::string *error) {
+  // Bounded by the text: every round consumes a host and the whitespace before it.
+  while (true) {
+    const size_t begin = value.find_first_not_of(kWhitespace);
+    if (begin == std::string_view::npos)
+      return true;
+    value.remove_prefix(begin);
+    const size_t end = value.find_first_of(kWhitespace);
+    const std::string_view host = value.substr(0, end);
+    value.remove_prefix(host.size());
+    std::string problem;
+    std::optional<UpstreamConfig> upstream = upstream_for_host(host, &problem);
+    if (!upstream) {
+      *error = std::string(origin) + ": " + problem;
+      return false;
+    }
+    const bool seen =
+        std::any_of(registries.begin(), registries.end(),
+                    [&](const UpstreamConfig &known) { return known.host == upstream->host; });
+    if (!seen)
+      registries.push_back(std::move(*upstream));
+  }
+}
+
+bool parse_auth_registries(std::string_view value, std::string_view entry_delimiter,
+                           std::string_view field_delimiter,
+                           std::vector<HostCredentials> &credentials,
+                           std::vector<std::string> &warnings, std::string *error) {
+  if (entry_delimiter.empty() || field_delimiter.empty()) {
+    *error = std::string(entry_delimiter.empty() ? "AUTH_REGISTRIES_DELIMITER"
+                                                 : "AUTH_REGISTRY_DELIMITER") +
+             ": must not be empty";
+    return false;
+  }
+  size_t index = 0;
+  return for_each_part(value, entry_delimiter, [&](std::string_view raw_entry) {
+    const size_t entry_index = index++;
+    // docker-registry-proxy echoes the fields unquoted, which drops surrounding whitespace; a
+    // list written one entry per line relies on it.
+    const std::string_view entry = trimmed(raw_entry);
+    if (entry.empty())
+      return true;
+    std::string_view parts[4];
+    size_t field_count = 0;
+    for_each_part(entry, field_delimiter, [&](std::string_view field) {
+      if (field_count < 4)
+        parts[field_count] = field;
+      ++field_count;
+      return true;
+    });
+    // HOST may carry a port (registry.internal:5000:user:pass): with the ':' separator and four
+    // or more fields whose second is a port number, the first two fields are the host. A user
+    // name is never all digits in practice, and docker-registry-proxy had no ports at all.
+    std::string host_with_port;
+    std::string_view fields[3] = {parts[0], parts[1], parts[2]};
+    if (field_delimiter == ":" && field_count >= 4) {
+      const std::string_view port = trimmed(parts[1]);
+      const bool numeric =
+          !port.empty() && port.size() <= 5 &&
+          std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
+      if (numeric) {
+        host_with_port = std::string(trimmed(parts[0])) + ":" + std::string(port);
+        fields[0] = host_with_port;
+        fields[1] = parts[2];
+        fields[2] = parts[3];
+        --field_count;
+      }
+    }
+    // Past here nothing but the host may be quoted: a field might be a password.
+    const std::string where = "AUTH_REGISTRIES " + ordinal_entry(entry_index);
+    if (field_count < 3) {
+      *error = where + ": expected HOST" + std::string(field_delimiter) + "USER" +
+               std::string(field_delimiter) + "PASSWORD, found " + std::to_string(field_count) +
+               " field" + (field_count == 1 ? "" : "s") + " (AUTH_REGISTRY_DELIMITER is '" +
+               std::string(field_delimiter) + "')";
+      return false;
+    }
+    const std::optional<std::string> host = credentials_host(trimmed(fields[0]), nullptr);
+    if (!host) {
+      *error = where + ": the first field is not a host name or host:port";
+      return false;
+    }
+    const std::string_view user = trimmed(fields[1]);
+    const std::string_view password = trimmed(fields[2]);
+    if (user.empty() || password.empty()) {
+      *error = where + " (host " + *host + "): empty " + (user.empty() ? "user" : "password");
+      return false;
+    }
+    if (field_count > 3) {
+      warnings.push_back(where + " (host " + *host + "): " + std::to_string(field_count) +
+                         " fields; as docker-registry-proxy does, only the first three count and "
+                         "the password ends at the second '" +
+                         std::string(field_delimiter) +
+                         "' after the host. If it contains that separator, set "
+                         "AUTH_REGISTRY_DELIMITER to another one (e.g. \":::\")");
+    }
+    const bool seen =
+        std::any_of(credentials.begin(), credentials.end(),
+                    [&](const HostCredentials &known) { return known.host == *host; });
+    if (seen) {
+      *error = where + ": a second entry for host " + *host;
+      return false;
+    }
+    credentials.push_back({*host, std::string(user), std::string(password)});
+    return true;
+  });
+}
+
+bool apply_manifest_ttl_environment(const EnvLookup &lookup, ManifestTtlSettings &settings,
+                                    std::string *error) {
+  // load_manifest_ttl_env fills every unset variable with docker-registry-proxy's default, so
+  // called unconditionally it would replace the config file's "manifest_cache" with those
+  // defaults. When none of the six variables is set the environment says nothing, and the
+  // lower layers stand.
+  constexpr std::array kVariables = {kEnableManifestCacheVariable, kPrimaryRegexVariable,
+                                     kPrimaryTimeVariable,         kSecondaryRegexVariable,
+                                     kSecondaryTimeVariable,       kDefaultTimeVariable};
+  const bool any_set = std::any_of(kVariables.begin(), kVariables.end(),
+                                   [&](std::string_view name) { return lookup(name).has_value(); });
+  if (!any_set)
+    return true;
+  return load_manifest_ttl_env(lookup, settings, error);
+}
+
+bool apply_environment(const EnvLookup &lookup, Config &config, EnvLayer &layer,
+                       std::string *error) {
+  if (!apply_option_variables(lookup, config, error))
+    return false;
+  if (!apply_manifest_ttl_environment(lookup, config.manifest_ttl, error))
+    return false;
+  if (const std::optional<std::string_view> registries = variable(lookup, "REGISTRIES")) {
+    if (!parse_registries(*registries, "REGISTRIES", layer.registries, error))
+      return false;
+  }
+  if (const std::optional<std::string_view> auth = variable(lookup, "AUTH_REGISTRIES")) {
+    // Unset or empty: the defaults, as the entrypoint's ${AUTH_REGISTRIES_DELIMITER:-" "}.
+    const std::string_view entry_delimiter =
+        variable(lookup, "AUTH_REGISTRIES_DELIMITER").value_or(" ");
+    const std::string_view field_delimiter =
+        variable(lookup, "AUTH_REGISTRY_DELIMITER").value_or(":");
+    if (!parse_auth_registries(*auth, entry_delimiter, field_delimiter, layer.credentials,
+                               layer.warnings, error)) {
+      return false;
+    }
+  }
+  return read_acr_variables(lookup, layer.acr, error);
+}
+
+} // namespace regcache::registry

@@ -1,0 +1,74 @@
+// regcache: a pull-through cache for container registries.
+#include <fmt/format.h>
+#include <signal.h>
+
+#include <cerrno>
+#include <csignal>
+#include <ctime>
+#include <span>
+
+#include "registry/config/options.h"
+#include "registry/daemon/server.h"
+
+namespace {
+
+int run(std::span<const char *const> argv) {
+  using regcache::registry::ParsedOptions;
+  ParsedOptions options = regcache::registry::parse_options(argv);
+  switch (options.outcome) {
+  case ParsedOptions::Outcome::Help:
+  case ParsedOptions::Outcome::Version:
+    fmt::print("{}", options.message);
+    if (!options.message.empty() && options.message.back() != '\n')
+      fmt::print("\n");
+    return 0;
+  case ParsedOptions::Outcome::Error:
+    fmt::print(stderr, "regcache: {}\nTry 'regcache --help'.\n", options.message);
+    return 2;
+  case ParsedOptions::Outcome::Run:
+    break;
+  }
+  for (const std::string &warning : options.warnings)
+    fmt::print(stderr, "regcache: warning: {}\n", warning);
+
+  // Signals are taken synchronously by this thread; workers never see them. SIGPIPE is ignored:
+  // a client that goes away must be an error result, not the end of the process.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  regcache::registry::Server server(std::move(options.config));
+  std::string error;
+  if (!server.start(&error)) {
+    fmt::print(stderr, "regcache: {}\n", error);
+    return 1;
+  }
+  bool stopping = false;
+  // Bounded by the workers: they end by themselves after the shutdown grace period.
+  while (!server.finished()) {
+    timespec tick{0, 100 * 1000 * 1000};
+    int signal_number = sigtimedwait(&signals, nullptr, &tick);
+    if (signal_number < 0)
+      continue;
+    if (stopping) {
+      fmt::print(stderr, "regcache: second signal, exiting now\n");
+      std::fflush(stderr);
+      std::_Exit(1);
+    }
+    fmt::print(stderr, "regcache: {} received, finishing in-flight responses\n",
+               signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+    stopping = true;
+    server.request_stop();
+  }
+  server.join();
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  return run(std::span<const char *const>(argv, static_cast<size_t>(argc)));
+}

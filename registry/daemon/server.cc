@@ -1,0 +1,208 @@
+#include "registry/daemon/server.h"
+
+#include <fmt/format.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <future>
+
+#include "core/io_ops.h"
+#include "core/listener.h"
+#include "core/ring.h"
+#include "core/socket_address.h"
+#include "core/wait_list.h"
+#include "registry/serve/client_connection.h"
+#include "registry/serve/worker_context.h"
+
+namespace regcache::registry {
+
+struct Server::Worker {
+  unsigned index = 0;
+  int listen_fd = -1;
+  std::thread thread;
+  std::atomic<int> ring_fd{-1};
+  core::Waiter stop_waiter; // armed by the worker before it reports ready
+  std::atomic<bool> stop_sent{false};
+  std::atomic<bool> done{false};
+  std::promise<std::string> started; // empty string: ready
+};
+
+namespace {
+
+struct AcceptContext {
+  WorkerContext *worker;
+};
+
+void on_accept(void *context, int fd) {
+  auto *accept = static_cast<AcceptContext *>(context);
+  WorkerContext &worker = *accept->worker;
+  if (worker.connection_count >= worker.config.connections_max || worker.stopping) {
+    ::close(fd); // over the limit: the client retries; memory stays bounded
+    return;
+  }
+  int one = 1;
+  // Response heads and small manifests are latency-bound; do not let Nagle hold them.
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  core::spawn(serve_client(worker, fd));
+}
+
+core::Task<void> watch_for_stop(core::Waiter &stop_waiter, WorkerContext &worker,
+                                core::Listener &listener) {
+  co_await stop_waiter;
+  worker.stopping = true;
+  listener.stop();
+  for (ClientConnection *connection = worker.connections; connection != nullptr;
+       connection = connection->next) {
+    connection->stop_if_idle();
+  }
+}
+
+} // namespace
+
+Server::Server(Config config) : config_(std::move(config)), tags_(store_) {}
+
+Server::~Server() {
+  request_stop();
+  join();
+}
+
+bool Server::start(std::string *error) {
+  if (!store_.open(config_.cache_dir, error))
+    return false;
+  tls::ClientContextOptions tls_options;
+  tls_options.ca_file = config_.upstream_ca_file;
+  tls_options.verify_peer = !config_.insecure_upstream;
+  tls_context_ = tls::ClientContext::create(tls_options, error);
+  if (!tls_context_)
+    return false;
+  for (const UpstreamConfig &upstream : config_.upstreams) {
+    if (upstream.ca_file.empty() && !upstream.insecure)
+      continue;
+    tls::ClientContextOptions own;
+    own.ca_file = upstream.ca_file.empty() ? config_.upstream_ca_file : upstream.ca_file;
+    own.verify_peer = !upstream.insecure && !config_.insecure_upstream;
+    std::string context_error;
+    auto context = tls::ClientContext::create(own, &context_error);
+    if (!context) {
+      *error = fmt::format("upstream {}: {}", upstream.host, context_error);
+      return false;
+    }
+    upstream_tls_[&upstream] = context.get();
+    upstream_tls_owned_.push_back(std::move(context));
+  }
+  auth_ = std::make_unique<UpstreamAuth>(config_);
+  if (!ttl_policy_.compile(config_, error))
+    return false;
+
+  core::SocketAddress address;
+  if (!core::parse_socket_address(config_.listen_address, address, error))
+    return false;
+  unsigned count =
+      config_.workers == 0 ? std::max(1u, std::thread::hardware_concurrency()) : config_.workers;
+  for (unsigned i = 0; i < count; ++i) {
+    auto worker = std::make_unique<Worker>();
+    worker->index = i;
+    worker->listen_fd = core::listen_tcp(address, count > 1, 4096, error);
+    if (worker->listen_fd < 0)
+      return false;
+    workers_.push_back(std::move(worker));
+  }
+  for (auto &worker : workers_) {
+    std::future<std::string> started = worker->started.get_future();
+    worker->thread = std::thread([this, raw = worker.get()] { run_worker(*raw); });
+    std::string worker_error = started.get();
+    if (!worker_error.empty()) {
+      *error = worker_error;
+      return false;
+    }
+  }
+  fmt::print(stderr, "regcache: listening on {} ({} worker{}), upstream {}, cache {}\n",
+             config_.listen_address, count, count == 1 ? "" : "s", config_.upstream.url(),
+             config_.cache_dir);
+  return true;
+}
+
+void Server::request_stop() {
+  for (auto &worker : workers_) {
+    int fd = worker->ring_fd.load();
+    if (fd < 0 || worker->done.load() || worker->stop_sent.exchange(true))
+      continue;
+    core::post_to_ring(fd, worker->stop_waiter.op);
+  }
+}
+
+bool Server::finished() const {
+  for (const auto &worker : workers_) {
+    if (!worker->done.load())
+      return false;
+  }
+  return true;
+}
+
+void Server::join() {
+  for (auto &worker : workers_) {
+    if (worker->thread.joinable())
+      worker->thread.join();
+  }
+}
+
+void Server::run_worker(Worker &worker) {
+  core::Ring ring;
+  std::string error;
+  if (!ring.init(core::RingOptions{}, &error)) {
+    worker.done = true;
+    worker.started.set_value(error);
+    return;
+  }
+  http::UpstreamSettings upstream_settings;
+  upstream_settings.connect_timeout_ms = config_.upstream_connect_timeout_ms;
+  upstream_settings.read_timeout_ms = config_.upstream_read_timeout_ms;
+  upstream_settings.idle_connections_max = config_.upstream_connections_max;
+  upstream_settings.tls_context = tls_context_.get();
+  WorkerContext context(config_, store_, tags_, *auth_, revalidations_, ttl_policy_,
+                        upstream_settings);
+  context.upstream_tls = &upstream_tls_;
+  context.log.start();
+  AcceptContext accept_context{&context};
+  core::Listener listener(worker.listen_fd, &on_accept, &accept_context);
+  listener.start();
+  worker.stop_waiter.arm();
+  core::spawn(watch_for_stop(worker.stop_waiter, context, listener));
+  worker.ring_fd = ring.fd();
+  worker.started.set_value(std::string());
+
+  using Clock = std::chrono::steady_clock;
+  while (!context.stopping)
+    ring.run_once();
+  // Stopping: let in-flight responses and downloads finish, within the grace period. The loop
+  // wakes at least every 100 ms to look at the clock.
+  const Clock::time_point grace_deadline =
+      Clock::now() + std::chrono::milliseconds(config_.shutdown_grace_ms);
+  while ((context.connection_count > 0 || context.fetches_running > 0 || !listener.stopped()) &&
+         Clock::now() < grace_deadline) {
+    ring.run_once(100);
+  }
+  if (context.connection_count > 0 || context.fetches_running > 0) {
+    fmt::print(
+        stderr,
+        "regcache: worker {}: shutdown grace over with {} connections and {} downloads open\n",
+        worker.index, context.connection_count, context.fetches_running);
+  }
+  context.log.stop();
+  // Bounded, and never an unbounded wait: the flusher may finish inside run_once's first step,
+  // leaving nothing in flight to wake a wait without a timeout.
+  for (int turn = 0; turn < 100 && !context.log.flushed(); ++turn)
+    ring.run_once(10);
+  context.upstreams.clear();
+  worker.done = true;
+  if (context.connection_count > 0 || context.fetches_running > 0) {
+    // Coroutines still suspended on this ring would outlive it; the process is ending anyway,
+    // so leave without unwinding them.
+    std::fflush(stderr);
+    std::_Exit(0);
+  }
+}
+
+} // namespace regcache::registry

@@ -1,0 +1,55 @@
+#pragma once
+// The daemon: the store, the upstream TLS context, and N worker threads, each with its own ring
+// and its own SO_REUSEPORT listening socket, so the kernel spreads connections and nothing about
+// a connection is shared between threads.
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "registry/auth/upstream_auth.h"
+#include "registry/cache/blob_store.h"
+#include "registry/cache/manifest_ttl_policy.h"
+#include "registry/cache/single_flight.h"
+#include "registry/cache/tag_store.h"
+#include "registry/config/config.h"
+#include "tls/tls_context.h"
+
+namespace regcache::registry {
+
+class Server {
+public:
+  explicit Server(Config config);
+  ~Server();
+  Server(const Server &) = delete;
+  Server &operator=(const Server &) = delete;
+
+  // Opens the store, binds the sockets and starts the workers. False with `error` set when
+  // something the operator must fix is wrong (a bad cache dir, a port in use, a bad CA file).
+  bool start(std::string *error);
+  // Graceful stop, callable from any thread: stop accepting, let responses finish for up to
+  // --shutdown-grace-ms, then end.
+  void request_stop();
+  bool finished() const;
+  void join();
+
+private:
+  struct Worker;
+  void run_worker(Worker &worker);
+
+  Config config_;
+  BlobStore store_;
+  TagStore tags_;
+  std::unique_ptr<tls::ClientContext> tls_context_;
+  // Upstreams with their own CA file or verification setting get their own context.
+  std::vector<std::unique_ptr<tls::ClientContext>> upstream_tls_owned_;
+  std::unordered_map<const UpstreamConfig *, const tls::ClientContext *> upstream_tls_;
+  std::unique_ptr<UpstreamAuth> auth_;
+  SingleFlight revalidations_;
+  ManifestTtlPolicy ttl_policy_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+};
+
+} // namespace regcache::registry

@@ -1,0 +1,27 @@
+#pragma once
+// GET/HEAD /v2/<name>/blobs/<digest>: from the store when published, else through the single
+// download of that digest (started here when none is running), streaming as it arrives.
+#include "core/task.h"
+#include "http/message_head.h"
+#include "registry/api/digest.h"
+#include "registry/api/route.h"
+#include "registry/serve/client_connection.h"
+#include "registry/upstream/upstream_router.h"
+
+namespace regcache::registry {
+
+// A blob hit: streams the stored blob when the route's digest is in the store (true), else
+// sends nothing (false). Needs no upstream.
+core::Task<bool> serve_stored_blob(ClientConnection &client, const Route &route);
+
+// A blob that is not in the store: relayed (HEAD, non-sha256 digests) or fetched.
+core::Task<void> respond_blob(ClientConnection &client, const http::RequestHead &head,
+                              const Route &route, const UpstreamChoice &upstream);
+
+// Streams a published store file (blob or manifest) with the given content type. Returns false
+// when the file is not in the store (nothing was sent).
+core::Task<bool> serve_stored_file(ClientConnection &client, const Digest &digest,
+                                   std::string_view content_type,
+                                   std::span<const http::Header> extra_headers);
+
+} // namespace regcache::registry

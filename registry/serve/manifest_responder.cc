@@ -1,0 +1,385 @@
+#include "registry/serve/manifest_responder.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/stat.h>
+
+#include <chrono>
+
+#include "core/io_ops.h"
+#include "registry/api/accept_kind.h"
+#include "registry/cache/blob_store.h"
+#include "registry/cache/sha256.h"
+#include "registry/cache/single_flight.h"
+#include "registry/cache/tag_store.h"
+#include "registry/serve/blob_responder.h"
+#include "registry/serve/upstream_relay.h"
+
+namespace regcache::registry {
+namespace {
+
+constexpr size_t kMediaTypeBytesMax = 256;
+constexpr http::Header kStaleWarning{"Warning", "110 regcache \"Response is stale\""};
+
+// Docker schema1 signed manifests (what distribution converts to for clients that do not accept
+// schema2) are named by the digest of their payload without the JWS signatures, not of the bytes
+// sent, and the signatures differ per conversion. They cannot be verified by sha256 of the body,
+// so regcache relays them and never stores them.
+bool is_signed_schema1(std::string_view media_type) {
+  return media_type.starts_with(kMediaTypeDockerManifestV1Signed);
+}
+
+int64_t now_unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Writes `bytes` to a fresh temp file and renames it to `path`; with `durable`, fsync first.
+core::Task<bool> write_file_atomically(BlobStore &store, const StorePath &path,
+                                       std::string_view bytes, bool durable) {
+  StorePath temp = store.temp_path();
+  int fd = co_await core::openat(store.root_fd(), temp.c_str(),
+                                 O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0)
+    co_return false;
+  size_t offset = 0;
+  bool ok = true;
+  while (offset < bytes.size()) {
+    int32_t written = co_await core::write(
+        fd, std::span<const char>(bytes.data() + offset, bytes.size() - offset), offset);
+    if (written <= 0) {
+      ok = false;
+      break;
+    }
+    offset += static_cast<size_t>(written);
+  }
+  if (ok && durable)
+    ok = co_await core::fsync(fd) == 0;
+  co_await core::close(fd);
+  if (ok)
+    ok = co_await core::renameat(store.root_fd(), temp.c_str(), store.root_fd(), path.c_str()) == 0;
+  if (!ok)
+    co_await core::unlinkat(store.root_fd(), temp.c_str());
+  co_return ok;
+}
+
+core::Task<bool> load_media_type(BlobStore &store, const Digest &digest, std::string &out) {
+  StorePath path = BlobStore::meta_path(digest);
+  int fd = co_await core::openat(store.root_fd(), path.c_str(), O_RDONLY | O_CLOEXEC, 0);
+  if (fd < 0)
+    co_return false;
+  std::array<char, kMediaTypeBytesMax> text;
+  int32_t got = co_await core::read(fd, text, 0);
+  co_await core::close(fd);
+  if (got <= 0)
+    co_return false;
+  out.assign(text.data(), static_cast<size_t>(got));
+  co_return true;
+}
+
+// Manifest bytes whose sha256 is `digest` (the caller checked), with their media type. The type
+// goes in first: a published manifest must never lack its type.
+core::Task<bool> store_manifest(BlobStore &store, const Digest &digest, std::string_view media_type,
+                                std::string_view bytes) {
+  // Already there (a tag pulled again): content-addressed files never change, skip the writes.
+  std::string known_type;
+  bool typed = co_await load_media_type(store, digest, known_type);
+  if (typed && known_type == media_type) {
+    StorePath blob_path = BlobStore::blob_path(digest);
+    struct statx stat {};
+    int rc = co_await core::statx(store.root_fd(), blob_path.c_str(), 0, STATX_SIZE, &stat);
+    if (rc == 0 && stat.stx_size == bytes.size())
+      co_return true;
+  }
+  StorePath meta = BlobStore::meta_path(digest);
+  bool stored = co_await write_file_atomically(store, meta, media_type, false);
+  if (!stored)
+    co_return false;
+  StorePath blob = BlobStore::blob_path(digest);
+  stored = co_await write_file_atomically(store, blob, bytes, true);
+  co_return stored;
+}
+
+// A manifest from the store by digest; false when it is not there (nothing sent).
+// A manifest from the store by digest; false when it is not there, or when the client's Accept
+// excludes its media type (nothing sent then: the upstream answers such a client itself, as
+// distribution does with a 404, so a Docker-schema2-only client never gets an OCI manifest).
+core::Task<bool> serve_stored_manifest(ClientConnection &client, const Digest &digest,
+                                       uint8_t accept,
+                                       std::span<const http::Header> extra_headers) {
+  std::string media_type;
+  bool known = co_await load_media_type(client.worker().store, digest, media_type);
+  if (!known || !mask_accepts(accept, media_type))
+    co_return false;
+  bool served = co_await serve_stored_file(client, digest, media_type, extra_headers);
+  co_return served;
+}
+
+uint8_t accept_mask_of(std::span<const http::Header> accept) {
+  uint8_t mask = 0;
+  for (const http::Header &header : accept)
+    mask |= accept_mask(header.value);
+  return mask;
+}
+
+core::Task<void> respond_by_digest(ClientConnection &client, const http::RequestHead &head,
+                                   const Route &route, const UpstreamChoice &upstream,
+                                   std::span<const http::Header> accept,
+                                   const std::string &target) {
+  std::optional<Digest> digest = parse_sha256_digest(route.reference);
+  if (!digest) {
+    co_await relay_request(client, head, upstream, target, accept);
+    co_return;
+  }
+  bool served = co_await serve_stored_manifest(client, *digest, accept_mask_of(accept), {});
+  if (served) {
+    client.set_outcome(CacheOutcome::Hit);
+    co_return;
+  }
+  if (client.is_head_request()) {
+    co_await relay_request(client, head, upstream, target, accept);
+    co_return;
+  }
+  client.set_outcome(CacheOutcome::Miss);
+  WorkerContext &worker = client.worker();
+  SmallResponse answer;
+  co_await fetch_small_authorized(worker, upstream, "GET", target, accept,
+                                  worker.config.manifest_bytes_max, answer);
+  if (answer.rc < 0) {
+    co_await send_upstream_failure(client, answer.rc, answer.error);
+    co_return;
+  }
+  if (answer.fields.status != 200) {
+    co_await send_upstream_answer(client, answer.fields, answer.body);
+    co_return;
+  }
+  if (answer.too_large) {
+    co_await send_upstream_unavailable(client, "the manifest is larger than --manifest-bytes-max");
+    co_return;
+  }
+  if (is_signed_schema1(answer.fields.content_type)) {
+    client.set_outcome(CacheOutcome::Pass);
+    co_await send_upstream_answer(client, answer.fields, answer.body);
+    co_return;
+  }
+  if (sha256_of(answer.body) != *digest) {
+    // Never store or serve content under a digest it does not have.
+    co_await send_upstream_unavailable(client, "the upstream's manifest does not match its digest");
+    co_return;
+  }
+  co_await store_manifest(worker.store, *digest, answer.fields.content_type, answer.body);
+  co_await send_upstream_answer(client, answer.fields, answer.body);
+}
+
+// Revalidation outcomes a leader reports to the followers of the same tag entry.
+enum RevalidationOutcome : int {
+  kEntryFresh = 1,        // the entry was confirmed or replaced just now: serve it
+  kUpstreamUnhealthy = 2, // the upstream could not answer: serve the stale entry
+  kAskYourself = 3,       // nothing shared: ask the upstream yourself
+};
+
+TagEntry entry_for(const Digest &digest, const SmallResponse &answer) {
+  TagEntry entry;
+  entry.digest = digest;
+  entry.size_bytes = answer.body.size();
+  entry.confirmed_unix_ms = now_unix_ms();
+  entry.media_type = answer.fields.content_type;
+  return entry;
+}
+
+core::Task<void> serve_stale_or_error(ClientConnection &client, const TagKey &key,
+                                      const SmallResponse &answer) {
+  TagEntry entry;
+  bool have_entry = co_await client.worker().tags.load(key, entry);
+  if (have_entry) {
+    std::array<http::Header, 1> warning{kStaleWarning};
+    bool served = co_await serve_stored_manifest(client, entry.digest, kAcceptMaskAll, warning);
+    if (served) {
+      client.set_outcome(CacheOutcome::Stale);
+      co_return;
+    }
+  }
+  if (answer.rc < 0) {
+    co_await send_upstream_failure(client, answer.rc, answer.error);
+  } else {
+    client.set_outcome(CacheOutcome::Pass);
+    co_await send_upstream_answer(client, answer.fields, answer.body);
+  }
+}
+
+// A 200 GET answer for a tag: verified against the upstream's digest claim, stored by digest,
+// remembered for the tag. False (and the client answered with 502) when it cannot be trusted.
+core::Task<bool> accept_tag_manifest(ClientConnection &client, const TagKey &key,
+                                     SmallResponse &answer) {
+  if (answer.too_large) {
+    // Only a prefix was read: it must never go out as a complete answer.
+    co_await send_upstream_unavailable(client, "the manifest is larger than --manifest-bytes-max");
+    co_return false;
+  }
+  if (is_signed_schema1(answer.fields.content_type)) {
+    // Relayed, never stored: see is_signed_schema1.
+    client.set_outcome(CacheOutcome::Pass);
+    co_return true;
+  }
+  Digest digest = sha256_of(answer.body);
+  if (!answer.fields.docker_content_digest.empty()) {
+    std::optional<Digest> claimed = parse_sha256_digest(answer.fields.docker_content_digest);
+    if (claimed && *claimed != digest) {
+      co_await send_upstream_unavailable(
+          client, "the upstream's manifest does not match its Docker-Content-Digest");
+      co_return false;
+    }
+  }
+  WorkerContext &worker = client.worker();
+  bool stored =
+      co_await store_manifest(worker.store, digest, answer.fields.content_type, answer.body);
+  if (stored) {
+    TagEntry entry = entry_for(digest, answer);
+    co_await worker.tags.save(key, entry);
+  }
+  if (answer.fields.docker_content_digest.empty())
+    answer.fields.docker_content_digest = to_string(digest);
+  co_return true;
+}
+
+// The upstream's current answer for the tag, with the client's own method.
+core::Task<void> ask_upstream(ClientConnection &client, const http::RequestHead &head,
+                              const UpstreamChoice &upstream, std::span<const http::Header> accept,
+                              const std::string &target, const TagKey &key) {
+  WorkerContext &worker = client.worker();
+  SmallResponse answer;
+  co_await fetch_small_authorized(worker, upstream, head.method, target, accept,
+                                  worker.config.manifest_bytes_max, answer);
+  if (answer.rc < 0 || upstream_unhealthy(answer.fields.status)) {
+    co_await serve_stale_or_error(client, key, answer);
+    co_return;
+  }
+  client.set_outcome(CacheOutcome::Pass);
+  if (answer.fields.status != 200 || client.is_head_request()) {
+    co_await send_upstream_answer(client, answer.fields, answer.body);
+    co_return;
+  }
+  client.set_outcome(CacheOutcome::Miss);
+  bool accepted = co_await accept_tag_manifest(client, key, answer);
+  if (accepted)
+    co_await send_upstream_answer(client, answer.fields, answer.body);
+}
+
+// An expired entry: one HEAD upstream. Unchanged digest: renew the entry and serve it.
+// Changed: one GET (for GET clients), stored and served. Down/5xx/429: the stale entry.
+// Returns the outcome to share with followers; `answered` tells whether the client got its answer.
+core::Task<int> revalidate(ClientConnection &client, const UpstreamChoice &upstream,
+                           std::span<const http::Header> accept, const std::string &target,
+                           const TagKey &key, TagEntry &entry, bool &answered) {
+  WorkerContext &worker = client.worker();
+  answered = false;
+  SmallResponse probe;
+  co_await fetch_small_authorized(worker, upstream, "HEAD", target, accept,
+                                  worker.config.manifest_bytes_max, probe);
+  if (probe.rc < 0 || upstream_unhealthy(probe.fields.status))
+    co_return kUpstreamUnhealthy;
+  if (probe.fields.status == 200) {
+    std::optional<Digest> current = parse_sha256_digest(probe.fields.docker_content_digest);
+    if (current && *current == entry.digest) {
+      entry.confirmed_unix_ms = now_unix_ms();
+      co_await worker.tags.save(key, entry);
+      co_return kEntryFresh;
+    }
+    if (!client.is_head_request()) {
+      // Changed: the one GET of this revalidation.
+      SmallResponse answer;
+      co_await fetch_small_authorized(worker, upstream, "GET", target, accept,
+                                      worker.config.manifest_bytes_max, answer);
+      if (answer.rc < 0 || upstream_unhealthy(answer.fields.status))
+        co_return kUpstreamUnhealthy;
+      answered = true;
+      if (answer.fields.status != 200) {
+        client.set_outcome(CacheOutcome::Pass);
+        co_await send_upstream_answer(client, answer.fields, answer.body);
+        co_return kAskYourself;
+      }
+      client.set_outcome(CacheOutcome::Miss);
+      bool accepted = co_await accept_tag_manifest(client, key, answer);
+      if (!accepted)
+        co_return kAskYourself;
+      co_await send_upstream_answer(client, answer.fields, answer.body);
+      co_return kEntryFresh;
+    }
+  }
+  // A HEAD client of a changed tag, or a 404/401 for the tag: relay the upstream's HEAD answer
+  // and leave the entry (a GET will replace it).
+  answered = true;
+  client.set_outcome(CacheOutcome::Pass);
+  co_await send_upstream_answer(client, probe.fields, probe.body);
+  co_return kAskYourself;
+}
+
+core::Task<void> respond_by_tag(ClientConnection &client, const http::RequestHead &head,
+                                const Route &route, const UpstreamChoice &upstream,
+                                std::span<const http::Header> accept, const std::string &target) {
+  WorkerContext &worker = client.worker();
+  uint8_t mask = accept_mask_of(accept);
+  TagKey key{upstream.endpoint.authority, upstream.name, route.reference, mask_key(mask)};
+  uint64_t ttl_ms = worker.manifest_ttl_ms(upstream.config, route.name, route.reference);
+
+  TagEntry entry;
+  bool have_entry = co_await worker.tags.load(key, entry);
+  if (have_entry && ttl_ms > 0 &&
+      now_unix_ms() - entry.confirmed_unix_ms < static_cast<int64_t>(ttl_ms)) {
+    bool served = co_await serve_stored_manifest(client, entry.digest, kAcceptMaskAll, {});
+    if (served) {
+      client.set_outcome(CacheOutcome::Hit);
+      co_return;
+    }
+    have_entry = false; // the manifest bytes are gone (removed by an operator): ask again
+  }
+  if (have_entry) {
+    std::string flight_key;
+    tag_entry_path(key, flight_key);
+    SingleFlight::Joined joined = co_await worker.revalidations.join(flight_key);
+    int outcome = joined.outcome;
+    bool answered = false;
+    if (joined.leader) {
+      outcome = co_await revalidate(client, upstream, accept, target, key, entry, answered);
+      worker.revalidations.finish(flight_key, outcome);
+      if (answered)
+        co_return;
+    }
+    if (outcome == kEntryFresh) {
+      TagEntry renewed;
+      bool reloaded = co_await worker.tags.load(key, renewed);
+      if (reloaded) {
+        bool served = co_await serve_stored_manifest(client, renewed.digest, kAcceptMaskAll, {});
+        if (served) {
+          client.set_outcome(CacheOutcome::Revalidated);
+          co_return;
+        }
+      }
+    } else if (outcome == kUpstreamUnhealthy) {
+      SmallResponse unreachable;
+      unreachable.rc = -EHOSTUNREACH;
+      unreachable.error = "the upstream could not revalidate the tag";
+      co_await serve_stale_or_error(client, key, unreachable);
+      co_return;
+    }
+  }
+  co_await ask_upstream(client, head, upstream, accept, target, key);
+}
+
+} // namespace
+
+core::Task<void> respond_manifest(ClientConnection &client, const http::RequestHead &head,
+                                  const Route &route, const UpstreamChoice &upstream) {
+  std::array<http::Header, 8> accept_storage;
+  size_t accept_count = collect_accept_headers(head, accept_storage);
+  std::span<const http::Header> accept(accept_storage.data(), accept_count);
+  std::string target = fmt::format("/v2/{}/manifests/{}", upstream.name, route.reference);
+  if (route.reference_is_digest) {
+    co_await respond_by_digest(client, head, route, upstream, accept, target);
+  } else {
+    co_await respond_by_tag(client, head, route, upstream, accept, target);
+  }
+}
+
+} // namespace regcache::registry

@@ -1,0 +1,85 @@
+#include "registry/upstream/upstream_router.h"
+
+#include "registry/api/route.h"
+
+namespace regcache::registry {
+namespace {
+
+http::Endpoint endpoint_of(const UpstreamUrl &url) {
+  http::Endpoint endpoint;
+  endpoint.tls = url.tls;
+  endpoint.host = url.host;
+  endpoint.port = url.port;
+  endpoint.authority = url.authority();
+  return endpoint;
+}
+
+// Docker Hub answers to several names; containerd says "docker.io".
+bool same_registry_host(std::string_view configured, std::string_view asked) {
+  if (configured == asked)
+    return true;
+  auto hub = [](std::string_view host) {
+    return host == "docker.io" || host == "registry-1.docker.io" || host == "index.docker.io";
+  };
+  return hub(configured) && hub(asked);
+}
+
+const UpstreamConfig *find_upstream(const Config &config, std::string_view host) {
+  for (const UpstreamConfig &upstream : config.upstreams) {
+    if (same_registry_host(upstream.host, host) ||
+        same_registry_host(upstream.url.authority(), host)) {
+      return &upstream;
+    }
+  }
+  return nullptr;
+}
+
+} // namespace
+
+bool choose_upstream(const Config &config, std::string_view query, std::string_view name,
+                     UpstreamChoice &out, std::string_view *error) {
+  out.config = nullptr;
+  UpstreamUrl url = config.upstream;
+  std::string_view ns = query_param(query, "ns");
+  std::string_view repository = name;
+  if (!ns.empty()) {
+    if (!is_valid_registry_host(ns)) {
+      *error = "the ns parameter is not a registry host name";
+      return false;
+    }
+    out.config = find_upstream(config, ns);
+    if (out.config == nullptr) {
+      std::string_view host = ns == "docker.io" ? std::string_view("registry-1.docker.io") : ns;
+      std::string parse_error;
+      std::optional<UpstreamUrl> parsed =
+          parse_upstream_url("https://" + std::string(host), &parse_error);
+      if (!parsed) {
+        *error = "the ns parameter is not a registry host name";
+        return false;
+      }
+      url = *parsed;
+    }
+  } else {
+    size_t slash = name.find('/');
+    // Only a component that looks like a host (has a dot) can name a registry: "library" never
+    // does.
+    if (slash != std::string_view::npos &&
+        name.substr(0, slash).find('.') != std::string_view::npos) {
+      if (const UpstreamConfig *named = find_upstream(config, name.substr(0, slash))) {
+        out.config = named;
+        repository = name.substr(slash + 1);
+      }
+    }
+    if (out.config == nullptr && !config.upstreams.empty())
+      out.config = &config.upstreams.front();
+  }
+  if (out.config != nullptr)
+    url = out.config->url;
+  out.endpoint = endpoint_of(url);
+  out.name = is_docker_hub(url) ? docker_hub_name(repository) : std::string(repository);
+  if (out.config != nullptr && !out.config->prefix.empty())
+    out.name = out.config->prefix + "/" + out.name;
+  return true;
+}
+
+} // namespace regcache::registry

@@ -1,0 +1,28 @@
+#pragma once
+// Which upstream a mirror request goes to, and under which repository name. In this order:
+//   1. `?ns=<host>` (what containerd sends to a mirror): the configured upstream of that host,
+//      else https://<host>;
+//   2. a first path component naming a configured upstream host, so podman and CRI-O can use
+//      `location = "regcache:3128/ghcr.io"` (`/v2/ghcr.io/org/img/...` -> ghcr.io, `org/img`);
+//   3. the default upstream (the first configured one, from --upstream).
+// Then: Docker Hub gets `library/` before one-component names, and an upstream's repository
+// prefix (an ACR cache rule such as `hub`) goes in front of the name.
+#include <string>
+#include <string_view>
+
+#include "http/upstream_endpoint.h"
+#include "registry/config/config.h"
+
+namespace regcache::registry {
+
+struct UpstreamChoice {
+  http::Endpoint endpoint;
+  std::string name;                       // the repository name to use upstream
+  const UpstreamConfig *config = nullptr; // null for an unconfigured ?ns= host
+};
+
+// Returns false (and an error message) when `ns` names no valid registry host.
+bool choose_upstream(const Config &config, std::string_view query, std::string_view name,
+                     UpstreamChoice &out, std::string_view *error);
+
+} // namespace regcache::registry
