@@ -43,18 +43,6 @@ bool has_class(char c, CharClass cls) {
   return (kCharClasses[uint8_t(c)] & cls) != 0;
 }
 
-bool is_ows(char c) {
-  return c == ' ' || c == '\t';
-}
-
-std::string_view trim_ows(std::string_view text) {
-  while (!text.empty() && is_ows(text.front()))
-    text.remove_prefix(1);
-  while (!text.empty() && is_ows(text.back()))
-    text.remove_suffix(1);
-  return text;
-}
-
 size_t offset_in(std::string_view head, std::string_view part) {
   assert(part.data() >= head.data() && part.data() + part.size() <= head.data() + head.size());
   return size_t(part.data() - head.data());

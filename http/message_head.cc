@@ -6,10 +6,6 @@
 namespace regcache::http {
 namespace {
 
-char ascii_lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c;
-}
-
 const Header *find_header(std::span<const Header> headers, std::string_view name) {
   for (const Header &header : headers) {
     if (iequals(header.name, name))
@@ -47,6 +43,14 @@ size_t find_head_end(std::span<const char> input, size_t scan_from) {
     ++pos;
   }
   return 0;
+}
+
+std::string_view trim_ows(std::string_view text) {
+  while (!text.empty() && is_ows(text.front()))
+    text.remove_prefix(1);
+  while (!text.empty() && is_ows(text.back()))
+    text.remove_suffix(1);
+  return text;
 }
 
 bool iequals(std::string_view a, std::string_view b) {

@@ -79,6 +79,16 @@ size_t find_head_end(std::span<const char> input, size_t scan_from);
 
 // ASCII case-insensitive equality (field names, tokens; RFC 9110 section 5.1).
 bool iequals(std::string_view a, std::string_view b);
+// ASCII only: field names, tokens and host names are case-insensitive in ASCII alone.
+inline char ascii_lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c;
+}
+// OWS is SP and HTAB (RFC 9110 section 5.6.3).
+inline bool is_ows(char c) {
+  return c == ' ' || c == '\t';
+}
+// `text` without leading and trailing OWS.
+std::string_view trim_ows(std::string_view text);
 
 // True when the comma-separated list `value` holds `token` as one of its elements, compared ASCII
 // case-insensitively, ignoring OWS around elements (RFC 9110 section 5.6.1). For Connection,

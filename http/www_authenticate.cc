@@ -3,6 +3,7 @@
 #include <cassert>
 
 #include "http/header_rules.h"
+#include "http/message_head.h"
 
 namespace regcache::http {
 
@@ -10,10 +11,6 @@ namespace {
 
 static_assert(kChallengesMax * 2 <= kWwwAuthenticateBytesMax,
               "every challenge needs at least a one-byte scheme and a separator");
-
-bool is_ows(char c) {
-  return c == ' ' || c == '\t';
-}
 
 // token68 (RFC 9110 section 11.2), without its trailing '='.
 bool is_token68_char(char c) {
@@ -32,20 +29,6 @@ bool is_qdtext(char c) {
 bool is_quoted_pair_char(char c) {
   const auto byte = static_cast<unsigned char>(c);
   return c == '\t' || (byte >= 0x20 && byte != 0x7F);
-}
-
-char to_lower_ascii(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool equals_ignoring_case(std::string_view a, std::string_view b) {
-  if (a.size() != b.size())
-    return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (to_lower_ascii(a[i]) != to_lower_ascii(b[i]))
-      return false;
-  }
-  return true;
 }
 
 // One pass over the field value. Every loop advances pos_ or returns, so the work is bounded by
@@ -243,7 +226,7 @@ private:
 
 const AuthParam *Challenge::param(std::string_view name) const {
   for (const AuthParam &candidate : params) {
-    if (equals_ignoring_case(candidate.name, name))
+    if (iequals(candidate.name, name))
       return &candidate;
   }
   return nullptr;
@@ -265,7 +248,7 @@ bool parse_www_authenticate(std::string_view value, std::vector<Challenge> &out,
 
 std::optional<BearerChallenge> find_bearer(std::span<const Challenge> challenges) {
   for (const Challenge &challenge : challenges) {
-    if (!equals_ignoring_case(challenge.scheme, "Bearer"))
+    if (!iequals(challenge.scheme, "Bearer"))
       continue;
     const AuthParam *realm = challenge.param("realm");
     if (realm == nullptr || realm->value.empty())
@@ -283,7 +266,7 @@ std::optional<BearerChallenge> find_bearer(std::span<const Challenge> challenges
 
 bool has_basic(std::span<const Challenge> challenges) {
   for (const Challenge &challenge : challenges) {
-    if (equals_ignoring_case(challenge.scheme, "Basic"))
+    if (iequals(challenge.scheme, "Basic"))
       return true;
   }
   return false;

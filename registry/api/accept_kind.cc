@@ -2,34 +2,11 @@
 
 #include <cassert>
 
+#include "http/message_head.h"
+
 namespace regcache::registry {
 
 namespace {
-
-constexpr std::string_view kOptionalWhitespace = " \t"; // OWS, RFC 9110 section 5.6.3
-
-std::string_view trim(std::string_view text) {
-  const size_t first = text.find_first_not_of(kOptionalWhitespace);
-  if (first == std::string_view::npos)
-    return {};
-  const size_t last = text.find_last_not_of(kOptionalWhitespace);
-  return text.substr(first, last - first + 1);
-}
-
-char ascii_lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-// Media types are case-insensitive (RFC 9110 section 8.3.1).
-bool equals_ignoring_case(std::string_view left, std::string_view right) {
-  if (left.size() != right.size())
-    return false;
-  for (size_t i = 0; i < left.size(); ++i) {
-    if (ascii_lower(left[i]) != ascii_lower(right[i]))
-      return false;
-  }
-  return true;
-}
 
 // Splits off the text up to the first `delimiter` outside a quoted-string (RFC 9110 section
 // 5.6.4: a parameter value may be quoted and hold commas and semicolons).
@@ -71,15 +48,15 @@ bool has_zero_weight(std::string_view parameters) {
     const size_t equals = parameter.find('=');
     if (equals == std::string_view::npos)
       continue;
-    if (equals_ignoring_case(trim(parameter.substr(0, equals)), "q")) {
-      return is_zero_qvalue(trim(parameter.substr(equals + 1)));
+    if (http::iequals(http::trim_ows(parameter.substr(0, equals)), "q")) {
+      return is_zero_qvalue(http::trim_ows(parameter.substr(equals + 1)));
     }
   }
   return false;
 }
 
 uint8_t media_range_bit(std::string_view media_range) {
-  if (media_range == "*/*" || equals_ignoring_case(media_range, "application/*")) {
+  if (media_range == "*/*" || http::iequals(media_range, "application/*")) {
     return kAcceptAnyBit;
   }
   const std::optional<ManifestKind> kind = manifest_kind(media_range);
@@ -114,9 +91,9 @@ constexpr MaskKeyTable kMaskKeyTable = make_mask_key_table();
 } // namespace
 
 std::optional<ManifestKind> manifest_kind(std::string_view media_type) {
-  const std::string_view essence = trim(media_type.substr(0, media_type.find(';')));
+  const std::string_view essence = http::trim_ows(media_type.substr(0, media_type.find(';')));
   for (size_t kind = 0; kind < kManifestMediaTypes.size(); ++kind) {
-    if (equals_ignoring_case(essence, kManifestMediaTypes[kind])) {
+    if (http::iequals(essence, kManifestMediaTypes[kind])) {
       return static_cast<ManifestKind>(kind);
     }
   }
@@ -128,7 +105,7 @@ uint8_t accept_mask(std::string_view accept_header_value) {
   std::string_view rest = accept_header_value;
   while (!rest.empty()) { // bounded: each round removes one element
     std::string_view element = take_until_unquoted(rest, ',');
-    const std::string_view media_range = trim(take_until_unquoted(element, ';'));
+    const std::string_view media_range = http::trim_ows(take_until_unquoted(element, ';'));
     if (media_range.empty() || has_zero_weight(element))
       continue;
     mask |= media_range_bit(media_range);

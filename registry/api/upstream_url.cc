@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "http/message_head.h"
+
 #include "registry/api/name_grammar.h"
 
 namespace regcache::registry {
@@ -11,15 +13,11 @@ namespace {
 constexpr std::string_view kHttpScheme = "http://";
 constexpr std::string_view kHttpsScheme = "https://";
 
-char ascii_lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
 bool starts_with_ignoring_case(std::string_view text, std::string_view prefix) {
   if (text.size() < prefix.size())
     return false;
   for (size_t i = 0; i < prefix.size(); ++i) {
-    if (ascii_lower(text[i]) != ascii_lower(prefix[i]))
+    if (http::ascii_lower(text[i]) != http::ascii_lower(prefix[i]))
       return false;
   }
   return true;
@@ -115,7 +113,7 @@ std::optional<UpstreamUrl> parse_upstream_url(std::string_view text, std::string
 
   url.host.reserve(host.size());
   for (char c : host)
-    url.host.push_back(ascii_lower(c));
+    url.host.push_back(http::ascii_lower(c));
   const bool bracketed = rest.starts_with('[');
   if (!bracketed && !is_valid_hostname(url.host) && !is_valid_ipv4(url.host)) {
     return fail(error, "invalid host " + quoted(host) + " in " + quoted(text));
