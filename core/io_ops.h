@@ -224,11 +224,4 @@ private:
   bool started_ = false;
 };
 
-// Closes an fd without waiting for the result (teardown paths that cannot do anything with it).
-inline void close_detached(int fd) {
-  io_uring_sqe *sqe = Ring::current().get_sqe();
-  io_uring_prep_close(sqe, fd);
-  io_uring_sqe_set_data64(sqe, 0);
-}
-
 } // namespace regcache::core

@@ -33,9 +33,9 @@ private:
   // in the backlog), so wait a little before re-arming instead of spinning.
   void back_off();
 
-  Operation op_{.kind = OpKind::Accept};
-  Operation cancel_op_{.kind = OpKind::Accept};
-  Operation backoff_op_{.kind = OpKind::Accept};
+  Operation op_{.kind = OpKind::Callback};
+  Operation cancel_op_{.kind = OpKind::Callback};
+  Operation backoff_op_{.kind = OpKind::Callback};
   __kernel_timespec backoff_timeout_{0, 100 * 1000 * 1000}; // read by the kernel: lives here
   bool backing_off_ = false;
   uint64_t accept_failures_ = 0;

@@ -8,8 +8,8 @@
 namespace regcache::core {
 
 enum class OpKind : uint8_t {
-  Resume, // a coroutine awaits the CQE(s); resume it when the last one arrives
-  Accept, // multishot accept: every CQE goes to the owner's callback
+  Resume,   // a coroutine awaits the CQE(s); resume it when the last one arrives
+  Callback, // every CQE goes to the owner's on_cqe (multishot accept, its cancel and timer)
 };
 
 // The low bits of user_data say which SQE of a chain a CQE belongs to. Operations are at
@@ -24,7 +24,7 @@ struct Operation {
   int32_t result = 0;     // res of the main CQE
   uint32_t cqe_flags = 0;
   std::coroutine_handle<> waiter;
-  void (*on_cqe)(Operation &op, int32_t result, uint32_t flags) = nullptr; // OpKind::Accept
+  void (*on_cqe)(Operation &op, int32_t result, uint32_t flags) = nullptr; // OpKind::Callback
   Operation *next_ready = nullptr; // intrusive link in the ring's ready list
 };
 static_assert(alignof(Operation) >= 8, "user_data tag bits need 8-byte alignment");

@@ -203,7 +203,7 @@ void Ring::run_once(uint32_t wait_max_ms) {
 void Ring::dispatch(Operation &op, CqeTag tag, int32_t result, uint32_t flags) {
 
   switch (op.kind) {
-  case OpKind::Accept:
+  case OpKind::Callback:
     op.on_cqe(op, result, flags);
     return;
   case OpKind::Resume:

@@ -107,8 +107,14 @@ ParseResult read_host(const FramingFields &fields, RequestHead &out) {
     return make_error(400, 0, "missing Host");
   if (fields.host_count == 1 && !is_host_and_port(fields.host))
     return make_error(400, fields.host_offset, "invalid Host");
-  if (out.host.empty())
-    out.host = fields.host; // absolute-form already set host from the target
+  if (out.host.empty()) {
+    out.host = fields.host;
+  } else if (fields.host_count == 1 && !iequals(fields.host, out.host)) {
+    // Absolute-form set host from the target. RFC 9112 section 3.2.2 says to ignore Host then,
+    // but a proxy in front may have routed by Host: a request naming two different hosts is
+    // refused rather than read two ways (HAProxy's h1_validate_mismatch_authority).
+    return make_error(400, fields.host_offset, "absolute-form authority differs from Host");
+  }
   return kRuleHolds;
 }
 

@@ -88,7 +88,11 @@ core::Task<int> UpstreamExchange::attempt(const Endpoint &endpoint, const Upstre
   ParseLimits limits;
   limits.header_bytes_max = 64 * 1024;
   size_t scanned = 0;
-  for (;;) { // bounded by header_bytes_max: every turn adds bytes or ends
+  // A head is bounded by header_bytes_max, but 1xx heads are consumed and replaced by the
+  // next, so they are counted: an upstream sending endless 100 Continue is cut off.
+  constexpr int kInterimResponsesMax = 16;
+  int interim_responses = 0;
+  for (;;) { // bounded: every turn adds bytes, consumes an interim head (counted) or ends
     std::span<const char> input(connection_->buffer.data() + connection_->begin,
                                 connection_->end - connection_->begin);
     if (!input.empty() && find_head_end(input, scanned) != 0) {
@@ -99,6 +103,11 @@ core::Task<int> UpstreamExchange::attempt(const Endpoint &endpoint, const Upstre
         co_return -EPROTO;
       }
       if (head.status >= 100 && head.status < 200) { // interim responses carry nothing for us
+        if (++interim_responses > kInterimResponsesMax) {
+          *error = fmt::format("{} sent more than {} interim responses", endpoint.authority,
+                               kInterimResponsesMax);
+          co_return -EPROTO;
+        }
         connection_->begin += parsed.consumed;
         scanned = 0;
         continue;

@@ -38,6 +38,10 @@ struct ResponseFields {
   std::string last_modified;
 };
 
+// How much of an unwanted body (a 401's, a redirect's) is read to keep its connection: more
+// than any error page, less than a download.
+inline constexpr uint64_t kDrainBytesMax = 64 * 1024;
+
 class UpstreamExchange {
 public:
   explicit UpstreamExchange(UpstreamPool &pool) : pool_(pool) {}

@@ -25,8 +25,9 @@ struct UpstreamSettings {
 
 class UpstreamConnection {
 public:
-  // Large enough that a blob streams in few ring round trips (each recv, hash and file write
-  // covers up to 1 MiB); the pages are touched only as far as a response fills them.
+  // Large enough that a plain-TCP blob streams in few ring round trips (each recv, hash and
+  // file write covers up to 1 MiB; over TLS a receive is one TLS read, at most 16 KiB today);
+  // the pages are touched only as far as a response fills them.
   static constexpr size_t kBufferBytes = 1024 * 1024;
 
   UpstreamConnection(int fd, std::unique_ptr<core::ByteStream> stream, std::string pool_key)

@@ -40,8 +40,8 @@
 #include <string_view>
 #include <vector>
 
+#include "registry/api/manifest_ttl_tiers.h"
 #include "registry/api/name_grammar.h"
-#include "registry/config/upstream_config.h"
 
 // PCRE2's 8-bit types, declared here so that users of this header need not include pcre2.h
 // (and define PCRE2_CODE_UNIT_WIDTH).

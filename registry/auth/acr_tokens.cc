@@ -11,8 +11,7 @@
 #include "registry/auth/form_encoding.h"
 #include "registry/auth/jwt_claims.h"
 #include "registry/auth/token_response.h"
-#include "registry/serve/upstream_relay.h"
-#include "registry/serve/worker_context.h"
+#include "registry/upstream/small_fetch.h"
 
 namespace regcache::registry {
 namespace {
@@ -47,10 +46,10 @@ bool parse_url(const std::string &text, Url &out) {
 
 // POSTs a form and returns the answer (status checked by the caller); an answer larger than
 // any token response is an error.
-core::Task<void> post_form(WorkerContext &worker, const Url &url, const std::string &form,
+core::Task<void> post_form(http::UpstreamPool &pool, const Url &url, const std::string &form,
                            SmallResponse &answer) {
   const http::UpstreamRequest request{"POST", url.target, {}, form, kFormType};
-  co_await fetch_small(worker, url.endpoint, request, kAnswerBytesMax, answer);
+  co_await fetch_small(pool, url.endpoint, request, kAnswerBytesMax, answer);
   if (answer.rc == 0 && answer.too_large) {
     answer.rc = -E2BIG;
     answer.error = "the answer is larger than any token response";
@@ -78,7 +77,7 @@ core::Task<int> read_token_file(const std::string &path, std::string &token, std
 }
 
 // Step 1: an Entra ID access token for the ARM audience.
-core::Task<int> entra_token(WorkerContext &worker, const AcrSettings &acr, std::string &token,
+core::Task<int> entra_token(http::UpstreamPool &pool, const AcrSettings &acr, std::string &token,
                             uint32_t &lifetime_s, std::string *error) {
   if (!acr.token_file.empty()) {
     int rc = co_await read_token_file(acr.token_file, token, error);
@@ -100,7 +99,7 @@ core::Task<int> entra_token(WorkerContext &worker, const AcrSettings &acr, std::
          {"client_secret", acr.client_secret},
          {"scope", scope}}};
     std::string form = form_urlencode(fields);
-    co_await post_form(worker, url, form, answer);
+    co_await post_form(pool, url, form, answer);
   } else {
     // Managed identity through the instance metadata endpoint; AZURE_CLIENT_ID picks a
     // user-assigned identity.
@@ -116,7 +115,7 @@ core::Task<int> entra_token(WorkerContext &worker, const AcrSettings &acr, std::
     static constexpr http::Header kMetadata{"Metadata", "true"};
     const http::UpstreamRequest request{"GET", url.target,
                                         std::span<const http::Header>(&kMetadata, 1)};
-    co_await fetch_small(worker, url.endpoint, request, kAnswerBytesMax, answer);
+    co_await fetch_small(pool, url.endpoint, request, kAnswerBytesMax, answer);
   }
   if (answer.rc < 0) {
     *error = "Entra ID token endpoint: " + answer.error;
@@ -145,12 +144,17 @@ std::string registry_url(const UpstreamChoice &upstream, const std::string &over
                      upstream.endpoint.authority, path);
 }
 
+// The token cache key of a registry's refresh token: one per registry and identity.
+std::string refresh_token_key(const UpstreamChoice &upstream) {
+  return "acr-refresh|" + upstream.endpoint.authority + "|" + upstream.config->acr.client_id;
+}
+
 // Step 2: the ACR refresh token for this registry (cached, single flight).
-core::Task<int> acr_refresh_token(WorkerContext &worker, TokenCache &tokens,
+core::Task<int> acr_refresh_token(http::UpstreamPool &pool, TokenCache &tokens,
                                   const UpstreamChoice &upstream, std::string &refresh_token,
                                   std::string *error) {
   const AcrSettings &acr = upstream.config->acr;
-  std::string key = "acr-refresh|" + upstream.endpoint.authority + "|" + acr.client_id;
+  std::string key = refresh_token_key(upstream);
   TokenCache::Lookup lookup = co_await tokens.acquire(key);
   if (lookup.kind == TokenCache::Lookup::Kind::Hit) {
     refresh_token = std::move(lookup.token);
@@ -162,7 +166,7 @@ core::Task<int> acr_refresh_token(WorkerContext &worker, TokenCache &tokens,
   }
   std::string entra;
   uint32_t entra_lifetime_s = 0;
-  int rc = co_await entra_token(worker, acr, entra, entra_lifetime_s, error);
+  int rc = co_await entra_token(pool, acr, entra, entra_lifetime_s, error);
   if (rc < 0) {
     tokens.fail(key, *error);
     co_return rc;
@@ -183,7 +187,7 @@ core::Task<int> acr_refresh_token(WorkerContext &worker, TokenCache &tokens,
   size_t field_count = acr.tenant_id.empty() ? 3 : 4;
   std::string form = form_urlencode(std::span(fields.data(), field_count));
   SmallResponse answer;
-  co_await post_form(worker, url, form, answer);
+  co_await post_form(pool, url, form, answer);
   if (answer.rc < 0 || answer.fields.status != 200) {
     *error = answer.rc < 0 ? "ACR exchange: " + answer.error
                            : fmt::format("ACR /oauth2/exchange answered {}", answer.fields.status);
@@ -203,12 +207,12 @@ core::Task<int> acr_refresh_token(WorkerContext &worker, TokenCache &tokens,
 
 } // namespace
 
-core::Task<int> acr_access_token(WorkerContext &worker, TokenCache &tokens,
+core::Task<int> acr_access_token(http::UpstreamPool &pool, TokenCache &tokens,
                                  const UpstreamChoice &upstream, const std::string &challenge_realm,
                                  const std::string &scope, std::string &token, uint32_t &lifetime_s,
                                  std::string *error) {
   std::string refresh_token;
-  int rc = co_await acr_refresh_token(worker, tokens, upstream, refresh_token, error);
+  int rc = co_await acr_refresh_token(pool, tokens, upstream, refresh_token, error);
   if (rc < 0)
     co_return rc;
   const AcrSettings &acr = upstream.config->acr;
@@ -229,7 +233,7 @@ core::Task<int> acr_access_token(WorkerContext &worker, TokenCache &tokens,
        {"refresh_token", refresh_token}}};
   std::string form = form_urlencode(fields);
   SmallResponse answer;
-  co_await post_form(worker, url, form, answer);
+  co_await post_form(pool, url, form, answer);
   if (answer.rc < 0) {
     *error = "ACR token endpoint: " + answer.error;
     co_return answer.rc;
@@ -239,8 +243,7 @@ core::Task<int> acr_access_token(WorkerContext &worker, TokenCache &tokens,
     if (answer.fields.status == 401) {
       // The refresh token was refused before its time: forget it so the next request exchanges
       // again.
-      tokens.invalidate("acr-refresh|" + upstream.endpoint.authority + "|" + acr.client_id,
-                        refresh_token);
+      tokens.invalidate(refresh_token_key(upstream), refresh_token);
     }
     co_return -EACCES;
   }

@@ -11,14 +11,13 @@
 #include <string>
 
 #include "core/task.h"
+#include "http/upstream_pool.h"
 #include "registry/auth/token_cache.h"
 #include "registry/upstream/upstream_router.h"
 
 namespace regcache::registry {
 
-struct WorkerContext;
-
-core::Task<int> acr_access_token(WorkerContext &worker, TokenCache &tokens,
+core::Task<int> acr_access_token(http::UpstreamPool &pool, TokenCache &tokens,
                                  const UpstreamChoice &upstream, const std::string &challenge_realm,
                                  const std::string &scope, std::string &token, uint32_t &lifetime_s,
                                  std::string *error);

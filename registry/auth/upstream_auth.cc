@@ -12,8 +12,6 @@
 #include "registry/auth/form_encoding.h"
 #include "registry/auth/token_response.h"
 #include "registry/config/credentials.h"
-#include "registry/serve/upstream_relay.h"
-#include "registry/serve/worker_context.h"
 
 namespace regcache::registry {
 namespace {
@@ -53,7 +51,7 @@ void UpstreamAuth::remember_challenge(const std::string &upstream_key, KnownChal
   challenges_[upstream_key] = std::move(challenge);
 }
 
-core::Task<int> UpstreamAuth::fetch_registry_token(WorkerContext &worker,
+core::Task<int> UpstreamAuth::fetch_registry_token(http::UpstreamPool &pool,
                                                    const UpstreamChoice &upstream,
                                                    const KnownChallenge &challenge,
                                                    const std::string &scope, std::string &token,
@@ -83,7 +81,7 @@ core::Task<int> UpstreamAuth::fetch_registry_token(WorkerContext &worker,
   SmallResponse answer;
   std::span<const http::Header> header_span(headers.data(), header_count);
   const http::UpstreamRequest request{"GET", target, header_span};
-  co_await fetch_small(worker, realm, request, kTokenBodyBytesMax, answer);
+  co_await fetch_small(pool, realm, request, kTokenBodyBytesMax, answer);
   if (answer.rc < 0) {
     *error = "token server: " + answer.error;
     co_return answer.rc;
@@ -103,7 +101,8 @@ core::Task<int> UpstreamAuth::fetch_registry_token(WorkerContext &worker,
   co_return 0;
 }
 
-core::Task<int> UpstreamAuth::authorization(WorkerContext &worker, const UpstreamChoice &upstream,
+core::Task<int> UpstreamAuth::authorization(http::UpstreamPool &pool,
+                                            const UpstreamChoice &upstream,
                                             const KnownChallenge &challenge,
                                             const std::string &scope, std::string &header_value,
                                             std::string &token_key, std::string *error) {
@@ -142,11 +141,10 @@ core::Task<int> UpstreamAuth::authorization(WorkerContext &worker, const Upstrea
   uint32_t lifetime_s = 60;
   int rc = 0;
   if (is_acr(upstream)) {
-    rc = co_await acr_access_token(worker, tokens_, upstream, challenge.realm, scope, token,
+    rc = co_await acr_access_token(pool, tokens_, upstream, challenge.realm, scope, token,
                                    lifetime_s, error);
   } else {
-    rc =
-        co_await fetch_registry_token(worker, upstream, challenge, scope, token, lifetime_s, error);
+    rc = co_await fetch_registry_token(pool, upstream, challenge, scope, token, lifetime_s, error);
   }
   if (rc < 0) {
     tokens_.fail(token_key, *error);
@@ -157,7 +155,7 @@ core::Task<int> UpstreamAuth::authorization(WorkerContext &worker, const Upstrea
   co_return 0;
 }
 
-core::Task<int> UpstreamAuth::start(WorkerContext &worker, http::UpstreamExchange &exchange,
+core::Task<int> UpstreamAuth::start(http::UpstreamPool &pool, http::UpstreamExchange &exchange,
                                     const UpstreamChoice &upstream,
                                     const http::UpstreamRequest &request, std::string *error) {
   const std::string &upstream_key = upstream.endpoint.authority;
@@ -170,7 +168,7 @@ core::Task<int> UpstreamAuth::start(WorkerContext &worker, http::UpstreamExchang
   std::string authorization;
   std::string token_key;
   for (int attempt = 0; attempt < 2; ++attempt) {
-    int rc = co_await this->authorization(worker, upstream, challenge, scope, authorization,
+    int rc = co_await this->authorization(pool, upstream, challenge, scope, authorization,
                                           token_key, error);
     if (rc < 0)
       co_return rc;
@@ -209,12 +207,25 @@ core::Task<int> UpstreamAuth::start(WorkerContext &worker, http::UpstreamExchang
     if (learned.scheme == Scheme::Basic && registry_credentials(config_, upstream) == nullptr) {
       co_return 0; // nothing to answer a Basic challenge with
     }
-    bool drained = co_await exchange.drain_body(64 * 1024);
+    bool drained = co_await exchange.drain_body(http::kDrainBytesMax);
     (void)drained; // a body we cannot drain just costs the connection
     remember_challenge(upstream_key, learned);
     challenge = learned;
   }
   co_return 0;
+}
+
+core::Task<void> fetch_small_authorized(http::UpstreamPool &pool, UpstreamAuth &auth,
+                                        const UpstreamChoice &upstream, std::string_view method,
+                                        std::string_view target,
+                                        std::span<const http::Header> headers,
+                                        uint64_t body_bytes_max, SmallResponse &out) {
+  http::UpstreamExchange exchange(pool);
+  const http::UpstreamRequest request{method, target, headers};
+  out.rc = co_await auth.start(pool, exchange, upstream, request, &out.error);
+  if (out.rc < 0)
+    co_return;
+  co_await read_small_answer(exchange, upstream.endpoint, body_bytes_max, out);
 }
 
 } // namespace regcache::registry

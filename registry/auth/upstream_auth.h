@@ -9,12 +9,12 @@
 
 #include "core/task.h"
 #include "http/upstream_exchange.h"
+#include "http/upstream_pool.h"
 #include "registry/auth/token_cache.h"
+#include "registry/upstream/small_fetch.h"
 #include "registry/upstream/upstream_router.h"
 
 namespace regcache::registry {
-
-struct WorkerContext;
 
 class UpstreamAuth {
 public:
@@ -24,9 +24,10 @@ public:
 
   // Starts `request` on `exchange` with whatever credentials the upstream wants: on a 401 with
   // a Bearer or Basic challenge it gets a token (or uses basic credentials) and retries once.
-  // The result is the final answer's: 0 with exchange.fields() set (which may still be a 401
-  // when the upstream refuses), or -errno with `error` set.
-  core::Task<int> start(WorkerContext &worker, http::UpstreamExchange &exchange,
+  // Token requests go through `pool`, the calling worker's. The result is the final answer's:
+  // 0 with exchange.fields() set (which may still be a 401 when the upstream refuses), or
+  // -errno with `error` set.
+  core::Task<int> start(http::UpstreamPool &pool, http::UpstreamExchange &exchange,
                         const UpstreamChoice &upstream, const http::UpstreamRequest &request,
                         std::string *error);
 
@@ -43,11 +44,11 @@ private:
   void remember_challenge(const std::string &upstream_key, KnownChallenge challenge);
 
   // The Authorization header value for `upstream` given what it asked for; empty when none.
-  core::Task<int> authorization(WorkerContext &worker, const UpstreamChoice &upstream,
+  core::Task<int> authorization(http::UpstreamPool &pool, const UpstreamChoice &upstream,
                                 const KnownChallenge &challenge, const std::string &scope,
                                 std::string &header_value, std::string &token_key,
                                 std::string *error);
-  core::Task<int> fetch_registry_token(WorkerContext &worker, const UpstreamChoice &upstream,
+  core::Task<int> fetch_registry_token(http::UpstreamPool &pool, const UpstreamChoice &upstream,
                                        const KnownChallenge &challenge, const std::string &scope,
                                        std::string &token, uint32_t &lifetime_s,
                                        std::string *error);
@@ -57,5 +58,12 @@ private:
   std::mutex challenges_mutex_;
   std::unordered_map<std::string, KnownChallenge> challenges_;
 };
+
+// A small registry request (a manifest, a HEAD) with the credentials the upstream asks for.
+core::Task<void> fetch_small_authorized(http::UpstreamPool &pool, UpstreamAuth &auth,
+                                        const UpstreamChoice &upstream, std::string_view method,
+                                        std::string_view target,
+                                        std::span<const http::Header> headers,
+                                        uint64_t body_bytes_max, SmallResponse &out);
 
 } // namespace regcache::registry

@@ -2,16 +2,15 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cassert>
 #include <cstring>
 
+#include "core/bounded_format.h"
 #include "core/io_ops.h"
-#include "core/log_sink.h"
-#include "registry/auth/upstream_auth.h"
-#include "registry/cache/blob_store.h"
 #include "registry/cache/sha256.h"
-#include "registry/serve/worker_context.h"
 
 namespace regcache::registry {
 namespace {
@@ -23,12 +22,99 @@ void log_line(core::LogSink *log, std::string_view text) {
   if (log == nullptr)
     return;
   std::array<char, 512> line;
-  auto result = fmt::format_to_n(line.data(), line.size() - 1, "regcache: {}\n", text);
-  size_t size = std::min(result.size, line.size() - 1);
-  if (result.size > line.size() - 1)
-    line[size - 1] = '\n';
-  log->append(std::string_view(line.data(), size));
+  log->append(core::format_line_bounded(line, "regcache: {}", text));
 }
+
+bool is_redirect(uint16_t status) {
+  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+// Double buffering for the cache file: while the kernel writes one buffer, the next chunk is
+// received and copied into the other, so receiving, hashing and writing overlap.
+class StagedFileWriter {
+public:
+  explicit StagedFileWriter(int fd)
+      : fd_(fd), buffers_{std::make_unique<char[]>(kStageBytes),
+                          std::make_unique<char[]>(kStageBytes)} {}
+  ~StagedFileWriter() { assert(!pending_.started()); }
+
+  uint64_t written() const { return written_; } // bytes the file holds (confirmed)
+  uint64_t received() const { return submitted_ + staged_; }
+  const std::string &failure() const { return failure_; }
+
+  // Copies `piece` into the stage; full buffers go to the kernel. False once a write failed.
+  core::Task<bool> append(std::span<const char> piece) {
+    while (!piece.empty()) { // bounded by the piece's size
+      size_t take = std::min(piece.size(), kStageBytes - staged_);
+      std::memcpy(buffers_[filling_].get() + staged_, piece.data(), take);
+      staged_ += take;
+      piece = piece.subspan(take);
+      if (staged_ == kStageBytes) {
+        bool flushed = co_await flush_staged();
+        if (!flushed)
+          co_return false;
+      }
+    }
+    co_return true;
+  }
+  // Writes the rest and waits for every write. False when one failed.
+  core::Task<bool> finish() {
+    bool flushed = co_await flush_staged();
+    if (!flushed)
+      co_return false;
+    bool finished = co_await finish_pending();
+    co_return finished;
+  }
+  // After a failure: waits for the write in flight, whose buffer the kernel still reads.
+  core::Task<void> abandon() {
+    if (pending_.started())
+      co_await pending_.finish();
+  }
+
+private:
+  // Waits for the write in flight; a short write is completed through the ring.
+  core::Task<bool> finish_pending() {
+    if (!pending_.started())
+      co_return true;
+    int32_t done = co_await pending_.finish();
+    const char *buffer = buffers_[filling_ ^ 1].get();
+    uint64_t expected = submitted_ - written_;
+    uint64_t offset = 0;
+    while (done > 0 && offset + static_cast<uint64_t>(done) < expected) { // bounded by expected
+      offset += static_cast<uint64_t>(done);
+      done = co_await core::write(fd_, std::span<const char>(buffer + offset, expected - offset),
+                                  written_ + offset);
+    }
+    if (done <= 0) {
+      failure_ =
+          fmt::format("writing the cache file: {}", done == 0 ? "no progress" : strerror(-done));
+      co_return false;
+    }
+    written_ = submitted_;
+    co_return true;
+  }
+  core::Task<bool> flush_staged() {
+    bool finished = co_await finish_pending();
+    if (!finished)
+      co_return false;
+    if (staged_ == 0)
+      co_return true;
+    pending_.start_write(fd_, std::span<const char>(buffers_[filling_].get(), staged_), submitted_);
+    submitted_ += staged_;
+    staged_ = 0;
+    filling_ ^= 1;
+    co_return true;
+  }
+
+  const int fd_;
+  std::array<std::unique_ptr<char[]>, 2> buffers_;
+  size_t filling_ = 0;     // the buffer being filled
+  size_t staged_ = 0;      // bytes in it
+  uint64_t written_ = 0;   // bytes the file holds (confirmed writes)
+  uint64_t submitted_ = 0; // bytes handed to the kernel
+  core::PendingOp pending_;
+  std::string failure_;
+};
 
 } // namespace
 
@@ -42,7 +128,6 @@ BlobFetch::Progress BlobFetch::progress_locked() const {
   progress.state = state_;
   progress.total_known = total_known_;
   progress.total_bytes = total_bytes_;
-  progress.failed_before_response = failed_before_response_;
   progress.readable_bytes = readable_bytes(state_, written_bytes_);
   return progress;
 }
@@ -93,33 +178,53 @@ void BlobFetch::update(State state, uint64_t written_bytes) {
   core::wake_all(woken);
 }
 
-void BlobFetch::fail(std::string reason, bool before_response, int failure_errno) {
+void BlobFetch::fail(std::string reason, int failure_errno) {
   core::Waiter *woken;
   {
     std::lock_guard lock(mutex_);
     failure_ = std::move(reason);
     failure_errno_ = failure_errno;
-    failed_before_response_ = before_response;
     state_ = State::Failed;
     woken = waiters_.take_all();
   }
   core::wake_all(woken);
 }
 
-core::Task<void> BlobFetch::run(std::shared_ptr<BlobFetch> self, WorkerContext &worker,
-                                BlobFetchRequest request) {
-  BlobStore &store = worker.store;
-  core::LogSink *log = &worker.log;
-  std::array<char, kDigestChars> digest_text;
-  format_digest(self->digest_, digest_text);
-  std::string_view digest_view(digest_text.data(), digest_text.size());
+void BlobFetch::set_file(int fd, bool total_known, uint64_t total_bytes) {
+  std::lock_guard lock(mutex_);
+  assert(file_fd_ < 0);
+  file_fd_ = fd;
+  total_known_ = total_known;
+  total_bytes_ = total_bytes;
+}
 
+// The blob may have been published between the client's store lookup and the creation of this
+// fetch (the previous fetch of the digest ended in between): then there is nothing to download.
+core::Task<bool> BlobFetch::adopt_published(BlobStore &store) {
+  StorePath published = BlobStore::blob_path(digest_);
+  int fd = co_await core::openat(store.root_fd(), published.c_str(), O_RDONLY | O_CLOEXEC, 0);
+  if (fd < 0)
+    co_return false;
+  struct statx stat {};
+  int rc = co_await core::statx(fd, "", AT_EMPTY_PATH, STATX_SIZE, &stat);
+  if (rc < 0) {
+    co_await core::close(fd);
+    co_return false;
+  }
+  set_file(fd, true, stat.stx_size);
+  update(State::Verified, stat.stx_size);
+  co_return true;
+}
+
+// Sends the GET with the registry's credentials and follows redirects to blob storage (S3, GCS,
+// Azure Blob, a CDN), so the bytes are cached like any other blob. True with the final answer's
+// head in `exchange`.
+core::Task<bool> BlobFetch::open_upstream(FetchResources &resources,
+                                          const BlobFetchRequest &request,
+                                          http::UpstreamExchange &exchange, std::string &error,
+                                          int &failure_errno) {
   http::Endpoint endpoint = request.upstream.endpoint;
   std::string target = request.target;
-  http::UpstreamExchange exchange(worker.upstreams);
-  std::string error;
-  bool ok = false;
-  int failure_errno = -EIO;
   for (uint32_t hop = 0; hop <= request.redirects_max; ++hop) {
     // A named request, not a temporary: GCC 12 mishandles temporaries bound to references
     // across a co_await.
@@ -127,24 +232,19 @@ core::Task<void> BlobFetch::run(std::shared_ptr<BlobFetch> self, WorkerContext &
     int rc = 0;
     if (hop == 0) {
       // The registry itself: with whatever credentials it asks for.
-      rc = co_await worker.auth.start(worker, exchange, request.upstream, upstream_request, &error);
+      rc = co_await resources.auth.start(resources.upstreams, exchange, request.upstream,
+                                         upstream_request, &error);
     } else {
       // A redirect target (blob storage): never with the registry's Authorization.
       rc = co_await exchange.start(endpoint, upstream_request, &error);
     }
     if (rc < 0) {
       failure_errno = rc;
-      break;
+      co_return false;
     }
     const http::ResponseFields &fields = exchange.fields();
-    bool redirect = fields.status == 301 || fields.status == 302 || fields.status == 303 ||
-                    fields.status == 307 || fields.status == 308;
-    if (!redirect) {
-      ok = true;
-      break;
-    }
-    // Blob storage behind a registry (S3, GCS, Azure Blob, a CDN) answers with a redirect.
-    // Follow it ourselves so the bytes are cached like any other blob.
+    if (!is_redirect(fields.status))
+      co_return true;
     http::Endpoint next_endpoint;
     std::string next_target;
     std::string location = fields.location;
@@ -153,9 +253,9 @@ core::Task<void> BlobFetch::run(std::shared_ptr<BlobFetch> self, WorkerContext &
       next_target = location;
     } else if (!http::parse_absolute_url(location, next_endpoint, next_target)) {
       error = fmt::format("redirect to an unusable location '{}'", location.substr(0, 200));
-      break;
+      co_return false;
     }
-    co_await exchange.drain_body(64 * 1024);
+    co_await exchange.drain_body(http::kDrainBytesMax);
     // Blob storage is another party: it is verified against the system store (or the default CA
     // file), not against a CA configured for the registry, unless it is the registry itself.
     if (next_endpoint.host == endpoint.host && next_endpoint.port == endpoint.port) {
@@ -163,153 +263,150 @@ core::Task<void> BlobFetch::run(std::shared_ptr<BlobFetch> self, WorkerContext &
     }
     endpoint = std::move(next_endpoint);
     target = std::move(next_target);
-    error = "too many redirects";
   }
-  if (!ok) {
-    log_line(log, fmt::format("fetch {}: {}", digest_view, error));
-    self->fail(error, true, failure_errno);
-    store.forget_fetch(self->digest_, self.get());
-    co_return;
-  }
+  error = "too many redirects";
+  co_return false;
+}
 
-  const http::ResponseFields &fields = exchange.fields();
-  if (fields.status != 200) {
-    // Not ours to store: the client sees the upstream's answer as it was.
-    std::string body;
-    for (;;) {
-      std::span<const char> piece;
-      int got = co_await exchange.read_body(piece);
-      if (got <= 0)
-        break;
-      size_t room = request.answer_body_bytes_max - body.size();
-      body.append(piece.data(), std::min(room, piece.size()));
-      if (body.size() >= request.answer_body_bytes_max)
-        break;
-    }
-    {
-      std::lock_guard lock(self->mutex_);
-      self->answer_ = fields;
-      self->answer_body_ = std::move(body);
-    }
-    self->update(State::UpstreamAnswer, 0);
-    store.forget_fetch(self->digest_, self.get());
-    co_return;
-  }
-
-  StorePath temp = store.temp_path();
-  int fd = co_await core::openat(store.root_fd(), temp.c_str(),
-                                 O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    log_line(log, fmt::format("fetch {}: cannot create {}: {}", digest_view, temp.c_str(),
-                              strerror(-fd)));
-    self->fail("cannot create a cache file", true);
-    store.forget_fetch(self->digest_, self.get());
-    co_return;
+// Not ours to store (404, 401, 429, 5xx): readers relay the upstream's answer as it was.
+core::Task<void> BlobFetch::keep_upstream_answer(http::UpstreamExchange &exchange,
+                                                 uint32_t body_bytes_max) {
+  std::string body;
+  for (;;) { // bounded by body_bytes_max
+    std::span<const char> piece;
+    int got = co_await exchange.read_body(piece);
+    if (got <= 0)
+      break;
+    size_t room = body_bytes_max - body.size();
+    body.append(piece.data(), std::min(room, piece.size()));
+    if (body.size() >= body_bytes_max)
+      break;
   }
   {
-    std::lock_guard lock(self->mutex_);
-    self->file_fd_ = fd;
-    self->total_known_ = fields.has_content_length;
-    self->total_bytes_ = fields.content_length;
-    self->answer_ = fields;
+    std::lock_guard lock(mutex_);
+    answer_ = exchange.fields();
+    answer_body_ = std::move(body);
   }
-  self->update(State::Streaming, 0);
+  update(State::UpstreamAnswer, 0);
+}
 
-  // Double buffering: while the kernel writes one buffer to the file, the next chunk is
-  // received and hashed into the other, so receiving, hashing and writing overlap.
+// Receives the body into the temp file `fd`, hashing on the way and waking readers per MiB.
+// Returns why the bytes cannot be published, or an empty string when they are verified.
+core::Task<std::string> BlobFetch::download(http::UpstreamExchange &exchange, int fd,
+                                            uint64_t *written) {
+  const http::ResponseFields &fields = exchange.fields();
   Sha256 hasher;
-  std::array<std::unique_ptr<char[]>, 2> buffers{std::make_unique<char[]>(kStageBytes),
-                                                 std::make_unique<char[]>(kStageBytes)};
-  size_t filling = 0;        // the buffer being filled
-  size_t staged = 0;         // bytes in it
-  uint64_t written = 0;      // bytes the file holds (confirmed writes)
-  uint64_t submitted = 0;    // bytes handed to the kernel
+  StagedFileWriter writer(fd);
   uint64_t told_readers = 0; // what readers were last told
-  core::PendingOp pending;
   std::string failure;
-  // Waits for the write in flight; a short write is completed synchronously through the ring.
-  auto finish_pending = [&]() -> core::Task<bool> {
-    if (!pending.started())
-      co_return true;
-    int32_t done = co_await pending.finish();
-    size_t previous = filling ^ 1;
-    uint64_t expected = submitted - written;
-    uint64_t offset = 0;
-    while (done > 0 && offset + static_cast<uint64_t>(done) < expected) { // bounded by expected
-      offset += static_cast<uint64_t>(done);
-      done = co_await core::write(
-          fd, std::span<const char>(buffers[previous].get() + offset, expected - offset),
-          written + offset);
-    }
-    if (done <= 0) {
-      failure =
-          fmt::format("writing the cache file: {}", done == 0 ? "no progress" : strerror(-done));
-      co_return false;
-    }
-    written = submitted;
-    // Readers are woken per MiB, not per recv: each wake costs them a splice round trip.
-    if (written - told_readers >= kWakeEveryBytes) {
-      self->update(State::Streaming, written);
-      told_readers = written;
-    }
-    co_return true;
-  };
-  auto flush_staged = [&]() -> core::Task<bool> {
-    bool ok = co_await finish_pending();
-    if (!ok || staged == 0)
-      co_return ok;
-    pending.start_write(fd, std::span<const char>(buffers[filling].get(), staged), submitted);
-    submitted += staged;
-    staged = 0;
-    filling ^= 1;
-    co_return true;
-  };
-  for (;;) {
+  for (;;) { // bounded by the upstream's body (and its read timeout)
     std::span<const char> piece;
     int got = co_await exchange.read_body(piece);
     if (got == 0)
       break;
     if (got < 0) {
-      failure = fmt::format("upstream body broke off after {} bytes: {}", submitted + staged,
+      failure = fmt::format("upstream body broke off after {} bytes: {}", writer.received(),
                             strerror(-got));
       break;
     }
     hasher.update(piece);
-    while (!piece.empty()) { // bounded by the piece's size
-      size_t take = std::min(piece.size(), kStageBytes - staged);
-      std::memcpy(buffers[filling].get() + staged, piece.data(), take);
-      staged += take;
-      piece = piece.subspan(take);
-      if (staged == kStageBytes) {
-        bool ok = co_await flush_staged();
-        if (!ok)
-          break;
-      }
-    }
-    if (!failure.empty())
+    bool appended = co_await writer.append(piece);
+    if (!appended) {
+      failure = writer.failure();
       break;
+    }
+    // Readers are woken per MiB, not per recv: each wake costs them a splice round trip.
+    if (writer.written() - told_readers >= kWakeEveryBytes) {
+      update(State::Streaming, writer.written());
+      told_readers = writer.written();
+    }
   }
   if (failure.empty()) {
-    bool ok = co_await flush_staged();
-    if (ok)
-      ok = co_await finish_pending();
-    (void)ok; // a failure is recorded in `failure`
-  } else if (pending.started()) {
-    co_await pending.finish(); // the kernel must be done with the buffer before it goes away
+    bool finished = co_await writer.finish();
+    if (!finished)
+      failure = writer.failure();
   }
-  if (failure.empty() && fields.has_content_length && written != fields.content_length) {
-    failure = fmt::format("upstream sent {} bytes, Content-Length said {}", written,
+  co_await writer.abandon(); // nothing in flight after finish(); after a failure, wait for it
+  *written = writer.written();
+  if (failure.empty() && fields.has_content_length && *written != fields.content_length) {
+    failure = fmt::format("upstream sent {} bytes, Content-Length said {}", *written,
                           fields.content_length);
   }
-  if (failure.empty() && hasher.finish() != self->digest_) {
+  if (failure.empty() && hasher.finish() != digest_) {
     failure =
-        fmt::format("digest mismatch: the upstream's {} bytes do not hash to the digest", written);
+        fmt::format("digest mismatch: the upstream's {} bytes do not hash to the digest", *written);
   }
-  if (!failure.empty()) {
-    log_line(log, fmt::format("fetch {}: {}; not cached, readers reset", digest_view, failure));
-    self->fail(failure, false);
+  co_return failure;
+}
+
+// fsync then rename, so a published name always has its verified bytes on disk.
+core::Task<void> BlobFetch::publish(FetchResources &resources, const StorePath &temp, int fd) {
+  BlobStore &store = resources.store;
+  StorePath published = BlobStore::blob_path(digest_);
+  int rc = co_await core::fsync(fd);
+  if (rc == 0)
+    rc = co_await core::renameat(store.root_fd(), temp.c_str(), store.root_fd(), published.c_str());
+  if (rc < 0) {
+    std::array<char, kDigestChars> digest_text;
+    format_digest(digest_, digest_text);
+    log_line(resources.log,
+             fmt::format("fetch {}: cannot publish: {}",
+                         std::string_view(digest_text.data(), digest_text.size()), strerror(-rc)));
     co_await core::unlinkat(store.root_fd(), temp.c_str());
-    store.forget_fetch(self->digest_, self.get());
+  }
+}
+
+core::Task<void> BlobFetch::run(std::shared_ptr<BlobFetch> self, FetchResources resources,
+                                BlobFetchRequest request) {
+  // Every way out of here leaves the table, so new clients never join a finished fetch.
+  struct LeaveTable {
+    FetchTable &table;
+    const BlobFetch &fetch;
+    ~LeaveTable() { table.forget(fetch.digest(), &fetch); }
+  } leave_table{resources.table, *self};
+
+  std::array<char, kDigestChars> digest_text;
+  format_digest(self->digest_, digest_text);
+  std::string_view digest_view(digest_text.data(), digest_text.size());
+  bool adopted = co_await self->adopt_published(resources.store);
+  if (adopted)
+    co_return;
+
+  http::UpstreamExchange exchange(resources.upstreams);
+  std::string error;
+  int failure_errno = -EIO;
+  bool opened = co_await open_upstream(resources, request, exchange, error, failure_errno);
+  if (!opened) {
+    log_line(resources.log, fmt::format("fetch {}: {}", digest_view, error));
+    self->fail(error, failure_errno);
+    co_return;
+  }
+  const http::ResponseFields &fields = exchange.fields();
+  if (fields.status != 200) {
+    co_await self->keep_upstream_answer(exchange, request.answer_body_bytes_max);
+    co_return;
+  }
+
+  BlobStore &store = resources.store;
+  StorePath temp = store.temp_path();
+  int fd = co_await core::openat(store.root_fd(), temp.c_str(),
+                                 O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    log_line(resources.log, fmt::format("fetch {}: cannot create {}: {}", digest_view, temp.c_str(),
+                                        strerror(-fd)));
+    self->fail("cannot create a cache file");
+    co_return;
+  }
+  self->set_file(fd, fields.has_content_length, fields.content_length);
+  self->update(State::Streaming, 0);
+
+  uint64_t written = 0;
+  std::string failure = co_await self->download(exchange, fd, &written);
+  if (!failure.empty()) {
+    log_line(resources.log,
+             fmt::format("fetch {}: {}; not cached, readers reset", digest_view, failure));
+    self->fail(failure);
+    co_await core::unlinkat(store.root_fd(), temp.c_str());
     co_return;
   }
   {
@@ -318,17 +415,32 @@ core::Task<void> BlobFetch::run(std::shared_ptr<BlobFetch> self, WorkerContext &
     self->total_bytes_ = written;
   }
   self->update(State::Verified, written);
+  co_await self->publish(resources, temp, fd);
+}
 
-  // Publish: fsync then rename, so a published name always has its verified bytes on disk.
-  StorePath published = BlobStore::blob_path(self->digest_);
-  int rc = co_await core::fsync(fd);
-  if (rc == 0)
-    rc = co_await core::renameat(store.root_fd(), temp.c_str(), store.root_fd(), published.c_str());
-  if (rc < 0) {
-    log_line(log, fmt::format("fetch {}: cannot publish: {}", digest_view, strerror(-rc)));
-    co_await core::unlinkat(store.root_fd(), temp.c_str());
+std::shared_ptr<BlobFetch> FetchTable::join_or_create(const Digest &digest, bool *created) {
+  std::lock_guard lock(mutex_);
+  auto [it, inserted] = fetches_.try_emplace(digest);
+  if (!inserted) {
+    if (auto running = it->second.lock()) {
+      *created = false;
+      return running;
+    }
   }
-  store.forget_fetch(self->digest_, self.get());
+  auto fresh = std::make_shared<BlobFetch>(digest);
+  it->second = fresh;
+  *created = true;
+  return fresh;
+}
+
+void FetchTable::forget(const Digest &digest, const BlobFetch *fetch) {
+  std::lock_guard lock(mutex_);
+  auto it = fetches_.find(digest);
+  if (it == fetches_.end())
+    return;
+  auto running = it->second.lock();
+  if (!running || running.get() == fetch)
+    fetches_.erase(it);
 }
 
 } // namespace regcache::registry

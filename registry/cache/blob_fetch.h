@@ -1,31 +1,46 @@
 #pragma once
 // One upstream download of a blob, shared by every client that wants that digest meanwhile.
-// The fetch belongs to the store, not to a client: it runs to the end even when every reader
-// has left (the bytes are worth caching), writes a temp file while hashing, and readers follow
-// the file as it grows. The last byte is held back until the whole blob's sha256 matches the
-// digest, so no reader ever gets a complete response with unverified content.
+// The fetch belongs to the store's table of running fetches, not to a client: it runs to the
+// end even when every reader has left (the bytes are worth caching), writes a temp file while
+// hashing, and readers follow the file as it grows. The last byte is held back until the whole
+// blob's sha256 matches the digest, so no reader ever gets a complete response with unverified
+// content.
 #include <cerrno>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 
+#include "core/log_sink.h"
 #include "core/task.h"
 #include "core/wait_list.h"
 #include "http/upstream_endpoint.h"
 #include "http/upstream_exchange.h"
+#include "http/upstream_pool.h"
 #include "registry/api/digest.h"
+#include "registry/auth/upstream_auth.h"
+#include "registry/cache/blob_store.h"
 #include "registry/upstream/upstream_router.h"
 
 namespace regcache::registry {
 
-class BlobStore;
-struct WorkerContext;
+class FetchTable;
 
 struct BlobFetchRequest {
   UpstreamChoice upstream;
   std::string target; // /v2/<name>/blobs/<digest>
   uint32_t redirects_max = 5;
   uint32_t answer_body_bytes_max = 64 * 1024;
+};
+
+// What a download uses: the shared store and fetch table, and the pool, credentials and log of
+// the worker it runs on.
+struct FetchResources {
+  BlobStore &store;
+  FetchTable &table;
+  http::UpstreamPool &upstreams;
+  UpstreamAuth &auth;
+  core::LogSink *log = nullptr;
 };
 
 class BlobFetch {
@@ -42,7 +57,6 @@ public:
     uint64_t readable_bytes = 0; // what readers may send now
     bool total_known = false;
     uint64_t total_bytes = 0;
-    bool failed_before_response = false;
   };
 
   explicit BlobFetch(const Digest &digest) : digest_(digest) {}
@@ -68,14 +82,25 @@ public:
   const std::string &failure() const { return failure_; }
   int failure_errno() const { return failure_errno_; } // -EACCES: credentials refused
 
-  // The download itself; spawned once by whoever created the fetch.
-  static core::Task<void> run(std::shared_ptr<BlobFetch> self, WorkerContext &worker,
+  // The download itself; spawned once by whoever created the fetch. It leaves the table when
+  // it ends, whichever way.
+  static core::Task<void> run(std::shared_ptr<BlobFetch> self, FetchResources resources,
                               BlobFetchRequest request);
 
 private:
   Progress progress_locked() const;
   void update(State state, uint64_t written_bytes); // publishes and wakes readers
-  void fail(std::string reason, bool before_response, int failure_errno = -EIO);
+  void fail(std::string reason, int failure_errno = -EIO);
+  void set_file(int fd, bool total_known, uint64_t total_bytes);
+
+  // The steps of run(), in order.
+  core::Task<bool> adopt_published(BlobStore &store);
+  static core::Task<bool> open_upstream(FetchResources &resources, const BlobFetchRequest &request,
+                                        http::UpstreamExchange &exchange, std::string &error,
+                                        int &failure_errno);
+  core::Task<void> keep_upstream_answer(http::UpstreamExchange &exchange, uint32_t body_bytes_max);
+  core::Task<std::string> download(http::UpstreamExchange &exchange, int fd, uint64_t *written);
+  core::Task<void> publish(FetchResources &resources, const StorePath &temp, int fd);
 
   const Digest digest_;
   std::mutex mutex_;
@@ -83,13 +108,26 @@ private:
   uint64_t written_bytes_ = 0;
   bool total_known_ = false;
   uint64_t total_bytes_ = 0;
-  bool failed_before_response_ = false;
   core::WaitList waiters_;
   int file_fd_ = -1;
   http::ResponseFields answer_;
   std::string answer_body_;
   std::string failure_;
   int failure_errno_ = 0;
+};
+
+// The running fetches, one per digest, shared by every worker: single flight for blob misses.
+class FetchTable {
+public:
+  // The running download of a digest, or a new one (`*created` tells which; the creator runs
+  // it).
+  std::shared_ptr<BlobFetch> join_or_create(const Digest &digest, bool *created);
+  // Removes the entry of `fetch` (an entry of a newer fetch of the digest stays).
+  void forget(const Digest &digest, const BlobFetch *fetch);
+
+private:
+  std::mutex mutex_;
+  std::unordered_map<Digest, std::weak_ptr<BlobFetch>, DigestHash> fetches_;
 };
 
 } // namespace regcache::registry

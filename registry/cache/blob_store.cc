@@ -9,8 +9,6 @@
 #include <cerrno>
 #include <cstring>
 
-#include "registry/cache/blob_fetch.h"
-
 namespace regcache::registry {
 namespace {
 
@@ -37,7 +35,7 @@ StorePath content_path(std::string_view area, const Digest &digest) {
   std::string_view hex_view(hex.data(), hex.size());
   auto result = fmt::format_to_n(path.text.data(), path.text.size() - 1, "{}/sha256/{}/{}", area,
                                  hex_view.substr(0, 2), hex_view);
-  *result.out = '\0';
+  *result.out = '\0'; // the buffer holds the longest path: 128 > 6 + 8 + 3 + 64 + 1
   return path;
 }
 
@@ -106,31 +104,6 @@ StorePath BlobStore::temp_path() {
       fmt::format_to_n(path.text.data(), path.text.size() - 1, "tmp/{}-{}", ::getpid(), counter);
   *result.out = '\0';
   return path;
-}
-
-std::shared_ptr<BlobFetch> BlobStore::join_or_create_fetch(const Digest &digest, bool *created) {
-  std::lock_guard lock(fetches_mutex_);
-  auto it = fetches_.find(digest);
-  if (it != fetches_.end()) {
-    if (auto running = it->second.lock()) {
-      *created = false;
-      return running;
-    }
-  }
-  auto fetch = std::make_shared<BlobFetch>(digest);
-  fetches_[digest] = fetch;
-  *created = true;
-  return fetch;
-}
-
-void BlobStore::forget_fetch(const Digest &digest, const BlobFetch *fetch) {
-  std::lock_guard lock(fetches_mutex_);
-  auto it = fetches_.find(digest);
-  if (it == fetches_.end())
-    return;
-  auto running = it->second.lock();
-  if (!running || running.get() == fetch)
-    fetches_.erase(it);
 }
 
 } // namespace regcache::registry

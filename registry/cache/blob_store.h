@@ -10,16 +10,11 @@
 // was fsynced and renamed there, so a crash or kill -9 can leave garbage only in tmp/.
 #include <array>
 #include <atomic>
-#include <memory>
-#include <mutex>
 #include <string>
-#include <unordered_map>
 
 #include "registry/api/digest.h"
 
 namespace regcache::registry {
-
-class BlobFetch;
 
 // A NUL-terminated relative path in a fixed buffer (the kernel reads it after submission, so it
 // lives in the caller's frame until the operation completes).
@@ -45,16 +40,10 @@ public:
   // A fresh unique name under tmp/.
   StorePath temp_path();
 
-  // Single flight: the running download of a digest, or a new one (`*created` tells which).
-  std::shared_ptr<BlobFetch> join_or_create_fetch(const Digest &digest, bool *created);
-  void forget_fetch(const Digest &digest, const BlobFetch *fetch);
-
 private:
   int root_fd_ = -1;
   std::string root_;
   std::atomic<uint64_t> temp_counter_{0};
-  std::mutex fetches_mutex_;
-  std::unordered_map<Digest, std::weak_ptr<BlobFetch>, DigestHash> fetches_;
 };
 
 } // namespace regcache::registry

@@ -7,6 +7,7 @@
 #include <charconv>
 
 #include "core/io_ops.h"
+#include "registry/cache/atomic_file.h"
 #include "registry/cache/blob_store.h"
 
 namespace regcache::registry {
@@ -89,12 +90,8 @@ core::Task<bool> TagStore::load(const TagKey &key, TagEntry &out) {
   std::string path;
   if (!tag_entry_path(key, path))
     co_return false;
-  int fd = co_await core::openat(store_.root_fd(), path.c_str(), O_RDONLY | O_CLOEXEC, 0);
-  if (fd < 0)
-    co_return false;
   std::array<char, kEntryBytesMax> text;
-  int32_t got = co_await core::read(fd, text, 0);
-  co_await core::close(fd);
+  int got = co_await read_small_file(store_, path.c_str(), text);
   if (got <= 0)
     co_return false;
   co_return parse_tag_entry(std::string_view(text.data(), static_cast<size_t>(got)), out);
@@ -112,25 +109,8 @@ core::Task<bool> TagStore::save(const TagKey &key, const TagEntry &entry) {
     if (rc < 0 && rc != -EEXIST)
       co_return false;
   }
-  std::string text = format_tag_entry(entry);
-  StorePath temp = store_.temp_path();
-  int fd = co_await core::openat(store_.root_fd(), temp.c_str(),
-                                 O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0)
-    co_return false;
-  int32_t written = co_await core::write(fd, std::span<const char>(text.data(), text.size()), 0);
   // No fsync: a lost tag entry after a power cut costs one upstream request, nothing more.
-  co_await core::close(fd);
-  if (written != static_cast<int32_t>(text.size())) {
-    co_await core::unlinkat(store_.root_fd(), temp.c_str());
-    co_return false;
-  }
-  int rc = co_await core::renameat(store_.root_fd(), temp.c_str(), store_.root_fd(), path.c_str());
-  if (rc < 0) {
-    co_await core::unlinkat(store_.root_fd(), temp.c_str());
-    co_return false;
-  }
-  co_return true;
+  co_return co_await write_file_atomically(store_, path.c_str(), format_tag_entry(entry), false);
 }
 
 } // namespace regcache::registry

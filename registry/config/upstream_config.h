@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "registry/api/manifest_ttl_tiers.h"
 #include "registry/api/upstream_url.h"
 
 namespace regcache::registry {
@@ -37,19 +38,6 @@ struct AcrSettings {
   std::string resource = "https://management.azure.com"; // the audience /oauth2/exchange accepts
   std::string exchange_url; // empty: https://<registry>/oauth2/exchange
   std::string token_url;    // empty: https://<registry>/oauth2/token
-};
-
-// One TTL tier: tags whose text matches `regex` (PCRE2) are fresh for `ttl_ms`.
-struct ManifestTtlTier {
-  std::string regex;
-  uint64_t ttl_ms = 0;
-  std::string origin; // where it was configured (env var name or config path), for errors
-};
-
-struct ManifestTtlSettings {
-  bool enabled = true; // false: every tag request goes upstream (stale-if-error stays)
-  std::vector<ManifestTtlTier> tiers; // first match wins
-  uint64_t default_ttl_ms = 3600 * 1000;
 };
 
 struct UpstreamConfig {

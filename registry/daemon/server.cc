@@ -14,6 +14,7 @@
 #include "core/socket_address.h"
 #include "core/wait_list.h"
 #include "registry/serve/client_connection.h"
+#include "registry/serve/request_handler.h"
 #include "registry/serve/worker_context.h"
 
 namespace regcache::registry {
@@ -161,7 +162,7 @@ void Server::run_worker(Worker &worker) {
   upstream_settings.read_timeout_ms = config_.upstream_read_timeout_ms;
   upstream_settings.idle_connections_max = config_.upstream_connections_max;
   upstream_settings.tls_context = tls_context_.get();
-  WorkerContext context(config_, store_, tags_, *auth_, revalidations_, ttl_policy_,
+  WorkerContext context(config_, store_, fetches_, tags_, *auth_, revalidations_, ttl_policy_,
                         upstream_settings);
   context.upstream_tls = &upstream_tls_;
   context.log.start();
@@ -189,6 +190,11 @@ void Server::run_worker(Worker &worker) {
         stderr,
         "regcache: worker {}: shutdown grace over with {} connections and {} downloads open\n",
         worker.index, context.connection_count, context.fetches_running);
+  }
+  if (uint64_t dropped = context.log.dropped_lines(); dropped > 0) {
+    fmt::print(stderr,
+               "regcache: worker {}: {} log lines were dropped (the log could not keep up)\n",
+               worker.index, dropped);
   }
   context.log.stop();
   // Bounded, and never an unbounded wait: the flusher may finish inside run_once's first step,

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "registry/auth/upstream_auth.h"
+#include "registry/cache/blob_fetch.h"
 #include "registry/cache/blob_store.h"
 #include "registry/cache/manifest_ttl_policy.h"
 #include "registry/cache/single_flight.h"
@@ -41,6 +42,7 @@ private:
 
   Config config_;
   BlobStore store_;
+  FetchTable fetches_;
   TagStore tags_;
   std::unique_ptr<tls::ClientContext> tls_context_;
   // Upstreams with their own CA file or verification setting get their own context.

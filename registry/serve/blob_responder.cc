@@ -1,25 +1,14 @@
 #include "registry/serve/blob_responder.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <sys/stat.h>
 
-#include "core/io_ops.h"
-#include "http/chunked_encoder.h"
 #include "registry/cache/blob_fetch.h"
 #include "registry/cache/blob_store.h"
-#include "registry/serve/upstream_relay.h"
+#include "registry/serve/stored_file.h"
+#include "registry/serve/upstream_answer.h"
 
 namespace regcache::registry {
 namespace {
-
-constexpr std::string_view kBlobContentType = "application/octet-stream";
-
-void add_digest_header(http::HeadWriter &head, const Digest &digest,
-                       std::array<char, kDigestChars> &text) {
-  format_digest(digest, text);
-  head.header("Docker-Content-Digest", std::string_view(text.data(), text.size()));
-}
 
 // Streams the blob a fetch is writing, following the file as it grows. Every client of a miss
 // (the one that started the download included) takes this path.
@@ -41,11 +30,10 @@ core::Task<void> follow_fetch(ClientConnection &client, BlobFetch &fetch) {
   http::HeadWriter head = client.start_head(200);
   head.header("Content-Type", kBlobContentType);
   add_digest_header(head, fetch.digest(), digest_text);
-  bool chunked = !progress.total_known;
-  if (chunked) {
-    head.header("Transfer-Encoding", "chunked");
+  if (progress.total_known) {
+    client.frame_length(head, progress.total_bytes);
   } else {
-    head.header_uint("Content-Length", progress.total_bytes);
+    client.frame_unknown_length(head);
   }
   if (co_await client.send_head(head) < 0)
     co_return;
@@ -60,15 +48,7 @@ core::Task<void> follow_fetch(ClientConnection &client, BlobFetch &fetch) {
     }
     if (progress.readable_bytes > sent) {
       uint64_t bytes = progress.readable_bytes - sent;
-      if (chunked) {
-        std::array<char, http::kChunkHeaderBytesMax> chunk_head;
-        size_t size = http::format_chunk_header(chunk_head, bytes);
-        if (co_await client.send_bytes(std::span<const char>(chunk_head.data(), size)) < 0)
-          co_return;
-      }
-      if (co_await client.send_file_range(fetch.file_fd(), sent, bytes) < 0)
-        co_return;
-      if (chunked && co_await client.send_bytes(http::kChunkTrailer) < 0)
+      if (co_await client.send_body_file(fetch.file_fd(), sent, bytes) < 0)
         co_return;
       sent = progress.readable_bytes;
     }
@@ -76,47 +56,20 @@ core::Task<void> follow_fetch(ClientConnection &client, BlobFetch &fetch) {
       break;
     progress = co_await fetch.wait_beyond(sent, progress.state);
   }
-  if (chunked)
-    co_await client.send_bytes(http::kLastChunk);
+  co_await client.end_body();
 }
 
 // Downloads are counted per worker so a graceful shutdown lets them finish.
 core::Task<void> run_counted_fetch(WorkerContext &worker, std::shared_ptr<BlobFetch> fetch,
                                    BlobFetchRequest request) {
   worker.fetches_running++;
-  co_await BlobFetch::run(std::move(fetch), worker, std::move(request));
+  const FetchResources resources{worker.store, worker.fetches, worker.upstreams, worker.auth,
+                                 &worker.log};
+  co_await BlobFetch::run(std::move(fetch), resources, std::move(request));
   worker.fetches_running--;
 }
 
 } // namespace
-
-core::Task<bool> serve_stored_file(ClientConnection &client, const Digest &digest,
-                                   std::string_view content_type,
-                                   std::span<const http::Header> extra_headers) {
-  StorePath path = BlobStore::blob_path(digest);
-  int fd =
-      co_await core::openat(client.worker().store.root_fd(), path.c_str(), O_RDONLY | O_CLOEXEC, 0);
-  if (fd < 0)
-    co_return false;
-  struct statx stat {};
-  int rc = co_await core::statx(fd, "", AT_EMPTY_PATH, STATX_SIZE, &stat);
-  if (rc < 0) {
-    co_await core::close(fd);
-    co_return false;
-  }
-  std::array<char, kDigestChars> digest_text;
-  http::HeadWriter head = client.start_head(200);
-  head.header("Content-Type", content_type);
-  add_digest_header(head, digest, digest_text);
-  head.header_uint("Content-Length", stat.stx_size);
-  for (const http::Header &header : extra_headers)
-    head.header(header.name, header.value);
-  if (co_await client.send_head(head) == 0 && !client.is_head_request()) {
-    co_await client.send_file_range(fd, 0, stat.stx_size);
-  }
-  co_await core::close(fd);
-  co_return true;
-}
 
 core::Task<bool> serve_stored_blob(ClientConnection &client, const Route &route) {
   std::optional<Digest> digest = parse_sha256_digest(route.reference);
@@ -144,7 +97,7 @@ core::Task<void> respond_blob(ClientConnection &client, const http::RequestHead 
   }
   WorkerContext &worker = client.worker();
   bool created = false;
-  std::shared_ptr<BlobFetch> fetch = worker.store.join_or_create_fetch(*digest, &created);
+  std::shared_ptr<BlobFetch> fetch = worker.fetches.join_or_create(*digest, &created);
   if (created) {
     client.set_outcome(CacheOutcome::Miss);
     BlobFetchRequest request;

@@ -18,10 +18,4 @@ core::Task<bool> serve_stored_blob(ClientConnection &client, const Route &route)
 core::Task<void> respond_blob(ClientConnection &client, const http::RequestHead &head,
                               const Route &route, const UpstreamChoice &upstream);
 
-// Streams a published store file (blob or manifest) with the given content type. Returns false
-// when the file is not in the store (nothing was sent).
-core::Task<bool> serve_stored_file(ClientConnection &client, const Digest &digest,
-                                   std::string_view content_type,
-                                   std::span<const http::Header> extra_headers);
-
 } // namespace regcache::registry

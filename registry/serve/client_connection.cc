@@ -8,9 +8,12 @@
 #include <cassert>
 #include <cstring>
 
+#include "core/bounded_format.h"
+#include "core/byte_stream.h"
+#include "core/file_to_socket.h"
 #include "core/io_ops.h"
+#include "http/chunked_encoder.h"
 #include "http/request_parser.h"
-#include "registry/serve/request_handler.h"
 
 namespace regcache::registry {
 namespace {
@@ -79,33 +82,109 @@ void ClientConnection::set_upstream(std::string_view authority) {
 
 http::HeadWriter ClientConnection::start_head(uint16_t status) {
   status_ = status;
+  response_framing_ = BodyFraming::Unset;
+  head_sent_ = false;
   http::HeadWriter head(head_buffer_);
   head.status_line(status);
   head.header("Docker-Distribution-API-Version", "registry/2.0");
   return head;
 }
 
+void ClientConnection::frame_length(http::HeadWriter &head, uint64_t bytes) {
+  assert(response_framing_ == BodyFraming::Unset);
+  response_framing_ = BodyFraming::Length;
+  head.header_uint("Content-Length", bytes);
+}
+
+void ClientConnection::frame_unknown_length(http::HeadWriter &head) {
+  assert(response_framing_ == BodyFraming::Unset);
+  if (head_request_) {
+    // A HEAD answer has no body to delimit; its length is simply not known.
+    response_framing_ = BodyFraming::Length;
+    head.header_uint("Content-Length", 0);
+  } else if (can_chunk()) {
+    response_framing_ = BodyFraming::Chunked;
+    head.header("Transfer-Encoding", "chunked");
+  } else {
+    response_framing_ = BodyFraming::UntilClose;
+    keep_alive_ = false; // RFC 9112 section 6.3 item 8: the close ends the body
+  }
+}
+
 core::Task<int> ClientConnection::send_bytes(std::span<const char> bytes) {
   int rc = co_await core::send_all(fd_, bytes, worker_.config.idle_timeout_ms);
   if (rc < 0)
     broken_ = true;
-  if (rc == 0 && counting_body_)
-    body_bytes_sent_ += bytes.size();
+  co_return rc;
+}
+
+core::Task<int> ClientConnection::send_chunk_head(uint64_t chunk_bytes) {
+  std::array<char, http::kChunkHeaderBytesMax> chunk_head;
+  size_t size = http::format_chunk_header(chunk_head, chunk_bytes);
+  int rc = co_await send_bytes(std::span<const char>(chunk_head.data(), size));
   co_return rc;
 }
 
 core::Task<int> ClientConnection::send_head(http::HeadWriter &head) {
+  assert(response_framing_ != BodyFraming::Unset); // every response says how its body ends
   if (worker_.stopping)
+    keep_alive_ = false;
+  // RFC 9112 section 9.3: a 1.0 connection persists only when the response says keep-alive;
+  // section 9.6: a server that will close says so.
+  if (!keep_alive_) {
     head.header("Connection", "close");
+  } else if (request_version_minor_ == 0) {
+    head.header("Connection", "keep-alive");
+  }
   head.end();
   assert(!head.overflowed());
-  counting_body_ = false;
-  int rc = co_await core::send_all(fd_, std::span<const char>(head.view().data(), head.size()),
-                                   worker_.config.idle_timeout_ms);
+  head_sent_ = true;
+  co_return co_await send_bytes(std::span<const char>(head.view().data(), head.size()));
+}
+
+core::Task<int> ClientConnection::send_body(std::span<const char> bytes) {
+  assert(head_sent_);
+  if (head_request_ || bytes.empty())
+    co_return 0;
+  if (response_framing_ == BodyFraming::Chunked) {
+    int rc = co_await send_chunk_head(bytes.size());
+    if (rc < 0)
+      co_return rc;
+  }
+  int rc = co_await send_bytes(bytes);
   if (rc < 0)
-    broken_ = true;
-  counting_body_ = true;
+    co_return rc;
+  body_bytes_sent_ += bytes.size();
+  if (response_framing_ == BodyFraming::Chunked)
+    rc = co_await send_bytes(http::kChunkTrailer);
   co_return rc;
+}
+
+core::Task<int> ClientConnection::send_body_file(int file_fd, uint64_t offset, uint64_t bytes) {
+  assert(head_sent_); // head_buffer_ is free to serve as the copy buffer
+  if (head_request_ || bytes == 0)
+    co_return 0;
+  if (response_framing_ == BodyFraming::Chunked) {
+    int rc = co_await send_chunk_head(bytes);
+    if (rc < 0)
+      co_return rc;
+  }
+  const core::FileToSocket io{file_fd, fd_, worker_.config.idle_timeout_ms, head_buffer_};
+  int rc = co_await core::send_file_range(worker_.pipes, io, offset, bytes, &body_bytes_sent_);
+  if (rc < 0) {
+    // The client has part of the body at most: it must not take the close for the end.
+    abort_ = true;
+    co_return rc;
+  }
+  if (response_framing_ == BodyFraming::Chunked)
+    rc = co_await send_bytes(http::kChunkTrailer);
+  co_return rc;
+}
+
+core::Task<int> ClientConnection::end_body() {
+  if (response_framing_ != BodyFraming::Chunked || head_request_)
+    co_return 0;
+  co_return co_await send_bytes(http::kLastChunk);
 }
 
 core::Task<int> ClientConnection::send_simple(uint16_t status, std::string_view content_type,
@@ -114,13 +193,13 @@ core::Task<int> ClientConnection::send_simple(uint16_t status, std::string_view 
   http::HeadWriter head = start_head(status);
   if (!content_type.empty())
     head.header("Content-Type", content_type);
-  head.header_uint("Content-Length", body.size());
+  frame_length(head, body.size());
   for (const http::Header &header : extra_headers)
     head.header(header.name, header.value);
   int rc = co_await send_head(head);
-  if (rc < 0 || head_request_ || body.empty())
+  if (rc < 0)
     co_return rc;
-  co_return co_await send_bytes(std::span<const char>(body.data(), body.size()));
+  co_return co_await send_body(std::span<const char>(body.data(), body.size()));
 }
 
 core::Task<int> ClientConnection::send_oci_error(uint16_t status, OciErrorCode code,
@@ -132,115 +211,17 @@ core::Task<int> ClientConnection::send_oci_error(uint16_t status, OciErrorCode c
                                  extra_headers);
 }
 
-core::Task<int> ClientConnection::drain_pipe(const core::Pipe &pipe, uint32_t bytes) {
-  const uint32_t timeout_ms = worker_.config.idle_timeout_ms;
-  for (int stalls = 0; bytes > 0;) { // each turn sends bytes, waits for room, or returns
-    int32_t sent = co_await core::splice(pipe.read_fd, -1, fd_, -1, bytes, timeout_ms);
-    if (sent == -EAGAIN && stalls++ < 1000000) {
-      // The socket buffer is full: splice into a non-blocking socket does not wait by itself.
-      int32_t ready = co_await core::poll(fd_, POLLOUT, timeout_ms);
-      if (ready >= 0)
-        continue;
-      sent = ready;
-    }
-    if (sent <= 0) {
-      broken_ = true;
-      co_return sent == 0 ? -EPIPE : sent;
-    }
-    bytes -= static_cast<uint32_t>(sent);
-    body_bytes_sent_ += static_cast<uint64_t>(sent);
-  }
-  co_return 0;
+core::Task<void> ClientConnection::refuse_request(uint16_t status, std::string_view reason) {
+  // A request we cannot parse leaves the byte stream in an unknown state: answer, then close.
+  head_request_ = false;
+  keep_alive_ = false;
+  lingering_close_ = true;
+  std::array<char, 256> message;
+  std::string_view text = core::format_line_bounded(message, "malformed request: {}", reason);
+  co_await send_simple(status, "text/plain", text);
 }
 
-core::Task<int> ClientConnection::send_file_range(int file_fd, uint64_t offset, uint64_t bytes) {
-  std::array<core::Pipe, 2> pipes;
-  size_t pipe_count = 0;
-  if (worker_.pipes.acquire(pipes[0]))
-    pipe_count = 1;
-  if (pipe_count == 1 && bytes > pipes[0].capacity_bytes && worker_.pipes.acquire(pipes[1]))
-    pipe_count = 2;
-  if (pipe_count == 0) {
-    // No pipe left (fd limit): copy through the head buffer, which is free while a body streams.
-    while (bytes > 0) {
-      size_t chunk = static_cast<size_t>(std::min<uint64_t>(bytes, head_buffer_.size()));
-      int32_t got =
-          co_await core::read(file_fd, std::span<char>(head_buffer_.data(), chunk), offset);
-      if (got <= 0)
-        co_return got == 0 ? -EIO : got;
-      int rc =
-          co_await send_bytes(std::span<const char>(head_buffer_.data(), static_cast<size_t>(got)));
-      if (rc < 0)
-        co_return rc;
-      offset += static_cast<uint64_t>(got);
-      bytes -= static_cast<uint64_t>(got);
-    }
-    co_return 0;
-  }
-  // With two pipes, the next file chunk is spliced into one (in the kernel's io-wq) while the
-  // other drains to the socket, so reading the file and sending overlap.
-  core::PendingOp fill;
-  std::array<uint32_t, 2> in_pipe{0, 0};
-  size_t current = 0;
-  uint64_t queued = 0; // bytes of the range handed to a fill so far
-  int rc = 0;
-  auto chunk_for = [&](size_t index) {
-    return static_cast<uint32_t>(std::min<uint64_t>(bytes - queued, pipes[index].capacity_bytes));
-  };
-  {
-    uint32_t chunk = chunk_for(0);
-    int32_t filled =
-        co_await core::splice(file_fd, static_cast<int64_t>(offset), pipes[0].write_fd, -1, chunk);
-    if (filled <= 0)
-      rc = filled == 0 ? -EIO : filled;
-    else {
-      in_pipe[0] = static_cast<uint32_t>(filled);
-      queued += static_cast<uint64_t>(filled);
-    }
-  }
-  while (rc == 0 && in_pipe[current] > 0) { // each turn empties one pipe
-    size_t next = current ^ 1;
-    if (pipe_count == 2 && queued < bytes) {
-      fill.start_splice(file_fd, static_cast<int64_t>(offset + queued), pipes[next].write_fd,
-                        chunk_for(next));
-    }
-    rc = co_await drain_pipe(pipes[current], in_pipe[current]);
-    if (rc == 0)
-      in_pipe[current] = 0;
-    if (fill.started()) {
-      int32_t filled =
-          co_await fill.finish(); // always awaited: the kernel owns the pipe until then
-      if (rc == 0 && filled <= 0)
-        rc = filled == 0 ? -EIO : filled;
-      if (filled > 0) {
-        in_pipe[next] = static_cast<uint32_t>(filled);
-        queued += static_cast<uint64_t>(filled);
-      }
-    } else if (rc == 0 && pipe_count == 1 && queued < bytes) {
-      int32_t filled = co_await core::splice(file_fd, static_cast<int64_t>(offset + queued),
-                                             pipes[0].write_fd, -1, chunk_for(0));
-      if (filled <= 0)
-        rc = filled == 0 ? -EIO : filled;
-      else {
-        in_pipe[0] = static_cast<uint32_t>(filled);
-        queued += static_cast<uint64_t>(filled);
-      }
-      next = 0;
-    }
-    current = next;
-  }
-  for (size_t i = 0; i < pipe_count; ++i) {
-    // A pipe that may still hold bytes of this response cannot serve another one.
-    if (in_pipe[i] == 0) {
-      worker_.pipes.release(pipes[i]);
-    } else {
-      worker_.pipes.discard(pipes[i]);
-    }
-  }
-  co_return rc;
-}
-
-core::Task<ClientConnection::ReadOutcome> ClientConnection::read_request(http::RequestHead &head,
+core::Task<ClientConnection::ReadOutcome> ClientConnection::read_request(http::RequestHead &request,
                                                                          size_t *consumed) {
   const WorkerContext &worker = worker_;
   http::ParseLimits limits;
@@ -258,7 +239,7 @@ core::Task<ClientConnection::ReadOutcome> ClientConnection::read_request(http::R
     if (!input.empty()) {
       bool ended = http::find_head_end(input, scanned) != 0;
       scanned = input.size();
-      http::ParseResult parsed = http::parse_request(input, headers_, limits, head);
+      http::ParseResult parsed = http::parse_request(input, headers_, limits, request);
       if (parsed.complete()) {
         *consumed = parsed.consumed;
         co_return ReadOutcome::Request;
@@ -268,26 +249,13 @@ core::Task<ClientConnection::ReadOutcome> ClientConnection::read_request(http::R
       if (implausible)
         parsed.error_reason = "not an HTTP request line";
       if (parsed.error() || ended || full || implausible) {
-        head_request_ = false;
-        if (!parsed.error() && full) {
-          parsed.error_status = 431;
-          parsed.error_reason = "request head too large";
-        }
-        std::array<char, 256> message;
-        auto result = fmt::format_to_n(message.data(), message.size(), "malformed request: {}",
-                                       parsed.error_reason);
         uint16_t status = parsed.error_status != 0 ? parsed.error_status : 400;
-        status_ = status;
-        http::HeadWriter reply = start_head(status);
-        reply.header("Content-Type", "text/plain");
-        size_t bytes = std::min(result.size, message.size());
-        reply.header_uint("Content-Length", bytes + 1);
-        reply.header("Connection", "close");
-        if (co_await send_head(reply) == 0) {
-          message[std::min(bytes, message.size() - 1)] = '\n';
-          co_await send_bytes(std::span<const char>(message.data(), bytes + 1));
+        std::string_view reason = parsed.error_reason;
+        if (!parsed.error() && full) {
+          status = 431;
+          reason = "request head too large";
         }
-        lingering_close_ = true;
+        co_await refuse_request(status, reason);
         co_return ReadOutcome::Rejected;
       }
     }
@@ -317,23 +285,20 @@ core::Task<ClientConnection::ReadOutcome> ClientConnection::read_request(http::R
   co_return ReadOutcome::Closed;
 }
 
-void ClientConnection::log_access(const http::RequestHead &head, Clock::time_point started) {
+void ClientConnection::log_access(const http::RequestHead &request, Clock::time_point started) {
   if (!worker_.config.access_log)
     return;
   auto elapsed_us =
       std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count();
   std::array<char, 1024> line;
-  std::string_view target = head.target.substr(0, 400);
-  auto result = fmt::format_to_n(line.data(), line.size() - 1, "{} {} {} {} {}.{:03}ms {} {}{}\n",
-                                 head.method.substr(0, 16), target, status_, body_bytes_sent_,
-                                 elapsed_us / 1000, elapsed_us % 1000, outcome_name(outcome_),
-                                 upstream_bytes_ > 0
-                                     ? std::string_view(upstream_text_.data(), upstream_bytes_)
-                                     : std::string_view("-"),
-                                 abort_ ? " ABORTED" : "");
-  size_t size = std::min(result.size, line.size() - 1);
-  line[size - 1] = '\n';
-  worker_.log.append(std::string_view(line.data(), size));
+  std::string_view target = request.target.substr(0, 400);
+  std::string_view upstream = upstream_bytes_ > 0
+                                  ? std::string_view(upstream_text_.data(), upstream_bytes_)
+                                  : std::string_view("-");
+  worker_.log.append(core::format_line_bounded(
+      line, "{} {} {} {} {}.{:03}ms {} {}{}", request.method.substr(0, 16), target, status_,
+      body_bytes_sent_, elapsed_us / 1000, elapsed_us % 1000, outcome_name(outcome_), upstream,
+      abort_ ? " ABORTED" : ""));
 }
 
 core::Task<void> ClientConnection::close_socket() {
@@ -357,42 +322,41 @@ core::Task<void> ClientConnection::close_socket() {
   fd_ = -1;
 }
 
-core::Task<void> ClientConnection::serve() {
-  for (;;) {
-    http::RequestHead head;
+void ClientConnection::begin_response(const http::RequestHead &request) {
+  status_ = 0;
+  body_bytes_sent_ = 0;
+  outcome_ = CacheOutcome::None;
+  upstream_bytes_ = 0;
+  head_request_ = request.method == "HEAD";
+  request_version_minor_ = static_cast<uint8_t>(request.version_minor);
+  keep_alive_ = request.keep_alive && !worker_.stopping;
+}
+
+core::Task<void> ClientConnection::serve(RequestHandler handler) {
+  for (;;) { // one turn per request; ends when the connection does
+    http::RequestHead request;
     size_t consumed = 0;
-    ReadOutcome outcome = co_await read_request(head, &consumed);
+    ReadOutcome outcome = co_await read_request(request, &consumed);
     if (outcome != ReadOutcome::Request)
       break;
     Clock::time_point started = Clock::now();
-    status_ = 0;
-    body_bytes_sent_ = 0;
-    counting_body_ = false;
-    outcome_ = CacheOutcome::None;
-    upstream_bytes_ = 0;
-    head_request_ = head.method == "HEAD";
-    bool keep_alive = head.keep_alive;
-    if (head.framing != http::BodyFraming::None) {
+    begin_response(request);
+    if (request.framing != http::BodyFraming::None) {
       // regcache serves the pull API only; a request body (a push) is refused, and the
-      // connection closed rather than reading a body of unknown use.
-      keep_alive = false;
+      // connection closed (after draining) rather than reading a body of unknown use.
+      keep_alive_ = false;
+      lingering_close_ = true;
       co_await send_oci_error(405, OciErrorCode::Unsupported,
-                              "regcache is a pull-through cache: pushes are not supported",
-                              std::span<const http::Header>());
+                              "regcache is a pull-through cache: pushes are not supported");
     } else {
-      co_await handle_request(*this, head);
+      co_await handler(*this, request);
     }
-    log_access(head, started);
+    log_access(request, started);
     receive_begin_ += consumed;
-    if (abort_ || broken_ || !keep_alive || worker_.stopping || status_ == 0)
+    if (abort_ || broken_ || !keep_alive_ || worker_.stopping || status_ == 0)
       break;
   }
   co_await close_socket();
-}
-
-core::Task<void> serve_client(WorkerContext &worker, int fd) {
-  ClientConnection connection(worker, fd);
-  co_await connection.serve();
 }
 
 } // namespace regcache::registry

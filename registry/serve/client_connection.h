@@ -21,6 +21,11 @@ namespace regcache::registry {
 enum class CacheOutcome : uint8_t { None, Hit, Revalidated, Miss, Follow, Stale, Pass, Error };
 std::string_view outcome_name(CacheOutcome outcome);
 
+class ClientConnection;
+// Answers one parsed request on `client` (request_handler.h has the registry's).
+using RequestHandler = core::Task<void> (*)(ClientConnection &client,
+                                            const http::RequestHead &request);
+
 class ClientConnection {
 public:
   static constexpr size_t kReceiveBytes = 16 * 1024;
@@ -32,8 +37,8 @@ public:
   ClientConnection(const ClientConnection &) = delete;
   ClientConnection &operator=(const ClientConnection &) = delete;
 
-  // Serves requests until the client leaves, an error, or shutdown.
-  core::Task<void> serve();
+  // Serves requests with `handler` until the client leaves, an error, or shutdown.
+  core::Task<void> serve(RequestHandler handler);
   // Shutdown: a connection waiting for its next request is told to stop now.
   void stop_if_idle();
 
@@ -41,23 +46,40 @@ public:
   int fd() const { return fd_; }
 
   // --- for responders ---
+  // The connection decides how every response is framed and whether the connection persists
+  // (RFC 9112 sections 6 and 9.3): responders say what they know of the body's length and send
+  // it through send_body; they never write Content-Length, Transfer-Encoding or Connection.
+  //
   // A head writer over this connection's head buffer, with the status line and the headers
   // every response carries.
   http::HeadWriter start_head(uint16_t status);
-  // Finishes `head` (Content-Length or chunked is the caller's business) and sends it.
+  // The body of the response being started has `bytes` bytes (for a HEAD: the GET's length).
+  void frame_length(http::HeadWriter &head, uint64_t bytes);
+  // The body's length is not known before it ends: chunked for an HTTP/1.1 client; an HTTP/1.0
+  // client cannot take chunked (RFC 9112 section 7), so the body ends when the connection
+  // closes.
+  void frame_unknown_length(http::HeadWriter &head);
+  // Adds Connection when needed and sends the head; the framing must have been chosen.
   core::Task<int> send_head(http::HeadWriter &head);
-  core::Task<int> send_bytes(std::span<const char> bytes);
+  // Body bytes of the response, chunk-encoded when its framing is chunked. Nothing is sent for a
+  // HEAD request.
+  core::Task<int> send_body(std::span<const char> bytes);
+  // Bytes [offset, offset + bytes) of a file, as body bytes (splice: file -> pipe -> socket).
+  core::Task<int> send_body_file(int file_fd, uint64_t offset, uint64_t bytes);
+  // The end of a body whose length was unknown (the last chunk); nothing for other framings.
+  core::Task<int> end_body();
   // A complete small response: head + body (the body is not sent for HEAD requests).
   core::Task<int> send_simple(uint16_t status, std::string_view content_type, std::string_view body,
                               std::span<const http::Header> extra_headers = {});
   core::Task<int> send_oci_error(uint16_t status, OciErrorCode code, std::string_view message,
                                  std::span<const http::Header> extra_headers = {});
-  // Sends bytes [offset, offset + bytes) of a file with splice (file -> pipe -> socket).
-  core::Task<int> send_file_range(int file_fd, uint64_t offset, uint64_t bytes);
   // The response cannot be completed honestly: reset the connection instead of ending it.
   void abort_response() { abort_ = true; }
 
   bool is_head_request() const { return head_request_; }
+  // Chunked coding is HTTP/1.1's (RFC 9112 section 7).
+  bool can_chunk() const { return request_version_minor_ >= 1; }
+  bool keeps_alive() const { return keep_alive_; }
   void set_outcome(CacheOutcome outcome) { outcome_ = outcome; }
   void set_upstream(std::string_view authority);
 
@@ -67,23 +89,31 @@ public:
 
 private:
   enum class ReadOutcome : uint8_t { Request, Closed, Rejected };
-  core::Task<ReadOutcome> read_request(http::RequestHead &head, size_t *consumed);
-  void log_access(const http::RequestHead &head, std::chrono::steady_clock::time_point started);
+  // How the body of the response being written is delimited.
+  enum class BodyFraming : uint8_t { Unset, Length, Chunked, UntilClose };
+  core::Task<ReadOutcome> read_request(http::RequestHead &request, size_t *consumed);
+  core::Task<void> refuse_request(uint16_t status, std::string_view reason);
+  void begin_response(const http::RequestHead &request);
+  void log_access(const http::RequestHead &request, std::chrono::steady_clock::time_point started);
   core::Task<void> close_socket();
-  // Sends `bytes` that are in `pipe` to the client (splice pipe -> socket).
-  core::Task<int> drain_pipe(const core::Pipe &pipe, uint32_t bytes);
+  core::Task<int> send_bytes(std::span<const char> bytes);
+  core::Task<int> send_chunk_head(uint64_t chunk_bytes);
 
   WorkerContext &worker_;
   int fd_;
   bool idle_ = true;
   bool abort_ = false;
-  bool broken_ = false;
-  bool lingering_close_ = false; // a refused request: drain before closing  // a send failed: the
-                                 // client is gone or stuck
+  bool broken_ = false;          // a send failed: the client is gone or stuck
+  bool lingering_close_ = false; // a refused request: drain before closing
   bool head_request_ = false;
+  // The request being answered: its HTTP minor version, and whether the connection stays open
+  // after the response. Set per request; cleared when a response must end the connection.
+  uint8_t request_version_minor_ = 1;
+  bool keep_alive_ = false;
+  BodyFraming response_framing_ = BodyFraming::Unset;
+  bool head_sent_ = false; // of the response being written
   uint16_t status_ = 0;
   uint64_t body_bytes_sent_ = 0;
-  bool counting_body_ = false;
   CacheOutcome outcome_ = CacheOutcome::None;
   std::array<char, 128> upstream_text_{}; // copied: the routing result dies before the log line
   size_t upstream_bytes_ = 0;
@@ -91,10 +121,9 @@ private:
   size_t receive_end_ = 0;
   std::array<char, kReceiveBytes> receive_;
   std::array<http::Header, kRequestHeadersMax> headers_;
+  // Response heads; also the copy buffer of send_body_file when no pipe is left, which is safe
+  // because a body is only sent after its head (asserted there).
   std::array<char, kHeadBytes> head_buffer_;
 };
-
-// Serves one accepted socket; spawned by the server for every accept.
-core::Task<void> serve_client(WorkerContext &worker, int fd);
 
 } // namespace regcache::registry

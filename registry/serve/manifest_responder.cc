@@ -1,24 +1,22 @@
 #include "registry/serve/manifest_responder.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <sys/stat.h>
 
 #include <chrono>
 
-#include "core/io_ops.h"
 #include "registry/api/accept_kind.h"
+#include "registry/auth/upstream_auth.h"
 #include "registry/cache/blob_store.h"
+#include "registry/cache/manifest_store.h"
 #include "registry/cache/sha256.h"
 #include "registry/cache/single_flight.h"
 #include "registry/cache/tag_store.h"
-#include "registry/serve/blob_responder.h"
-#include "registry/serve/upstream_relay.h"
+#include "registry/serve/stored_file.h"
+#include "registry/serve/upstream_answer.h"
 
 namespace regcache::registry {
 namespace {
 
-constexpr size_t kMediaTypeBytesMax = 256;
 constexpr http::Header kStaleWarning{"Warning", "110 regcache \"Response is stale\""};
 
 // Docker schema1 signed manifests (what distribution converts to for clients that do not accept
@@ -35,73 +33,6 @@ int64_t now_unix_ms() {
       .count();
 }
 
-// Writes `bytes` to a fresh temp file and renames it to `path`; with `durable`, fsync first.
-core::Task<bool> write_file_atomically(BlobStore &store, const StorePath &path,
-                                       std::string_view bytes, bool durable) {
-  StorePath temp = store.temp_path();
-  int fd = co_await core::openat(store.root_fd(), temp.c_str(),
-                                 O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0)
-    co_return false;
-  size_t offset = 0;
-  bool ok = true;
-  while (offset < bytes.size()) {
-    int32_t written = co_await core::write(
-        fd, std::span<const char>(bytes.data() + offset, bytes.size() - offset), offset);
-    if (written <= 0) {
-      ok = false;
-      break;
-    }
-    offset += static_cast<size_t>(written);
-  }
-  if (ok && durable)
-    ok = co_await core::fsync(fd) == 0;
-  co_await core::close(fd);
-  if (ok)
-    ok = co_await core::renameat(store.root_fd(), temp.c_str(), store.root_fd(), path.c_str()) == 0;
-  if (!ok)
-    co_await core::unlinkat(store.root_fd(), temp.c_str());
-  co_return ok;
-}
-
-core::Task<bool> load_media_type(BlobStore &store, const Digest &digest, std::string &out) {
-  StorePath path = BlobStore::meta_path(digest);
-  int fd = co_await core::openat(store.root_fd(), path.c_str(), O_RDONLY | O_CLOEXEC, 0);
-  if (fd < 0)
-    co_return false;
-  std::array<char, kMediaTypeBytesMax> text;
-  int32_t got = co_await core::read(fd, text, 0);
-  co_await core::close(fd);
-  if (got <= 0)
-    co_return false;
-  out.assign(text.data(), static_cast<size_t>(got));
-  co_return true;
-}
-
-// Manifest bytes whose sha256 is `digest` (the caller checked), with their media type. The type
-// goes in first: a published manifest must never lack its type.
-core::Task<bool> store_manifest(BlobStore &store, const Digest &digest, std::string_view media_type,
-                                std::string_view bytes) {
-  // Already there (a tag pulled again): content-addressed files never change, skip the writes.
-  std::string known_type;
-  bool typed = co_await load_media_type(store, digest, known_type);
-  if (typed && known_type == media_type) {
-    StorePath blob_path = BlobStore::blob_path(digest);
-    struct statx stat {};
-    int rc = co_await core::statx(store.root_fd(), blob_path.c_str(), 0, STATX_SIZE, &stat);
-    if (rc == 0 && stat.stx_size == bytes.size())
-      co_return true;
-  }
-  StorePath meta = BlobStore::meta_path(digest);
-  bool stored = co_await write_file_atomically(store, meta, media_type, false);
-  if (!stored)
-    co_return false;
-  StorePath blob = BlobStore::blob_path(digest);
-  stored = co_await write_file_atomically(store, blob, bytes, true);
-  co_return stored;
-}
-
-// A manifest from the store by digest; false when it is not there (nothing sent).
 // A manifest from the store by digest; false when it is not there, or when the client's Accept
 // excludes its media type (nothing sent then: the upstream answers such a client itself, as
 // distribution does with a 404, so a Docker-schema2-only client never gets an OCI manifest).
@@ -109,7 +40,7 @@ core::Task<bool> serve_stored_manifest(ClientConnection &client, const Digest &d
                                        uint8_t accept,
                                        std::span<const http::Header> extra_headers) {
   std::string media_type;
-  bool known = co_await load_media_type(client.worker().store, digest, media_type);
+  bool known = co_await load_manifest_media_type(client.worker().store, digest, media_type);
   if (!known || !mask_accepts(accept, media_type))
     co_return false;
   bool served = co_await serve_stored_file(client, digest, media_type, extra_headers);
@@ -144,7 +75,7 @@ core::Task<void> respond_by_digest(ClientConnection &client, const http::Request
   client.set_outcome(CacheOutcome::Miss);
   WorkerContext &worker = client.worker();
   SmallResponse answer;
-  co_await fetch_small_authorized(worker, upstream, "GET", target, accept,
+  co_await fetch_small_authorized(worker.upstreams, worker.auth, upstream, "GET", target, accept,
                                   worker.config.manifest_bytes_max, answer);
   if (answer.rc < 0) {
     co_await send_upstream_failure(client, answer.rc, answer.error);
@@ -249,8 +180,8 @@ core::Task<void> ask_upstream(ClientConnection &client, const http::RequestHead 
                               const std::string &target, const TagKey &key) {
   WorkerContext &worker = client.worker();
   SmallResponse answer;
-  co_await fetch_small_authorized(worker, upstream, head.method, target, accept,
-                                  worker.config.manifest_bytes_max, answer);
+  co_await fetch_small_authorized(worker.upstreams, worker.auth, upstream, head.method, target,
+                                  accept, worker.config.manifest_bytes_max, answer);
   if (answer.rc < 0 || upstream_unhealthy(answer.fields.status)) {
     co_await serve_stale_or_error(client, key, answer);
     co_return;
@@ -275,7 +206,7 @@ core::Task<int> revalidate(ClientConnection &client, const UpstreamChoice &upstr
   WorkerContext &worker = client.worker();
   answered = false;
   SmallResponse probe;
-  co_await fetch_small_authorized(worker, upstream, "HEAD", target, accept,
+  co_await fetch_small_authorized(worker.upstreams, worker.auth, upstream, "HEAD", target, accept,
                                   worker.config.manifest_bytes_max, probe);
   if (probe.rc < 0 || upstream_unhealthy(probe.fields.status))
     co_return kUpstreamUnhealthy;
@@ -289,8 +220,8 @@ core::Task<int> revalidate(ClientConnection &client, const UpstreamChoice &upstr
     if (!client.is_head_request()) {
       // Changed: the one GET of this revalidation.
       SmallResponse answer;
-      co_await fetch_small_authorized(worker, upstream, "GET", target, accept,
-                                      worker.config.manifest_bytes_max, answer);
+      co_await fetch_small_authorized(worker.upstreams, worker.auth, upstream, "GET", target,
+                                      accept, worker.config.manifest_bytes_max, answer);
       if (answer.rc < 0 || upstream_unhealthy(answer.fields.status))
         co_return kUpstreamUnhealthy;
       answered = true;
@@ -321,7 +252,7 @@ core::Task<void> respond_by_tag(ClientConnection &client, const http::RequestHea
   WorkerContext &worker = client.worker();
   uint8_t mask = accept_mask_of(accept);
   TagKey key{upstream.endpoint.authority, upstream.name, route.reference, mask_key(mask)};
-  uint64_t ttl_ms = worker.manifest_ttl_ms(upstream.config, route.name, route.reference);
+  uint64_t ttl_ms = worker.ttl_scratches.ttl_ms(upstream.config, route.name, route.reference);
 
   TagEntry entry;
   bool have_entry = co_await worker.tags.load(key, entry);

@@ -1,9 +1,9 @@
 #pragma once
 // GET/HEAD /v2/<name>/manifests/<reference>.
 //   By digest: content-addressed, verified, kept forever in the blob store (media type beside).
-//   By tag: asked upstream every time (TTL tiers are a later stage), and the answer remembered
-//   per accepted kind, so that when the upstream is down, answers 5xx or 429, the last good
-//   manifest is served with "Warning: 110".
+//   By tag: the answer is remembered per accepted kind and served while fresh (the TTL tiers);
+//   an expired entry is revalidated with one HEAD (single flight per entry); when the upstream
+//   is down, answers 5xx or 429, the last good manifest is served with "Warning: 110".
 #include "core/task.h"
 #include "http/message_head.h"
 #include "registry/api/route.h"

@@ -6,7 +6,7 @@
 #include "registry/serve/blob_responder.h"
 #include "registry/serve/client_connection.h"
 #include "registry/serve/manifest_responder.h"
-#include "registry/serve/upstream_relay.h"
+#include "registry/serve/upstream_answer.h"
 #include "registry/upstream/upstream_router.h"
 
 namespace regcache::registry {
@@ -34,10 +34,8 @@ core::Task<void> handle_request(ClientConnection &client, const http::RequestHea
     // Blobs are content-addressed: a stored one is the answer whichever upstream the request
     // names, so the hit is served before any routing (which builds strings): the hit path
     // allocates nothing.
-    std::string_view ns = query_param(head.query, "ns");
-    if (!ns.empty() && !is_valid_registry_host(ns)) {
-      co_await client.send_oci_error(400, OciErrorCode::NameInvalid,
-                                     "the ns parameter is not a registry host name");
+    if (!ns_param_is_valid(head.query)) {
+      co_await client.send_oci_error(400, OciErrorCode::NameInvalid, kInvalidNsMessage);
       co_return;
     }
     bool served = co_await serve_stored_blob(client, route);
@@ -81,6 +79,11 @@ core::Task<void> handle_request(ClientConnection &client, const http::RequestHea
     break;
   }
   }
+}
+
+core::Task<void> serve_client(WorkerContext &worker, int fd) {
+  ClientConnection connection(worker, fd);
+  co_await connection.serve(&handle_request);
 }
 
 } // namespace regcache::registry

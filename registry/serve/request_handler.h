@@ -7,7 +7,12 @@
 namespace regcache::registry {
 
 class ClientConnection;
+struct WorkerContext;
 
-core::Task<void> handle_request(ClientConnection &client, const http::RequestHead &head);
+// Answers one request of the pull API (a RequestHandler).
+core::Task<void> handle_request(ClientConnection &client, const http::RequestHead &request);
+
+// Serves one accepted socket until it closes; spawned by the server for every accept.
+core::Task<void> serve_client(WorkerContext &worker, int fd);
 
 } // namespace regcache::registry

@@ -1,7 +1,9 @@
 #pragma once
-// What one worker thread owns: its ring, its upstream connection pool, its pipes and log
-// buffer, and the list of its client connections. Nothing here is shared with other workers;
-// the store (and the fetches in it) is the only shared state.
+// What one worker thread owns, and what it borrows from the server. Owned (one per worker,
+// never touched by another thread): the upstream connection pool, the pipes, the log buffer,
+// the match scratches of the TTL classifiers, and the list of its client connections. Borrowed
+// (shared by all workers, each safe to use from any of them): the configuration (immutable),
+// the blob store, the fetch table, the tag store, upstream auth and the revalidation flights.
 #include <cstdint>
 #include <unordered_map>
 
@@ -16,25 +18,29 @@
 namespace regcache::registry {
 
 class BlobStore;
+class FetchTable;
 class TagStore;
 class ClientConnection;
 class UpstreamAuth;
 
 struct WorkerContext {
-  WorkerContext(const Config &config_in, BlobStore &store_in, TagStore &tags_in,
-                UpstreamAuth &auth_in, SingleFlight &revalidations_in,
+  WorkerContext(const Config &config_in, BlobStore &store_in, FetchTable &fetches_in,
+                TagStore &tags_in, UpstreamAuth &auth_in, SingleFlight &revalidations_in,
                 const ManifestTtlPolicy &ttl_policy, http::UpstreamSettings upstream_settings)
-      : config(config_in), store(store_in), tags(tags_in), auth(auth_in),
-        revalidations(revalidations_in), ttl(ttl_policy.make_scratches()),
+      : config(config_in), store(store_in), fetches(fetches_in), tags(tags_in), auth(auth_in),
+        revalidations(revalidations_in), ttl_scratches(ttl_policy.make_scratches()),
         upstreams(upstream_settings), pipes(config_in.connections_max, 1u << 20), log(2) {}
 
   const Config &config;
   BlobStore &store;
+  FetchTable &fetches; // shared: one download per digest
   TagStore &tags;
   UpstreamAuth &auth;
   SingleFlight &revalidations; // shared: one upstream revalidation per expired tag entry
-  ManifestTtlPolicy::Scratches ttl;
-  // TLS contexts of upstreams with their own CA file or verification setting.
+  // The freshness lifetime of a tag's entry (0: revalidate on every request). The tiers match
+  // the name as the client gave it, as docker-registry-proxy's nginx locations do.
+  ManifestTtlPolicy::Scratches ttl_scratches;
+  // TLS contexts of upstreams with their own CA file or verification setting (the server's).
   const std::unordered_map<const UpstreamConfig *, const tls::ClientContext *> *upstream_tls =
       nullptr;
   http::UpstreamPool upstreams;
@@ -46,13 +52,6 @@ struct WorkerContext {
   uint32_t connection_count = 0;
   uint32_t fetches_running = 0;
   bool stopping = false;
-
-  // The freshness lifetime of a tag's entry (0: revalidate on every request). The tiers match
-  // the name as the client gave it, as docker-registry-proxy's nginx locations do.
-  uint64_t manifest_ttl_ms(const UpstreamConfig *upstream, std::string_view client_name,
-                           std::string_view tag) {
-    return ttl.ttl_ms(upstream, client_name, tag);
-  }
 };
 
 } // namespace regcache::registry

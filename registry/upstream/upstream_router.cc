@@ -36,6 +36,11 @@ const UpstreamConfig *find_upstream(const Config &config, std::string_view host)
 
 } // namespace
 
+bool ns_param_is_valid(std::string_view query) {
+  std::string_view ns = query_param(query, "ns");
+  return ns.empty() || is_valid_registry_host(ns);
+}
+
 bool choose_upstream(const Config &config, std::string_view query, std::string_view name,
                      UpstreamChoice &out, std::string_view *error) {
   out.config = nullptr;
@@ -44,7 +49,7 @@ bool choose_upstream(const Config &config, std::string_view query, std::string_v
   std::string_view repository = name;
   if (!ns.empty()) {
     if (!is_valid_registry_host(ns)) {
-      *error = "the ns parameter is not a registry host name";
+      *error = kInvalidNsMessage;
       return false;
     }
     out.config = find_upstream(config, ns);
@@ -54,7 +59,7 @@ bool choose_upstream(const Config &config, std::string_view query, std::string_v
       std::optional<UpstreamUrl> parsed =
           parse_upstream_url("https://" + std::string(host), &parse_error);
       if (!parsed) {
-        *error = "the ns parameter is not a registry host name";
+        *error = kInvalidNsMessage;
         return false;
       }
       url = *parsed;

@@ -21,6 +21,13 @@ struct UpstreamChoice {
   const UpstreamConfig *config = nullptr; // null for an unconfigured ?ns= host
 };
 
+inline constexpr std::string_view kInvalidNsMessage =
+    "the ns parameter is not a registry host name";
+
+// The `ns` query parameter names a registry host (or is absent). Checked before anything else
+// looks at the request, so an invalid one is refused the same way on every path.
+bool ns_param_is_valid(std::string_view query);
+
 // Returns false (and an error message) when `ns` names no valid registry host.
 bool choose_upstream(const Config &config, std::string_view query, std::string_view name,
                      UpstreamChoice &out, std::string_view *error);

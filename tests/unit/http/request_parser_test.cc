@@ -288,17 +288,31 @@ TEST(RequestParser, RejectsAsteriskFormForGet) {
 }
 
 TEST(RequestParser, ParsesAbsoluteFormIntoPathQueryAndHost) {
-  const RequestOutcome o =
-      parse("GET http://mirror.local:5000/v2/x/manifests/1?q=1 HTTP/1.1\r\nHost: other\r\n\r\n");
+  const RequestOutcome o = parse("GET http://mirror.local:5000/v2/x/manifests/1?q=1 HTTP/1.1\r\n"
+                                 "Host: Mirror.local:5000\r\n\r\n");
   ASSERT_EQ(o.kind, Kind::Complete);
   EXPECT_EQ(o.target, "http://mirror.local:5000/v2/x/manifests/1?q=1");
   EXPECT_EQ(o.path, "/v2/x/manifests/1");
   EXPECT_EQ(o.query, "q=1");
-  EXPECT_EQ(o.host, "mirror.local:5000"); // RFC 9112 section 3.2.2: the target wins over Host
+  EXPECT_EQ(o.host, "mirror.local:5000"); // RFC 9112 section 3.2.2: the target's authority
+}
+
+TEST(RequestParser, TakesTheAbsoluteFormAuthorityWithoutAHostField) {
+  const RequestOutcome o = parse("GET http://mirror.local/v2/ HTTP/1.0\r\n\r\n");
+  ASSERT_EQ(o.kind, Kind::Complete);
+  EXPECT_EQ(o.host, "mirror.local");
+}
+
+TEST(RequestParser, RejectsAbsoluteFormWhoseAuthorityDiffersFromHost) {
+  expect_error(parse("GET http://mirror.local:5000/v2/ HTTP/1.1\r\nHost: other\r\n\r\n"), 400,
+               "absolute-form authority differs from Host");
+  expect_error(parse("GET http://a/v2/ HTTP/1.1\r\nHost: a:80\r\n\r\n"), 400,
+               "absolute-form authority differs from Host");
 }
 
 TEST(RequestParser, GivesAbsoluteFormWithoutPathTheRootPath) {
-  const RequestOutcome o = parse("GET https://mirror.local?x HTTP/1.1\r\nHost: a\r\n\r\n");
+  const RequestOutcome o =
+      parse("GET https://mirror.local?x HTTP/1.1\r\nHost: mirror.local\r\n\r\n");
   ASSERT_EQ(o.kind, Kind::Complete);
   EXPECT_EQ(o.path, "/");
   EXPECT_EQ(o.query, "x");

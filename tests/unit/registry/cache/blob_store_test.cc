@@ -8,8 +8,6 @@
 #include <filesystem>
 #include <fstream>
 
-#include "registry/cache/blob_fetch.h"
-
 namespace regcache::registry {
 namespace {
 
@@ -60,51 +58,6 @@ TEST_F(BlobStoreTest, TempPathsAreUnique) {
   std::string error;
   ASSERT_TRUE(store.open(root_, &error)) << error;
   EXPECT_NE(std::string(store.temp_path().c_str()), std::string(store.temp_path().c_str()));
-}
-
-TEST_F(BlobStoreTest, ConcurrentMissesOfOneDigestShareOneFetch) {
-  BlobStore store;
-  std::string error;
-  ASSERT_TRUE(store.open(root_, &error)) << error;
-  bool created_first = false, created_second = false, created_other = false;
-  auto first = store.join_or_create_fetch(digest_of_hex('1'), &created_first);
-  auto second = store.join_or_create_fetch(digest_of_hex('1'), &created_second);
-  auto other = store.join_or_create_fetch(digest_of_hex('2'), &created_other);
-  EXPECT_TRUE(created_first);
-  EXPECT_FALSE(created_second);
-  EXPECT_TRUE(created_other);
-  EXPECT_EQ(first.get(), second.get());
-  EXPECT_NE(first.get(), other.get());
-}
-
-TEST_F(BlobStoreTest, AForgottenFetchIsNotJoinedAgain) {
-  BlobStore store;
-  std::string error;
-  ASSERT_TRUE(store.open(root_, &error)) << error;
-  bool created = false;
-  auto first = store.join_or_create_fetch(digest_of_hex('3'), &created);
-  store.forget_fetch(digest_of_hex('3'), first.get());
-  auto second = store.join_or_create_fetch(digest_of_hex('3'), &created);
-  EXPECT_TRUE(created);
-  EXPECT_NE(first.get(), second.get());
-}
-
-TEST(BlobFetchTest, HoldsBackTheLastByteUntilVerified) {
-  EXPECT_EQ(BlobFetch::readable_bytes(BlobFetch::State::Streaming, 1000), 999u);
-  EXPECT_EQ(BlobFetch::readable_bytes(BlobFetch::State::Streaming, 0), 0u);
-  EXPECT_EQ(BlobFetch::readable_bytes(BlobFetch::State::Verified, 1000), 1000u);
-}
-
-TEST(BlobFetchTest, NothingIsReadableFromAFailedFetch) {
-  EXPECT_EQ(BlobFetch::readable_bytes(BlobFetch::State::Failed, 1000), 0u);
-  EXPECT_EQ(BlobFetch::readable_bytes(BlobFetch::State::UpstreamAnswer, 1000), 0u);
-  EXPECT_EQ(BlobFetch::readable_bytes(BlobFetch::State::Starting, 0), 0u);
-}
-
-TEST(BlobFetchTest, ANewFetchStartsWithNothingReadable) {
-  BlobFetch fetch(digest_of_hex('4'));
-  EXPECT_EQ(fetch.progress().state, BlobFetch::State::Starting);
-  EXPECT_EQ(fetch.progress().readable_bytes, 0u);
 }
 
 } // namespace

@@ -1,0 +1,49 @@
+#include "registry/cache/manifest_store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <array>
+
+#include "core/io_ops.h"
+#include "registry/cache/atomic_file.h"
+
+namespace regcache::registry {
+namespace {
+
+constexpr size_t kMediaTypeBytesMax = 256;
+
+} // namespace
+
+core::Task<bool> load_manifest_media_type(BlobStore &store, const Digest &digest,
+                                          std::string &out) {
+  StorePath path = BlobStore::meta_path(digest);
+  std::array<char, kMediaTypeBytesMax> text;
+  int got = co_await read_small_file(store, path.c_str(), text);
+  if (got <= 0)
+    co_return false;
+  out.assign(text.data(), static_cast<size_t>(got));
+  co_return true;
+}
+
+core::Task<bool> store_manifest(BlobStore &store, const Digest &digest, std::string_view media_type,
+                                std::string_view bytes) {
+  std::string known_type;
+  bool typed = co_await load_manifest_media_type(store, digest, known_type);
+  if (typed && known_type == media_type) {
+    StorePath blob_path = BlobStore::blob_path(digest);
+    struct statx stat {};
+    int rc = co_await core::statx(store.root_fd(), blob_path.c_str(), 0, STATX_SIZE, &stat);
+    if (rc == 0 && stat.stx_size == bytes.size())
+      co_return true;
+  }
+  StorePath meta = BlobStore::meta_path(digest);
+  bool stored = co_await write_file_atomically(store, meta.c_str(), media_type, false);
+  if (!stored)
+    co_return false;
+  StorePath blob = BlobStore::blob_path(digest);
+  stored = co_await write_file_atomically(store, blob.c_str(), bytes, true);
+  co_return stored;
+}
+
+} // namespace regcache::registry
