@@ -346,8 +346,15 @@ core::Task<void> ClientConnection::serve(RequestHandler handler) {
       // connection closed (after draining) rather than reading a body of unknown use.
       keep_alive_ = false;
       lingering_close_ = true;
-      co_await send_oci_error(405, OciErrorCode::Unsupported,
-                              "regcache is a pull-through cache: pushes are not supported");
+      if (request.method == "GET" || request.method == "HEAD") {
+        // RFC 9110 section 9.3.1: a body on a GET has no meaning; a client that sends one is
+        // not a registry client, and its body may be another request in disguise.
+        co_await send_oci_error(400, OciErrorCode::Unsupported,
+                                "a GET or HEAD request must not carry a body");
+      } else {
+        co_await send_oci_error(405, OciErrorCode::Unsupported,
+                                "regcache is a pull-through cache: pushes are not supported");
+      }
     } else {
       co_await handler(*this, request);
     }

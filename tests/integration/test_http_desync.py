@@ -184,6 +184,11 @@ class HttpDesync(unittest.TestCase):
         self.assertIn("close", (ex.responses[0].header("Connection") or "").lower(),
                       "the response before the close does not say Connection: close: %r" % ex)
 
+    def test_get_with_a_body_is_refused_as_a_bad_request_not_as_a_push(self):
+        ex = self.exchange(self.get_with_body("zqbody400"))
+        self.assertEqual(len(ex.responses), 1, ex)
+        self.assertEqual(ex.responses[0].status, 400, ex)
+
     # -- Content-Length and Transfer-Encoding
 
     def test_transfer_encoding_with_content_length_gets_400_and_close(self):
