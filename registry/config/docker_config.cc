@@ -6,7 +6,7 @@
 #include <array>
 #include <cstdint>
 
-#include "registry/config/config_file.h"
+#include "registry/config/config_json.h"
 #include "registry/config/credentials.h"
 
 namespace regcache::registry {
@@ -45,12 +45,7 @@ public:
                      std::vector<std::string> &warnings, std::string *error)
       : origin_(origin), credentials_(credentials), warnings_(warnings), error_(error) {}
 
-  bool read(dom::element root) {
-    dom::object object;
-    if (root.get_object().get(object) != simdjson::SUCCESS) {
-      *error_ = std::string(origin_) + ": expected a JSON object at the top level";
-      return false;
-    }
+  bool read(dom::object object) {
     // Other top-level keys (HttpHeaders, proxies, psFormat, ...) are not about credentials.
     std::vector<std::string> helpers;
     for (dom::key_value_pair field : object) {
@@ -190,13 +185,9 @@ bool parse_docker_config(std::string_view origin, std::string_view json,
                          std::vector<HostCredentials> &credentials,
                          std::vector<std::string> &warnings, std::string *error) {
   dom::parser parser;
-  const simdjson::padded_string padded(json.data(), json.size());
-  dom::element root;
-  const simdjson::error_code code = parser.parse(padded).get(root);
-  if (code != simdjson::SUCCESS) {
-    *error = std::string(origin) + ": invalid JSON: " + simdjson::error_message(code);
+  dom::object root;
+  if (!parse_json_object(origin, json, parser, root, error))
     return false;
-  }
   DockerConfigReader reader(origin, credentials, warnings, error);
   return reader.read(root);
 }

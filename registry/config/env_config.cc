@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <array>
 #include <cassert>
-#include <cstdlib>
 
 #include "registry/config/config.h"
 #include "registry/config/credentials.h"
@@ -66,11 +65,6 @@ const AcrVariable kAcrVariables[] = {
     {"REGCACHE_ACR_TOKEN_URL", &AcrSettings::token_url, true},
 };
 
-bool looks_like_http_url(std::string_view text) {
-  return (text.starts_with("http://") && text.size() > 7) ||
-         (text.starts_with("https://") && text.size() > 8);
-}
-
 bool apply_option_variables(const EnvLookup &lookup, Config &config, std::string *error) {
   for (const OptionSpec &spec : option_table()) {
     const std::string name = option_environment_variable(spec);
@@ -124,22 +118,6 @@ std::string ordinal_entry(size_t index) {
 }
 
 } // namespace
-
-EnvLookup process_environment_lookup() {
-  return [](std::string_view name) -> std::optional<std::string_view> {
-    const char *value = std::getenv(std::string(name).c_str());
-    if (value == nullptr)
-      return std::nullopt;
-    return std::string_view(value);
-  };
-}
-
-void apply_acr_overrides(std::span<const AcrOverride> overrides, AcrSettings &settings) {
-  for (const AcrOverride &entry : overrides) {
-    assert(entry.field != nullptr);
-    settings.*entry.field = entry.value;
-  }
-}
 
 std::optional<bool> parse_env_bool(std::string_view text) {
   if (text == "true" || text == "1" || text == "yes")

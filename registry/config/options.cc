@@ -13,9 +13,11 @@
 #include <utility>
 
 #include "registry/api/name_grammar.h"
+#include "registry/config/acr_override.h"
 #include "registry/config/config_file.h"
 #include "registry/config/credentials.h"
 #include "registry/config/docker_config.h"
+#include "registry/config/env_config.h"
 
 namespace regcache::registry {
 

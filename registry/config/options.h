@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "registry/config/config.h"
-#include "registry/config/env_config.h"
+#include "registry/config/env_lookup.h"
 
 namespace regcache::registry {
 
