@@ -14,7 +14,8 @@
 #include "registry/config/config.h"
 #include "registry/config/config_json.h"
 #include "registry/config/credentials.h"
-#include "registry/config/options.h"
+#include "registry/config/option_table.h"
+#include "registry/config/upstream_host.h"
 
 namespace regcache::registry {
 

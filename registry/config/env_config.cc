@@ -7,7 +7,8 @@
 #include "registry/config/config.h"
 #include "registry/config/credentials.h"
 #include "registry/config/manifest_ttl_env.h"
-#include "registry/config/options.h"
+#include "registry/config/option_table.h"
+#include "registry/config/upstream_host.h"
 
 namespace regcache::registry {
 
