@@ -22,128 +22,136 @@ static_assert(std::is_same_v<unsigned, uint32_t>, "workers is parsed as a uint32
 
 using Kind = OptionValueKind;
 
-constexpr OptionSpec flag_option(std::string_view name, bool Config::*field, bool sets,
-                                 std::string_view help) {
-  OptionSpec spec;
-  spec.name = name;
-  spec.kind = Kind::Flag;
-  spec.flag_field = field;
-  spec.flag_sets = sets;
-  spec.help = help;
-  return spec;
-}
-
-constexpr OptionSpec text_option(std::string_view name, Kind kind, std::string_view value_name,
-                                 std::string Config::*field, std::string_view help,
-                                 std::string_view default_text = {}) {
-  OptionSpec spec;
-  spec.name = name;
-  spec.kind = kind;
-  spec.value_name = value_name;
-  spec.text_field = field;
-  spec.help = help;
-  spec.default_text = default_text;
-  return spec;
-}
-
-// An option that sets part of the default upstream, upstreams[0].
-constexpr OptionSpec upstream_option(std::string_view name, Kind kind, std::string_view value_name,
-                                     std::string_view help, std::string_view default_text = {}) {
-  OptionSpec spec;
-  spec.name = name;
-  spec.kind = kind;
-  spec.value_name = value_name;
-  spec.help = help;
-  spec.default_text = default_text;
-  return spec;
-}
-
-constexpr OptionSpec count32_option(std::string_view name, std::string_view value_name,
-                                    uint32_t Config::*field, uint64_t min, std::string_view help) {
-  OptionSpec spec;
-  spec.name = name;
-  spec.kind = Kind::Count32;
-  spec.value_name = value_name;
-  spec.count32_field = field;
-  spec.count_min = min;
-  spec.help = help;
-  return spec;
-}
-
-constexpr OptionSpec count64_option(std::string_view name, std::string_view value_name,
-                                    uint64_t Config::*field, uint64_t min, std::string_view help) {
-  OptionSpec spec;
-  spec.name = name;
-  spec.kind = Kind::Count64;
-  spec.value_name = value_name;
-  spec.count64_field = field;
-  spec.count_min = min;
-  spec.help = help;
-  return spec;
-}
-
-constexpr OptionSpec command_line_alias(OptionSpec spec) {
-  spec.command_line_only = true;
-  spec.in_config_file = false;
-  return spec;
-}
-
-constexpr OptionSpec not_in_config_file(OptionSpec spec) {
-  spec.in_config_file = false;
-  return spec;
-}
-
-// In --help order; the command-line-only aliases last.
+// In --help order; the command-line-only aliases last. Each entry sets only the fields its kind
+// uses; OptionSpec's initializers give the rest.
 constexpr std::array kOptions = {
-    text_option("listen", Kind::ListenAddress, "ADDR", &Config::listen_address,
-                "address to listen on, IPv4:port or [IPv6]:port"),
-    upstream_option("upstream", Kind::Upstream, "URL",
-                    "default upstream registry, http(s)://host[:port]"),
-    upstream_option("upstream-kind", Kind::UpstreamKind, "KIND",
-                    "the default upstream's kind: registry, or acr (Azure Container Registry "
-                    "with an Entra ID identity, see AZURE_* below)"),
-    upstream_option("upstream-prefix", Kind::RepositoryPrefix, "PREFIX",
-                    "repository prefix added upstream, as an ACR cache rule's target "
-                    "(name -> PREFIX/name)",
-                    "none"),
-    text_option("cache-dir", Kind::Path, "DIR", &Config::cache_dir,
-                "directory for cached blobs, manifests and tags",
-                "/var/cache/regcache as root, else $XDG_CACHE_HOME/regcache or "
-                "$HOME/.cache/regcache"),
-    count32_option("workers", "N", &Config::workers, 0,
-                   "worker threads, each with its own ring; 0: one per core"),
-    flag_option("insecure-upstream", &Config::insecure_upstream, true,
-                "do not verify the default upstream's TLS certificate"),
-    text_option("upstream-ca-file", Kind::Path, "FILE", &Config::upstream_ca_file,
-                "PEM file of CAs to trust for the upstreams", "the system trust store"),
-    count32_option("header-timeout-ms", "MS", &Config::header_timeout_ms, 1,
-                   "time a client has to send a request's headers"),
-    count32_option("idle-timeout-ms", "MS", &Config::idle_timeout_ms, 1,
-                   "time an idle client connection is kept open"),
-    count32_option("upstream-connect-timeout-ms", "MS", &Config::upstream_connect_timeout_ms, 1,
-                   "time to connect to the upstream (TCP and TLS)"),
-    count32_option("upstream-read-timeout-ms", "MS", &Config::upstream_read_timeout_ms, 1,
-                   "time the upstream may stay silent during a response"),
-    count32_option("shutdown-grace-ms", "MS", &Config::shutdown_grace_ms, 0,
-                   "time given to requests in progress on shutdown; 0: none"),
-    count32_option("connections-max", "N", &Config::connections_max, 1,
-                   "client connections per worker"),
-    count32_option("upstream-connections-max", "N", &Config::upstream_connections_max, 0,
-                   "idle pooled connections per upstream per worker; 0: no pooling"),
-    count64_option("manifest-bytes-max", "BYTES", &Config::manifest_bytes_max, 1,
-                   "largest manifest accepted from the upstream"),
-    flag_option("no-access-log", &Config::access_log, false,
-                "do not write one line per request to stderr"),
-    not_in_config_file(text_option("config", Kind::Path, "FILE", &Config::config_file,
-                                   "JSON config file (keys: see below)", "none")),
-    text_option("docker-config", Kind::Path, "FILE", &Config::docker_config_file,
-                "a Docker config.json whose \"auths\" give upstream credentials (credsStore and "
-                "credHelpers are not run; ~/.docker/config.json is not read unless named here)",
-                "none"),
-    command_line_alias(text_option("listen-address", Kind::ListenAddress, "ADDR",
-                                   &Config::listen_address, "same as --listen")),
-    command_line_alias(upstream_option("upstream-domain", Kind::AcrDomain, "HOST",
-                                       "same as --upstream https://HOST --upstream-kind acr")),
+    OptionSpec{.name = "listen",
+               .kind = Kind::ListenAddress,
+               .value_name = "ADDR",
+               .help = "address to listen on, IPv4:port or [IPv6]:port",
+               .text_field = &Config::listen_address},
+    // The default-upstream kinds set part of upstreams[0] and have no field.
+    OptionSpec{.name = "upstream",
+               .kind = Kind::Upstream,
+               .value_name = "URL",
+               .help = "default upstream registry, http(s)://host[:port]"},
+    OptionSpec{.name = "upstream-kind",
+               .kind = Kind::UpstreamKind,
+               .value_name = "KIND",
+               .help = "the default upstream's kind: registry, or acr (Azure Container Registry "
+                       "with an Entra ID identity, see AZURE_* below)"},
+    OptionSpec{.name = "upstream-prefix",
+               .kind = Kind::RepositoryPrefix,
+               .value_name = "PREFIX",
+               .help = "repository prefix added upstream, as an ACR cache rule's target "
+                       "(name -> PREFIX/name)",
+               .default_text = "none"},
+    OptionSpec{.name = "cache-dir",
+               .kind = Kind::Path,
+               .value_name = "DIR",
+               .help = "directory for cached blobs, manifests and tags",
+               .text_field = &Config::cache_dir,
+               .default_text = "/var/cache/regcache as root, else $XDG_CACHE_HOME/regcache or "
+                               "$HOME/.cache/regcache"},
+    OptionSpec{.name = "workers",
+               .kind = Kind::Count32,
+               .value_name = "N",
+               .help = "worker threads, each with its own ring; 0: one per core",
+               .count32_field = &Config::workers,
+               .count_min = 0},
+    OptionSpec{.name = "insecure-upstream",
+               .kind = Kind::Flag,
+               .help = "do not verify the default upstream's TLS certificate",
+               .flag_field = &Config::insecure_upstream,
+               .flag_sets = true},
+    OptionSpec{.name = "upstream-ca-file",
+               .kind = Kind::Path,
+               .value_name = "FILE",
+               .help = "PEM file of CAs to trust for the upstreams",
+               .text_field = &Config::upstream_ca_file,
+               .default_text = "the system trust store"},
+    OptionSpec{.name = "header-timeout-ms",
+               .kind = Kind::Count32,
+               .value_name = "MS",
+               .help = "time a client has to send a request's headers",
+               .count32_field = &Config::header_timeout_ms,
+               .count_min = 1},
+    OptionSpec{.name = "idle-timeout-ms",
+               .kind = Kind::Count32,
+               .value_name = "MS",
+               .help = "time an idle client connection is kept open",
+               .count32_field = &Config::idle_timeout_ms,
+               .count_min = 1},
+    OptionSpec{.name = "upstream-connect-timeout-ms",
+               .kind = Kind::Count32,
+               .value_name = "MS",
+               .help = "time to connect to the upstream (TCP and TLS)",
+               .count32_field = &Config::upstream_connect_timeout_ms,
+               .count_min = 1},
+    OptionSpec{.name = "upstream-read-timeout-ms",
+               .kind = Kind::Count32,
+               .value_name = "MS",
+               .help = "time the upstream may stay silent during a response",
+               .count32_field = &Config::upstream_read_timeout_ms,
+               .count_min = 1},
+    OptionSpec{.name = "shutdown-grace-ms",
+               .kind = Kind::Count32,
+               .value_name = "MS",
+               .help = "time given to requests in progress on shutdown; 0: none",
+               .count32_field = &Config::shutdown_grace_ms,
+               .count_min = 0},
+    OptionSpec{.name = "connections-max",
+               .kind = Kind::Count32,
+               .value_name = "N",
+               .help = "client connections per worker",
+               .count32_field = &Config::connections_max,
+               .count_min = 1},
+    OptionSpec{.name = "upstream-connections-max",
+               .kind = Kind::Count32,
+               .value_name = "N",
+               .help = "idle pooled connections per upstream per worker; 0: no pooling",
+               .count32_field = &Config::upstream_connections_max,
+               .count_min = 0},
+    OptionSpec{.name = "manifest-bytes-max",
+               .kind = Kind::Count64,
+               .value_name = "BYTES",
+               .help = "largest manifest accepted from the upstream",
+               .count64_field = &Config::manifest_bytes_max,
+               .count_min = 1},
+    OptionSpec{.name = "no-access-log",
+               .kind = Kind::Flag,
+               .help = "do not write one line per request to stderr",
+               .flag_field = &Config::access_log,
+               .flag_sets = false},
+    // The file named here is the one being read: a key for it in the file would mean nothing.
+    OptionSpec{.name = "config",
+               .kind = Kind::Path,
+               .value_name = "FILE",
+               .help = "JSON config file (keys: see below)",
+               .text_field = &Config::config_file,
+               .default_text = "none",
+               .in_config_file = false},
+    OptionSpec{.name = "docker-config",
+               .kind = Kind::Path,
+               .value_name = "FILE",
+               .help = "a Docker config.json whose \"auths\" give upstream credentials (credsStore "
+                       "and credHelpers are not run; ~/.docker/config.json is not read unless "
+                       "named here)",
+               .text_field = &Config::docker_config_file,
+               .default_text = "none"},
+    OptionSpec{.name = "listen-address",
+               .kind = Kind::ListenAddress,
+               .value_name = "ADDR",
+               .help = "same as --listen",
+               .text_field = &Config::listen_address,
+               .command_line_only = true,
+               .in_config_file = false},
+    OptionSpec{.name = "upstream-domain",
+               .kind = Kind::AcrDomain,
+               .value_name = "HOST",
+               .help = "same as --upstream https://HOST --upstream-kind acr",
+               .command_line_only = true,
+               .in_config_file = false},
 };
 
 std::string quoted(std::string_view value) {
