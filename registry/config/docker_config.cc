@@ -3,9 +3,9 @@
 #include <simdjson.h>
 
 #include <algorithm>
-#include <array>
-#include <cstdint>
+#include <optional>
 
+#include "registry/api/base64.h"
 #include "registry/config/config_json.h"
 #include "registry/config/credentials.h"
 
@@ -14,20 +14,6 @@ namespace regcache::registry {
 namespace {
 
 namespace dom = simdjson::dom;
-
-int base64_value(char c) {
-  if (c >= 'A' && c <= 'Z')
-    return c - 'A';
-  if (c >= 'a' && c <= 'z')
-    return c - 'a' + 26;
-  if (c >= '0' && c <= '9')
-    return c - '0' + 52;
-  if (c == '+')
-    return 62;
-  if (c == '/')
-    return 63;
-  return -1;
-}
 
 std::string join_names(const std::vector<std::string> &names) {
   std::string text;
@@ -117,7 +103,7 @@ private:
     }
     HostCredentials credentials{*host, {}, {}};
     if (!auth.empty()) {
-      const std::optional<std::string> decoded = decode_base64(auth);
+      const std::optional<std::string> decoded = base64_decode(auth);
       if (!decoded)
         return fail(std::string(key) + ".auth", "not valid base64");
       const size_t colon = decoded->find(':');
@@ -157,29 +143,6 @@ private:
 };
 
 } // namespace
-
-std::optional<std::string> decode_base64(std::string_view text) {
-  while (text.ends_with('='))
-    text.remove_suffix(1);
-  if (text.size() % 4 == 1)
-    return std::nullopt;
-  std::string decoded;
-  decoded.reserve(text.size() * 3 / 4);
-  uint32_t bits = 0;
-  int bit_count = 0;
-  for (char c : text) {
-    const int value = base64_value(c);
-    if (value < 0)
-      return std::nullopt;
-    bits = (bits << 6) | static_cast<uint32_t>(value);
-    bit_count += 6;
-    if (bit_count >= 8) {
-      bit_count -= 8;
-      decoded.push_back(static_cast<char>((bits >> bit_count) & 0xff));
-    }
-  }
-  return decoded;
-}
 
 bool parse_docker_config(std::string_view origin, std::string_view json,
                          std::vector<HostCredentials> &credentials,
