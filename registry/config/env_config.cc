@@ -14,6 +14,11 @@ namespace regcache::registry {
 
 namespace {
 
+// Whitespace in the environment's lists (REGISTRIES, AUTH_REGISTRIES): C's isspace set.
+// docker-registry-proxy's entrypoint expands REGISTRIES and AUTH_REGISTRIES' user and password
+// unquoted, so the shell dropped spaces, tabs and newlines around them, and compose files
+// write these lists one entry per line (with CR too when the file has CRLF line ends).
+// http::trim_ows cannot stand in: HTTP's OWS is SP and HTAB only (RFC 9110 section 5.6.3).
 constexpr std::string_view kWhitespace = " \t\r\n\v\f";
 
 std::string_view trimmed(std::string_view text) {
