@@ -1,36 +1,27 @@
 #include "registry/config/config_file.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
-#include <fcntl.h>
 #include <pcre2.h>
 #include <simdjson.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <cassert>
-#include <cerrno>
-#include <cstring>
-#include <limits>
 #include <utility>
 
 #include "registry/api/name_grammar.h"
 #include "registry/api/nginx_duration.h"
 #include "registry/config/config.h"
+#include "registry/config/config_json.h"
 #include "registry/config/credentials.h"
-#include "registry/config/options.h"
+#include "registry/config/option_table.h"
+#include "registry/config/upstream_host.h"
 
 namespace regcache::registry {
 
 namespace {
 
 namespace dom = simdjson::dom;
-
-bool looks_like_http_url(std::string_view text) {
-  return (text.starts_with("http://") && text.size() > 7) ||
-         (text.starts_with("https://") && text.size() > 8);
-}
 
 struct AcrKey {
   std::string_view key;
@@ -59,12 +50,7 @@ public:
   ConfigReader(std::string_view origin, Config &config, ConfigFileLayer &layer, std::string *error)
       : origin_(origin), config_(config), layer_(layer), error_(error) {}
 
-  bool read(dom::element root) {
-    dom::object object;
-    if (root.get_object().get(object) != simdjson::SUCCESS) {
-      *error_ = std::string(origin_) + ": expected a JSON object at the top level";
-      return false;
-    }
+  bool read(dom::object object) {
     if (!check_unique_keys(object, ""))
       return false;
     for (dom::key_value_pair field : object) {
@@ -488,56 +474,12 @@ private:
 
 } // namespace
 
-bool read_config_text(const std::string &path, size_t bytes_max, std::string &text, bool *shared,
-                      std::string *error) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    *error = path + ": cannot open: " + std::strerror(errno);
-    return false;
-  }
-  struct stat status {};
-  bool ok = ::fstat(fd, &status) == 0;
-  if (!ok) {
-    *error = path + ": cannot stat: " + std::strerror(errno);
-  } else if (!S_ISREG(status.st_mode)) {
-    *error = path + ": not a regular file";
-    ok = false;
-  } else if (static_cast<uint64_t>(status.st_size) > bytes_max) {
-    *error = path + ": larger than " + std::to_string(bytes_max) + " bytes";
-    ok = false;
-  }
-  if (ok) {
-    if (shared != nullptr)
-      *shared = (status.st_mode & (S_IRGRP | S_IROTH)) != 0;
-    text.resize(static_cast<size_t>(status.st_size));
-    size_t filled = 0;
-    // Bounded: every round reads at least one byte or ends the loop.
-    while (filled < text.size()) {
-      const ssize_t count = ::read(fd, text.data() + filled, text.size() - filled);
-      if (count < 0 && errno == EINTR)
-        continue;
-      if (count <= 0) {
-        *error = path + ": cannot read: " + (count < 0 ? std::strerror(errno) : "file shrank");
-        ok = false;
-        break;
-      }
-      filled += static_cast<size_t>(count);
-    }
-  }
-  ::close(fd);
-  return ok;
-}
-
 bool apply_config_text(std::string_view origin, std::string_view json, Config &config,
                        ConfigFileLayer &layer, std::string *error) {
   dom::parser parser;
-  const simdjson::padded_string padded(json.data(), json.size());
-  dom::element root;
-  const simdjson::error_code code = parser.parse(padded).get(root);
-  if (code != simdjson::SUCCESS) {
-    *error = std::string(origin) + ": invalid JSON: " + simdjson::error_message(code);
+  dom::object root;
+  if (!parse_json_object(origin, json, parser, root, error))
     return false;
-  }
   ConfigReader reader(origin, config, layer, error);
   return reader.read(root);
 }

@@ -2,22 +2,16 @@
 // Configuration layer 3: the JSON config file (--config FILE or REGCACHE_CONFIG). Its top-level
 // keys are the options' names in snake_case, plus "upstreams", "credentials", "acr" and
 // "manifest_cache" (see help_text). Parsed with simdjson's DOM API and its error codes.
-#include <cstddef>
-#include <cstdint>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "registry/config/env_config.h"
+#include "registry/config/acr_override.h"
 #include "registry/config/upstream_config.h"
 
 namespace regcache::registry {
 
 struct Config;
-
-// A config file larger than this is refused: it is read whole at startup.
-inline constexpr size_t kConfigFileBytesMax = 1u << 20;
 
 // One entry of "upstreams". Its "acr" settings are kept as overrides: they apply over the
 // process-wide ACR settings, which the environment may still change after the file is read.
@@ -45,10 +39,5 @@ bool apply_config_file(const std::string &path, Config &config, ConfigFileLayer 
 // The same for text already read; `origin` stands for the file in messages.
 bool apply_config_text(std::string_view origin, std::string_view json, Config &config,
                        ConfigFileLayer &layer, std::string *error);
-
-// Reads a whole regular file of at most `bytes_max` bytes; `shared` tells whether its mode lets
-// group or others read it. Errors name the path and the reason (strerror).
-bool read_config_text(const std::string &path, size_t bytes_max, std::string &text, bool *shared,
-                      std::string *error);
 
 } // namespace regcache::registry

@@ -3,19 +3,13 @@
 #include <algorithm>
 #include <cassert>
 
+#include "http/message_head.h"
 #include "registry/api/upstream_url.h"
 #include "registry/config/config.h"
 
 namespace regcache::registry {
 
 namespace {
-
-bool equals_ignoring_case(std::string_view left, std::string_view right) {
-  auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; };
-  return left.size() == right.size() &&
-         std::equal(left.begin(), left.end(), right.begin(),
-                    [&](char a, char b) { return lower(a) == lower(b); });
-}
 
 // "host:port" -> "host", "[v6]:port" -> "[v6]"; anything else unchanged.
 std::string_view without_port(std::string_view host) {
@@ -34,8 +28,7 @@ std::string_view without_port(std::string_view host) {
 std::optional<std::string> credentials_host(std::string_view text, std::string *error) {
   std::string_view rest = text;
   for (std::string_view scheme : {"https://", "http://"}) {
-    if (rest.size() >= scheme.size() &&
-        equals_ignoring_case(rest.substr(0, scheme.size()), scheme)) {
+    if (rest.size() >= scheme.size() && http::iequals(rest.substr(0, scheme.size()), scheme)) {
       rest.remove_prefix(scheme.size());
       break;
     }
@@ -63,14 +56,14 @@ std::optional<std::string> credentials_host(std::string_view text, std::string *
 const HostCredentials *find_credentials(std::span<const HostCredentials> credentials,
                                         std::string_view host) {
   for (const HostCredentials &entry : credentials) {
-    if (equals_ignoring_case(entry.host, host))
+    if (http::iequals(entry.host, host))
       return &entry;
   }
   const std::string_view bare = without_port(host);
   if (bare.size() == host.size())
     return nullptr;
   for (const HostCredentials &entry : credentials) {
-    if (equals_ignoring_case(entry.host, bare))
+    if (http::iequals(entry.host, bare))
       return &entry;
   }
   return nullptr;

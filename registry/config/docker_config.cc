@@ -3,10 +3,10 @@
 #include <simdjson.h>
 
 #include <algorithm>
-#include <array>
-#include <cstdint>
+#include <optional>
 
-#include "registry/config/config_file.h"
+#include "registry/api/base64.h"
+#include "registry/config/config_json.h"
 #include "registry/config/credentials.h"
 
 namespace regcache::registry {
@@ -14,20 +14,6 @@ namespace regcache::registry {
 namespace {
 
 namespace dom = simdjson::dom;
-
-int base64_value(char c) {
-  if (c >= 'A' && c <= 'Z')
-    return c - 'A';
-  if (c >= 'a' && c <= 'z')
-    return c - 'a' + 26;
-  if (c >= '0' && c <= '9')
-    return c - '0' + 52;
-  if (c == '+')
-    return 62;
-  if (c == '/')
-    return 63;
-  return -1;
-}
 
 std::string join_names(const std::vector<std::string> &names) {
   std::string text;
@@ -45,12 +31,7 @@ public:
                      std::vector<std::string> &warnings, std::string *error)
       : origin_(origin), credentials_(credentials), warnings_(warnings), error_(error) {}
 
-  bool read(dom::element root) {
-    dom::object object;
-    if (root.get_object().get(object) != simdjson::SUCCESS) {
-      *error_ = std::string(origin_) + ": expected a JSON object at the top level";
-      return false;
-    }
+  bool read(dom::object object) {
     // Other top-level keys (HttpHeaders, proxies, psFormat, ...) are not about credentials.
     std::vector<std::string> helpers;
     for (dom::key_value_pair field : object) {
@@ -122,7 +103,7 @@ private:
     }
     HostCredentials credentials{*host, {}, {}};
     if (!auth.empty()) {
-      const std::optional<std::string> decoded = decode_base64(auth);
+      const std::optional<std::string> decoded = base64_decode(auth);
       if (!decoded)
         return fail(std::string(key) + ".auth", "not valid base64");
       const size_t colon = decoded->find(':');
@@ -163,40 +144,13 @@ private:
 
 } // namespace
 
-std::optional<std::string> decode_base64(std::string_view text) {
-  while (text.ends_with('='))
-    text.remove_suffix(1);
-  if (text.size() % 4 == 1)
-    return std::nullopt;
-  std::string decoded;
-  decoded.reserve(text.size() * 3 / 4);
-  uint32_t bits = 0;
-  int bit_count = 0;
-  for (char c : text) {
-    const int value = base64_value(c);
-    if (value < 0)
-      return std::nullopt;
-    bits = (bits << 6) | static_cast<uint32_t>(value);
-    bit_count += 6;
-    if (bit_count >= 8) {
-      bit_count -= 8;
-      decoded.push_back(static_cast<char>((bits >> bit_count) & 0xff));
-    }
-  }
-  return decoded;
-}
-
 bool parse_docker_config(std::string_view origin, std::string_view json,
                          std::vector<HostCredentials> &credentials,
                          std::vector<std::string> &warnings, std::string *error) {
   dom::parser parser;
-  const simdjson::padded_string padded(json.data(), json.size());
-  dom::element root;
-  const simdjson::error_code code = parser.parse(padded).get(root);
-  if (code != simdjson::SUCCESS) {
-    *error = std::string(origin) + ": invalid JSON: " + simdjson::error_message(code);
+  dom::object root;
+  if (!parse_json_object(origin, json, parser, root, error))
     return false;
-  }
   DockerConfigReader reader(origin, credentials, warnings, error);
   return reader.read(root);
 }

@@ -3,17 +3,22 @@
 #include <algorithm>
 #include <array>
 #include <cassert>
-#include <cstdlib>
 
 #include "registry/config/config.h"
 #include "registry/config/credentials.h"
 #include "registry/config/manifest_ttl_env.h"
-#include "registry/config/options.h"
+#include "registry/config/option_table.h"
+#include "registry/config/upstream_host.h"
 
 namespace regcache::registry {
 
 namespace {
 
+// Whitespace in the environment's lists (REGISTRIES, AUTH_REGISTRIES): C's isspace set.
+// docker-registry-proxy's entrypoint expands REGISTRIES and AUTH_REGISTRIES' user and password
+// unquoted, so the shell dropped spaces, tabs and newlines around them, and compose files
+// write these lists one entry per line (with CR too when the file has CRLF line ends).
+// http::trim_ows cannot stand in: HTTP's OWS is SP and HTAB only (RFC 9110 section 5.6.3).
 constexpr std::string_view kWhitespace = " \t\r\n\v\f";
 
 std::string_view trimmed(std::string_view text) {
@@ -65,11 +70,6 @@ const AcrVariable kAcrVariables[] = {
     {"REGCACHE_ACR_EXCHANGE_URL", &AcrSettings::exchange_url, true},
     {"REGCACHE_ACR_TOKEN_URL", &AcrSettings::token_url, true},
 };
-
-bool looks_like_http_url(std::string_view text) {
-  return (text.starts_with("http://") && text.size() > 7) ||
-         (text.starts_with("https://") && text.size() > 8);
-}
 
 bool apply_option_variables(const EnvLookup &lookup, Config &config, std::string *error) {
   for (const OptionSpec &spec : option_table()) {
@@ -124,22 +124,6 @@ std::string ordinal_entry(size_t index) {
 }
 
 } // namespace
-
-EnvLookup process_environment_lookup() {
-  return [](std::string_view name) -> std::optional<std::string_view> {
-    const char *value = std::getenv(std::string(name).c_str());
-    if (value == nullptr)
-      return std::nullopt;
-    return std::string_view(value);
-  };
-}
-
-void apply_acr_overrides(std::span<const AcrOverride> overrides, AcrSettings &settings) {
-  for (const AcrOverride &entry : overrides) {
-    assert(entry.field != nullptr);
-    settings.*entry.field = entry.value;
-  }
-}
 
 std::optional<bool> parse_env_bool(std::string_view text) {
   if (text == "true" || text == "1" || text == "yes")

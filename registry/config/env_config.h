@@ -2,31 +2,18 @@
 // Configuration layer 2: environment variables. REGCACHE_<OPTION> for every option of the
 // table, docker-registry-proxy's REGISTRIES / AUTH_REGISTRIES (same names and meaning), and the
 // Azure identity variables for acr upstreams.
-#include <functional>
 #include <optional>
-#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "registry/config/acr_override.h"
+#include "registry/config/env_lookup.h"
 #include "registry/config/upstream_config.h"
 
 namespace regcache::registry {
 
 struct Config;
-
-// The value of an environment variable, nullopt when unset. Tests inject a map.
-using EnvLookup = std::function<std::optional<std::string_view>(std::string_view name)>;
-// getenv; the views stay valid as long as the process does not change its environment.
-EnvLookup process_environment_lookup();
-
-// One AcrSettings field as set by a layer: the layers say only what they set, and are applied
-// in order over AcrSettings' defaults (see apply_acr_overrides).
-struct AcrOverride {
-  std::string AcrSettings::*field;
-  std::string value;
-};
-void apply_acr_overrides(std::span<const AcrOverride> overrides, AcrSettings &settings);
 
 // What the environment says besides the option variables, merged by parse_options.
 struct EnvLayer {
@@ -43,7 +30,7 @@ bool apply_environment(const EnvLookup &lookup, Config &config, EnvLayer &layer,
                        std::string *error);
 
 // The manifest TTL policy's variables (ENABLE_MANIFEST_CACHE, MANIFEST_CACHE_*), parsed by
-// load_manifest_ttl_env (registry/manifest_ttl.h); apply_environment calls this after the option
+// load_manifest_ttl_env (manifest_ttl_env.h); apply_environment calls this after the option
 // variables. When none of the six is set it changes nothing, so the config file's
 // "manifest_cache" stands; when any is set, they define the whole global policy as they did in
 // docker-registry-proxy (unset ones take its defaults).

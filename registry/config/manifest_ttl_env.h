@@ -4,7 +4,7 @@
 #include <string>
 #include <string_view>
 
-#include "registry/config/env_config.h" // EnvLookup
+#include "registry/config/env_lookup.h"
 #include "registry/config/upstream_config.h"
 
 namespace regcache::registry {
@@ -33,7 +33,7 @@ inline constexpr std::string_view kDefaultTimeDefault = "1h";
 //   empty *_TIME counts as unset (regcache's convention for VAR=); nginx refused it.
 // * disabled: the tier variables are not read, so leftovers cannot fail the start; every tag
 //   request goes upstream (docker-registry-proxy's `proxy_cache_valid 0s`).
-// Regex values are taken as nginx's config parser read them (see manifest_ttl.cc). On a bad
+// Regex values are taken as nginx's config parser read them (see manifest_ttl_env.cc). On a bad
 // value returns false, leaves `settings` unchanged, and sets *error to one line naming the
 // variable: "MANIFEST_CACHE_PRIMARY_TIME=10x: not an nginx duration".
 bool load_manifest_ttl_env(const EnvLookup &env, ManifestTtlSettings &settings, std::string *error);

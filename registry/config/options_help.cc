@@ -3,6 +3,8 @@
 #include <cassert>
 #include <string>
 
+#include "registry/config/config.h"
+#include "registry/config/option_table.h"
 #include "registry/config/options.h"
 
 namespace regcache::registry {

@@ -1,7 +1,7 @@
 #pragma once
 // The configured upstream registries, their credentials, and the manifest TTL policy: the data
 // model of configuration layers 2 and 3 (environment and config file). Parsing lives in
-// options.cc / env_config.cc / config_file.cc; the request path only reads these.
+// option_table.cc / env_config.cc / config_file.cc; the request path only reads these.
 #include <cstdint>
 #include <optional>
 #include <string>

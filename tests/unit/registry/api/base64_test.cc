@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <string>
 
 #include "tests/unit/http/guarded_input.h"
@@ -41,6 +42,25 @@ TEST(Base64Test, DecodesWithoutPadding) {
   EXPECT_EQ(base64_decode("Zg"), "f");
   EXPECT_EQ(base64_decode("Zm8"), "fo");
   EXPECT_EQ(base64_decode("Zm9vYg"), "foob");
+}
+
+// The next two came from docker_config_test.cc, where they tested docker_config's own decoder
+// before it was replaced by this one.
+TEST(Base64Test, DecodesWithAndWithoutPadding) {
+  EXPECT_EQ(base64_decode("dTpw"), "u:p");
+  EXPECT_EQ(base64_decode("YQ=="), "a");
+  EXPECT_EQ(base64_decode("YQ"), "a");
+  EXPECT_EQ(base64_decode("YWI="), "ab");
+  EXPECT_EQ(base64_decode(""), "");
+  EXPECT_EQ(base64_decode("Pz8/"), "??\x3f");
+  EXPECT_EQ(base64_decode("+/+/"), std::string("\xfb\xff\xbf"));
+}
+
+TEST(Base64Test, RejectsOtherCharactersAndImpossibleLengths) {
+  EXPECT_EQ(base64_decode("dT pw"), std::nullopt);
+  EXPECT_EQ(base64_decode("dT=w"), std::nullopt);
+  EXPECT_EQ(base64_decode("dTpwY"), std::nullopt);
+  EXPECT_EQ(base64_decode("-_"), std::nullopt);
 }
 
 TEST(Base64Test, RoundTripsEveryByteValue) {

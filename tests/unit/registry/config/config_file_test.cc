@@ -9,7 +9,6 @@
 
 #include "registry/config/config.h"
 #include "registry/config/credentials.h"
-#include "registry/config/options.h"
 
 namespace regcache::registry {
 namespace {
@@ -69,17 +68,6 @@ private:
 };
 
 // --- Option keys ---------------------------------------------------------------------------
-
-TEST(ConfigFileKeyTest, IsTheOptionNameInSnakeCase) {
-  EXPECT_EQ(option_file_key(*find_option("upstream-read-timeout-ms")), "upstream_read_timeout_ms");
-  EXPECT_EQ(option_file_key(*find_option("docker-config")), "docker_config");
-}
-
-TEST(ConfigFileKeyTest, ConfigAndTheAliasesHaveNone) {
-  EXPECT_EQ(option_file_key(*find_option("config")), "");
-  EXPECT_EQ(option_file_key(*find_option("listen-address")), "");
-  EXPECT_EQ(option_file_key(*find_option("upstream-domain")), "");
-}
 
 TEST(ConfigFileOptionsTest, StringNumberAndBooleanKeysSetTheirFields) {
   const Applied applied = apply_ok(R"({"listen": "0.0.0.0:3128", "upstream_read_timeout_ms": 60001,

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace regcache::registry {
@@ -184,21 +185,63 @@ TEST(DockerConfigTest, MissingFileIsAnErrorNamingIt) {
   EXPECT_TRUE(error.starts_with("/nonexistent/config.json: ")) << error;
 }
 
-TEST(DecodeBase64Test, DecodesWithAndWithoutPadding) {
-  EXPECT_EQ(decode_base64("dTpw"), "u:p");
-  EXPECT_EQ(decode_base64("YQ=="), "a");
-  EXPECT_EQ(decode_base64("YQ"), "a");
-  EXPECT_EQ(decode_base64("YWI="), "ab");
-  EXPECT_EQ(decode_base64(""), "");
-  EXPECT_EQ(decode_base64("Pz8/"), "??\x3f");
-  EXPECT_EQ(decode_base64("+/+/"), std::string("\xfb\xff\xbf"));
+TEST(DockerConfigTest, WhatDockerLoginWritesIsRead) {
+  // cli/config/configfile/file.go: json.MarshalIndent with tabs, "auth" from
+  // base64.StdEncoding, so padded; here with two, one and no '=' of padding.
+  const Parsed parsed =
+      parse("{\n"
+            "\t\"auths\": {\n"
+            "\t\t\"ghcr.io\": {\n"
+            "\t\t\t\"auth\": \"b2N0b2NhdDpnaHBfUjRuZDBtVDBrM25WNGx1M0YwclQzc3QxbmcwMDA=\"\n"
+            "\t\t},\n"
+            "\t\t\"https://index.docker.io/v1/\": {\n"
+            "\t\t\t\"auth\": \"YWxpY2U6Y29ycmVjdCBob3JzZSBiYXR0ZXJ5IHN0YXBsZQ==\"\n"
+            "\t\t},\n"
+            "\t\t\"registry.example.com:5000\": {\n"
+            "\t\t\t\"auth\": \"cm9ib3QkY2k6czNjcjN0PXB3\"\n"
+            "\t\t}\n"
+            "\t}\n"
+            "}");
+  ASSERT_TRUE(parsed.ok) << parsed.error;
+  ASSERT_EQ(parsed.credentials.size(), 3u);
+  EXPECT_EQ(parsed.credentials[0].host, "ghcr.io");
+  EXPECT_EQ(parsed.credentials[0].username, "octocat");
+  EXPECT_EQ(parsed.credentials[0].password, "ghp_R4nd0mT0k3nV4lu3F0rT3st1ng000");
+  EXPECT_EQ(parsed.credentials[1].host, "auth.docker.io");
+  EXPECT_EQ(parsed.credentials[1].username, "alice");
+  EXPECT_EQ(parsed.credentials[1].password, "correct horse battery staple");
+  EXPECT_EQ(parsed.credentials[2].host, "registry.example.com:5000");
+  EXPECT_EQ(parsed.credentials[2].username, "robot$ci");
+  EXPECT_EQ(parsed.credentials[2].password, "s3cr3t=pw");
+  EXPECT_TRUE(parsed.warnings.empty());
 }
 
-TEST(DecodeBase64Test, RejectsOtherCharactersAndImpossibleLengths) {
-  EXPECT_EQ(decode_base64("dT pw"), std::nullopt);
-  EXPECT_EQ(decode_base64("dT=w"), std::nullopt);
-  EXPECT_EQ(decode_base64("dTpwY"), std::nullopt);
-  EXPECT_EQ(decode_base64("-_"), std::nullopt);
+TEST(DockerConfigTest, AuthWithoutItsPaddingIsRead) {
+  // base64("u:pw") = dTpwdw== ; Docker's own decoder would refuse the unpadded form.
+  const Parsed parsed = parse(R"({"auths": {"ghcr.io": {"auth": "dTpwdw"}}})");
+  ASSERT_TRUE(parsed.ok) << parsed.error;
+  ASSERT_EQ(parsed.credentials.size(), 1u);
+  EXPECT_EQ(parsed.credentials[0].password, "pw");
+}
+
+TEST(DockerConfigTest, AuthWithPaddingNoEncoderWritesIsAnError) {
+  // Extra or incomplete '=': Docker's base64.StdEncoding refuses these too.
+  for (const std::string_view auth : {"dTpw=", "dTpwdw=", "dTpwdw==="}) {
+    const Parsed parsed =
+        parse(R"({"auths": {"ghcr.io": {"auth": ")" + std::string(auth) + R"("}}})");
+    EXPECT_FALSE(parsed.ok) << auth;
+    EXPECT_TRUE(contains(parsed.error, "key \"auths.ghcr.io.auth\": not valid base64"))
+        << parsed.error;
+  }
+}
+
+TEST(DockerConfigTest, AuthWithNonZeroUnusedBitsIsAnError) {
+  // "dTpwdx==" decodes to "u:pw" if the low bits of 'x' are dropped, but no encoder writes it
+  // (RFC 4648 section 3.5): the canonical text is "dTpwdw==".
+  const Parsed parsed = parse(R"({"auths": {"ghcr.io": {"auth": "dTpwdx=="}}})");
+  EXPECT_FALSE(parsed.ok);
+  EXPECT_TRUE(contains(parsed.error, "key \"auths.ghcr.io.auth\": not valid base64"))
+      << parsed.error;
 }
 
 } // namespace

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "registry/config/config.h"
-#include "registry/config/options.h"
+#include "registry/config/option_table.h"
 
 namespace regcache::registry {
 namespace {
@@ -64,18 +64,6 @@ std::string auth_error(std::string_view value, std::string_view entries = " ",
 }
 
 // --- REGCACHE_<OPTION> ---------------------------------------------------------------------
-
-TEST(EnvironmentVariableNameTest, IsRegcacheAndTheOptionInUpperSnakeCase) {
-  EXPECT_EQ(option_environment_variable(*find_option("upstream-read-timeout-ms")),
-            "REGCACHE_UPSTREAM_READ_TIMEOUT_MS");
-  EXPECT_EQ(option_environment_variable(*find_option("listen")), "REGCACHE_LISTEN");
-  EXPECT_EQ(option_environment_variable(*find_option("no-access-log")), "REGCACHE_NO_ACCESS_LOG");
-}
-
-TEST(EnvironmentVariableNameTest, CommandLineAliasesHaveNone) {
-  EXPECT_EQ(option_environment_variable(*find_option("listen-address")), "");
-  EXPECT_EQ(option_environment_variable(*find_option("upstream-domain")), "");
-}
 
 TEST(ApplyEnvironmentTest, EveryOptionOfTheTableHasAVariableThatIsRead) {
   // Each variable gets a value its option accepts and that differs from the default.

@@ -1,0 +1,309 @@
+#include "registry/config/option_table.h"
+
+#include <algorithm>
+#include <array>
+#include <cassert>
+#include <charconv>
+#include <limits>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+#include "registry/api/name_grammar.h"
+#include "registry/api/upstream_url.h"
+#include "registry/config/listen_address.h"
+#include "registry/config/upstream_host.h"
+
+namespace regcache::registry {
+
+namespace {
+
+static_assert(std::is_same_v<unsigned, uint32_t>, "workers is parsed as a uint32_t option");
+
+using Kind = OptionValueKind;
+
+// In --help order; the command-line-only aliases last. Each entry sets only the fields its kind
+// uses; OptionSpec's initializers give the rest.
+constexpr std::array kOptions = {
+    OptionSpec{.name = "listen",
+               .kind = Kind::ListenAddress,
+               .value_name = "ADDR",
+               .help = "address to listen on, IPv4:port or [IPv6]:port",
+               .text_field = &Config::listen_address},
+    // The default-upstream kinds set part of upstreams[0] and have no field.
+    OptionSpec{.name = "upstream",
+               .kind = Kind::Upstream,
+               .value_name = "URL",
+               .help = "default upstream registry, http(s)://host[:port]"},
+    OptionSpec{.name = "upstream-kind",
+               .kind = Kind::UpstreamKind,
+               .value_name = "KIND",
+               .help = "the default upstream's kind: registry, or acr (Azure Container Registry "
+                       "with an Entra ID identity, see AZURE_* below)"},
+    OptionSpec{.name = "upstream-prefix",
+               .kind = Kind::RepositoryPrefix,
+               .value_name = "PREFIX",
+               .help = "repository prefix added upstream, as an ACR cache rule's target "
+                       "(name -> PREFIX/name)",
+               .default_text = "none"},
+    OptionSpec{.name = "cache-dir",
+               .kind = Kind::Path,
+               .value_name = "DIR",
+               .help = "directory for cached blobs, manifests and tags",
+               .text_field = &Config::cache_dir,
+               .default_text = "/var/cache/regcache as root, else $XDG_CACHE_HOME/regcache or "
+                               "$HOME/.cache/regcache"},
+    OptionSpec{.name = "workers",
+               .kind = Kind::Count32,
+               .value_name = "N",
+               .help = "worker threads, each with its own ring; 0: one per core",
+               .count32_field = &Config::workers,
+               .count_min = 0},
+    OptionSpec{.name = "insecure-upstream",
+               .kind = Kind::Flag,
+               .help = "do not verify the default upstream's TLS certificate",
+               .flag_field = &Config::insecure_upstream,
+               .flag_sets = true},
+    OptionSpec{.name = "upstream-ca-file",
+               .kind = Kind::Path,
+               .value_name = "FILE",
+               .help = "PEM file of CAs to trust for the upstreams",
+               .text_field = &Config::upstream_ca_file,
+               .default_text = "the system trust store"},
+    OptionSpec{.name = "header-timeout-ms",
+               .kind = Kind::Count32,
+               .value_name = "MS",
+               .help = "time a client has to send a request's headers",
+               .count32_field = &Config::header_timeout_ms,
+               .count_min = 1},
+    OptionSpec{.name = "idle-timeout-ms",
+               .kind = Kind::Count32,
+               .value_name = "MS",
+               .help = "time an idle client connection is kept open",
+               .count32_field = &Config::idle_timeout_ms,
+               .count_min = 1},
+    OptionSpec{.name = "upstream-connect-timeout-ms",
+               .kind = Kind::Count32,
+               .value_name = "MS",
+               .help = "time to connect to the upstream (TCP and TLS)",
+               .count32_field = &Config::upstream_connect_timeout_ms,
+               .count_min = 1},
+    OptionSpec{.name = "upstream-read-timeout-ms",
+               .kind = Kind::Count32,
+               .value_name = "MS",
+               .help = "time the upstream may stay silent during a response",
+               .count32_field = &Config::upstream_read_timeout_ms,
+               .count_min = 1},
+    OptionSpec{.name = "shutdown-grace-ms",
+               .kind = Kind::Count32,
+               .value_name = "MS",
+               .help = "time given to requests in progress on shutdown; 0: none",
+               .count32_field = &Config::shutdown_grace_ms,
+               .count_min = 0},
+    OptionSpec{.name = "connections-max",
+               .kind = Kind::Count32,
+               .value_name = "N",
+               .help = "client connections per worker",
+               .count32_field = &Config::connections_max,
+               .count_min = 1},
+    OptionSpec{.name = "upstream-connections-max",
+               .kind = Kind::Count32,
+               .value_name = "N",
+               .help = "idle pooled connections per upstream per worker; 0: no pooling",
+               .count32_field = &Config::upstream_connections_max,
+               .count_min = 0},
+    OptionSpec{.name = "manifest-bytes-max",
+               .kind = Kind::Count64,
+               .value_name = "BYTES",
+               .help = "largest manifest accepted from the upstream",
+               .count64_field = &Config::manifest_bytes_max,
+               .count_min = 1},
+    OptionSpec{.name = "no-access-log",
+               .kind = Kind::Flag,
+               .help = "do not write one line per request to stderr",
+               .flag_field = &Config::access_log,
+               .flag_sets = false},
+    // The file named here is the one being read: a key for it in the file would mean nothing.
+    OptionSpec{.name = "config",
+               .kind = Kind::Path,
+               .value_name = "FILE",
+               .help = "JSON config file (keys: see below)",
+               .text_field = &Config::config_file,
+               .default_text = "none",
+               .in_config_file = false},
+    OptionSpec{.name = "docker-config",
+               .kind = Kind::Path,
+               .value_name = "FILE",
+               .help = "a Docker config.json whose \"auths\" give upstream credentials (credsStore "
+                       "and credHelpers are not run; ~/.docker/config.json is not read unless "
+                       "named here)",
+               .text_field = &Config::docker_config_file,
+               .default_text = "none"},
+    OptionSpec{.name = "listen-address",
+               .kind = Kind::ListenAddress,
+               .value_name = "ADDR",
+               .help = "same as --listen",
+               .text_field = &Config::listen_address,
+               .command_line_only = true,
+               .in_config_file = false},
+    OptionSpec{.name = "upstream-domain",
+               .kind = Kind::AcrDomain,
+               .value_name = "HOST",
+               .help = "same as --upstream https://HOST --upstream-kind acr",
+               .command_line_only = true,
+               .in_config_file = false},
+};
+
+std::string quoted(std::string_view value) {
+  std::string text("'");
+  text.append(value).append("'");
+  return text;
+}
+
+// Digits only: from_chars alone would accept a leading '-' for signed types and stop at the
+// first non-digit, so "12abc" must be refused here.
+bool parse_count(const OptionSpec &spec, std::string_view value, uint64_t max, uint64_t *out,
+                 std::string *problem) {
+  if (value.empty() || value.find_first_not_of("0123456789") != std::string_view::npos) {
+    *problem = "expected a whole number, got " + quoted(value);
+    return false;
+  }
+  uint64_t parsed = 0;
+  const auto [end, status] = std::from_chars(value.data(), value.data() + value.size(), parsed);
+  if (status != std::errc{} || end != value.data() + value.size() || parsed > max) {
+    *problem = "value out of range (max " + std::to_string(max) + "): " + quoted(value);
+    return false;
+  }
+  if (parsed < spec.count_min) {
+    *problem = "must be at least " + std::to_string(spec.count_min) + ", got " + quoted(value);
+    return false;
+  }
+  *out = parsed;
+  return true;
+}
+
+void set_default_upstream_url(Config &config, UpstreamUrl url) {
+  assert(!config.upstreams.empty());
+  UpstreamConfig &upstream = config.upstreams.front();
+  upstream.host = upstream_routing_host(url);
+  upstream.url = std::move(url);
+}
+
+std::string upper_snake(std::string_view name) {
+  std::string text;
+  text.reserve(name.size());
+  for (char c : name)
+    text.push_back(c == '-' ? '_' : static_cast<char>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c));
+  return text;
+}
+
+} // namespace
+
+std::span<const OptionSpec> option_table() {
+  return kOptions;
+}
+
+const OptionSpec *find_option(std::string_view name) {
+  for (const OptionSpec &spec : kOptions) {
+    if (spec.name == name)
+      return &spec;
+  }
+  return nullptr;
+}
+
+std::string option_environment_variable(const OptionSpec &spec) {
+  if (spec.command_line_only)
+    return {};
+  return "REGCACHE_" + upper_snake(spec.name);
+}
+
+std::string option_file_key(const OptionSpec &spec) {
+  if (!spec.in_config_file)
+    return {};
+  std::string key(spec.name);
+  std::replace(key.begin(), key.end(), '-', '_');
+  return key;
+}
+
+bool apply_option_text(const OptionSpec &spec, std::string_view value, Config &config,
+                       std::string *problem) {
+  switch (spec.kind) {
+  case Kind::Flag:
+    assert(false && "flags take no value");
+    return false;
+  case Kind::Path:
+    if (value.empty()) {
+      *problem = "expected a path, got ''";
+      return false;
+    }
+    config.*spec.text_field = std::string(value);
+    return true;
+  case Kind::ListenAddress:
+    if (!parse_listen_address(value)) {
+      *problem = "expected IPv4:port or [IPv6]:port (port 1-65535), got " + quoted(value);
+      return false;
+    }
+    config.*spec.text_field = std::string(value);
+    return true;
+  case Kind::Upstream: {
+    std::optional<UpstreamUrl> url = parse_upstream_url(value, problem);
+    if (!url)
+      return false;
+    set_default_upstream_url(config, std::move(*url));
+    return true;
+  }
+  case Kind::AcrDomain: {
+    std::optional<UpstreamUrl> url;
+    if (value.find("://") == std::string_view::npos)
+      url = parse_upstream_url("https://" + std::string(value), nullptr);
+    if (!url) {
+      *problem = "expected a host name, host:port, got " + quoted(value);
+      return false;
+    }
+    set_default_upstream_url(config, std::move(*url));
+    config.upstreams.front().kind = UpstreamKind::Acr;
+    return true;
+  }
+  case Kind::UpstreamKind:
+    if (value == "registry") {
+      config.upstreams.front().kind = UpstreamKind::Registry;
+    } else if (value == "acr") {
+      config.upstreams.front().kind = UpstreamKind::Acr;
+    } else {
+      *problem = "expected registry or acr, got " + quoted(value);
+      return false;
+    }
+    return true;
+  case Kind::RepositoryPrefix:
+    if (!value.empty() && !is_valid_repository_name(value)) {
+      *problem = "expected repository path components without leading or trailing '/', got " +
+                 quoted(value);
+      return false;
+    }
+    config.upstreams.front().prefix = std::string(value);
+    return true;
+  case Kind::Count32: {
+    uint64_t parsed = 0;
+    if (!parse_count(spec, value, std::numeric_limits<uint32_t>::max(), &parsed, problem))
+      return false;
+    config.*spec.count32_field = static_cast<uint32_t>(parsed);
+    return true;
+  }
+  case Kind::Count64: {
+    uint64_t parsed = 0;
+    if (!parse_count(spec, value, std::numeric_limits<uint64_t>::max(), &parsed, problem))
+      return false;
+    config.*spec.count64_field = parsed;
+    return true;
+  }
+  }
+  assert(false && "OptionValueKind out of range");
+  return false;
+}
+
+void apply_option_flag(const OptionSpec &spec, bool on, Config &config) {
+  assert(spec.kind == Kind::Flag);
+  config.*spec.flag_field = on ? spec.flag_sets : !spec.flag_sets;
+}
+
+} // namespace regcache::registry
