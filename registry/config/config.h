@@ -22,9 +22,6 @@ inline constexpr std::string_view kDockerHubCredentialsHost = "auth.docker.io";
 // parse_options merges command line > environment > config file > these defaults.
 struct Config {
   std::string listen_address = "127.0.0.1:3128"; // IPv4:port or [IPv6]:port
-  // The default upstream's URL; after parse_options always equal to upstreams[0].url (kept for
-  // the code that knows one upstream only).
-  UpstreamUrl upstream = kDockerHubUrl;
   std::string cache_dir;
   unsigned workers = 1;           // 0: one per core
   bool insecure_upstream = false; // skip verification of the default upstream's TLS certificate
@@ -48,6 +45,8 @@ struct Config {
   // host (?ns=<host> or a first path component), unique by `host`.
   std::vector<UpstreamConfig> upstreams = {
       UpstreamConfig{.host = std::string(kDockerHubHost), .url = kDockerHubUrl}};
+  // The default upstream: stored once, as element 0 of `upstreams`.
+  const UpstreamConfig &default_upstream() const { return upstreams.front(); }
   // At most one entry per host; Docker Hub's under auth.docker.io.
   std::vector<HostCredentials> credentials;
   ManifestTtlSettings manifest_ttl; // the global policy; an upstream may override it

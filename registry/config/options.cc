@@ -127,7 +127,6 @@ bool finish_config(Config &config, const ConfigFileLayer &file, const EnvLayer &
   default_upstream.acr = acr;
   default_upstream.insecure = config.insecure_upstream;
   default_upstream.ca_file = config.upstream_ca_file;
-  config.upstream = default_upstream.url;
 
   for (const ConfigFileUpstream &entry : file.upstreams) {
     if (has_upstream_host(config, entry.upstream.host)) {

@@ -120,8 +120,8 @@ bool Server::start(std::string *error) {
     }
   }
   fmt::print(stderr, "regcache: listening on {} ({} worker{}), upstream {}, cache {}\n",
-             config_.listen_address, count, count == 1 ? "" : "s", config_.upstream.url(),
-             config_.cache_dir);
+             config_.listen_address, count, count == 1 ? "" : "s",
+             config_.default_upstream().url.url(), config_.cache_dir);
   return true;
 }
 

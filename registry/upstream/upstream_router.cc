@@ -44,7 +44,7 @@ bool ns_param_is_valid(std::string_view query) {
 bool choose_upstream(const Config &config, std::string_view query, std::string_view name,
                      UpstreamChoice &out, std::string_view *error) {
   out.config = nullptr;
-  UpstreamUrl url = config.upstream;
+  UpstreamUrl url = config.default_upstream().url;
   std::string_view ns = query_param(query, "ns");
   std::string_view repository = name;
   if (!ns.empty()) {

@@ -50,7 +50,7 @@ void expect_error(std::initializer_list<const char *> arguments, std::string_vie
 TEST(ParseOptionsTest, NoArgumentsGiveTheDefaults) {
   const Config config = parse_ok({});
   EXPECT_EQ(config.listen_address, "127.0.0.1:3128");
-  EXPECT_EQ(config.upstream, (UpstreamUrl{true, "registry-1.docker.io", 443}));
+  EXPECT_EQ(config.default_upstream().url, (UpstreamUrl{true, "registry-1.docker.io", 443}));
   EXPECT_EQ(config.cache_dir, "/home/user/.cache/regcache");
   EXPECT_EQ(config.workers, 1u);
   EXPECT_FALSE(config.insecure_upstream);
@@ -76,9 +76,10 @@ TEST(ParseOptionsTest, ListenAcceptsBracketedIpv6) {
 }
 
 TEST(ParseOptionsTest, UpstreamTakesUrl) {
-  EXPECT_EQ(parse_ok({"--upstream", "http://localhost:5000/"}).upstream,
+  EXPECT_EQ(parse_ok({"--upstream", "http://localhost:5000/"}).default_upstream().url,
             (UpstreamUrl{false, "localhost", 5000}));
-  EXPECT_EQ(parse_ok({"--upstream=https://ghcr.io"}).upstream, (UpstreamUrl{true, "ghcr.io", 443}));
+  EXPECT_EQ(parse_ok({"--upstream=https://ghcr.io"}).default_upstream().url,
+            (UpstreamUrl{true, "ghcr.io", 443}));
 }
 
 TEST(ParseOptionsTest, CacheDirTakesPath) {
@@ -620,7 +621,7 @@ TEST(DefaultUpstreamTest, UpstreamOptionSetsElementZeroWithItsAuthorityAsHost) {
   const Config config = parse_ok({"--upstream", "http://LocalHost:5000"});
   EXPECT_EQ(config.upstreams[0].host, "localhost:5000");
   EXPECT_EQ(config.upstreams[0].url, (UpstreamUrl{false, "localhost", 5000}));
-  EXPECT_EQ(config.upstream, config.upstreams[0].url);
+  EXPECT_EQ(&config.default_upstream(), &config.upstreams[0]);
 }
 
 TEST(DefaultUpstreamTest, CarriesTheGlobalInsecureFlagAndCaFile) {
@@ -657,7 +658,7 @@ TEST(AcrAliasTest, UpstreamDomainMakesAnAcrDefaultUpstream) {
   EXPECT_EQ(config.upstreams[0].url, (UpstreamUrl{true, "example.azurecr.io", 443}));
   EXPECT_EQ(config.upstreams[0].host, "example.azurecr.io");
   EXPECT_EQ(config.upstreams[0].kind, UpstreamKind::Acr);
-  EXPECT_EQ(config.upstream, config.upstreams[0].url);
+  EXPECT_EQ(config.default_upstream().url, (UpstreamUrl{true, "example.azurecr.io", 443}));
 }
 
 TEST(AcrAliasTest, AcrCacheProxyCommandLineWorksUnchanged) {
