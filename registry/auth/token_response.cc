@@ -77,6 +77,33 @@ StringField read_string(const JsonObject &object, std::string_view key, std::str
   return StringField::Present;
 }
 
+// A credential field of a token answer: present, a string, not empty, and safe to put in a
+// header. The error names the answer (`what`) and the field.
+bool read_credential(const JsonObject &object, std::string_view what, std::string_view key,
+                     std::string_view &out, std::string *error) {
+  const std::string prefix(what);
+  const std::string name(key);
+  switch (read_string(object, key, out)) {
+  case StringField::Absent:
+    set_error(error, prefix + " has no \"" + name + "\"");
+    return false;
+  case StringField::WrongType:
+    set_error(error, prefix + " field \"" + name + "\" is not a string");
+    return false;
+  case StringField::Present:
+    break;
+  }
+  if (out.empty()) {
+    set_error(error, prefix + " \"" + name + "\" is empty");
+    return false;
+  }
+  if (!is_header_safe_credential(out)) {
+    set_error(error, prefix + " " + name + " holds bytes other than visible ASCII");
+    return false;
+  }
+  return true;
+}
+
 // A JSON number as whole seconds, truncated toward zero and clamped to the int64_t range.
 bool read_number_seconds(simdjson::dom::element element, int64_t &out) {
   int64_t signed_value = 0;
@@ -308,24 +335,8 @@ bool parse_acr_refresh_token_response(std::string_view json, std::string &refres
   if (!object.parse(json, error))
     return false;
   std::string_view value;
-  switch (read_string(object, "refresh_token", value)) {
-  case StringField::Absent:
-    set_error(error, "ACR exchange response has no \"refresh_token\"");
+  if (!read_credential(object, "ACR exchange response", "refresh_token", value, error))
     return false;
-  case StringField::WrongType:
-    set_error(error, "ACR exchange response field \"refresh_token\" is not a string");
-    return false;
-  case StringField::Present:
-    break;
-  }
-  if (value.empty()) {
-    set_error(error, "ACR exchange response \"refresh_token\" is empty");
-    return false;
-  }
-  if (!is_header_safe_credential(value)) {
-    set_error(error, "ACR exchange response refresh_token holds bytes other than visible ASCII");
-    return false;
-  }
   refresh_token.assign(value);
   return true;
 }
@@ -337,24 +348,8 @@ bool parse_entra_token_response(std::string_view json, int64_t now_unix_s,
   if (!object.parse(json, error))
     return false;
   std::string_view token;
-  switch (read_string(object, "access_token", token)) {
-  case StringField::Absent:
-    set_error(error, "Entra token response has no \"access_token\"");
+  if (!read_credential(object, "Entra token response", "access_token", token, error))
     return false;
-  case StringField::WrongType:
-    set_error(error, "Entra token response field \"access_token\" is not a string");
-    return false;
-  case StringField::Present:
-    break;
-  }
-  if (token.empty()) {
-    set_error(error, "Entra token response \"access_token\" is empty");
-    return false;
-  }
-  if (!is_header_safe_credential(token)) {
-    set_error(error, "Entra token response access_token holds bytes other than visible ASCII");
-    return false;
-  }
 
   int64_t expires_on = 0;
   if (const auto expires_on_field = object.member("expires_on")) {

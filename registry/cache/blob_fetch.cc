@@ -201,18 +201,12 @@ void BlobFetch::set_file(int fd, bool total_known, uint64_t total_bytes) {
 // The blob may have been published between the client's store lookup and the creation of this
 // fetch (the previous fetch of the digest ended in between): then there is nothing to download.
 core::Task<bool> BlobFetch::adopt_published(BlobStore &store) {
-  StorePath published = BlobStore::blob_path(digest_);
-  int fd = co_await core::openat(store.root_fd(), published.c_str(), O_RDONLY | O_CLOEXEC, 0);
+  uint64_t size_bytes = 0;
+  int fd = co_await store.open_published(digest_, &size_bytes);
   if (fd < 0)
     co_return false;
-  struct statx stat {};
-  int rc = co_await core::statx(fd, "", AT_EMPTY_PATH, STATX_SIZE, &stat);
-  if (rc < 0) {
-    co_await core::close(fd);
-    co_return false;
-  }
-  set_file(fd, true, stat.stx_size);
-  update(State::Verified, stat.stx_size);
+  set_file(fd, true, size_bytes);
+  update(State::Verified, size_bytes);
   co_return true;
 }
 

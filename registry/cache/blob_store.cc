@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/io_ops.h"
+
 namespace regcache::registry {
 namespace {
 
@@ -104,6 +106,21 @@ StorePath BlobStore::temp_path() {
       fmt::format_to_n(path.text.data(), path.text.size() - 1, "tmp/{}-{}", ::getpid(), counter);
   *result.out = '\0';
   return path;
+}
+
+core::Task<int> BlobStore::open_published(const Digest &digest, uint64_t *size_bytes) {
+  StorePath path = blob_path(digest);
+  int fd = co_await core::openat(root_fd_, path.c_str(), O_RDONLY | O_CLOEXEC, 0);
+  if (fd < 0)
+    co_return fd;
+  struct statx stat {};
+  int rc = co_await core::statx(fd, "", AT_EMPTY_PATH, STATX_SIZE, &stat);
+  if (rc < 0) {
+    co_await core::close(fd);
+    co_return rc;
+  }
+  *size_bytes = stat.stx_size;
+  co_return fd;
 }
 
 } // namespace regcache::registry

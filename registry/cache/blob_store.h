@@ -12,6 +12,7 @@
 #include <atomic>
 #include <string>
 
+#include "core/task.h"
 #include "registry/api/digest.h"
 
 namespace regcache::registry {
@@ -39,6 +40,10 @@ public:
   static StorePath meta_path(const Digest &digest);
   // A fresh unique name under tmp/.
   StorePath temp_path();
+
+  // Opens the published file of `digest` (a blob or a manifest) for reading: the fd, with its
+  // size in `*size_bytes`, or -errno (-ENOENT: not in the store). The caller closes the fd.
+  core::Task<int> open_published(const Digest &digest, uint64_t *size_bytes);
 
 private:
   int root_fd_ = -1;
