@@ -68,6 +68,64 @@ bool parse_socket_address(std::string_view host_port, SocketAddress &out, std::s
   return true;
 }
 
+namespace {
+
+// `address` in host byte order.
+bool is_public_ipv4(uint32_t address) {
+  auto in = [address](uint32_t network, int prefix_bits) {
+    uint32_t mask = prefix_bits == 0 ? 0 : ~uint32_t{0} << (32 - prefix_bits);
+    return (address & mask) == network;
+  };
+  return !(in(0x00000000, 8)      // 0/8: "this network", unspecified
+           || in(0x0a000000, 8)   // 10/8 (RFC 1918)
+           || in(0x64400000, 10)  // 100.64/10 (RFC 6598, carrier-grade NAT)
+           || in(0x7f000000, 8)   // 127/8 loopback
+           || in(0xa9fe0000, 16)  // 169.254/16 link-local, the cloud metadata address
+           || in(0xac100000, 12)  // 172.16/12 (RFC 1918)
+           || in(0xc0000000, 24)  // 192.0.0/24 (IETF protocol assignments)
+           || in(0xc0a80000, 16)  // 192.168/16 (RFC 1918)
+           || in(0xc6120000, 15)  // 198.18/15 (benchmarking)
+           || in(0xe0000000, 4)   // 224/4 multicast
+           || in(0xf0000000, 4)); // 240/4 reserved, and 255.255.255.255
+}
+
+uint32_t ipv4_at(const uint8_t *bytes) {
+  return uint32_t{bytes[0]} << 24 | uint32_t{bytes[1]} << 16 | uint32_t{bytes[2]} << 8 | bytes[3];
+}
+
+} // namespace
+
+bool is_public_address(const SocketAddress &address) {
+  if (address.family() == AF_INET) {
+    const auto *v4 = reinterpret_cast<const sockaddr_in *>(&address.storage);
+    return is_public_ipv4(ntohl(v4->sin_addr.s_addr));
+  }
+  if (address.family() != AF_INET6)
+    return false;
+  const auto *v6 = reinterpret_cast<const sockaddr_in6 *>(&address.storage);
+  const uint8_t *b = v6->sin6_addr.s6_addr;
+  static constexpr uint8_t kMappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  static constexpr uint8_t kNat64Prefix[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
+  if (std::memcmp(b, kMappedPrefix, 12) == 0 || std::memcmp(b, kNat64Prefix, 12) == 0)
+    return is_public_ipv4(ipv4_at(b + 12));
+  bool high_zero = true; // ::/96 holds :: (unspecified), ::1 (loopback) and the old ::a.b.c.d
+  for (int i = 0; i < 12; ++i)
+    high_zero = high_zero && b[i] == 0;
+  if (high_zero)
+    return false;
+  if (b[0] == 0xff) // ff00::/8 multicast
+    return false;
+  if ((b[0] & 0xfe) == 0xfc) // fc00::/7 unique local
+    return false;
+  if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) // fe80::/10 link-local
+    return false;
+  if (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0) // fec0::/10 site-local (deprecated, still private)
+    return false;
+  if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8) // 2001:db8::/32 documentation
+    return false;
+  return true;
+}
+
 std::string format_address(const SocketAddress &address) {
   char text[INET6_ADDRSTRLEN] = "?";
   if (address.family() == AF_INET) {

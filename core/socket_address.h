@@ -23,6 +23,12 @@ bool parse_socket_address(std::string_view host_port, SocketAddress &out, std::s
 bool numeric_address(std::string_view host, uint16_t port, SocketAddress &out);
 std::string format_address(const SocketAddress &address);
 
+// True for an address on the public internet; false for loopback, unspecified, link-local
+// (169.254/16, fe80::/10), private (RFC 1918, fc00::/7), shared (100.64/10, RFC 6598),
+// multicast, reserved and broadcast addresses, also when an IPv6 address embeds an IPv4 one
+// (::ffff:a.b.c.d, 64:ff9b::/96). What a client names must not reach regcache's own network.
+bool is_public_address(const SocketAddress &address);
+
 // A non-blocking listening TCP socket with SO_REUSEADDR and, when `reuse_port`, SO_REUSEPORT so
 // each worker has its own socket and the kernel spreads connections across them.
 int listen_tcp(const SocketAddress &address, bool reuse_port, int backlog, std::string *error);

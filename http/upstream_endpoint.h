@@ -17,10 +17,15 @@ struct Endpoint {
   // The upstream's own trust settings (a CA file, --insecure for that upstream); null: the
   // pool's default context.
   const tls::ClientContext *tls_context = nullptr;
+  // A host a client named rather than the operator: connect only when it resolves to a public
+  // address (core::is_public_address), checked on the address actually connected to, so a DNS
+  // answer that changes between checks cannot point regcache at its own network.
+  bool public_only = false;
 
   // The connection pool key: two endpoints with the same key may share connections.
   std::string pool_key() const {
-    return (tls ? "https://" : "http://") + host + ":" + std::to_string(port);
+    return (public_only ? "public+" : "") + std::string(tls ? "https://" : "http://") + host + ":" +
+           std::to_string(port);
   }
 };
 

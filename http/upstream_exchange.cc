@@ -49,9 +49,10 @@ core::Task<int> UpstreamExchange::attempt(const Endpoint &endpoint, const Upstre
   // this attempt has read a whole response head, the connection is not reusable.
   body_done_ = false;
   keep_alive_ = false;
-  connection_ = co_await pool_.acquire(endpoint, allow_reuse, error);
+  int failure = 0;
+  connection_ = co_await pool_.acquire(endpoint, allow_reuse, error, &failure);
   if (!connection_)
-    co_return -ECONNREFUSED;
+    co_return failure;
   bool reused = connection_->reused();
   connection_->count_exchange();
   const uint32_t timeout_ms = pool_.settings().read_timeout_ms;

@@ -9,6 +9,7 @@
 
 #include "core/io_ops.h"
 #include "core/resolver.h"
+#include "core/socket_address.h"
 #include "tls/tls_stream.h"
 
 namespace regcache::http {
@@ -19,8 +20,11 @@ UpstreamConnection::~UpstreamConnection() {
     ::close(fd_); // a socket close without SO_LINGER does not block
 }
 
-core::Task<std::unique_ptr<UpstreamConnection>>
-UpstreamPool::acquire(const Endpoint &endpoint, bool allow_reuse, std::string *error) {
+core::Task<std::unique_ptr<UpstreamConnection>> UpstreamPool::acquire(const Endpoint &endpoint,
+                                                                      bool allow_reuse,
+                                                                      std::string *error,
+                                                                      int *failure) {
+  *failure = -ECONNREFUSED;
   std::string key = endpoint.pool_key();
   if (allow_reuse) {
     auto it = idle_.find(key);
@@ -34,6 +38,12 @@ UpstreamPool::acquire(const Endpoint &endpoint, bool allow_reuse, std::string *e
   int rc = co_await core::resolve(endpoint.host, endpoint.port, address);
   if (rc != 0) {
     *error = fmt::format("cannot resolve {}", endpoint.host);
+    co_return nullptr;
+  }
+  if (endpoint.public_only && !core::is_public_address(address)) {
+    // Says nothing about the address or whether anything listens there.
+    *error = fmt::format("{} is not a public address", endpoint.host);
+    *failure = -EPERM;
     co_return nullptr;
   }
   int fd = co_await core::socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);

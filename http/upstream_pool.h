@@ -59,9 +59,11 @@ public:
   const UpstreamSettings &settings() const { return settings_; }
 
   // An idle pooled connection to the endpoint, or a new one (resolve, connect, TLS handshake).
-  // On failure returns null and sets `error` to a message fit for a log line.
-  core::Task<std::unique_ptr<UpstreamConnection>> acquire(const Endpoint &endpoint,
-                                                          bool allow_reuse, std::string *error);
+  // On failure returns null, sets `error` to a message fit for a log line and `*failure` to
+  // -EPERM when the endpoint may not be reached (public_only and not a public address), else
+  // -ECONNREFUSED.
+  core::Task<std::unique_ptr<UpstreamConnection>>
+  acquire(const Endpoint &endpoint, bool allow_reuse, std::string *error, int *failure);
   void release(std::unique_ptr<UpstreamConnection> connection);
   // Closes every idle connection (shutdown).
   void clear() { idle_.clear(); }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 
+#include "http/message_head.h"
 #include "http/www_authenticate.h"
 #include "registry/api/base64.h"
 #include "registry/auth/acr_tokens.h"
@@ -33,6 +34,54 @@ const HostCredentials *registry_credentials(const Config &config, const Upstream
   }
   return credentials;
 }
+
+// host without a port; an IPv6 literal keeps its brackets.
+std::string_view host_of(std::string_view authority) {
+  size_t colon = authority.rfind(':');
+  if (colon == std::string_view::npos || authority.find(']', colon) != std::string_view::npos)
+    return authority;
+  return authority.substr(0, colon);
+}
+
+// `inner` is `outer` or a subdomain of it, `outer` having at least two labels ("gitlab.com"
+// for "registry.gitlab.com"; never "com").
+bool within_domain(std::string_view inner, std::string_view outer) {
+  if (http::iequals(inner, outer))
+    return true;
+  if (outer.find('.') == std::string_view::npos || outer.front() == '[' ||
+      inner.size() <= outer.size() + 1)
+    return false;
+  return inner[inner.size() - outer.size() - 1] == '.' &&
+         http::iequals(inner.substr(inner.size() - outer.size()), outer);
+}
+
+} // namespace
+
+bool realm_receives_credentials(const UpstreamChoice &upstream, const http::Endpoint &realm) {
+  // Never in clear text, unless the operator configured the upstream itself as http:// (a test
+  // or an air-gapped registry; the start-up warns about it).
+  if (!realm.tls && upstream.endpoint.tls)
+    return false;
+  const std::string_view realm_host = realm.host;
+  const std::string_view registry_host = upstream.endpoint.host;
+  // Docker Hub's token server is another domain.
+  if (registry_host == kDockerHubUrl.host && realm_host == kDockerHubCredentialsHost)
+    return true;
+  if (upstream.config != nullptr) {
+    for (const std::string &allowed : upstream.config->auth_hosts) {
+      if (allowed == realm.authority || allowed == realm.host)
+        return true;
+    }
+    if (within_domain(realm_host, host_of(upstream.config->host)) ||
+        within_domain(host_of(upstream.config->host), realm_host))
+      return true;
+  }
+  // The registry's own domain: the same host (any port), a parent domain of it
+  // (registry.gitlab.com -> gitlab.com) or a subdomain of it.
+  return within_domain(realm_host, registry_host) || within_domain(registry_host, realm_host);
+}
+
+namespace {
 
 bool is_acr(const UpstreamChoice &upstream) {
   return upstream.config != nullptr && upstream.config->kind == UpstreamKind::Acr;
@@ -63,14 +112,21 @@ core::Task<int> UpstreamAuth::fetch_registry_token(http::UpstreamPool &pool,
     co_return -EPROTO;
   }
   // Docker token spec: GET <realm>?service=<service>&scope=<scope>, with basic credentials when
-  // some are configured for the realm's host (auth.docker.io) or the registry's own host.
+  // some are configured for the realm's host (auth.docker.io) or the registry's own host, and
+  // only when the realm belongs to this upstream: a registry must not be able to point
+  // regcache's credentials at another registry's token server (review S1).
   target += target.find('?') == std::string::npos ? '?' : '&';
   if (!challenge.service.empty())
     target += "service=" + url_query_escape(challenge.service) + "&";
   target += "scope=" + url_query_escape(scope);
-  const HostCredentials *credentials = find_credentials(config_.credentials, realm.authority);
-  if (credentials == nullptr)
-    credentials = registry_credentials(config_, upstream);
+  const HostCredentials *credentials = nullptr;
+  if (realm_receives_credentials(upstream, realm)) {
+    credentials = find_credentials(config_.credentials, realm.authority);
+    if (credentials == nullptr)
+      credentials = registry_credentials(config_, upstream);
+  }
+  // A token server a client's registry named is as untrusted as the registry itself.
+  realm.public_only = realm.public_only || upstream.endpoint.public_only;
   std::array<http::Header, 1> headers;
   size_t header_count = 0;
   std::string authorization;
@@ -194,10 +250,9 @@ core::Task<int> UpstreamAuth::start(http::UpstreamPool &pool, http::UpstreamExch
                                      &parse_error)) {
       if (auto bearer = http::find_bearer(challenges)) {
         learned = KnownChallenge{Scheme::Bearer, bearer->realm, bearer->service};
-        // The upstream names the scope it wants; ours is the same for pulls, but its word wins
-        // (an ACR cache rule, a registry that wants extra actions).
-        if (!bearer->scope.empty())
-          scope = bearer->scope;
+        // The scope stays ours, repository:<name>:pull, whatever the challenge asks for: a
+        // pull-through cache never mints push tokens or tokens for other repositories with
+        // the operator's credentials.
       } else if (http::has_basic(challenges)) {
         learned = KnownChallenge{Scheme::Basic, {}, {}};
       }

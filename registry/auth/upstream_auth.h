@@ -59,6 +59,11 @@ private:
   std::unordered_map<std::string, KnownChallenge> challenges_;
 };
 
+// Whether the token server `realm` may receive `upstream`'s credentials: over TLS (or both
+// plain, for an upstream configured as http://), and on the registry's own domain, Docker Hub's
+// auth.docker.io for Docker Hub, or a host in the upstream's configured auth_hosts.
+bool realm_receives_credentials(const UpstreamChoice &upstream, const http::Endpoint &realm);
+
 // A small registry request (a manifest, a HEAD) with the credentials the upstream asks for.
 core::Task<void> fetch_small_authorized(http::UpstreamPool &pool, UpstreamAuth &auth,
                                         const UpstreamChoice &upstream, std::string_view method,

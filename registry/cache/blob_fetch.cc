@@ -255,6 +255,8 @@ core::Task<bool> BlobFetch::open_upstream(FetchResources &resources,
     if (next_endpoint.host == endpoint.host && next_endpoint.port == endpoint.port) {
       next_endpoint.tls_context = endpoint.tls_context;
     }
+    // Where a client's registry redirects to is the client's choice too.
+    next_endpoint.public_only = endpoint.public_only;
     endpoint = std::move(next_endpoint);
     target = std::move(next_target);
   }

@@ -5,6 +5,7 @@
 #include <string_view>
 #include <vector>
 
+#include "registry/api/registry_policy.h"
 #include "registry/api/upstream_url.h"
 #include "registry/config/upstream_config.h"
 
@@ -38,6 +39,10 @@ struct Config {
   uint64_t manifest_bytes_max = 4u << 20; // 4 MiB, the limit distribution sets for manifests
 
   bool access_log = true;
+
+  // Which registries clients may name beyond the configured upstreams (?ns=). Whatever it
+  // says, an unconfigured host is reached only at a public address.
+  RegistryPolicy registries;
 
   // Element 0 is always the default upstream (--upstream, --upstream-kind, --upstream-prefix);
   // its `host` is the URL's authority, "docker.io" for Docker Hub, and it carries the global

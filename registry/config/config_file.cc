@@ -181,7 +181,8 @@ private:
     case OptionValueKind::Upstream:
     case OptionValueKind::AcrDomain:
     case OptionValueKind::UpstreamKind:
-    case OptionValueKind::RepositoryPrefix: {
+    case OptionValueKind::RepositoryPrefix:
+    case OptionValueKind::Registries: {
       std::string_view text;
       if (!get_string(value, key, text))
         return false;
@@ -365,6 +366,27 @@ private:
     return true;
   }
 
+  // Token servers that may receive the upstream's credentials: exact hosts, stored in the one
+  // spelling credentials use (lowercase, :443 dropped).
+  bool read_auth_hosts(dom::element value, const std::string &path, std::vector<std::string> &out) {
+    dom::array array;
+    if (!get_array(value, path, array))
+      return false;
+    size_t index = 0;
+    for (dom::element item : array) {
+      const std::string item_path = indexed(path, index++);
+      std::string_view text;
+      if (!get_string(item, item_path, text))
+        return false;
+      std::string problem;
+      std::optional<std::string> host = credentials_host(text, &problem);
+      if (!host || text.find('/') != std::string_view::npos)
+        return fail(item_path, host ? "expected host or host:port, not a URL" : problem);
+      out.push_back(std::move(*host));
+    }
+    return true;
+  }
+
   bool read_upstream(dom::element item, const std::string &path) {
     dom::object object;
     if (!get_object(item, path, object))
@@ -410,6 +432,8 @@ private:
         upstream.ca_file = std::string(ca_file);
       } else if (key == "insecure") {
         ok = get_bool(field.value, key_path, upstream.insecure);
+      } else if (key == "auth_hosts") {
+        ok = read_auth_hosts(field.value, key_path, upstream.auth_hosts);
       } else if (key == "username") {
         ok = get_string(field.value, key_path, username);
       } else if (key == "password") {

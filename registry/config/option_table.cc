@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "registry/api/name_grammar.h"
+#include "registry/api/registry_policy.h"
 #include "registry/api/upstream_url.h"
 #include "registry/config/listen_address.h"
 #include "registry/config/upstream_host.h"
@@ -46,6 +47,13 @@ constexpr std::array kOptions = {
                .help = "repository prefix added upstream, as an ACR cache rule's target "
                        "(name -> PREFIX/name)",
                .default_text = "none"},
+    OptionSpec{.name = "registries",
+               .kind = Kind::Registries,
+               .value_name = "LIST",
+               .help = "registries clients may name with ?ns= besides the configured upstreams: "
+                       "any, configured, or hosts and *.wildcards separated by commas (an "
+                       "unconfigured host is only reached at a public address)",
+               .default_text = "any"},
     OptionSpec{.name = "cache-dir",
                .kind = Kind::Path,
                .value_name = "DIR",
@@ -282,6 +290,13 @@ bool apply_option_text(const OptionSpec &spec, std::string_view value, Config &c
     }
     config.upstreams.front().prefix = std::string(value);
     return true;
+  case Kind::Registries: {
+    std::optional<RegistryPolicy> policy = parse_registry_policy(value, problem);
+    if (!policy)
+      return false;
+    config.registries = std::move(*policy);
+    return true;
+  }
   case Kind::Count32: {
     uint64_t parsed = 0;
     if (!parse_count(spec, value, std::numeric_limits<uint32_t>::max(), &parsed, problem))

@@ -19,6 +19,7 @@ enum class OptionValueKind : uint8_t {
   AcrDomain,        // host[:port]: the default upstream becomes https://HOST of kind acr
   UpstreamKind,     // "registry" or "acr", the default upstream's kind
   RepositoryPrefix, // the default upstream's repository prefix; empty: none
+  Registries,       // see parse_registry_policy
   Count32,
   Count64,
 };

@@ -157,6 +157,15 @@ bool finish_config(Config &config, const ConfigFileLayer &file, const EnvLayer &
       return false;
     add_missing_credentials(config.credentials, imported);
   }
+  // Credentials go over plain HTTP only to an upstream the operator configured as http://;
+  // say so, since anyone on the path can read them.
+  for (const UpstreamConfig &upstream : config.upstreams) {
+    if (!upstream.url.tls && (find_credentials(config.credentials, upstream.url.authority()) ||
+                              find_credentials(config.credentials, upstream.host))) {
+      warnings.push_back("upstream " + upstream.url.url() +
+                         " is plain HTTP: its credentials are sent unencrypted");
+    }
+  }
 
   if (config.cache_dir.empty()) {
     *error = "--cache-dir: no default (not root, and neither XDG_CACHE_HOME nor HOME is an "

@@ -31,6 +31,8 @@ std::string default_text(const OptionSpec &spec, const Config &defaults) {
   case Kind::RepositoryPrefix:
   case Kind::AcrDomain:
     return defaults.upstreams.front().prefix.empty() ? "none" : defaults.upstreams.front().prefix;
+  case Kind::Registries:
+    return defaults.registries.text;
   case Kind::Count32:
     return std::to_string(defaults.*spec.count32_field);
   case Kind::Count64:

@@ -49,6 +49,9 @@ struct UpstreamConfig {
   bool insecure = false;
   AcrSettings acr;
   std::optional<ManifestTtlSettings> manifest_ttl; // per-upstream override
+  // Token servers besides the registry's own domain that may receive this upstream's
+  // credentials ("auth_hosts" in the config file): host or host:port, lowercase, exact match.
+  std::vector<std::string> auth_hosts;
 };
 
 } // namespace regcache::registry

@@ -43,9 +43,14 @@ core::Task<void> handle_request(ClientConnection &client, const http::RequestHea
       co_return;
   }
   UpstreamChoice upstream;
-  std::string_view routing_error;
-  if (!choose_upstream(client.worker().config, head.query, route.name, upstream, &routing_error)) {
-    co_await client.send_oci_error(400, OciErrorCode::NameInvalid, routing_error);
+  switch (choose_upstream(client.worker().config, head.query, route.name, upstream)) {
+  case UpstreamRefusal::None:
+    break;
+  case UpstreamRefusal::InvalidHost:
+    co_await client.send_oci_error(400, OciErrorCode::NameInvalid, kInvalidNsMessage);
+    co_return;
+  case UpstreamRefusal::NotServed:
+    co_await send_registry_denied(client);
     co_return;
   }
   if (upstream.config != nullptr && client.worker().upstream_tls != nullptr) {

@@ -88,7 +88,14 @@ core::Task<int> send_upstream_unavailable(ClientConnection &client, std::string_
       core::format_bounded(message, "upstream unavailable: {}", error));
 }
 
+core::Task<int> send_registry_denied(ClientConnection &client) {
+  client.set_outcome(CacheOutcome::Error);
+  co_return co_await client.send_oci_error(403, OciErrorCode::Denied, kRegistryDeniedMessage);
+}
+
 core::Task<int> send_upstream_failure(ClientConnection &client, int rc, std::string_view error) {
+  if (rc == -EPERM)
+    co_return co_await send_registry_denied(client);
   if (rc != -EACCES)
     co_return co_await send_upstream_unavailable(client, error);
   client.set_outcome(CacheOutcome::Error);

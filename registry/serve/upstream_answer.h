@@ -27,8 +27,12 @@ core::Task<int> send_upstream_answer(ClientConnection &client, const http::Respo
 // 502 with an OCI error body; the detail names the upstream problem (never a secret).
 core::Task<int> send_upstream_unavailable(ClientConnection &client, std::string_view error);
 
+// 403 DENIED for a registry this client may not reach; the same answer whatever the reason.
+core::Task<int> send_registry_denied(ClientConnection &client);
+
 // An upstream request that got no usable answer: 401 UNAUTHORIZED when the upstream (or its
-// token server) refused regcache's credentials (-EACCES), else 502.
+// token server) refused regcache's credentials (-EACCES), 403 DENIED when the host may not be
+// reached (-EPERM: not a public address), else 502.
 core::Task<int> send_upstream_failure(ClientConnection &client, int rc, std::string_view error);
 
 // True for answers that mean "the upstream cannot help right now" (stale-if-error applies).

@@ -41,27 +41,25 @@ bool ns_param_is_valid(std::string_view query) {
   return ns.empty() || is_valid_registry_host(ns);
 }
 
-bool choose_upstream(const Config &config, std::string_view query, std::string_view name,
-                     UpstreamChoice &out, std::string_view *error) {
+UpstreamRefusal choose_upstream(const Config &config, std::string_view query, std::string_view name,
+                                UpstreamChoice &out) {
   out.config = nullptr;
   UpstreamUrl url = config.default_upstream().url;
   std::string_view ns = query_param(query, "ns");
   std::string_view repository = name;
   if (!ns.empty()) {
-    if (!is_valid_registry_host(ns)) {
-      *error = kInvalidNsMessage;
-      return false;
-    }
+    if (!is_valid_registry_host(ns))
+      return UpstreamRefusal::InvalidHost;
     out.config = find_upstream(config, ns);
     if (out.config == nullptr) {
+      if (!registry_policy_allows(config.registries, ns))
+        return UpstreamRefusal::NotServed;
       std::string_view host = ns == "docker.io" ? std::string_view("registry-1.docker.io") : ns;
       std::string parse_error;
       std::optional<UpstreamUrl> parsed =
           parse_upstream_url("https://" + std::string(host), &parse_error);
-      if (!parsed) {
-        *error = kInvalidNsMessage;
-        return false;
-      }
+      if (!parsed)
+        return UpstreamRefusal::InvalidHost;
       url = *parsed;
     }
   } else {
@@ -81,10 +79,12 @@ bool choose_upstream(const Config &config, std::string_view query, std::string_v
   if (out.config != nullptr)
     url = out.config->url;
   out.endpoint = endpoint_of(url);
+  // A host the operator did not configure is the client's choice: never regcache's network.
+  out.endpoint.public_only = out.config == nullptr;
   out.name = is_docker_hub(url) ? docker_hub_name(repository) : std::string(repository);
   if (out.config != nullptr && !out.config->prefix.empty())
     out.name = out.config->prefix + "/" + out.name;
-  return true;
+  return UpstreamRefusal::None;
 }
 
 } // namespace regcache::registry

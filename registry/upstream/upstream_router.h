@@ -23,13 +23,23 @@ struct UpstreamChoice {
 
 inline constexpr std::string_view kInvalidNsMessage =
     "the ns parameter is not a registry host name";
+// The one answer to every registry a client may not reach, whatever the reason (the policy, an
+// address in regcache's own network), so it tells nothing about hosts or ports.
+inline constexpr std::string_view kRegistryDeniedMessage = "regcache does not serve this registry";
 
 // The `ns` query parameter names a registry host (or is absent). Checked before anything else
 // looks at the request, so an invalid one is refused the same way on every path.
 bool ns_param_is_valid(std::string_view query);
 
-// Returns false (and an error message) when `ns` names no valid registry host.
-bool choose_upstream(const Config &config, std::string_view query, std::string_view name,
-                     UpstreamChoice &out, std::string_view *error);
+enum class UpstreamRefusal : uint8_t {
+  None,        // `out` is set
+  InvalidHost, // ?ns= is not a registry host name: 400 NAME_INVALID
+  NotServed,   // ?ns= names a registry --registries excludes: 403 DENIED
+};
+
+// The upstream for a request. An unconfigured ?ns= host is reached over https, only when the
+// registry policy allows it, and only at a public address (endpoint.public_only).
+UpstreamRefusal choose_upstream(const Config &config, std::string_view query, std::string_view name,
+                                UpstreamChoice &out);
 
 } // namespace regcache::registry

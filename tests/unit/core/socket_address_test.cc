@@ -38,5 +38,43 @@ TEST(SocketAddressTest, RejectsHostNames) {
   EXPECT_NE(error.find("numeric"), std::string::npos);
 }
 
+bool public_literal(const char *host) {
+  SocketAddress address;
+  EXPECT_TRUE(numeric_address(host, 443, address)) << host;
+  return is_public_address(address);
+}
+
+TEST(PublicAddressTest, PublicIpv4AndIpv6AddressesArePublic) {
+  EXPECT_TRUE(public_literal("8.8.8.8"));
+  EXPECT_TRUE(public_literal("104.16.0.1"));
+  EXPECT_TRUE(public_literal("172.32.0.1"));  // just past 172.16/12
+  EXPECT_TRUE(public_literal("100.128.0.1")); // just past 100.64/10
+  EXPECT_TRUE(public_literal("2606:4700::1"));
+  EXPECT_TRUE(public_literal("::ffff:8.8.8.8"));
+}
+
+TEST(PublicAddressTest, LoopbackAndUnspecifiedAreNotPublic) {
+  for (const char *host : {"127.0.0.1", "127.1.2.3", "0.0.0.0", "::1", "::"})
+    EXPECT_FALSE(public_literal(host)) << host;
+}
+
+TEST(PublicAddressTest, PrivateSharedAndLinkLocalAreNotPublic) {
+  for (const char *host : {"10.0.0.1", "172.16.0.1", "172.31.255.255", "192.168.1.1", "100.64.0.1",
+                           "169.254.169.254", "fe80::1", "fc00::1", "fd12::1"})
+    EXPECT_FALSE(public_literal(host)) << host;
+}
+
+TEST(PublicAddressTest, MulticastReservedAndBroadcastAreNotPublic) {
+  for (const char *host : {"224.0.0.1", "239.1.1.1", "240.0.0.1", "255.255.255.255", "ff02::1"})
+    EXPECT_FALSE(public_literal(host)) << host;
+}
+
+TEST(PublicAddressTest, Ipv4InsideIpv6IsJudgedAsIpv4) {
+  EXPECT_FALSE(public_literal("::ffff:127.0.0.1"));
+  EXPECT_FALSE(public_literal("::ffff:169.254.169.254"));
+  EXPECT_FALSE(public_literal("64:ff9b::10.0.0.1"));
+  EXPECT_TRUE(public_literal("64:ff9b::8.8.8.8"));
+}
+
 } // namespace
 } // namespace regcache::core

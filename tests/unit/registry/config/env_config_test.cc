@@ -95,6 +95,9 @@ TEST(ApplyEnvironmentTest, EveryOptionOfTheTableHasAVariableThatIsRead) {
     case OptionValueKind::RepositoryPrefix:
       value = "hub";
       break;
+    case OptionValueKind::Registries:
+      value = "configured";
+      break;
     case OptionValueKind::Count32:
     case OptionValueKind::Count64:
       value = "77";
@@ -120,11 +123,12 @@ TEST(ApplyEnvironmentTest, EveryOptionOfTheTableHasAVariableThatIsRead) {
         applied.config.connections_max != defaults.connections_max ||
         applied.config.upstream_connections_max != defaults.upstream_connections_max ||
         applied.config.manifest_bytes_max != defaults.manifest_bytes_max ||
-        applied.config.access_log != defaults.access_log;
+        applied.config.access_log != defaults.access_log ||
+        applied.config.registries.kind != defaults.registries.kind;
     EXPECT_TRUE(changed) << name;
     ++checked;
   }
-  EXPECT_EQ(checked, 17u);
+  EXPECT_EQ(checked, 18u);
 }
 
 TEST(ApplyEnvironmentTest, CountVariableSetsItsField) {
