@@ -31,6 +31,7 @@ import sectest as st  # noqa: E402
 
 OPERATOR, OPERATOR_PASSWORD = "operator", "operator-secret-5d21"
 MIRROR_NAME = "mirror.test"
+TOKENED_NAME = "tokened.test"
 MANIFEST_PATH = "/v2/team/app/manifests/1"
 ACCEPT = {"Accept": rt.ALL_MANIFEST_TYPES}
 # Bounds for today's binary, which does try to connect: keep each refused request short.
@@ -42,6 +43,13 @@ F = None   # the servers every class uses, built once by setUpModule
 class Fixtures:
     def __init__(self):
         self.stops = []
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self):
         self.tmp = rt.mkdtemp()
         pki = os.path.join(self.tmp, "pki")
         self.ca, ca_key = rt.make_ca(pki)
@@ -63,16 +71,26 @@ class Fixtures:
             os.path.join(self.tmp, "signer")), users={OPERATOR: OPERATOR_PASSWORD})
         self.stops.append(self.tokens.stop)
 
+        # A configured upstream on loopback whose realm is that token server: using it leaves
+        # an idle pooled connection to the realm.
+        self.tokened = st.placed(st.FakeRegistry, tls=ip_cert, realm=self.tokens.realm)
+        self.stops.append(self.tokened.stop)
+
         # "Public" registries: on this machine's own non-private address.
         self.public = st.public_ipv4()
         self.pub_listener = self.pub_plain = self.pub_redirect = self.pub_realm = None
+        self.pub_realm_pooled = self.pub_realm_body = None
         if self.public:
             cert = rt.make_server_cert(pki, self.ca, ca_key, "public", "IP:" + self.public)
             self.pub_listener = self.listener(self.public)
             self.pub_plain = self.fake(cert)
             self.pub_redirect = self.fake(cert, redirect_base="http://127.0.0.1:%d" %
                                           self.redirect_target.port)
+            # One per test that uses it: regcache remembers a registry's challenge and would go
+            # straight to the realm the second time.
             self.pub_realm = self.fake(cert, realm=self.tokens.realm)
+            self.pub_realm_pooled = self.fake(cert, realm=self.tokens.realm)
+            self.pub_realm_body = self.fake(cert, realm=self.tokens.realm)
 
     def listener(self, host, family=socket.AF_INET):
         server = st.CountingListener(host, family)
@@ -85,7 +103,8 @@ class Fixtures:
         return server
 
     def config(self, **extra):
-        config = {"upstreams": [{"host": MIRROR_NAME, "url": self.registry.url}],
+        config = {"upstreams": [{"host": MIRROR_NAME, "url": self.registry.url},
+                                {"host": TOKENED_NAME, "url": self.tokened.url}],
                   "credentials": [{"host": self.tokens.host, "username": OPERATOR,
                                    "password": OPERATOR_PASSWORD}]}
         config.update(extra)
@@ -166,9 +185,9 @@ class SsrfCases:
         before = listener.accepted
         r = self.ns(host, path)
         st.settle()
+        self.assertEqual(listener.accepted - before, 0, "regcache connected to %s for ?ns=%s "
+                         "(answer %r)" % (listener.host, host, r))
         self.assertDenied(r, what or "?ns=%s" % host)
-        self.assertEqual(listener.accepted - before, 0,
-                         "regcache connected to %s for ?ns=%s" % (listener.host, host))
         return r
 
     def assertServedFromTheConfiguredRegistry(self, r, what):
@@ -233,24 +252,38 @@ class UnconfiguredHostsByAddress(SsrfCases, unittest.TestCase):
     def test_ns_naming_a_192_168_address_is_refused(self):
         self.assertDenied(self.ns("192.168.1.1"), "?ns=192.168.1.1")
 
-    def test_ns_naming_other_internal_ranges_is_refused(self):
-        for host in ("172.16.0.1", "172.31.255.254", "100.64.0.1", "224.0.0.1", "127.1.2.3",
-                     "[fe80::1]", "[fc00::1]", "[::]"):
+    def test_ns_naming_other_internal_ipv4_ranges_is_refused(self):
+        for host in ("172.16.0.1", "172.31.255.254", "100.64.0.1", "224.0.0.1", "127.1.2.3"):
             with self.subTest(ns=host):
                 self.assertDenied(self.ns(host), "?ns=" + host)
 
-    def test_every_refusal_has_the_same_body(self):
-        closed = rt.free_port()
-        targets = [F.lo4.host, "127.0.0.1:%d" % closed, "localhost:%d" % F.lo4.port,
-                   "localhost:%d" % closed, "169.254.169.254", "169.254.169.254:80",
-                   "10.0.0.1", "192.168.1.1:5000", "0.0.0.0:%d" % F.lo4.port]
-        if F.lo6 is not None:
-            targets += [F.lo6.host, "[::1]:%d" % closed]
+    def test_ns_naming_internal_ipv6_ranges_is_refused(self):
+        for host in ("[fe80::1]", "[fc00::1]", "[::]", "[ff02::1]"):
+            with self.subTest(ns=host):
+                self.assertDenied(self.ns(host), "?ns=" + host)
+
+    def refusal_bodies(self, targets):
+        """{body: [?ns= values]} of the answers to targets, each of which must be refused."""
         bodies = {}
         for host in targets:
             r = self.ns(host)
             self.assertDenied(r, "?ns=" + host)
             bodies.setdefault(r.body, []).append(host)
+        return bodies
+
+    def test_every_refusal_has_the_same_body(self):
+        closed = rt.free_port()
+        bodies = self.refusal_bodies([
+            F.lo4.host, "127.0.0.1:%d" % closed, "localhost:%d" % F.lo4.port,
+            "localhost:%d" % closed, "169.254.169.254", "169.254.169.254:80", "10.0.0.1",
+            "192.168.1.1:5000", "0.0.0.0:%d" % F.lo4.port, "0x7f000001:%d" % closed])
+        self.assertEqual(len(bodies), 1, "refusals differ, revealing the target: %r" % bodies)
+
+    def test_ipv6_loopback_refusals_have_the_same_body_as_ipv4_ones(self):
+        if F.lo6 is None:
+            self.skipTest("IPv6 loopback does not work here")
+        closed = rt.free_port()
+        bodies = self.refusal_bodies([F.lo4.host, F.lo6.host, "[::1]:%d" % closed])
         self.assertEqual(len(bodies), 1, "refusals differ, revealing the target: %r" % bodies)
 
     def test_blob_and_tag_list_routes_to_loopback_are_refused_without_a_connection(self):
@@ -294,6 +327,34 @@ class UnconfiguredHostsByAddress(SsrfCases, unittest.TestCase):
                          "regcache asked the loopback realm for a token")
 
 
+    def test_a_loopback_realm_is_refused_even_with_a_pooled_connection_to_it(self):
+        # A configured upstream's token request leaves an idle keep-alive connection to the
+        # realm; the unconfigured host naming the same realm must not get to reuse it.
+        self.needs_public()
+        r = self.ns(TOKENED_NAME, "/v2/pooled/app/manifests/1")
+        self.assertEqual(r.status, 200, "the configured upstream with a loopback realm: %r" % r)
+        token_mark, mark = F.tokens.mark(), F.pub_realm_pooled.mark()
+        r = self.ns(F.pub_realm_pooled.host, "/v2/pooled/app/manifests/2")
+        self.assertTrue(F.pub_realm_pooled.recorded(since=mark),
+                        "the public registry itself was never asked: %r" % r)
+        self.assertDenied(r, "a realm on %s after a configured use of it" % F.tokens.host)
+        self.assertEqual(F.tokens.token_requests(since=token_mark), [],
+                         "regcache asked the loopback realm for a token")
+
+    def test_realm_and_redirect_refusals_have_the_same_body_as_an_address_refusal(self):
+        self.needs_public()
+        bodies = {}
+        for what, host, path in (
+                ("address", F.lo4.host, MANIFEST_PATH),
+                ("realm", F.pub_realm_body.host, "/v2/realm-body/app/manifests/1"),
+                ("redirect", F.pub_redirect.host,
+                 "/v2/redirect-body/app/blobs/" + st.FakeRegistry.CONFIG_DIGEST)):
+            r = self.ns(host, path)
+            self.assertDenied(r, "%s refusal, ?ns=%s" % (what, host))
+            bodies.setdefault(r.body, []).append(what)
+        self.assertEqual(len(bodies), 1, "refusals differ by reason: %r" % bodies)
+
+
 class OnlyConfiguredRegistries(SsrfCases, unittest.TestCase):
     """--registries configured: any other ?ns= is refused before it is resolved."""
 
@@ -330,6 +391,17 @@ class OnlyConfiguredRegistries(SsrfCases, unittest.TestCase):
         r = self.ns(F.pub_listener.host, rc=rc)
         st.settle()
         self.assertDenied(r, "config file registries=configured, ?ns=%s" % F.pub_listener.host)
+        self.assertEqual(F.pub_listener.accepted - before, 0, "regcache connected")
+
+
+    def test_the_environment_variable_regcache_registries_refuses_an_unconfigured_host(self):
+        self.needs_public()
+        rc = self.start_regcache("env", registries=None, env={"REGCACHE_REGISTRIES": "configured"})
+        self.addCleanup(rc.stop)
+        before = F.pub_listener.accepted
+        r = self.ns(F.pub_listener.host, rc=rc)
+        st.settle()
+        self.assertDenied(r, "REGCACHE_REGISTRIES=configured, ?ns=%s" % F.pub_listener.host)
         self.assertEqual(F.pub_listener.accepted - before, 0, "regcache connected")
 
 
