@@ -5,6 +5,7 @@
 #include <string_view>
 #include <vector>
 
+#include "registry/api/client_networks.h"
 #include "registry/api/registry_policy.h"
 #include "registry/api/upstream_url.h"
 #include "registry/config/upstream_config.h"
@@ -43,6 +44,11 @@ struct Config {
   // Which registries clients may name beyond the configured upstreams (?ns=). Whatever it
   // says, an unconfigured host is reached only at a public address.
   RegistryPolicy registries;
+  // Client access control: the addresses that may connect (default: all), and the users who
+  // may authenticate (an htpasswd file; empty: no client authentication). Which clients may
+  // use an upstream is each upstream's `clients`.
+  ClientNetworks allow_clients;
+  std::string htpasswd_file;
 
   // Element 0 is always the default upstream (--upstream, --upstream-kind, --upstream-prefix);
   // its `host` is the URL's authority, "docker.io" for Docker Hub, and it carries the global

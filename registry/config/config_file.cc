@@ -182,7 +182,9 @@ private:
     case OptionValueKind::AcrDomain:
     case OptionValueKind::UpstreamKind:
     case OptionValueKind::RepositoryPrefix:
-    case OptionValueKind::Registries: {
+    case OptionValueKind::Registries:
+    case OptionValueKind::ClientNetworks:
+    case OptionValueKind::Clients: {
       std::string_view text;
       if (!get_string(value, key, text))
         return false;
@@ -387,6 +389,34 @@ private:
     return true;
   }
 
+  // "any", "authenticated", or an array of user names.
+  bool read_clients(dom::element value, const std::string &path, ClientPolicy &out) {
+    std::string text;
+    if (value.is_string()) {
+      std::string_view given;
+      if (!get_string(value, path, given))
+        return false;
+      text = std::string(given);
+    } else {
+      dom::array array;
+      if (!get_array(value, path, array))
+        return false;
+      size_t index = 0;
+      for (dom::element item : array) {
+        std::string_view user;
+        if (!get_string(item, indexed(path, index++), user))
+          return false;
+        text += (text.empty() ? "" : ",") + std::string(user);
+      }
+    }
+    std::string problem;
+    std::optional<ClientPolicy> policy = parse_client_policy(text, &problem);
+    if (!policy)
+      return fail(path, problem);
+    out = std::move(*policy);
+    return true;
+  }
+
   bool read_upstream(dom::element item, const std::string &path) {
     dom::object object;
     if (!get_object(item, path, object))
@@ -434,6 +464,8 @@ private:
         ok = get_bool(field.value, key_path, upstream.insecure);
       } else if (key == "auth_hosts") {
         ok = read_auth_hosts(field.value, key_path, upstream.auth_hosts);
+      } else if (key == "clients") {
+        ok = read_clients(field.value, key_path, upstream.clients);
       } else if (key == "username") {
         ok = get_string(field.value, key_path, username);
       } else if (key == "password") {

@@ -9,6 +9,8 @@
 #include <type_traits>
 #include <utility>
 
+#include "registry/api/client_networks.h"
+#include "registry/api/client_policy.h"
 #include "registry/api/name_grammar.h"
 #include "registry/api/registry_policy.h"
 #include "registry/api/upstream_url.h"
@@ -53,6 +55,24 @@ constexpr std::array kOptions = {
                .help = "registries clients may name with ?ns= besides the configured upstreams: "
                        "any, configured, or hosts and *.wildcards separated by commas (an "
                        "unconfigured host is only reached at a public address)",
+               .default_text = "any"},
+    OptionSpec{.name = "allow-clients",
+               .kind = Kind::ClientNetworks,
+               .value_name = "CIDRS",
+               .help = "client addresses that may connect: all, or CIDR blocks separated by "
+                       "commas (10.0.0.0/8,fd00::/8); others get 403",
+               .default_text = "all"},
+    OptionSpec{.name = "htpasswd",
+               .kind = Kind::Path,
+               .value_name = "FILE",
+               .help = "users who may log in to regcache (htpasswd -B or -s entries); clients "
+                       "authenticate with Basic or regcache's token endpoint /v2/token",
+               .text_field = &Config::htpasswd_file},
+    OptionSpec{.name = "clients",
+               .kind = Kind::Clients,
+               .value_name = "WHO",
+               .help = "who may pull through the default upstream and unconfigured registries: "
+                       "any, authenticated, or user names separated by commas",
                .default_text = "any"},
     OptionSpec{.name = "cache-dir",
                .kind = Kind::Path,
@@ -295,6 +315,20 @@ bool apply_option_text(const OptionSpec &spec, std::string_view value, Config &c
     if (!policy)
       return false;
     config.registries = std::move(*policy);
+    return true;
+  }
+  case Kind::ClientNetworks: {
+    std::optional<ClientNetworks> networks = parse_client_networks(value, problem);
+    if (!networks)
+      return false;
+    config.allow_clients = std::move(*networks);
+    return true;
+  }
+  case Kind::Clients: {
+    std::optional<ClientPolicy> policy = parse_client_policy(value, problem);
+    if (!policy)
+      return false;
+    config.upstreams.front().clients = std::move(*policy);
     return true;
   }
   case Kind::Count32: {

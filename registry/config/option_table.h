@@ -20,6 +20,8 @@ enum class OptionValueKind : uint8_t {
   UpstreamKind,     // "registry" or "acr", the default upstream's kind
   RepositoryPrefix, // the default upstream's repository prefix; empty: none
   Registries,       // see parse_registry_policy
+  ClientNetworks,   // see parse_client_networks
+  Clients,          // the default upstream's ClientPolicy, see parse_client_policy
   Count32,
   Count64,
 };

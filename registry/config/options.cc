@@ -157,6 +157,14 @@ bool finish_config(Config &config, const ConfigFileLayer &file, const EnvLayer &
       return false;
     add_missing_credentials(config.credentials, imported);
   }
+  // An upstream for known users only needs users to know.
+  for (const UpstreamConfig &upstream : config.upstreams) {
+    if (upstream.clients.kind != ClientPolicy::Kind::Any && config.htpasswd_file.empty()) {
+      *error = "upstream " + upstream.host + " admits only authenticated clients: give " +
+               "--htpasswd FILE with their users";
+      return false;
+    }
+  }
   // Credentials go over plain HTTP only to an upstream the operator configured as http://;
   // say so, since anyone on the path can read them.
   for (const UpstreamConfig &upstream : config.upstreams) {

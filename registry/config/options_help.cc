@@ -33,6 +33,10 @@ std::string default_text(const OptionSpec &spec, const Config &defaults) {
     return defaults.upstreams.front().prefix.empty() ? "none" : defaults.upstreams.front().prefix;
   case Kind::Registries:
     return defaults.registries.text;
+  case Kind::ClientNetworks:
+    return defaults.allow_clients.text;
+  case Kind::Clients:
+    return "any";
   case Kind::Count32:
     return std::to_string(defaults.*spec.count32_field);
   case Kind::Count64:

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "registry/api/client_policy.h"
 #include "registry/api/manifest_ttl_tiers.h"
 #include "registry/api/upstream_url.h"
 
@@ -52,6 +53,9 @@ struct UpstreamConfig {
   // Token servers besides the registry's own domain that may receive this upstream's
   // credentials ("auth_hosts" in the config file): host or host:port, lowercase, exact match.
   std::vector<std::string> auth_hosts;
+  // Who may pull through this upstream ("clients"; --clients for the default upstream, which
+  // also covers registries named with ?ns= that are not configured).
+  ClientPolicy clients;
 };
 
 } // namespace regcache::registry

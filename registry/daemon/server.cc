@@ -94,6 +94,8 @@ bool Server::start(std::string *error) {
     upstream_tls_owned_.push_back(std::move(context));
   }
   auth_ = std::make_unique<UpstreamAuth>(config_);
+  if (!client_auth_.load(config_.htpasswd_file, error))
+    return false;
   if (!ttl_policy_.compile(config_, error))
     return false;
 
@@ -162,9 +164,11 @@ void Server::run_worker(Worker &worker) {
   upstream_settings.read_timeout_ms = config_.upstream_read_timeout_ms;
   upstream_settings.idle_connections_max = config_.upstream_connections_max;
   upstream_settings.tls_context = tls_context_.get();
-  WorkerContext context(config_, store_, fetches_, tags_, *auth_, revalidations_, ttl_policy_,
-                        upstream_settings);
+  WorkerContext context(config_, store_, fetches_, tags_, *auth_, client_auth_, revalidations_,
+                        ttl_policy_, upstream_settings);
   context.upstream_tls = &upstream_tls_;
+  for (const UpstreamConfig &upstream : config_.upstreams)
+    context.blob_hits_need_routing |= upstream.clients.kind != ClientPolicy::Kind::Any;
   context.log.start();
   AcceptContext accept_context{&context};
   core::Listener listener(worker.listen_fd, &on_accept, &accept_context);

@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "registry/auth/client_auth.h"
 #include "registry/auth/upstream_auth.h"
 #include "registry/cache/blob_fetch.h"
 #include "registry/cache/blob_store.h"
@@ -49,6 +50,7 @@ private:
   std::vector<std::unique_ptr<tls::ClientContext>> upstream_tls_owned_;
   std::unordered_map<const UpstreamConfig *, const tls::ClientContext *> upstream_tls_;
   std::unique_ptr<UpstreamAuth> auth_;
+  ClientAuth client_auth_;
   SingleFlight revalidations_;
   ManifestTtlPolicy ttl_policy_;
   std::vector<std::unique_ptr<Worker>> workers_;

@@ -73,6 +73,8 @@ public:
                               std::span<const http::Header> extra_headers = {});
   core::Task<int> send_oci_error(uint16_t status, OciErrorCode code, std::string_view message,
                                  std::span<const http::Header> extra_headers = {});
+  // The connection ends after this response (Connection: close is sent).
+  void close_after_response() { keep_alive_ = false; }
   // The response cannot be completed honestly: reset the connection instead of ending it.
   void abort_response() { abort_ = true; }
 

@@ -1,9 +1,11 @@
 #include "registry/serve/request_handler.h"
 
 #include <fmt/format.h>
+#include <sys/socket.h>
 
 #include "registry/api/route.h"
 #include "registry/serve/blob_responder.h"
+#include "registry/serve/client_access.h"
 #include "registry/serve/client_connection.h"
 #include "registry/serve/manifest_responder.h"
 #include "registry/serve/upstream_answer.h"
@@ -19,6 +21,13 @@ core::Task<void> handle_request(ClientConnection &client, const http::RequestHea
                                    std::span<const http::Header>(&kAllow, 1));
     co_return;
   }
+  if (head.path == kTokenPath && client.worker().client_auth.enabled()) {
+    co_await respond_token(client, head);
+    co_return;
+  }
+  std::optional<ClientIdentity> identity = co_await identify_client(client, head);
+  if (!identity)
+    co_return; // answered
   RouteResult routed = parse_route(head.path);
   if (const RouteError *error = std::get_if<RouteError>(&routed)) {
     co_await client.send_oci_error(error->status, error->code, error->message);
@@ -26,11 +35,20 @@ core::Task<void> handle_request(ClientConnection &client, const http::RequestHea
   }
   const Route &route = std::get<Route>(routed);
   if (route.kind == Route::Kind::Ping) {
-    // Answered here: clients of a mirror need no upstream credentials of their own.
+    // Answered here: clients of a mirror need no upstream credentials of their own. With
+    // client authentication on, a client that brings nothing is sent to the token endpoint
+    // (it gets an anonymous token there), which is how docker login learns where to log in.
+    if (client.worker().client_auth.enabled() && !head.find("Authorization")) {
+      co_await send_login_challenge(client, head,
+                                    "log in to regcache, or fetch an anonymous token");
+      co_return;
+    }
     co_await client.send_simple(200, "application/json", "{}");
     co_return;
   }
-  if (route.kind == Route::Kind::Blob) {
+  // With upstreams limited to some clients, a stored blob is served only after routing says
+  // the client may use the upstream it names (see the README's Security section).
+  if (route.kind == Route::Kind::Blob && !client.worker().blob_hits_need_routing) {
     // Blobs are content-addressed: a stored one is the answer whichever upstream the request
     // names, so the hit is served before any routing (which builds strings): the hit path
     // allocates nothing.
@@ -59,6 +77,14 @@ core::Task<void> handle_request(ClientConnection &client, const http::RequestHea
       upstream.endpoint.tls_context = it->second;
   }
   client.set_upstream(upstream.endpoint.authority);
+  bool admitted = co_await admit_to_upstream(client, head, upstream, *identity);
+  if (!admitted)
+    co_return;
+  if (route.kind == Route::Kind::Blob && client.worker().blob_hits_need_routing) {
+    bool served = co_await serve_stored_blob(client, route);
+    if (served)
+      co_return;
+  }
   switch (route.kind) {
   case Route::Kind::Ping:
     break;
@@ -86,9 +112,32 @@ core::Task<void> handle_request(ClientConnection &client, const http::RequestHea
   }
 }
 
+namespace {
+
+// Every request of a client whose address --allow-clients excludes.
+core::Task<void> refuse_client(ClientConnection &client, const http::RequestHead &) {
+  client.set_outcome(CacheOutcome::Error);
+  client.close_after_response();
+  co_await client.send_oci_error(403, OciErrorCode::Denied,
+                                 "this address may not use regcache (--allow-clients)");
+}
+
+bool peer_allowed(const WorkerContext &worker, int fd) {
+  if (worker.config.allow_clients.everyone)
+    return true;
+  core::SocketAddress peer;
+  peer.length = sizeof(peer.storage);
+  // Once per connection; a plain syscall that never blocks.
+  if (::getpeername(fd, reinterpret_cast<sockaddr *>(&peer.storage), &peer.length) != 0)
+    return false;
+  return client_allowed(worker.config.allow_clients, peer);
+}
+
+} // namespace
+
 core::Task<void> serve_client(WorkerContext &worker, int fd) {
   ClientConnection connection(worker, fd);
-  co_await connection.serve(&handle_request);
+  co_await connection.serve(peer_allowed(worker, fd) ? &handle_request : &refuse_client);
 }
 
 } // namespace regcache::registry

@@ -22,20 +22,26 @@ class FetchTable;
 class TagStore;
 class ClientConnection;
 class UpstreamAuth;
+class ClientAuth;
 
 struct WorkerContext {
   WorkerContext(const Config &config_in, BlobStore &store_in, FetchTable &fetches_in,
-                TagStore &tags_in, UpstreamAuth &auth_in, SingleFlight &revalidations_in,
-                const ManifestTtlPolicy &ttl_policy, http::UpstreamSettings upstream_settings)
+                TagStore &tags_in, UpstreamAuth &auth_in, ClientAuth &client_auth_in,
+                SingleFlight &revalidations_in, const ManifestTtlPolicy &ttl_policy,
+                http::UpstreamSettings upstream_settings)
       : config(config_in), store(store_in), fetches(fetches_in), tags(tags_in), auth(auth_in),
-        revalidations(revalidations_in), ttl_scratches(ttl_policy.make_scratches()),
-        upstreams(upstream_settings), pipes(config_in.connections_max, 1u << 20), log(2) {}
+        client_auth(client_auth_in), revalidations(revalidations_in),
+        ttl_scratches(ttl_policy.make_scratches()), upstreams(upstream_settings),
+        pipes(config_in.connections_max, 1u << 20), log(2) {}
 
   const Config &config;
   BlobStore &store;
   FetchTable &fetches; // shared: one download per digest
   TagStore &tags;
   UpstreamAuth &auth;
+  ClientAuth &client_auth; // shared: regcache's own users and tokens
+  // Some upstream admits only some clients: a stored blob is served after routing, not before.
+  bool blob_hits_need_routing = false;
   SingleFlight &revalidations; // shared: one upstream revalidation per expired tag entry
   // The freshness lifetime of a tag's entry (0: revalidate on every request). The tiers match
   // the name as the client gave it, as docker-registry-proxy's nginx locations do.

@@ -38,7 +38,9 @@ const UpstreamConfig *find_upstream(const Config &config, std::string_view host)
 
 bool ns_param_is_valid(std::string_view query) {
   std::string_view ns = query_param(query, "ns");
-  return ns.empty() || is_valid_registry_host(ns);
+  // An IPv6 literal passes here and is refused by choose_upstream with the 403 of every
+  // registry regcache does not serve.
+  return ns.empty() || ns.starts_with('[') || is_valid_registry_host(ns);
 }
 
 UpstreamRefusal choose_upstream(const Config &config, std::string_view query, std::string_view name,
@@ -48,8 +50,11 @@ UpstreamRefusal choose_upstream(const Config &config, std::string_view query, st
   std::string_view ns = query_param(query, "ns");
   std::string_view repository = name;
   if (!ns.empty()) {
-    if (!is_valid_registry_host(ns))
-      return UpstreamRefusal::InvalidHost;
+    if (!is_valid_registry_host(ns)) {
+      // An IPv6 literal ([::1]:5000) names no registry regcache serves: refused like an
+      // address in its own network, so the answer says nothing about which it is.
+      return ns.starts_with('[') ? UpstreamRefusal::NotServed : UpstreamRefusal::InvalidHost;
+    }
     out.config = find_upstream(config, ns);
     if (out.config == nullptr) {
       if (!registry_policy_allows(config.registries, ns))

@@ -98,6 +98,12 @@ TEST(ApplyEnvironmentTest, EveryOptionOfTheTableHasAVariableThatIsRead) {
     case OptionValueKind::Registries:
       value = "configured";
       break;
+    case OptionValueKind::ClientNetworks:
+      value = "10.0.0.0/8";
+      break;
+    case OptionValueKind::Clients:
+      value = "authenticated";
+      break;
     case OptionValueKind::Count32:
     case OptionValueKind::Count64:
       value = "77";
@@ -124,11 +130,14 @@ TEST(ApplyEnvironmentTest, EveryOptionOfTheTableHasAVariableThatIsRead) {
         applied.config.upstream_connections_max != defaults.upstream_connections_max ||
         applied.config.manifest_bytes_max != defaults.manifest_bytes_max ||
         applied.config.access_log != defaults.access_log ||
-        applied.config.registries.kind != defaults.registries.kind;
+        applied.config.registries.kind != defaults.registries.kind ||
+        applied.config.allow_clients.everyone != defaults.allow_clients.everyone ||
+        applied.config.htpasswd_file != defaults.htpasswd_file ||
+        applied.config.upstreams[0].clients.kind != defaults.upstreams[0].clients.kind;
     EXPECT_TRUE(changed) << name;
     ++checked;
   }
-  EXPECT_EQ(checked, 18u);
+  EXPECT_EQ(checked, 21u);
 }
 
 TEST(ApplyEnvironmentTest, CountVariableSetsItsField) {

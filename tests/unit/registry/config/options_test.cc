@@ -372,7 +372,7 @@ TEST(HelpTextTest, EveryOptionEntryShowsItsDefaultAndEnvironmentVariable) {
     EXPECT_NE(entry.find("(default: "), std::string::npos) << entry;
     EXPECT_NE(entry.find("[env: REGCACHE_"), std::string::npos) << entry;
   }
-  EXPECT_EQ(count, 20u);
+  EXPECT_EQ(count, 23u);
 }
 
 TEST(HelpTextTest, NamesTheEnvironmentVariableOfAnOption) {
