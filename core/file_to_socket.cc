@@ -58,6 +58,8 @@ Task<int> copy_range(const FileToSocket &io, uint64_t offset, uint64_t bytes,
 
 Task<int> send_file_range(PipePool &pipes, const FileToSocket &io, uint64_t offset, uint64_t bytes,
                           uint64_t *bytes_sent) {
+  if (bytes == 0)
+    co_return 0; // a 0-byte splice would read as "the file is shorter than the range"
   std::array<Pipe, 2> pipe;
   size_t pipe_count = 0;
   if (pipes.acquire(pipe[0]))

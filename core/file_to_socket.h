@@ -19,7 +19,7 @@ struct FileToSocket {
 
 // Sends bytes [offset, offset + bytes) of the file. Returns 0, or -errno (-EPIPE when the
 // client stopped reading, -EIO when the file is shorter than the range). `*bytes_sent` counts
-// what reached the socket, also on failure.
+// what reached the socket, also on failure (on the copy path a chunk counts once sent whole).
 Task<int> send_file_range(PipePool &pipes, const FileToSocket &io, uint64_t offset, uint64_t bytes,
                           uint64_t *bytes_sent);
 

@@ -20,7 +20,8 @@ core::Task<bool> load_manifest_media_type(BlobStore &store, const Digest &digest
   StorePath path = BlobStore::meta_path(digest);
   std::array<char, kMediaTypeBytesMax> text;
   int got = co_await read_small_file(store, path.c_str(), text);
-  if (got <= 0)
+  // A full buffer may be a cut-off type: store_manifest never writes one that long.
+  if (got <= 0 || static_cast<size_t>(got) >= text.size())
     co_return false;
   out.assign(text.data(), static_cast<size_t>(got));
   co_return true;
@@ -28,6 +29,10 @@ core::Task<bool> load_manifest_media_type(BlobStore &store, const Digest &digest
 
 core::Task<bool> store_manifest(BlobStore &store, const Digest &digest, std::string_view media_type,
                                 std::string_view bytes) {
+  // Media types are short ("application/vnd.oci.image.index.v1+json"); one that does not fit
+  // the meta file's bound is not stored, and the manifest is simply not cached.
+  if (media_type.empty() || media_type.size() >= kMediaTypeBytesMax)
+    co_return false;
   std::string known_type;
   bool typed = co_await load_manifest_media_type(store, digest, known_type);
   if (typed && known_type == media_type) {

@@ -406,7 +406,9 @@ private:
         std::string_view user;
         if (!get_string(item, indexed(path, index++), user))
           return false;
-        text += (text.empty() ? "" : ",") + std::string(user);
+        if (!text.empty())
+          text.push_back(',');
+        text.append(user);
       }
     }
     std::string problem;
