@@ -2,6 +2,7 @@
 
 #include "http/message_head.h"
 #include "registry/api/route.h"
+#include "registry/api/upstream_url.h"
 
 namespace regcache::registry {
 namespace {
@@ -13,24 +14,16 @@ std::string lowercase(std::string_view text) {
   return out;
 }
 
-// host without :port (an IPv6 literal keeps its brackets).
-std::string_view without_port(std::string_view host) {
-  size_t colon = host.rfind(':');
-  if (colon == std::string_view::npos || host.find(']', colon) != std::string_view::npos)
-    return host;
-  return host.substr(0, colon);
-}
-
 bool pattern_matches(std::string_view pattern, std::string_view host) {
   if (pattern.starts_with("*.")) {
     const std::string_view suffix = pattern.substr(1); // ".example.com"
     const std::string_view bare =
-        pattern.find(':') == std::string_view::npos ? without_port(host) : host;
+        pattern.find(':') == std::string_view::npos ? host_without_port(host) : host;
     return bare.size() > suffix.size() &&
            http::iequals(bare.substr(bare.size() - suffix.size()), suffix);
   }
   if (pattern.find(':') == std::string_view::npos)
-    return http::iequals(pattern, without_port(host));
+    return http::iequals(pattern, host_without_port(host));
   return http::iequals(pattern, host);
 }
 

@@ -134,4 +134,15 @@ bool is_docker_hub(const UpstreamUrl &upstream) {
          upstream.host == "docker.io";
 }
 
+std::string_view host_without_port(std::string_view host) {
+  if (host.starts_with('[')) {
+    const size_t close = host.find(']');
+    return close == std::string_view::npos ? host : host.substr(0, close + 1);
+  }
+  const size_t colon = host.find(':');
+  if (colon == std::string_view::npos || host.find(':', colon + 1) != std::string_view::npos)
+    return host;
+  return host.substr(0, colon);
+}
+
 } // namespace regcache::registry

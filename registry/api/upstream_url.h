@@ -34,4 +34,7 @@ std::optional<UpstreamUrl> parse_upstream_url(std::string_view text, std::string
 // "library/" (see docker_hub_name).
 bool is_docker_hub(const UpstreamUrl &upstream);
 
+// "host:port" -> "host", "[v6]:port" -> "[v6]"; anything else unchanged.
+std::string_view host_without_port(std::string_view authority);
+
 } // namespace regcache::registry

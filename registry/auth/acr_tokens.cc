@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "core/io_ops.h"
+#include "core/unix_time.h"
 #include "registry/auth/form_encoding.h"
 #include "registry/auth/jwt_claims.h"
 #include "registry/auth/token_response.h"
@@ -20,18 +21,12 @@ constexpr uint64_t kAnswerBytesMax = 256 * 1024;
 constexpr uint32_t kFallbackLifetimeS = 300;
 constexpr std::string_view kFormType = "application/x-www-form-urlencoded";
 
-int64_t now_unix_s() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // Seconds a JWT has left, from its exp claim; the fallback when it has none we can read.
 uint32_t jwt_lifetime_s(std::string_view jwt, uint32_t fallback_s) {
   std::optional<int64_t> expiry = jwt_expiry_unix_s(jwt);
   if (!expiry)
     return fallback_s;
-  int64_t left = *expiry - now_unix_s();
+  int64_t left = *expiry - core::unix_now_s();
   return left <= 0 ? 0 : static_cast<uint32_t>(std::min<int64_t>(left, 24 * 3600));
 }
 
@@ -127,11 +122,12 @@ core::Task<int> entra_token(http::UpstreamPool &pool, const AcrSettings &acr, st
   }
   int64_t expires_on = 0;
   std::string parse_error;
-  if (!parse_entra_token_response(answer.body, now_unix_s(), token, expires_on, &parse_error)) {
+  if (!parse_entra_token_response(answer.body, core::unix_now_s(), token, expires_on,
+                                  &parse_error)) {
     *error = "Entra ID token answer: " + parse_error;
     co_return -EPROTO;
   }
-  int64_t left = expires_on - now_unix_s();
+  int64_t left = expires_on - core::unix_now_s();
   lifetime_s = left <= 0 ? 0 : static_cast<uint32_t>(std::min<int64_t>(left, 24 * 3600));
   co_return 0;
 }

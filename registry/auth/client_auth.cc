@@ -5,18 +5,13 @@
 #include <chrono>
 #include <thread>
 
+#include "core/unix_time.h"
 #include "core/wait_list.h"
 #include "http/message_head.h"
 #include "registry/api/base64.h"
 
 namespace regcache::registry {
 namespace {
-
-int64_t now_unix_s() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string remembered_key(std::string_view user, std::string_view password) {
   std::string material(user);
@@ -64,7 +59,7 @@ core::Task<ClientIdentity> ClientAuth::identify(std::string_view authorization) 
   if (authorization.empty())
     co_return identity;
   if (std::string_view token = credentials_of(authorization, "Bearer"); !token.empty()) {
-    std::optional<std::string> user = tokens_.verify(token, now_unix_s());
+    std::optional<std::string> user = tokens_.verify(token, core::unix_now_s());
     if (!user) {
       identity.kind = ClientIdentity::Kind::BadCredentials;
     } else if (!user->empty()) {
@@ -88,7 +83,7 @@ core::Task<ClientIdentity> ClientAuth::identify(std::string_view authorization) 
 core::Task<ClientIdentity> ClientAuth::check_password(std::string user, std::string password) {
   ClientIdentity identity;
   const std::string key = remembered_key(user, password);
-  const int64_t now = now_unix_s();
+  const int64_t now = core::unix_now_s();
   {
     std::lock_guard lock(remembered_mutex_);
     auto it = remembered_.find(key);

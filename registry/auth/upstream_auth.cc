@@ -35,14 +35,6 @@ const HostCredentials *registry_credentials(const Config &config, const Upstream
   return credentials;
 }
 
-// host without a port; an IPv6 literal keeps its brackets.
-std::string_view host_of(std::string_view authority) {
-  size_t colon = authority.rfind(':');
-  if (colon == std::string_view::npos || authority.find(']', colon) != std::string_view::npos)
-    return authority;
-  return authority.substr(0, colon);
-}
-
 // `inner` is `outer` or a subdomain of it, `outer` having at least two labels ("gitlab.com"
 // for "registry.gitlab.com"; never "com").
 bool within_domain(std::string_view inner, std::string_view outer) {
@@ -72,8 +64,8 @@ bool realm_receives_credentials(const UpstreamChoice &upstream, const http::Endp
       if (allowed == realm.authority || allowed == realm.host)
         return true;
     }
-    if (within_domain(realm_host, host_of(upstream.config->host)) ||
-        within_domain(host_of(upstream.config->host), realm_host))
+    if (within_domain(realm_host, host_without_port(upstream.config->host)) ||
+        within_domain(host_without_port(upstream.config->host), realm_host))
       return true;
   }
   // The registry's own domain: the same host (any port), a parent domain of it

@@ -9,22 +9,6 @@
 
 namespace regcache::registry {
 
-namespace {
-
-// "host:port" -> "host", "[v6]:port" -> "[v6]"; anything else unchanged.
-std::string_view without_port(std::string_view host) {
-  if (host.starts_with('[')) {
-    const size_t close = host.find(']');
-    return close == std::string_view::npos ? host : host.substr(0, close + 1);
-  }
-  const size_t colon = host.find(':');
-  if (colon == std::string_view::npos || host.find(':', colon + 1) != std::string_view::npos)
-    return host;
-  return host.substr(0, colon);
-}
-
-} // namespace
-
 std::optional<std::string> credentials_host(std::string_view text, std::string *error) {
   std::string_view rest = text;
   for (std::string_view scheme : {"https://", "http://"}) {
@@ -59,7 +43,7 @@ const HostCredentials *find_credentials(std::span<const HostCredentials> credent
     if (http::iequals(entry.host, host))
       return &entry;
   }
-  const std::string_view bare = without_port(host);
+  const std::string_view bare = host_without_port(host);
   if (bare.size() == host.size())
     return nullptr;
   for (const HostCredentials &entry : credentials) {

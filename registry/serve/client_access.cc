@@ -6,15 +6,10 @@
 #include <chrono>
 
 #include "core/bounded_format.h"
+#include "core/unix_time.h"
 
 namespace regcache::registry {
 namespace {
-
-int64_t now_unix_s() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string_view authorization_of(const http::RequestHead &request) {
   const http::Header *header = request.find("Authorization");
@@ -87,7 +82,7 @@ core::Task<void> respond_token(ClientConnection &client, const http::RequestHead
     co_return;
   }
   }
-  const std::string token = auth.tokens().issue(identity.user, now_unix_s());
+  const std::string token = auth.tokens().issue(identity.user, core::unix_now_s());
   // The distribution token spec's answer; access_token for OAuth-minded clients.
   const std::string body = fmt::format(R"({{"token":"{}","access_token":"{}","expires_in":{}}})",
                                        token, token, ClientTokens::kLifetimeS);

@@ -4,6 +4,7 @@
 
 #include <chrono>
 
+#include "core/unix_time.h"
 #include "registry/api/accept_kind.h"
 #include "registry/auth/upstream_auth.h"
 #include "registry/cache/blob_store.h"
@@ -25,12 +26,6 @@ constexpr http::Header kStaleWarning{"Warning", "110 regcache \"Response is stal
 // so regcache relays them and never stores them.
 bool is_signed_schema1(std::string_view media_type) {
   return media_type.starts_with(kMediaTypeDockerManifestV1Signed);
-}
-
-int64_t now_unix_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 // A manifest from the store by digest; false when it is not there, or when the client's Accept
@@ -114,7 +109,7 @@ TagEntry entry_for(const Digest &digest, const SmallResponse &answer) {
   TagEntry entry;
   entry.digest = digest;
   entry.size_bytes = answer.body.size();
-  entry.confirmed_unix_ms = now_unix_ms();
+  entry.confirmed_unix_ms = core::unix_now_ms();
   entry.media_type = answer.fields.content_type;
   return entry;
 }
@@ -213,7 +208,7 @@ core::Task<int> revalidate(ClientConnection &client, const UpstreamChoice &upstr
   if (probe.fields.status == 200) {
     std::optional<Digest> current = parse_sha256_digest(probe.fields.docker_content_digest);
     if (current && *current == entry.digest) {
-      entry.confirmed_unix_ms = now_unix_ms();
+      entry.confirmed_unix_ms = core::unix_now_ms();
       co_await worker.tags.save(key, entry);
       co_return kEntryFresh;
     }
@@ -257,7 +252,7 @@ core::Task<void> respond_by_tag(ClientConnection &client, const http::RequestHea
   TagEntry entry;
   bool have_entry = co_await worker.tags.load(key, entry);
   if (have_entry && ttl_ms > 0 &&
-      now_unix_ms() - entry.confirmed_unix_ms < static_cast<int64_t>(ttl_ms)) {
+      core::unix_now_ms() - entry.confirmed_unix_ms < static_cast<int64_t>(ttl_ms)) {
     bool served = co_await serve_stored_manifest(client, entry.digest, kAcceptMaskAll, {});
     if (served) {
       client.set_outcome(CacheOutcome::Hit);
