@@ -1,0 +1,550 @@
+#!/usr/bin/env python3
+"""Client access control: who may use regcache, and which upstream each user may pull from.
+
+Real parts only: one docker-registry upstream holding small images, reached through regcache
+under three configured names with different "clients" policies, an htpasswd file with a bcrypt
+user (alice, carol) and a {SHA} user (bob), and real clients: http.client, skopeo, and dockerd
+(Debian's docker.io, skipped when it is not installed or cannot run here).
+
+  users.test    "clients": ["alice"]        bob and carol get 403 DENIED, anonymous 401
+  members.test  "clients": "authenticated"  every user, anonymous 401
+  public.test   "clients": "any"            everyone, anonymous too
+  default       REGCACHE_CLIENTS=alice,bob  (the --upstream registry and unconfigured ?ns=)
+
+Run: python3 tests/integration/test_client_access.py --regcache build/regcache
+"""
+
+import base64
+import http.client
+import io
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import regtest as rt  # noqa: E402
+import authtest as at  # noqa: E402
+
+USERS = {"alice": "secret", "bob": "hunter2", "carol": "tops3cret"}
+HASH_FLAG = {"alice": "-B", "bob": "-s", "carol": "-B"}   # bcrypt, {SHA}, bcrypt
+ACCEPT = {"Accept": rt.ALL_MANIFEST_TYPES}
+
+TMP = REG = HTPASSWD = None
+IMAGES = {}          # repository under team/ -> rt.Image (every one tagged 1)
+
+
+def basic(user, password=None):
+    raw = "%s:%s" % (user, USERS[user] if password is None else password)
+    return {"Authorization": "Basic " + base64.b64encode(raw.encode()).decode()}
+
+
+def bearer(token):
+    return {"Authorization": "Bearer " + token}
+
+
+def make_tar_image(layout_dir, tag):
+    """An image dockerd can unpack: one real (uncompressed) tar layer whose diff_id is its
+    digest. regtest's images have random bytes for layers, which skopeo copies but dockerd
+    cannot extract."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        data = b"pulled through regcache by a logged-in user\n"
+        info = tarfile.TarInfo("hello.txt")
+        info.size, info.mtime, info.mode = len(data), 1704067200, 0o644
+        tar.addfile(info, io.BytesIO(data))
+    layer = buf.getvalue()
+    rt._init_layout(layout_dir)
+    layer_digest = rt._write_blob(layout_dir, layer)
+    config = rt._canon({"architecture": "amd64", "os": "linux", "created": "2024-01-01T00:00:00Z",
+                        "config": {"Cmd": ["/hello"]},
+                        "rootfs": {"type": "layers", "diff_ids": [layer_digest]}})
+    config_digest = rt._write_blob(layout_dir, config)
+    manifest = rt._canon({"schemaVersion": 2, "mediaType": rt.OCI_MANIFEST,
+                          "config": {"mediaType": rt.OCI_CONFIG, "digest": config_digest,
+                                     "size": len(config)},
+                          "layers": [{"mediaType": rt.OCI_LAYER_TAR, "digest": layer_digest,
+                                      "size": len(layer)}]})
+    manifest_digest = rt._write_blob(layout_dir, manifest)
+    rt._add_ref(layout_dir, tag, rt.OCI_MANIFEST, manifest_digest, len(manifest))
+    return rt.Image(manifest_digest, manifest, rt.OCI_MANIFEST, config_digest, [layer_digest],
+                    [len(layer)])
+
+
+def setUpModule():
+    global TMP, REG, HTPASSWD
+    TMP = rt.mkdtemp("regcache-acl-")
+    REG = rt.Registry(TMP).start()
+    unittest.addModuleCleanup(REG.stop)
+    layout = os.path.join(TMP, "src")
+    for seed, repo in enumerate(("app", "cold", "shared", "members", "skopeo-users")):
+        IMAGES[repo] = rt.make_oci_image(layout, repo, [2 * rt.KiB + 1, 96 * rt.KiB + seed],
+                                         seed=700 + seed)
+        rt.push(layout, repo, REG, "team/" + repo, tag="1")
+    IMAGES["docker"] = make_tar_image(layout, "docker")
+    rt.push(layout, "docker", REG, "team/docker", tag="1")
+    HTPASSWD = os.path.join(TMP, "htpasswd")
+    with open(HTPASSWD, "w") as f:
+        for user, password in USERS.items():
+            out = subprocess.run(["htpasswd", "-nb" + HASH_FLAG[user][1], user, password],
+                                 check=True, stdout=subprocess.PIPE, timeout=30).stdout
+            f.write(out.decode().strip() + "\n")
+
+
+def access_config():
+    return {"upstreams": [
+        {"host": "users.test", "url": REG.url, "clients": ["alice"]},
+        {"host": "members.test", "url": REG.url, "clients": "authenticated"},
+        {"host": "public.test", "url": REG.url, "clients": "any"}]}
+
+
+def start_regcache(name, extra_args=(), config=None, env=None):
+    """regcache on 127.0.0.1, ready once /v2/ answers anything (it is a 401 or a 403 here, so
+    regtest's wait for a 200 does not apply)."""
+    rc = at.AuthRegcache(rt.REGCACHE, TMP, REG.url, env=env, config=config, name=name,
+                         extra_args=list(extra_args))
+    rc.start(wait=False)
+
+    def answers():
+        if not rc.alive():
+            raise rt.PollAbort("regcache %s exited with %r: %s" % (
+                name, rc.proc.returncode, rt.tail(rc.stderr_text(), 5)))
+        try:
+            return rt.http_request("GET", rc.url + "/v2/", timeout=2).status
+        except (OSError, http.client.HTTPException):
+            return None
+    try:
+        rt.poll(answers, 30, what="regcache %s answering /v2/" % name)
+    except Exception:
+        rc.stop()
+        raise
+    return rc
+
+
+def start_access_regcache(cls, name):
+    rc = start_regcache(name, ["--htpasswd", HTPASSWD], config=access_config(),
+                        env={"REGCACHE_CLIENTS": "alice,bob"})
+    cls.addClassCleanup(rc.stop)
+    return rc
+
+
+def registry_gets(digest):
+    """GETs of a blob the upstream has logged (skopeo's push made HEADs only)."""
+    return len([ln for ln in REG.request_lines("/blobs/" + digest) if '"GET ' in ln])
+
+
+def wait_registry_gets(digest, at_least):
+    """The registry logs a request after answering it: wait for the line, then count."""
+    return rt.poll(lambda: registry_gets(digest) >= at_least and registry_gets(digest), 10,
+                   what="the upstream's log of GET %s" % digest)
+
+
+class HttpClients(unittest.TestCase):
+    """The token flow and the per-upstream decisions as a client sees them on the wire."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.rc = start_access_regcache(cls, "http")
+
+    def get(self, path, headers=None, method="GET"):
+        return self.rc.get(path, dict(ACCEPT, **(headers or {})), method=method)
+
+    def token(self, headers=None, query="?service=regcache&scope=repository:team/app:pull"):
+        r = self.rc.get("/v2/token" + query, headers)
+        self.assertEqual(r.status, 200, repr(r))
+        return r.json()["token"]
+
+    def assertChallenge(self, r, what):
+        self.assertEqual(r.status, 401, "%s: %r" % (what, r))
+        self.assertEqual(r.header("WWW-Authenticate"),
+                         'Bearer realm="http://%s/v2/token",service="regcache"' % self.rc.host,
+                         "%s: %r" % (what, r))
+        if r.body:
+            self.assertIn("UNAUTHORIZED", r.error_codes(), "%s: %r" % (what, r))
+
+    def assertDenied(self, r, what):
+        self.assertEqual(r.status, 403, "%s: %r" % (what, r))
+        if r.body:
+            self.assertEqual(r.error_codes(), ["DENIED"], "%s: %r" % (what, r))
+
+    def assertManifest(self, r, image, what):
+        self.assertEqual(r.status, 200, "%s: %r" % (what, r))
+        self.assertEqual(rt.sha256_bytes(r.body), image.manifest_digest, what)
+
+    # -- /v2/ and the token endpoint
+
+    def test_v2_without_credentials_is_a_bearer_challenge_naming_regcaches_token_endpoint(self):
+        r = self.rc.get("/v2/")
+        self.assertChallenge(r, "GET /v2/ without Authorization")
+        self.assertTrue(r.error_codes(), "a 401 without an OCI error body: %r" % r)
+
+    def test_v2_answers_200_to_basic_credentials_and_to_tokens_but_401_to_a_wrong_password(self):
+        self.assertEqual(self.rc.get("/v2/", basic("alice")).status, 200)
+        self.assertEqual(self.rc.get("/v2/", basic("bob")).status, 200, "{SHA} user")
+        self.assertEqual(self.rc.get("/v2/", bearer(self.token(basic("alice")))).status, 200)
+        self.assertEqual(self.rc.get("/v2/", bearer(self.token())).status, 200, "anonymous token")
+        self.assertChallenge(self.rc.get("/v2/", basic("alice", "wrong")), "wrong password")
+
+    def test_token_endpoint_issues_a_five_minute_token_for_good_credentials(self):
+        # The query docker login sends.
+        for user in ("alice", "bob"):
+            r = self.rc.get("/v2/token?account=%s&client_id=docker&offline_token=true"
+                            "&service=regcache" % user, basic(user))
+            self.assertEqual(r.status, 200, "%s: %r" % (user, r))
+            body = r.json()
+            self.assertTrue(body.get("token"), repr(body))
+            self.assertEqual(body.get("access_token"), body["token"], repr(body))
+            self.assertEqual(body.get("expires_in"), 300, repr(body))
+
+    def test_token_endpoint_refuses_a_wrong_password_and_an_unknown_user_with_401(self):
+        for who, headers in (("wrong password", basic("alice", "not-secret")),
+                             ("{SHA} user, wrong password", basic("bob", "hunter3")),
+                             ("unknown user", {"Authorization": "Basic " + base64.b64encode(
+                                 b"mallory:secret").decode()}),
+                             ("not base64", {"Authorization": "Basic !!!"})):
+            r = self.rc.get("/v2/token?service=regcache&scope=repository:team/app:pull", headers)
+            self.assertEqual(r.status, 401, "%s: %r" % (who, r))
+            self.assertNotIn(b"token\"", r.body, "%s: a token in a refusal: %r" % (who, r))
+
+    def test_token_endpoint_gives_an_anonymous_token_that_only_public_upstreams_accept(self):
+        token = self.token()
+        self.assertManifest(self.get("/v2/public.test/team/app/manifests/1", bearer(token)),
+                            IMAGES["app"], "public.test with an anonymous token")
+        self.assertChallenge(self.get("/v2/users.test/team/app/manifests/1", bearer(token)),
+                             "users.test with an anonymous token")
+        self.assertChallenge(self.get("/v2/members.test/team/app/manifests/1", bearer(token)),
+                             "members.test with an anonymous token")
+
+    # -- manifests and tags
+
+    def test_users_only_upstream_serves_alice_with_a_bearer_token_and_with_basic(self):
+        img = IMAGES["app"]
+        self.assertManifest(self.get("/v2/users.test/team/app/manifests/1",
+                                     bearer(self.token(basic("alice")))), img, "Bearer")
+        self.assertManifest(self.get("/v2/users.test/team/app/manifests/1", basic("alice")), img,
+                            "Basic")
+        self.assertManifest(self.get("/v2/team/app/manifests/%s?ns=users.test"
+                                     % img.manifest_digest, basic("alice")), img, "?ns=, digest")
+        r = self.get("/v2/users.test/team/app/tags/list", basic("alice"))
+        self.assertEqual(r.status, 200, repr(r))
+        self.assertEqual(r.json().get("tags"), ["1"], repr(r))
+
+    def test_anonymous_client_gets_401_and_a_user_not_in_the_list_gets_403_denied(self):
+        img = IMAGES["app"]
+        # Cached first by alice, so that the refusals below are of cache hits too.
+        self.assertManifest(self.get("/v2/users.test/team/app/manifests/1", basic("alice")), img,
+                            "alice")
+        bob_token = self.token(basic("bob"))
+        for path, method in (("/v2/users.test/team/app/manifests/1", "GET"),
+                             ("/v2/users.test/team/app/manifests/1", "HEAD"),
+                             ("/v2/users.test/team/app/manifests/" + img.manifest_digest, "GET"),
+                             ("/v2/team/app/manifests/1?ns=users.test", "GET"),
+                             ("/v2/users.test/team/app/tags/list", "GET")):
+            what = "%s %s" % (method, path)
+            self.assertChallenge(self.get(path, method=method), what + " anonymous")
+            self.assertDenied(self.get(path, basic("bob"), method=method), what + " bob, Basic")
+            self.assertDenied(self.get(path, bearer(bob_token), method=method),
+                              what + " bob, Bearer")
+            self.assertDenied(self.get(path, basic("carol"), method=method), what + " carol")
+
+    def test_authenticated_upstream_admits_every_user_and_refuses_anonymous_clients(self):
+        img = IMAGES["app"]
+        for user in USERS:
+            self.assertManifest(self.get("/v2/members.test/team/app/manifests/1", basic(user)),
+                                img, user)
+        self.assertChallenge(self.get("/v2/members.test/team/app/manifests/1"), "anonymous")
+
+    def test_forged_and_tampered_tokens_are_refused_with_401(self):
+        token = self.token(basic("alice"))
+        tampered = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+        for what, t in (("tampered", tampered), ("forged", "eyJhbGciOiJub25lIn0.e30."),
+                        ("garbage", "x")):
+            r = self.get("/v2/users.test/team/app/manifests/1", bearer(t))
+            self.assertEqual(r.status, 401, "%s token: %r" % (what, r))
+
+    def test_default_upstream_admits_only_the_users_named_in_REGCACHE_CLIENTS(self):
+        img = IMAGES["app"]
+        for user in ("alice", "bob"):
+            self.assertManifest(self.get("/v2/team/app/manifests/1", basic(user)), img, user)
+        self.assertDenied(self.get("/v2/team/app/manifests/1", basic("carol")), "carol")
+        self.assertChallenge(self.get("/v2/team/app/manifests/1"), "anonymous")
+        # An unconfigured registry named with ?ns= is under the default upstream's policy:
+        # refused before regcache looks it up.
+        self.assertChallenge(self.get("/v2/library/x/manifests/1?ns=registry.example.com"),
+                             "anonymous, unconfigured ?ns=")
+        self.assertDenied(self.get("/v2/library/x/manifests/1?ns=registry.example.com",
+                                   basic("carol")), "carol, unconfigured ?ns=")
+
+    # -- blobs
+
+    def test_uncached_blob_of_a_users_only_upstream_is_refused_before_any_upstream_fetch(self):
+        img = IMAGES["cold"]
+        digest = img.layer_digests[1]
+        path = "/v2/users.test/team/cold/blobs/" + digest
+        before = registry_gets(digest)
+        self.assertChallenge(self.get(path), "anonymous, not cached")
+        self.assertDenied(self.get(path, basic("bob")), "bob, not cached")
+        self.assertEqual(registry_gets(digest), before, "a refused client made regcache fetch")
+        self.assertFalse(os.path.exists(self.rc.cache_blob_path(digest)),
+                         "a refused request cached the blob")
+        r = self.get(path, basic("alice"))
+        self.assertEqual(r.status, 200, repr(r))
+        self.assertEqual(rt.sha256_bytes(r.body), digest)
+        rt.poll(lambda: os.path.exists(self.rc.cache_blob_path(digest)), 10, what="blob cached")
+        fetched = wait_registry_gets(digest, before + 1)
+        self.assertChallenge(self.get(path), "anonymous, cached")
+        self.assertDenied(self.get(path, basic("bob")), "bob, cached")
+        r = self.get(path, bearer(self.token(basic("alice"))))
+        self.assertEqual(r.status, 200, repr(r))
+        self.assertEqual(rt.sha256_bytes(r.body), digest)
+        self.assertEqual(registry_gets(digest), fetched, "the cached blob was fetched again")
+
+    def test_blob_cached_through_the_public_upstream_is_still_refused_on_the_users_only_route(self):
+        img = IMAGES["shared"]
+        out = os.path.join(self.rc.workdir, "shared-public")
+        top, _mt, digests = rt.pull(self.rc.host, "public.test/team/shared:1", out)
+        self.assertEqual((top, digests), (img.manifest_digest, img.all_digests))
+        fetched = [wait_registry_gets(d, 1) for d in img.blob_digests]
+        for digest in img.blob_digests:
+            self.assertTrue(os.path.exists(self.rc.cache_blob_path(digest)), digest)
+            for route in ("/v2/users.test/team/shared/blobs/",
+                          "/v2/members.test/team/shared/blobs/"):
+                self.assertChallenge(self.get(route + digest), "anonymous " + route)
+            self.assertDenied(self.get("/v2/users.test/team/shared/blobs/" + digest,
+                                       basic("carol")), "carol")
+            r = self.get("/v2/users.test/team/shared/blobs/" + digest, basic("alice"))
+            self.assertEqual(r.status, 200, repr(r))
+            self.assertEqual(rt.sha256_bytes(r.body), digest)
+        self.assertEqual([registry_gets(d) for d in img.blob_digests], fetched,
+                         "cache hits went to the upstream")
+
+    def test_public_upstream_is_pulled_anonymously_by_skopeo_and_the_users_route_is_not(self):
+        img = IMAGES["app"]
+        top, _mt, digests = rt.pull(self.rc.host, "public.test/team/app:1",
+                                    os.path.join(self.rc.workdir, "app-public"))
+        self.assertEqual((top, digests), (img.manifest_digest, img.all_digests))
+        res = at.pull_refused(self.rc.host, "users.test/team/app:1",
+                              os.path.join(self.rc.workdir, "app-users"))
+        self.assertNotEqual(res.returncode, 0, "skopeo pulled users.test anonymously")
+
+
+class SkopeoClients(unittest.TestCase):
+    """skopeo's own token flow (ping, 401, /v2/token with --src-creds, Bearer)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.rc = start_access_regcache(cls, "skopeo")
+        cls.n = 0
+
+    def copy(self, ref, creds=None):
+        type(self).n += 1
+        extra = ["--src-creds", "%s:%s" % creds] if creds else []
+        out = os.path.join(self.rc.workdir, "pull-%d" % self.n)
+        res = rt.skopeo_copy("docker://%s/%s" % (self.rc.host, ref), "oci:%s:x" % out,
+                             src_tls_verify=False, extra=extra, check=False, timeout=120)
+        return res, out
+
+    def assertPulled(self, ref, creds, img):
+        res, out = self.copy(ref, creds)
+        self.assertEqual(res.returncode, 0, "skopeo as %s: %s" % (
+            creds and creds[0], rt.tail(res.stderr.decode(errors="replace"), 10)))
+        top, _mt, digests = rt.layout_digests(out, "x")
+        self.assertEqual((top, digests), (img.manifest_digest, img.all_digests))
+
+    def assertRefused(self, ref, creds, what):
+        res, _out = self.copy(ref, creds)
+        err = res.stderr.decode(errors="replace")
+        self.assertNotEqual(res.returncode, 0, "skopeo pulled %s %s" % (ref, what))
+        return err.lower()
+
+    def test_skopeo_pulls_an_authenticated_upstream_with_src_creds_of_a_bcrypt_or_sha_user(self):
+        self.assertPulled("members.test/team/members:1", ("alice", USERS["alice"]),
+                          IMAGES["members"])
+        self.assertPulled("members.test/team/members:1", ("bob", USERS["bob"]), IMAGES["members"])
+
+    def test_skopeo_without_src_creds_is_refused_by_an_authenticated_upstream(self):
+        self.assertPulled("members.test/team/members:1", ("alice", USERS["alice"]),
+                          IMAGES["members"])     # cached: the refusal is of cache hits
+        err = self.assertRefused("members.test/team/members:1", None, "without credentials")
+        self.assertTrue("unauthorized" in err or "401" in err, err)
+
+    def test_skopeo_with_a_wrong_password_is_refused(self):
+        err = self.assertRefused("members.test/team/members:1", ("alice", "not-secret"),
+                                 "with a wrong password")
+        self.assertTrue("unauthorized" in err or "401" in err, err)
+
+    def test_skopeo_as_a_user_not_listed_is_denied_by_a_users_only_upstream(self):
+        self.assertPulled("users.test/team/skopeo-users:1", ("alice", USERS["alice"]),
+                          IMAGES["skopeo-users"])
+        err = self.assertRefused("users.test/team/skopeo-users:1", ("bob", USERS["bob"]),
+                                 "as bob")
+        self.assertTrue("denied" in err or "403" in err, err)
+
+
+def raw_connection(port, source):
+    """rt.RawHTTP from a chosen loopback source address (127.0.0.2 is a different client)."""
+    conn = rt.RawHTTP.__new__(rt.RawHTTP)
+    conn.sock = socket.create_connection(("127.0.0.1", port), timeout=10,
+                                         source_address=(source, 0))
+    conn.rfile = conn.sock.makefile("rb")
+    return conn
+
+
+class ClientNetworks(unittest.TestCase):
+    """--allow-clients / REGCACHE_ALLOW_CLIENTS: refused addresses get 403 DENIED, then EOF."""
+
+    def regcache(self, name, args=(), env=None):
+        rc = start_regcache(name, args, env=env)
+        self.addCleanup(rc.stop)
+        return rc
+
+    def assertRefusedAndClosed(self, rc, source):
+        before = len(REG.request_lines())
+        with raw_connection(rc.port, source) as conn:
+            conn.send(b"GET /v2/team/app/manifests/1 HTTP/1.1\r\nHost: %s\r\n"
+                      b"Accept: %s\r\n\r\n" % (rc.host.encode(), rt.OCI_MANIFEST.encode()))
+            r = conn.read_response()
+            self.assertIsNotNone(r, "connection closed without an answer")
+            self.assertEqual(r.status, 403, repr(r))
+            self.assertEqual(r.error_codes(), ["DENIED"], repr(r))
+            self.assertEqual((r.header("Connection") or "").lower(), "close", repr(r))
+            self.assertTrue(conn.at_eof(5), "the connection stayed open after the 403")
+        self.assertEqual(len(REG.request_lines()), before, "a refused client reached upstream")
+
+    def test_client_outside_allow_clients_gets_403_denied_and_the_connection_closes(self):
+        rc = self.regcache("cidr-10", ["--allow-clients", "10.0.0.0/8"])
+        self.assertRefusedAndClosed(rc, "127.0.0.1")
+        r = rt.http_request("GET", rc.url + "/v2/")
+        self.assertEqual((r.status, r.error_codes()), (403, ["DENIED"]), repr(r))
+
+    def test_client_inside_allow_clients_is_served_and_pulls(self):
+        rc = self.regcache("cidr-127", ["--allow-clients", "10.0.0.0/8,127.0.0.0/8"])
+        with raw_connection(rc.port, "127.0.0.2") as conn:
+            for _ in range(2):           # kept alive: two requests on one connection
+                conn.send(b"GET /v2/ HTTP/1.1\r\nHost: %s\r\n\r\n" % rc.host.encode())
+                r = conn.read_response()
+                self.assertEqual(r.status, 200, repr(r))
+        img = IMAGES["app"]
+        top, _mt, digests = rt.pull(rc.host, "team/app:1", os.path.join(rc.workdir, "p"))
+        self.assertEqual((top, digests), (img.manifest_digest, img.all_digests))
+
+    def test_allow_clients_from_the_environment_admits_127_0_0_1_but_not_127_0_0_2(self):
+        rc = self.regcache("cidr-env", env={"REGCACHE_ALLOW_CLIENTS": "127.0.0.1/32"})
+        self.assertEqual(rc.get("/v2/").status, 200)
+        self.assertRefusedAndClosed(rc, "127.0.0.2")
+
+
+class DockerdClients(unittest.TestCase):
+    """docker login and docker pull through dockerd (Debian's docker.io 20.10), which talks to
+    127.0.0.1:<port> over plain HTTP (loopback registries are insecure by default; the
+    daemon.json says so too)."""
+
+    @classmethod
+    def setUpClass(cls):
+        dockerd = shutil.which("dockerd")
+        # /usr/bin/docker is docker.io's own CLI; another one on PATH may be far newer.
+        cli = "/usr/bin/docker" if os.access("/usr/bin/docker", os.X_OK) else shutil.which("docker")
+        if not dockerd or not cli:
+            raise unittest.SkipTest("dockerd or the docker CLI is not installed (Debian package "
+                                    "docker.io; tools/install-deps does not install it)")
+        if os.geteuid() != 0:
+            raise unittest.SkipTest("dockerd needs root")
+        cls.cli = cli
+        cls.rc = start_access_regcache(cls, "dockerd")
+        cls.dir = rt.mkdtemp("rc-dockerd-")      # short: containerd's socket lives below it
+        daemon_json = os.path.join(cls.dir, "daemon.json")
+        with open(daemon_json, "w") as f:
+            json.dump({"insecure-registries": [cls.rc.host], "iptables": False, "bridge": "none",
+                       "storage-driver": "vfs", "ip-forward": False, "ip-masq": False}, f)
+        cls.sock = os.path.join(cls.dir, "sock")
+        cls.proc = rt.Proc([dockerd, "--config-file", daemon_json,
+                            "--data-root", os.path.join(cls.dir, "root"),
+                            "--exec-root", os.path.join(cls.dir, "exec"),
+                            "--pidfile", os.path.join(cls.dir, "pid"), "-H", "unix://" + cls.sock],
+                           os.path.join(cls.dir, "dockerd.log"), "dockerd",
+                           keep=lambda line: "module=grpc" not in line)
+        cls.addClassCleanup(cls.stop_dockerd)
+
+        def ready():
+            if not cls.proc.alive():
+                raise rt.PollAbort("dockerd exited with %r" % cls.proc.returncode)
+            return cls.docker(["version"], timeout=10).returncode == 0
+        try:
+            rt.poll(ready, 60, interval=0.5, what="dockerd answering on " + cls.sock)
+        except (rt.PollAbort, TimeoutError) as e:
+            log = rt.read_text(os.path.join(cls.dir, "dockerd.log"))
+            errors = [ln for ln in log.splitlines() if "level=error" in ln or "level=fatal" in ln]
+            raise unittest.SkipTest("dockerd cannot run here (%s): %s" % (
+                e, rt.tail("\n".join(errors) or log, 3)))
+
+    @classmethod
+    def stop_dockerd(cls):
+        cls.proc.stop(signal.SIGTERM, timeout=30)
+        # dockerd ends the containerd it started; should it not have, end that one by its PID.
+        pid_file = os.path.join(cls.dir, "exec", "containerd", "containerd.pid")
+        try:
+            with open(pid_file) as f:
+                os.kill(int(f.read().strip()), signal.SIGKILL)
+        except (OSError, ValueError):
+            pass
+
+    @classmethod
+    def docker(cls, args, config_dir=None, stdin=None, timeout=120):
+        env = at.clean_env(DOCKER_CONFIG=config_dir or os.path.join(cls.dir, "cli-none"))
+        return subprocess.run([cls.cli, "-H", "unix://" + cls.sock] + list(args), input=stdin,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                              timeout=timeout)
+
+    def login(self, user, password):
+        config_dir = rt.mkdtemp("rc-docker-cli-")
+        res = self.docker(["login", "-u", user, "--password-stdin", self.rc.host], config_dir,
+                          stdin=password.encode())
+        return res, config_dir
+
+    def text(self, res):
+        return (res.stdout + res.stderr).decode(errors="replace")
+
+    def assertPulled(self, ref, config_dir=None):
+        img = IMAGES["docker"]
+        res = self.docker(["pull", ref], config_dir)
+        self.assertEqual(res.returncode, 0, "docker pull %s: %s" % (ref, self.text(res)))
+        res = self.docker(["image", "inspect", ref])
+        self.assertEqual(res.returncode, 0, self.text(res))
+        info = json.loads(res.stdout)[0]
+        self.assertEqual(info["Id"], img.config_digest, "image ID")
+        self.assertIn(ref.rsplit(":", 1)[0] + "@" + img.manifest_digest, info["RepoDigests"])
+
+    def test_docker_login_then_pull_from_a_users_only_upstream_succeeds(self):
+        res, config_dir = self.login("alice", USERS["alice"])
+        self.assertEqual(res.returncode, 0, "docker login: %s" % self.text(res))
+        self.assertIn("Login Succeeded", self.text(res))
+        self.assertPulled("%s/users.test/team/docker:1" % self.rc.host, config_dir)
+
+    def test_docker_login_with_a_wrong_password_fails(self):
+        res, _ = self.login("alice", "not-" + USERS["alice"])
+        self.assertNotEqual(res.returncode, 0, "docker login with a wrong password succeeded")
+        self.assertIn("unauthorized", self.text(res).lower())
+
+    def test_docker_pull_without_login_is_refused_by_a_users_only_upstream(self):
+        res = self.docker(["pull", "%s/users.test/team/docker:1" % self.rc.host])
+        self.assertNotEqual(res.returncode, 0, "docker pulled without a login")
+        self.assertIn("unauthorized", self.text(res).lower())
+
+    def test_docker_login_as_a_user_not_listed_then_pull_is_denied(self):
+        res, config_dir = self.login("bob", USERS["bob"])
+        self.assertEqual(res.returncode, 0, "docker login: %s" % self.text(res))
+        res = self.docker(["pull", "%s/users.test/team/docker:1" % self.rc.host], config_dir)
+        self.assertNotEqual(res.returncode, 0, "bob pulled from a users.test limited to alice")
+        self.assertIn("denied", self.text(res).lower())
+
+    def test_docker_pulls_the_public_upstream_without_login(self):
+        self.assertPulled("%s/public.test/team/docker:1" % self.rc.host)
+
+
+if __name__ == "__main__":
+    rt.main()
