@@ -200,7 +200,13 @@ void BlobFetch::set_file(int fd, bool total_known, uint64_t total_bytes) {
 
 // The blob may have been published between the client's store lookup and the creation of this
 // fetch (the previous fetch of the digest ended in between): then there is nothing to download.
-core::Task<bool> BlobFetch::adopt_published(BlobStore &store) {
+core::Task<bool> BlobFetch::adopt_published(BlobStore &store, ProvenanceMark mark) {
+  if (mark == ProvenanceMark::Public) {
+    // Stored only through a limited upstream: an open route must ask its own upstream.
+    bool limited = co_await is_marked_limited(store, digest_);
+    if (limited)
+      co_return false;
+  }
   uint64_t size_bytes = 0;
   int fd = co_await store.open_published(digest_, &size_bytes);
   if (fd < 0)
@@ -336,10 +342,14 @@ core::Task<std::string> BlobFetch::download(http::UpstreamExchange &exchange, in
 }
 
 // fsync then rename, so a published name always has its verified bytes on disk.
-core::Task<void> BlobFetch::publish(FetchResources &resources, const StorePath &temp, int fd) {
+core::Task<void> BlobFetch::publish(FetchResources &resources, const StorePath &temp, int fd,
+                                    ProvenanceMark mark) {
   BlobStore &store = resources.store;
   StorePath published = BlobStore::blob_path(digest_);
-  int rc = co_await core::fsync(fd);
+  bool marked = co_await mark_before_publish(store, digest_, mark);
+  int rc = -EIO;
+  if (marked)
+    rc = co_await core::fsync(fd);
   if (rc == 0)
     rc = co_await core::renameat(store.root_fd(), temp.c_str(), store.root_fd(), published.c_str());
   if (rc < 0) {
@@ -349,7 +359,9 @@ core::Task<void> BlobFetch::publish(FetchResources &resources, const StorePath &
              fmt::format("fetch {}: cannot publish: {}",
                          std::string_view(digest_text.data(), digest_text.size()), strerror(-rc)));
     co_await core::unlinkat(store.root_fd(), temp.c_str());
+    co_return;
   }
+  co_await mark_after_publish(store, digest_, mark);
 }
 
 core::Task<void> BlobFetch::run(std::shared_ptr<BlobFetch> self, FetchResources resources,
@@ -358,13 +370,13 @@ core::Task<void> BlobFetch::run(std::shared_ptr<BlobFetch> self, FetchResources 
   struct LeaveTable {
     FetchTable &table;
     const BlobFetch &fetch;
-    ~LeaveTable() { table.forget(fetch.digest(), &fetch); }
+    ~LeaveTable() { table.forget(fetch); }
   } leave_table{resources.table, *self};
 
   std::array<char, kDigestChars> digest_text;
   format_digest(self->digest_, digest_text);
   std::string_view digest_view(digest_text.data(), digest_text.size());
-  bool adopted = co_await self->adopt_published(resources.store);
+  bool adopted = co_await self->adopt_published(resources.store, request.mark);
   if (adopted)
     co_return;
 
@@ -411,32 +423,34 @@ core::Task<void> BlobFetch::run(std::shared_ptr<BlobFetch> self, FetchResources 
     self->total_bytes_ = written;
   }
   self->update(State::Verified, written);
-  co_await self->publish(resources, temp, fd);
+  co_await self->publish(resources, temp, fd, request.mark);
 }
 
-std::shared_ptr<BlobFetch> FetchTable::join_or_create(const Digest &digest, bool *created) {
+std::shared_ptr<BlobFetch> FetchTable::join_or_create(const Digest &digest, bool limited,
+                                                      bool *created) {
   std::lock_guard lock(mutex_);
-  auto [it, inserted] = fetches_.try_emplace(digest);
+  auto [it, inserted] = fetches_[limited ? 1 : 0].try_emplace(digest);
   if (!inserted) {
     if (auto running = it->second.lock()) {
       *created = false;
       return running;
     }
   }
-  auto fresh = std::make_shared<BlobFetch>(digest);
+  auto fresh = std::make_shared<BlobFetch>(digest, limited);
   it->second = fresh;
   *created = true;
   return fresh;
 }
 
-void FetchTable::forget(const Digest &digest, const BlobFetch *fetch) {
+void FetchTable::forget(const BlobFetch &fetch) {
   std::lock_guard lock(mutex_);
-  auto it = fetches_.find(digest);
-  if (it == fetches_.end())
+  Table &table = fetches_[fetch.limited() ? 1 : 0];
+  auto it = table.find(fetch.digest());
+  if (it == table.end())
     return;
   auto running = it->second.lock();
-  if (!running || running.get() == fetch)
-    fetches_.erase(it);
+  if (!running || running.get() == &fetch)
+    table.erase(it);
 }
 
 } // namespace regcache::registry

@@ -20,6 +20,7 @@
 #include "registry/api/digest.h"
 #include "registry/auth/upstream_auth.h"
 #include "registry/cache/blob_store.h"
+#include "registry/cache/limited_marks.h"
 #include "registry/upstream/upstream_router.h"
 
 namespace regcache::registry {
@@ -31,6 +32,8 @@ struct BlobFetchRequest {
   std::string target; // /v2/<name>/blobs/<digest>
   uint32_t redirects_max = 5;
   uint32_t answer_body_bytes_max = 64 * 1024;
+  // Through a limited upstream or an open one (cache/limited_marks.h).
+  ProvenanceMark mark = ProvenanceMark::Untracked;
 };
 
 // What a download uses: the shared store and fetch table, and the pool, credentials and log of
@@ -59,7 +62,9 @@ public:
     uint64_t total_bytes = 0;
   };
 
-  explicit BlobFetch(const Digest &digest) : digest_(digest) {}
+  // `limited`: the download runs for a limited upstream; only its clients may follow it.
+  explicit BlobFetch(const Digest &digest, bool limited = false)
+      : digest_(digest), limited_(limited) {}
   ~BlobFetch();
   BlobFetch(const BlobFetch &) = delete;
   BlobFetch &operator=(const BlobFetch &) = delete;
@@ -69,6 +74,7 @@ public:
   static uint64_t readable_bytes(State state, uint64_t written_bytes);
 
   const Digest &digest() const { return digest_; }
+  bool limited() const { return limited_; }
   Progress progress();
   // Suspends until the readable bytes pass `offset` or the state leaves `seen`; returns the new
   // progress at once when that is already true.
@@ -94,15 +100,17 @@ private:
   void set_file(int fd, bool total_known, uint64_t total_bytes);
 
   // The steps of run(), in order.
-  core::Task<bool> adopt_published(BlobStore &store);
+  core::Task<bool> adopt_published(BlobStore &store, ProvenanceMark mark);
   static core::Task<bool> open_upstream(FetchResources &resources, const BlobFetchRequest &request,
                                         http::UpstreamExchange &exchange, std::string &error,
                                         int &failure_errno);
   core::Task<void> keep_upstream_answer(http::UpstreamExchange &exchange, uint32_t body_bytes_max);
   core::Task<std::string> download(http::UpstreamExchange &exchange, int fd, uint64_t *written);
-  core::Task<void> publish(FetchResources &resources, const StorePath &temp, int fd);
+  core::Task<void> publish(FetchResources &resources, const StorePath &temp, int fd,
+                           ProvenanceMark mark);
 
   const Digest digest_;
+  const bool limited_;
   std::mutex mutex_;
   State state_ = State::Starting;
   uint64_t written_bytes_ = 0;
@@ -117,17 +125,24 @@ private:
 };
 
 // The running fetches, one per digest, shared by every worker: single flight for blob misses.
+// A download for a limited upstream is followed only by requests through limited upstreams
+// (which passed their own client check), so it has a table of its own: a client on an open
+// route never reads bytes that only a limited upstream gave.
 class FetchTable {
 public:
   // The running download of a digest, or a new one (`*created` tells which; the creator runs
   // it).
-  std::shared_ptr<BlobFetch> join_or_create(const Digest &digest, bool *created);
+  std::shared_ptr<BlobFetch> join_or_create(const Digest &digest, bool limited, bool *created);
+  std::shared_ptr<BlobFetch> join_or_create(const Digest &digest, bool *created) {
+    return join_or_create(digest, false, created);
+  }
   // Removes the entry of `fetch` (an entry of a newer fetch of the digest stays).
-  void forget(const Digest &digest, const BlobFetch *fetch);
+  void forget(const BlobFetch &fetch);
 
 private:
+  using Table = std::unordered_map<Digest, std::weak_ptr<BlobFetch>, DigestHash>;
   std::mutex mutex_;
-  std::unordered_map<Digest, std::weak_ptr<BlobFetch>, DigestHash> fetches_;
+  Table fetches_[2]; // [0]: open and untracked downloads, [1]: limited ones
 };
 
 } // namespace regcache::registry

@@ -30,14 +30,14 @@ bool make_directories(const std::string &path, std::string *error) {
   return make_directory(path, error);
 }
 
-StorePath content_path(std::string_view area, const Digest &digest) {
+StorePath content_path(std::string_view area, const Digest &digest, std::string_view suffix = {}) {
   StorePath path;
   std::array<char, kSha256HexChars> hex;
   format_digest_hex(digest, hex);
   std::string_view hex_view(hex.data(), hex.size());
-  auto result = fmt::format_to_n(path.text.data(), path.text.size() - 1, "{}/sha256/{}/{}", area,
-                                 hex_view.substr(0, 2), hex_view);
-  *result.out = '\0'; // the buffer holds the longest path: 128 > 6 + 8 + 3 + 64 + 1
+  auto result = fmt::format_to_n(path.text.data(), path.text.size() - 1, "{}/sha256/{}/{}{}", area,
+                                 hex_view.substr(0, 2), hex_view, suffix);
+  *result.out = '\0'; // the buffer holds the longest path: 128 > 6 + 8 + 3 + 64 + 8 + 1
   return path;
 }
 
@@ -97,6 +97,9 @@ StorePath BlobStore::blob_path(const Digest &digest) {
 }
 StorePath BlobStore::meta_path(const Digest &digest) {
   return content_path("meta", digest);
+}
+StorePath BlobStore::limited_path(const Digest &digest) {
+  return content_path("meta", digest, ".limited");
 }
 
 StorePath BlobStore::temp_path() {

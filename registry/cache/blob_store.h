@@ -3,6 +3,7 @@
 //
 //   blobs/sha256/<2 hex>/<64 hex>   published, verified, immutable (blobs and manifests by digest)
 //   meta/sha256/<2 hex>/<64 hex>    the media type of a manifest stored in blobs/
+//   meta/sha256/<2 hex>/<64 hex>.limited   stored only through upstreams limited to some clients
 //   tmp/                            downloads in progress (same file system; emptied at start)
 //   tags/<upstream>/<name>/<tag>@<accept kind>   the last answer for a tag
 //
@@ -38,6 +39,8 @@ public:
 
   static StorePath blob_path(const Digest &digest);
   static StorePath meta_path(const Digest &digest);
+  // The mark of content stored only through limited upstreams (cache/limited_marks.h).
+  static StorePath limited_path(const Digest &digest);
   // A fresh unique name under tmp/.
   StorePath temp_path();
 

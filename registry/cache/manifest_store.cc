@@ -28,7 +28,7 @@ core::Task<bool> load_manifest_media_type(BlobStore &store, const Digest &digest
 }
 
 core::Task<bool> store_manifest(BlobStore &store, const Digest &digest, std::string_view media_type,
-                                std::string_view bytes) {
+                                std::string_view bytes, ProvenanceMark mark) {
   // Media types are short ("application/vnd.oci.image.index.v1+json"); one that does not fit
   // the meta file's bound is not stored, and the manifest is simply not cached.
   if (media_type.empty() || media_type.size() >= kMediaTypeBytesMax)
@@ -39,15 +39,22 @@ core::Task<bool> store_manifest(BlobStore &store, const Digest &digest, std::str
     StorePath blob_path = BlobStore::blob_path(digest);
     struct statx stat {};
     int rc = co_await core::statx(store.root_fd(), blob_path.c_str(), 0, STATX_SIZE, &stat);
-    if (rc == 0 && stat.stx_size == bytes.size())
+    if (rc == 0 && stat.stx_size == bytes.size()) {
+      co_await mark_after_publish(store, digest, mark);
       co_return true;
+    }
   }
   StorePath meta = BlobStore::meta_path(digest);
   bool stored = co_await write_file_atomically(store, meta.c_str(), media_type, false);
   if (!stored)
     co_return false;
+  stored = co_await mark_before_publish(store, digest, mark);
+  if (!stored)
+    co_return false;
   StorePath blob = BlobStore::blob_path(digest);
   stored = co_await write_file_atomically(store, blob.c_str(), bytes, true);
+  if (stored)
+    co_await mark_after_publish(store, digest, mark);
   co_return stored;
 }
 

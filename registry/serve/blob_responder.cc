@@ -4,6 +4,7 @@
 
 #include "registry/cache/blob_fetch.h"
 #include "registry/cache/blob_store.h"
+#include "registry/serve/client_access.h"
 #include "registry/serve/stored_file.h"
 #include "registry/serve/upstream_answer.h"
 
@@ -97,11 +98,14 @@ core::Task<void> respond_blob(ClientConnection &client, const http::RequestHead 
   }
   WorkerContext &worker = client.worker();
   bool created = false;
-  std::shared_ptr<BlobFetch> fetch = worker.fetches.join_or_create(*digest, &created);
+  const ProvenanceMark mark = provenance_mark(worker, upstream);
+  std::shared_ptr<BlobFetch> fetch =
+      worker.fetches.join_or_create(*digest, mark == ProvenanceMark::Limited, &created);
   if (created) {
     client.set_outcome(CacheOutcome::Miss);
     BlobFetchRequest request;
     request.upstream = upstream;
+    request.mark = mark;
     request.target = std::move(target);
     core::spawn(run_counted_fetch(worker, fetch, std::move(request)));
   } else {

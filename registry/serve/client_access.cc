@@ -89,6 +89,22 @@ core::Task<void> respond_token(ClientConnection &client, const http::RequestHead
   co_await client.send_simple(200, "application/json", body);
 }
 
+ProvenanceMark provenance_mark(const WorkerContext &worker, const UpstreamChoice &upstream) {
+  if (!worker.blob_hits_need_routing)
+    return ProvenanceMark::Untracked;
+  return policy_for(worker.config, upstream).kind == ClientPolicy::Kind::Any
+             ? ProvenanceMark::Public
+             : ProvenanceMark::Limited;
+}
+
+core::Task<bool> stored_content_serves(ClientConnection &client, const UpstreamChoice &upstream,
+                                       const Digest &digest) {
+  if (provenance_mark(client.worker(), upstream) != ProvenanceMark::Public)
+    co_return true;
+  bool limited = co_await is_marked_limited(client.worker().store, digest);
+  co_return !limited;
+}
+
 core::Task<bool> admit_to_upstream(ClientConnection &client, const http::RequestHead &request,
                                    const UpstreamChoice &upstream, const ClientIdentity &identity) {
   const ClientPolicy &policy = policy_for(client.worker().config, upstream);

@@ -7,7 +7,9 @@
 
 #include "core/task.h"
 #include "http/message_head.h"
+#include "registry/api/digest.h"
 #include "registry/auth/client_auth.h"
+#include "registry/cache/limited_marks.h"
 #include "registry/serve/client_connection.h"
 #include "registry/upstream/upstream_router.h"
 
@@ -33,5 +35,14 @@ core::Task<void> respond_token(ClientConnection &client, const http::RequestHead
 // for an anonymous client, 403 DENIED for a user not admitted) and returns false.
 core::Task<bool> admit_to_upstream(ClientConnection &client, const http::RequestHead &request,
                                    const UpstreamChoice &upstream, const ClientIdentity &identity);
+
+// Which provenance mark content stored through `upstream` gets (cache/limited_marks.h):
+// Untracked while no upstream is limited.
+ProvenanceMark provenance_mark(const WorkerContext &worker, const UpstreamChoice &upstream);
+
+// Whether stored content of `digest` may answer a request routed to `upstream`: not when it
+// came only through limited upstreams and this route is open to every client.
+core::Task<bool> stored_content_serves(ClientConnection &client, const UpstreamChoice &upstream,
+                                       const Digest &digest);
 
 } // namespace regcache::registry

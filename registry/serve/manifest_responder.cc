@@ -12,6 +12,7 @@
 #include "registry/cache/sha256.h"
 #include "registry/cache/single_flight.h"
 #include "registry/cache/tag_store.h"
+#include "registry/serve/client_access.h"
 #include "registry/serve/stored_file.h"
 #include "registry/serve/upstream_answer.h"
 
@@ -58,7 +59,10 @@ core::Task<void> respond_by_digest(ClientConnection &client, const http::Request
     co_await relay_request(client, head, upstream, target, accept);
     co_return;
   }
-  bool served = co_await serve_stored_manifest(client, *digest, accept_mask_of(accept), {});
+  bool servable = co_await stored_content_serves(client, upstream, *digest);
+  bool served = false;
+  if (servable)
+    served = co_await serve_stored_manifest(client, *digest, accept_mask_of(accept), {});
   if (served) {
     client.set_outcome(CacheOutcome::Hit);
     co_return;
@@ -94,7 +98,8 @@ core::Task<void> respond_by_digest(ClientConnection &client, const http::Request
     co_await send_upstream_unavailable(client, "the upstream's manifest does not match its digest");
     co_return;
   }
-  co_await store_manifest(worker.store, *digest, answer.fields.content_type, answer.body);
+  co_await store_manifest(worker.store, *digest, answer.fields.content_type, answer.body,
+                          provenance_mark(worker, upstream));
   co_await send_upstream_answer(client, answer.fields, answer.body);
 }
 
@@ -136,8 +141,8 @@ core::Task<void> serve_stale_or_error(ClientConnection &client, const TagKey &ke
 
 // A 200 GET answer for a tag: verified against the upstream's digest claim, stored by digest,
 // remembered for the tag. False (and the client answered with 502) when it cannot be trusted.
-core::Task<bool> accept_tag_manifest(ClientConnection &client, const TagKey &key,
-                                     SmallResponse &answer) {
+core::Task<bool> accept_tag_manifest(ClientConnection &client, ProvenanceMark mark,
+                                     const TagKey &key, SmallResponse &answer) {
   if (answer.too_large) {
     // Only a prefix was read: it must never go out as a complete answer.
     co_await send_upstream_unavailable(client, "the manifest is larger than --manifest-bytes-max");
@@ -159,7 +164,7 @@ core::Task<bool> accept_tag_manifest(ClientConnection &client, const TagKey &key
   }
   WorkerContext &worker = client.worker();
   bool stored =
-      co_await store_manifest(worker.store, digest, answer.fields.content_type, answer.body);
+      co_await store_manifest(worker.store, digest, answer.fields.content_type, answer.body, mark);
   if (stored) {
     TagEntry entry = entry_for(digest, answer);
     co_await worker.tags.save(key, entry);
@@ -187,7 +192,8 @@ core::Task<void> ask_upstream(ClientConnection &client, const http::RequestHead 
     co_return;
   }
   client.set_outcome(CacheOutcome::Miss);
-  bool accepted = co_await accept_tag_manifest(client, key, answer);
+  bool accepted =
+      co_await accept_tag_manifest(client, provenance_mark(worker, upstream), key, answer);
   if (accepted)
     co_await send_upstream_answer(client, answer.fields, answer.body);
 }
@@ -226,7 +232,8 @@ core::Task<int> revalidate(ClientConnection &client, const UpstreamChoice &upstr
         co_return kAskYourself;
       }
       client.set_outcome(CacheOutcome::Miss);
-      bool accepted = co_await accept_tag_manifest(client, key, answer);
+      bool accepted =
+          co_await accept_tag_manifest(client, provenance_mark(worker, upstream), key, answer);
       if (!accepted)
         co_return kAskYourself;
       co_await send_upstream_answer(client, answer.fields, answer.body);

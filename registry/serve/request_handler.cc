@@ -81,9 +81,17 @@ core::Task<void> handle_request(ClientConnection &client, const http::RequestHea
   if (!admitted)
     co_return;
   if (route.kind == Route::Kind::Blob && client.worker().blob_hits_need_routing) {
-    bool served = co_await serve_stored_blob(client, route);
-    if (served)
-      co_return;
+    // A blob stored only through limited upstreams is not served through an open route: the
+    // open route's own upstream is asked (respond_blob), which shows whether it is public.
+    std::optional<Digest> digest = parse_sha256_digest(route.reference);
+    bool servable = digest.has_value();
+    if (servable)
+      servable = co_await stored_content_serves(client, upstream, *digest);
+    if (servable) {
+      bool served = co_await serve_stored_blob(client, route);
+      if (served)
+        co_return;
+    }
   }
   switch (route.kind) {
   case Route::Kind::Ping:

@@ -25,6 +25,7 @@ import socket
 import subprocess
 import sys
 import tarfile
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -384,6 +385,79 @@ class SkopeoClients(unittest.TestCase):
         err = self.assertRefused("users.test/team/skopeo-users:1", ("bob", USERS["bob"]),
                                  "as bob")
         self.assertTrue("denied" in err or "403" in err, err)
+
+
+class StoredContentProvenance(unittest.TestCase):
+    """Content stored once by digest must not leak from a limited upstream through an open
+    route: a blob or manifest that came only through users.test is not answered from the store
+    for open.test (another registry, which does not have it); once an open route has fetched
+    it from its own upstream, it is public."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.other = rt.Registry(TMP, name="other-upstream").start()
+        cls.addClassCleanup(cls.other.stop)
+        config = access_config()
+        config["upstreams"].append({"host": "open.test", "url": cls.other.url, "clients": "any"})
+        cls.rc = start_regcache("provenance", ["--htpasswd", HTPASSWD], config=config,
+                                env={"REGCACHE_CLIENTS": "alice,bob"})
+        cls.addClassCleanup(cls.rc.stop)
+        cls.image = IMAGES["shared"]
+
+    def other_saw(self, fragment):
+        return [ln for ln in self.other.request_lines() if fragment in ln]
+
+    def get(self, path, headers=None):
+        return self.rc.get(path, dict(ACCEPT, **(headers or {})))
+
+    def test_a_blob_fetched_through_a_limited_upstream_is_not_served_through_an_open_route(self):
+        layer = self.image.layer_digests[1]
+        r = self.get("/v2/users.test/team/shared/blobs/" + layer, basic("alice"))
+        self.assertEqual(r.status, 200, r)
+        r = self.get("/v2/open.test/team/shared/blobs/" + layer)
+        self.assertNotEqual(r.status, 200, "a limited upstream's blob leaked: %r" % r)
+        self.assertEqual(r.status, 404, r)
+        rt.poll(lambda: self.other_saw("/blobs/" + layer), 10,
+                what="the open route's own upstream being asked")
+
+    def test_a_published_limited_blob_is_not_served_through_an_open_route(self):
+        layer = self.image.config_digest
+        r = self.get("/v2/users.test/team/shared/blobs/" + layer, basic("alice"))
+        self.assertEqual(r.status, 200, r)
+        # Past the download's end (it publishes just after its client got the last byte, in
+        # milliseconds), so this asks the store, not the running download.
+        time.sleep(1.0)
+        r = self.get("/v2/open.test/team/shared/blobs/" + layer)
+        self.assertEqual(r.status, 404, "a limited upstream's blob leaked: %r" % r)
+
+    def test_a_manifest_fetched_through_a_limited_upstream_is_not_served_by_digest_openly(self):
+        digest = self.image.manifest_digest
+        r = self.get("/v2/users.test/team/shared/manifests/" + digest, basic("alice"))
+        self.assertEqual(r.status, 200, r)
+        r = self.get("/v2/open.test/team/shared/manifests/" + digest)
+        self.assertEqual(r.status, 404, "a limited upstream's manifest leaked: %r" % r)
+
+    def test_content_an_open_route_fetched_from_its_own_upstream_is_public(self):
+        layer = self.image.layer_digests[0]
+        r = self.get("/v2/users.test/team/shared/blobs/" + layer, basic("alice"))
+        self.assertEqual(r.status, 200, r)
+        r = self.get("/v2/public.test/team/shared/blobs/" + layer)  # REG has it: now public
+        self.assertEqual(r.status, 200, r)
+        public_body = r.body
+
+        # The mark goes once the open route's download is published, just after its client
+        # got the last byte: poll briefly for the first answer from the store.
+        def served_from_store():
+            time.sleep(0.05)
+            return self.get("/v2/open.test/team/shared/blobs/" + layer).status == 200
+        rt.poll(served_from_store, 10, what="the blob served through the open route")
+        before = len(self.other_saw("/blobs/" + layer))
+        r = self.get("/v2/open.test/team/shared/blobs/" + layer)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.body, public_body)
+        time.sleep(0.2)  # the upstream logs after answering: give a stray request time to show
+        self.assertEqual(len(self.other_saw("/blobs/" + layer)), before,
+                         "a public blob was asked of the open route's upstream again")
 
 
 def raw_connection(port, source):

@@ -26,7 +26,7 @@ TEST(FetchTableTest, AForgottenFetchIsNotJoinedAgain) {
   FetchTable table;
   bool created = false;
   auto first = table.join_or_create(digest_of_hex('3'), &created);
-  table.forget(digest_of_hex('3'), first.get());
+  table.forget(*first);
   auto second = table.join_or_create(digest_of_hex('3'), &created);
   EXPECT_TRUE(created);
   EXPECT_NE(first.get(), second.get());
@@ -48,6 +48,23 @@ TEST(BlobFetchTest, ANewFetchStartsWithNothingReadable) {
   BlobFetch fetch(digest_of_hex('4'));
   EXPECT_EQ(fetch.progress().state, BlobFetch::State::Starting);
   EXPECT_EQ(fetch.progress().readable_bytes, 0u);
+}
+
+TEST(FetchTableTest, ALimitedDownloadIsNeverJoinedByAnOpenRoute) {
+  FetchTable table;
+  bool created_limited = false, created_open = false, created_again = false;
+  auto limited = table.join_or_create(digest_of_hex('5'), true, &created_limited);
+  auto open = table.join_or_create(digest_of_hex('5'), false, &created_open);
+  auto limited_again = table.join_or_create(digest_of_hex('5'), true, &created_again);
+  EXPECT_TRUE(created_limited);
+  EXPECT_TRUE(created_open);
+  EXPECT_FALSE(created_again);
+  EXPECT_NE(limited.get(), open.get());
+  EXPECT_EQ(limited.get(), limited_again.get());
+  table.forget(*limited);
+  bool created_open_again = true;
+  EXPECT_EQ(table.join_or_create(digest_of_hex('5'), false, &created_open_again).get(), open.get());
+  EXPECT_FALSE(created_open_again);
 }
 
 } // namespace

@@ -71,7 +71,8 @@ protected:
   }
 
   bool store(std::string_view media_type) {
-    return run(store_manifest(store_, digest_, media_type, kManifestBytes));
+    return run(
+        store_manifest(store_, digest_, media_type, kManifestBytes, ProvenanceMark::Untracked));
   }
   std::string path_of(const StorePath &path) const { return root_ + "/" + path.c_str(); }
   std::string file_text(const StorePath &path) const {
