@@ -429,6 +429,12 @@ std::shared_ptr<BlobFetch> FetchTable::join_or_create(const Digest &digest, bool
   return fresh;
 }
 
+std::shared_ptr<BlobFetch> FetchTable::join(const Digest &digest) {
+  std::lock_guard lock(mutex_);
+  auto it = fetches_.find(digest);
+  return it == fetches_.end() ? nullptr : it->second.lock();
+}
+
 void FetchTable::forget(const Digest &digest, const BlobFetch *fetch) {
   std::lock_guard lock(mutex_);
   auto it = fetches_.find(digest);

@@ -122,6 +122,8 @@ public:
   // The running download of a digest, or a new one (`*created` tells which; the creator runs
   // it).
   std::shared_ptr<BlobFetch> join_or_create(const Digest &digest, bool *created);
+  // The running download of a digest, or null (a worker at its fetch bound may only follow).
+  std::shared_ptr<BlobFetch> join(const Digest &digest);
   // Removes the entry of `fetch` (an entry of a newer fetch of the digest stays).
   void forget(const Digest &digest, const BlobFetch *fetch);
 

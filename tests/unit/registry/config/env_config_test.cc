@@ -122,13 +122,17 @@ TEST(ApplyEnvironmentTest, EveryOptionOfTheTableHasAVariableThatIsRead) {
         applied.config.shutdown_grace_ms != defaults.shutdown_grace_ms ||
         applied.config.connections_max != defaults.connections_max ||
         applied.config.upstream_connections_max != defaults.upstream_connections_max ||
+        applied.config.upstream_active_max != defaults.upstream_active_max ||
+        applied.config.fetches_max != defaults.fetches_max ||
+        applied.config.upstream_idle_timeout_ms != defaults.upstream_idle_timeout_ms ||
+        applied.config.token_cache_entries_max != defaults.token_cache_entries_max ||
         applied.config.manifest_bytes_max != defaults.manifest_bytes_max ||
         applied.config.access_log != defaults.access_log ||
         applied.config.registries.kind != defaults.registries.kind;
     EXPECT_TRUE(changed) << name;
     ++checked;
   }
-  EXPECT_EQ(checked, 18u);
+  EXPECT_EQ(checked, 22u);
 }
 
 TEST(ApplyEnvironmentTest, CountVariableSetsItsField) {
