@@ -2,11 +2,9 @@
 
 #include <netdb.h>
 
+#include <cassert>
 #include <chrono>
 #include <cstring>
-#include <mutex>
-#include <thread>
-#include <unordered_map>
 
 #include "core/wait_list.h"
 
@@ -14,15 +12,6 @@ namespace regcache::core {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr auto kCacheTtl = std::chrono::seconds(60);
-
-struct CachedAnswer {
-  SocketAddress address;
-  Clock::time_point expires;
-};
-
-std::mutex cache_mutex;
-std::unordered_map<std::string, CachedAnswer> cache; // key: host (port is set per lookup)
 
 void set_port(SocketAddress &address, uint16_t port) {
   if (address.family() == AF_INET) {
@@ -32,23 +21,27 @@ void set_port(SocketAddress &address, uint16_t port) {
   }
 }
 
-struct Lookup {
+} // namespace
+
+// One lookup of one name, shared by every worker coroutine waiting for that name. The helper
+// thread fills `result` and `address` under the resolver's lock before it wakes the waiters,
+// which read them under the same lock.
+struct Resolver::Flight {
   std::string host;
-  SocketAddress address;
+  Clock::time_point queued_at{};
   int result = 0;
-  Waiter waiter;
+  SocketAddress address;
+  WaitList waiters;
 };
 
-void lookup_blocking(Lookup &lookup) {
+int lookup_with_getaddrinfo(const std::string &host, SocketAddress &out) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   addrinfo *answers = nullptr;
-  int rc = getaddrinfo(lookup.host.c_str(), nullptr, &hints, &answers);
-  if (rc != 0 || answers == nullptr) {
-    lookup.result = -EHOSTUNREACH;
-    return;
-  }
+  int rc = getaddrinfo(host.c_str(), nullptr, &hints, &answers);
+  if (rc != 0 || answers == nullptr)
+    return -EHOSTUNREACH;
   // Prefer IPv4 when both exist: registries' IPv6 paths are the less travelled ones.
   addrinfo *chosen = answers;
   for (addrinfo *a = answers; a != nullptr; a = a->ai_next) {
@@ -57,47 +50,132 @@ void lookup_blocking(Lookup &lookup) {
       break;
     }
   }
-  std::memcpy(&lookup.address.storage, chosen->ai_addr, chosen->ai_addrlen);
-  lookup.address.length = chosen->ai_addrlen;
+  std::memcpy(&out.storage, chosen->ai_addr, chosen->ai_addrlen);
+  out.length = chosen->ai_addrlen;
   freeaddrinfo(answers);
-  lookup.result = 0;
+  return 0;
 }
 
-} // namespace
+Resolver::Resolver(ResolverSettings settings, BlockingLookup lookup)
+    : settings_(settings), lookup_(std::move(lookup)), queue_(settings.queue_max),
+      cache_(settings.cache_entries_max) {
+  assert(settings_.threads > 0 && settings_.queue_max > 0);
+  threads_.reserve(settings_.threads);
+  for (uint32_t i = 0; i < settings_.threads; ++i)
+    threads_.emplace_back([this] { run_helper(); });
+}
 
-Task<int> resolve(std::string host, uint16_t port, SocketAddress &out) {
+Resolver::~Resolver() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  work_ready_.notify_all();
+  for (std::thread &thread : threads_)
+    thread.join();
+  assert(in_flight_.empty() && "a lookup was still waiting when its resolver went away");
+}
+
+size_t Resolver::cached_entries() const {
+  std::lock_guard lock(mutex_);
+  return cache_.size();
+}
+
+size_t Resolver::queued_lookups() const {
+  std::lock_guard lock(mutex_);
+  return queue_size_;
+}
+
+void Resolver::run_helper() {
+  for (;;) { // one turn per lookup; ends when the resolver stops
+    std::shared_ptr<Flight> flight;
+    {
+      std::unique_lock lock(mutex_);
+      work_ready_.wait(lock, [this] { return stopping_ || queue_size_ > 0; });
+      if (stopping_)
+        return;
+      flight = std::move(queue_[queue_head_]);
+      queue_head_ = (queue_head_ + 1) % queue_.size();
+      queue_size_--;
+    }
+    SocketAddress address;
+    const bool waited_too_long =
+        Clock::now() - flight->queued_at > std::chrono::milliseconds(settings_.queue_wait_max_ms);
+    const int result = waited_too_long ? -EAGAIN : lookup_(flight->host, address);
+    Waiter *woken = nullptr;
+    {
+      std::lock_guard lock(mutex_);
+      flight->result = result;
+      flight->address = address;
+      if (result == 0) {
+        const Clock::time_point now = Clock::now();
+        CachedAnswer &cached = cache_.find_or_insert(
+            flight->host, [](const CachedAnswer &) { return false; },
+            [now](const CachedAnswer &entry) { return entry.expires <= now; });
+        cached = CachedAnswer{address, now + std::chrono::seconds(settings_.cache_ttl_s)};
+      }
+      in_flight_.erase(std::string_view(flight->host));
+      woken = flight->waiters.take_all();
+    }
+    // Outside the lock (no lock is held across a submission); each waiter's frame keeps its own
+    // reference to the flight, so the flight outlives this thread's.
+    wake_all(woken);
+  }
+}
+
+Task<int> Resolver::resolve(std::string host, uint16_t port, SocketAddress &out) {
   std::string_view bare = host;
   if (bare.size() > 2 && bare.front() == '[' && bare.back() == ']')
     bare = bare.substr(1, bare.size() - 2);
   if (numeric_address(bare, port, out))
     co_return 0;
+  std::shared_ptr<Flight> flight;
+  Waiter waiter;
   {
-    std::lock_guard lock(cache_mutex);
-    auto it = cache.find(host);
-    if (it != cache.end() && it->second.expires > Clock::now()) {
-      out = it->second.address;
-      set_port(out, port);
-      co_return 0;
+    std::lock_guard lock(mutex_);
+    if (CachedAnswer *cached = cache_.find(host)) {
+      if (cached->expires > Clock::now()) {
+        out = cached->address;
+        set_port(out, port);
+        co_return 0;
+      }
+      cache_.erase(host);
     }
+    auto running = in_flight_.find(std::string_view(host));
+    if (running != in_flight_.end()) {
+      flight = running->second; // single flight: wait for the lookup already on its way
+    } else {
+      if (queue_size_ >= queue_.size())
+        co_return -EAGAIN; // fail fast: waiting here would be a queue without a bound
+      flight = std::make_shared<Flight>();
+      flight->host = host;
+      flight->queued_at = Clock::now();
+      in_flight_.emplace(std::string_view(flight->host), flight);
+      queue_[(queue_head_ + queue_size_) % queue_.size()] = flight;
+      queue_size_++;
+      work_ready_.notify_one();
+    }
+    waiter.arm();
+    flight->waiters.push(waiter);
   }
-  Lookup lookup;
-  lookup.host = host;
-  lookup.waiter.arm();
-  // The thread only touches `lookup`, which lives in this suspended frame until the wake-up.
-  std::thread([&lookup] {
-    lookup_blocking(lookup);
-    wake_all(&lookup.waiter);
-  }).detach();
-  co_await lookup.waiter;
-  if (lookup.result != 0)
-    co_return lookup.result;
+  co_await waiter;
+  int result = 0;
+  SocketAddress address;
   {
-    std::lock_guard lock(cache_mutex);
-    cache[host] = CachedAnswer{lookup.address, Clock::now() + kCacheTtl};
+    std::lock_guard lock(mutex_);
+    result = flight->result;
+    address = flight->address;
   }
-  out = lookup.address;
+  if (result != 0)
+    co_return result;
+  out = address;
   set_port(out, port);
   co_return 0;
+}
+
+Resolver &process_resolver() {
+  static Resolver *const resolver = new Resolver();
+  return *resolver;
 }
 
 } // namespace regcache::core

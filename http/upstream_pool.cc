@@ -5,6 +5,9 @@
 #include <netinet/tcp.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cassert>
+#include <cstddef>
 #include <cstring>
 
 #include "core/io_ops.h"
@@ -15,9 +18,73 @@
 namespace regcache::http {
 
 UpstreamConnection::~UpstreamConnection() {
+  if (in_use_count_ != nullptr) {
+    assert(*in_use_count_ > 0);
+    --*in_use_count_;
+  }
   stream_.reset();
   if (fd_ >= 0)
     ::close(fd_); // a socket close without SO_LINGER does not block
+}
+
+bool UpstreamPool::expired(const Idle &idle, Clock::time_point now) const {
+  return now - idle.since >= std::chrono::milliseconds(settings_.idle_timeout_ms);
+}
+
+void UpstreamPool::count_in_use(UpstreamConnection &connection) {
+  assert(connection.in_use_count_ == nullptr);
+  connection.in_use_count_ = &in_use_;
+  in_use_++;
+}
+
+void UpstreamPool::close_expired(Clock::time_point now) {
+  if (now < next_expiry_)
+    return;
+  // Bounded by idle_endpoints_max x idle_connections_max, and run at most once per expiry.
+  next_expiry_ = Clock::time_point::max();
+  idle_.erase_if([&](IdleList &list) {
+    size_t fresh = 0;
+    while (fresh < list.size() && expired(list[fresh], now))
+      fresh++;
+    list.erase(list.begin(), list.begin() + static_cast<ptrdiff_t>(fresh)); // closes them
+    idle_total_ -= fresh;
+    if (!list.empty()) {
+      next_expiry_ = std::min(
+          next_expiry_, list.front().since + std::chrono::milliseconds(settings_.idle_timeout_ms));
+    }
+    return list.empty();
+  });
+}
+
+std::unique_ptr<UpstreamConnection> UpstreamPool::take_idle(const std::string &pool_key,
+                                                            Clock::time_point now) {
+  close_expired(now);
+  IdleList *list = idle_.find(pool_key);
+  if (list == nullptr)
+    return nullptr;
+  assert(!list->empty());
+  std::unique_ptr<UpstreamConnection> connection = std::move(list->back().connection);
+  list->pop_back();
+  idle_total_--;
+  if (list->empty())
+    idle_.erase(pool_key);
+  count_in_use(*connection);
+  return connection;
+}
+
+void UpstreamPool::close_least_recent() {
+  std::string_view key;
+  IdleList *list = idle_.least_recently_used(&key);
+  assert(list != nullptr && !list->empty());
+  list->erase(list->begin());
+  idle_total_--;
+  if (list->empty())
+    idle_.erase(key);
+}
+
+size_t UpstreamPool::idle_connections(const std::string &pool_key) {
+  IdleList *list = idle_.peek(pool_key);
+  return list == nullptr ? 0 : list->size();
 }
 
 core::Task<std::unique_ptr<UpstreamConnection>> UpstreamPool::acquire(const Endpoint &endpoint,
@@ -25,17 +92,39 @@ core::Task<std::unique_ptr<UpstreamConnection>> UpstreamPool::acquire(const Endp
                                                                       std::string *error,
                                                                       int *failure) {
   *failure = -ECONNREFUSED;
+  if (in_use_ >= settings_.active_connections_max) {
+    // Each connection may hold a 1 MiB buffer and TLS state: past the bound, fail at once and
+    // let the client retry, rather than queue without a bound.
+    *error = fmt::format("{} upstream connections in use on this worker (--upstream-active-max)",
+                         in_use_);
+    *failure = -EBUSY;
+    co_return nullptr;
+  }
   std::string key = endpoint.pool_key();
   if (allow_reuse) {
-    auto it = idle_.find(key);
-    if (it != idle_.end() && !it->second.empty()) {
-      std::unique_ptr<UpstreamConnection> connection = std::move(it->second.back());
-      it->second.pop_back();
+    if (std::unique_ptr<UpstreamConnection> connection = take_idle(key))
       co_return connection;
-    }
+  } else {
+    close_expired(Clock::now());
   }
+  // The slot is taken before the connect, so connects in progress count against the bound too;
+  // every failure below gives it back.
+  in_use_++;
+  struct ConnectSlot {
+    uint32_t &in_use;
+    bool kept = false;
+    ~ConnectSlot() {
+      if (!kept)
+        in_use--;
+    }
+  } slot{in_use_};
   core::SocketAddress address;
   int rc = co_await core::resolve(endpoint.host, endpoint.port, address);
+  if (rc == -EAGAIN) {
+    *error = fmt::format("cannot resolve {}: too many lookups waiting", endpoint.host);
+    *failure = -EBUSY;
+    co_return nullptr;
+  }
   if (rc != 0) {
     *error = fmt::format("cannot resolve {}", endpoint.host);
     co_return nullptr;
@@ -83,16 +172,42 @@ core::Task<std::unique_ptr<UpstreamConnection>> UpstreamPool::acquire(const Endp
   } else {
     stream = std::make_unique<core::PlainStream>(fd);
   }
-  co_return std::make_unique<UpstreamConnection>(fd, std::move(stream), std::move(key));
+  auto connection = std::make_unique<UpstreamConnection>(fd, std::move(stream), std::move(key));
+  connection->in_use_count_ = &in_use_; // takes over the slot
+  slot.kept = true;
+  co_return connection;
 }
 
-void UpstreamPool::release(std::unique_ptr<UpstreamConnection> connection) {
-  auto &idle = idle_[connection->pool_key()];
-  if (idle.size() >= settings_.idle_connections_max)
-    return; // dropped: closes it
+void UpstreamPool::release(std::unique_ptr<UpstreamConnection> connection, Clock::time_point now) {
+  assert(connection->in_use_count_ == &in_use_);
+  close_expired(now);
+  if (settings_.idle_connections_max == 0 || settings_.idle_timeout_ms == 0)
+    return; // no pooling: dropping it closes it
+  connection->in_use_count_ = nullptr;
+  in_use_--;
   connection->begin = 0;
   connection->end = 0;
-  idle.push_back(std::move(connection));
+  // A new endpoint in a full pool closes the least recently used endpoint's connections. Done
+  // here rather than by the map's own eviction, so idle_total_ stays exact.
+  if (idle_.peek(connection->pool_key()) == nullptr && idle_.size() >= idle_.entries_max()) {
+    std::string_view key;
+    idle_total_ -= idle_.least_recently_used(&key)->size();
+    idle_.erase(key);
+  }
+  auto never = [](const IdleList &) { return false; }; // empty lists are erased at once
+  IdleList &list = idle_.find_or_insert(connection->pool_key(), never, never);
+  if (list.size() >= settings_.idle_connections_max) {
+    // The oldest goes, so the list stays ordered by age and the pool keeps the warmest.
+    list.erase(list.begin());
+    idle_total_--;
+  }
+  list.push_back(Idle{std::move(connection), now});
+  idle_total_++;
+  next_expiry_ = std::min(next_expiry_, list.front().since +
+                                            std::chrono::milliseconds(settings_.idle_timeout_ms));
+  // Bounded: over the total by one at most, since each release adds one connection.
+  while (idle_total_ > settings_.idle_total_max)
+    close_least_recent();
 }
 
 } // namespace regcache::http

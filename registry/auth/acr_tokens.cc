@@ -158,13 +158,13 @@ core::Task<int> acr_refresh_token(http::UpstreamPool &pool, TokenCache &tokens,
   }
   if (lookup.kind == TokenCache::Lookup::Kind::Failed) {
     *error = lookup.error;
-    co_return -EACCES;
+    co_return lookup.failure_errno;
   }
   std::string entra;
   uint32_t entra_lifetime_s = 0;
   int rc = co_await entra_token(pool, acr, entra, entra_lifetime_s, error);
   if (rc < 0) {
-    tokens.fail(key, *error);
+    tokens.fail(key, *error, rc == -EBUSY ? -EBUSY : -EACCES);
     co_return rc;
   }
   Url url;
@@ -187,8 +187,9 @@ core::Task<int> acr_refresh_token(http::UpstreamPool &pool, TokenCache &tokens,
   if (answer.rc < 0 || answer.fields.status != 200) {
     *error = answer.rc < 0 ? "ACR exchange: " + answer.error
                            : fmt::format("ACR /oauth2/exchange answered {}", answer.fields.status);
-    tokens.fail(key, *error);
-    co_return -EACCES;
+    const int failure = answer.rc == -EBUSY ? -EBUSY : -EACCES; // capacity says nothing of us
+    tokens.fail(key, *error, failure);
+    co_return failure;
   }
   std::string parse_error;
   if (!parse_acr_refresh_token_response(answer.body, refresh_token, &parse_error)) {

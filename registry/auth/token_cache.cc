@@ -10,6 +10,18 @@ TokenCache::Clock::duration TokenCache::renewal_margin(uint32_t lifetime_s) {
   return std::chrono::seconds(std::min<uint32_t>(60, lifetime_s / 4));
 }
 
+TokenCache::Entry &TokenCache::entry_locked(const std::string &key) {
+  const Clock::time_point now = Clock::now();
+  return entries_.find_or_insert(
+      key, [](const Entry &entry) { return entry.fetching || !entry.waiters.empty(); },
+      [now](const Entry &entry) { return entry.usable_until <= now; });
+}
+
+size_t TokenCache::size() const {
+  std::lock_guard lock(mutex_);
+  return entries_.size();
+}
+
 core::Task<TokenCache::Lookup> TokenCache::acquire(const std::string &key) {
   core::Waiter waiter;
   uint64_t waited_generation = 0;
@@ -17,16 +29,16 @@ core::Task<TokenCache::Lookup> TokenCache::acquire(const std::string &key) {
   for (int round = 0; round < 2; ++round) { // at most one wait: after it, use what it brought
     {
       std::lock_guard lock(mutex_);
-      Entry &entry = entries_[key];
+      Entry &entry = entry_locked(key);
       if (!entry.token.empty() && Clock::now() < entry.usable_until) {
-        co_return Lookup{Lookup::Kind::Hit, entry.token, {}};
+        co_return Lookup{Lookup::Kind::Hit, entry.token, {}, 0};
       }
       if (waited && entry.generation != waited_generation && !entry.last_error.empty()) {
-        co_return Lookup{Lookup::Kind::Failed, {}, entry.last_error};
+        co_return Lookup{Lookup::Kind::Failed, {}, entry.last_error, entry.last_errno};
       }
       if (!entry.fetching) {
         entry.fetching = true;
-        co_return Lookup{Lookup::Kind::Fetch, {}, {}};
+        co_return Lookup{Lookup::Kind::Fetch, {}, {}, 0};
       }
       waiter.arm();
       entry.waiters.push(waiter);
@@ -36,18 +48,21 @@ core::Task<TokenCache::Lookup> TokenCache::acquire(const std::string &key) {
     co_await waiter;
   }
   // Woken twice without a usable answer (a fetch in flight again): fetch ourselves.
-  co_return Lookup{Lookup::Kind::Fetch, {}, {}};
+  co_return Lookup{Lookup::Kind::Fetch, {}, {}, 0};
 }
 
 void TokenCache::finish(const std::string &key, std::string token, uint32_t lifetime_s,
-                        std::string error) {
+                        std::string error, int failure_errno) {
   core::Waiter *woken;
   {
     std::lock_guard lock(mutex_);
-    Entry &entry = entries_[key];
+    // Present unless the caller fetched without the entry's fetching flag (acquire's last
+    // resort), the one case where the entry could have been evicted meanwhile.
+    Entry &entry = entry_locked(key);
     entry.fetching = false;
     entry.generation++;
     entry.last_error = std::move(error);
+    entry.last_errno = failure_errno;
     if (!token.empty()) {
       entry.token = std::move(token);
       entry.usable_until =
@@ -59,19 +74,20 @@ void TokenCache::finish(const std::string &key, std::string token, uint32_t life
 }
 
 void TokenCache::complete(const std::string &key, std::string token, uint32_t lifetime_s) {
-  finish(key, std::move(token), lifetime_s, {});
+  finish(key, std::move(token), lifetime_s, {}, 0);
 }
 
-void TokenCache::fail(const std::string &key, std::string error) {
-  finish(key, {}, 0, error.empty() ? std::string("token request failed") : std::move(error));
+void TokenCache::fail(const std::string &key, std::string error, int failure_errno) {
+  finish(key, {}, 0, error.empty() ? std::string("token request failed") : std::move(error),
+         failure_errno);
 }
 
 void TokenCache::invalidate(const std::string &key, const std::string &token) {
   std::lock_guard lock(mutex_);
-  auto it = entries_.find(key);
-  if (it != entries_.end() && it->second.token == token) {
-    it->second.token.clear();
-    it->second.usable_until = {};
+  Entry *entry = entries_.peek(key);
+  if (entry != nullptr && entry->token == token) {
+    entry->token.clear();
+    entry->usable_until = {};
   }
 }
 

@@ -83,13 +83,14 @@ bool is_acr(const UpstreamChoice &upstream) {
 
 UpstreamAuth::KnownChallenge UpstreamAuth::known_challenge(const std::string &upstream_key) {
   std::lock_guard lock(challenges_mutex_);
-  auto it = challenges_.find(upstream_key);
-  return it == challenges_.end() ? KnownChallenge{} : it->second;
+  const KnownChallenge *known = challenges_.find(upstream_key);
+  return known == nullptr ? KnownChallenge{} : *known;
 }
 
 void UpstreamAuth::remember_challenge(const std::string &upstream_key, KnownChallenge challenge) {
   std::lock_guard lock(challenges_mutex_);
-  challenges_[upstream_key] = std::move(challenge);
+  auto never = [](const KnownChallenge &) { return false; }; // neither pinned nor expired
+  challenges_.find_or_insert(upstream_key, never, never) = std::move(challenge);
 }
 
 core::Task<int> UpstreamAuth::fetch_registry_token(http::UpstreamPool &pool,
@@ -181,7 +182,7 @@ core::Task<int> UpstreamAuth::authorization(http::UpstreamPool &pool,
     co_return 0;
   case TokenCache::Lookup::Kind::Failed:
     *error = lookup.error;
-    co_return -EACCES;
+    co_return lookup.failure_errno;
   case TokenCache::Lookup::Kind::Fetch:
     break;
   }
@@ -195,7 +196,7 @@ core::Task<int> UpstreamAuth::authorization(http::UpstreamPool &pool,
     rc = co_await fetch_registry_token(pool, upstream, challenge, scope, token, lifetime_s, error);
   }
   if (rc < 0) {
-    tokens_.fail(token_key, *error);
+    tokens_.fail(token_key, *error, rc == -EBUSY ? -EBUSY : -EACCES);
     co_return rc;
   }
   header_value = "Bearer " + token;

@@ -2,11 +2,12 @@
 // Authentication to upstreams, on behalf of clients that have none: the bearer-token flow
 // (anonymous or with basic credentials at the token realm), plain Basic, and Azure Container
 // Registry's Entra ID exchange. What the upstream asked for the last time is remembered per
-// upstream, so after the first 401 requests go out with the right credentials at once.
+// upstream, so after the first 401 requests go out with the right credentials at once (for at
+// most kRememberedChallengesMax upstreams: ?ns= lets clients name any host).
 #include <mutex>
 #include <string>
-#include <unordered_map>
 
+#include "core/lru_map.h"
 #include "core/task.h"
 #include "http/upstream_exchange.h"
 #include "http/upstream_pool.h"
@@ -18,7 +19,13 @@ namespace regcache::registry {
 
 class UpstreamAuth {
 public:
-  explicit UpstreamAuth(const Config &config) : config_(config) {}
+  // Upstreams (authorities) whose challenge is remembered; the least recently used is
+  // forgotten first, and costs one 401 round trip when it comes back.
+  static constexpr size_t kRememberedChallengesMax = 4096;
+
+  explicit UpstreamAuth(const Config &config)
+      : config_(config), tokens_(config.token_cache_entries_max),
+        challenges_(kRememberedChallengesMax) {}
   UpstreamAuth(const UpstreamAuth &) = delete;
   UpstreamAuth &operator=(const UpstreamAuth &) = delete;
 
@@ -56,7 +63,7 @@ private:
   const Config &config_;
   TokenCache tokens_;
   std::mutex challenges_mutex_;
-  std::unordered_map<std::string, KnownChallenge> challenges_;
+  core::LruMap<KnownChallenge> challenges_;
 };
 
 // Whether the token server `realm` may receive `upstream`'s credentials: over TLS (or both

@@ -442,6 +442,13 @@ std::shared_ptr<BlobFetch> FetchTable::join_or_create(const Digest &digest, bool
   return fresh;
 }
 
+std::shared_ptr<BlobFetch> FetchTable::join(const Digest &digest, bool limited) {
+  std::lock_guard lock(mutex_);
+  Table &table = fetches_[limited ? 1 : 0];
+  auto it = table.find(digest);
+  return it == table.end() ? nullptr : it->second.lock();
+}
+
 void FetchTable::forget(const BlobFetch &fetch) {
   std::lock_guard lock(mutex_);
   Table &table = fetches_[fetch.limited() ? 1 : 0];

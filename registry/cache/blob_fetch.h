@@ -136,6 +136,8 @@ public:
   std::shared_ptr<BlobFetch> join_or_create(const Digest &digest, bool *created) {
     return join_or_create(digest, false, created);
   }
+  // The running download of a digest, or null (a worker at its fetch bound may only follow).
+  std::shared_ptr<BlobFetch> join(const Digest &digest, bool limited);
   // Removes the entry of `fetch` (an entry of a newer fetch of the digest stays).
   void forget(const BlobFetch &fetch);
 

@@ -37,6 +37,13 @@ struct Config {
 
   uint32_t connections_max = 4096;        // client connections, per worker
   uint32_t upstream_connections_max = 64; // idle pooled connections, per upstream per worker
+  // Bounds on what clients can make regcache hold (issue 9): upstream connections in use or
+  // opening and blob downloads, per worker (past them, 503 with Retry-After), idle pooled
+  // connections' age, and bearer tokens remembered (shared by the workers).
+  uint32_t upstream_active_max = 256;
+  uint32_t fetches_max = 64;
+  uint32_t upstream_idle_timeout_ms = 30'000;
+  uint32_t token_cache_entries_max = 10'000;
   uint64_t manifest_bytes_max = 4u << 20; // 4 MiB, the limit distribution sets for manifests
 
   bool access_log = true;

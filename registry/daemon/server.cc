@@ -163,6 +163,8 @@ void Server::run_worker(Worker &worker) {
   upstream_settings.connect_timeout_ms = config_.upstream_connect_timeout_ms;
   upstream_settings.read_timeout_ms = config_.upstream_read_timeout_ms;
   upstream_settings.idle_connections_max = config_.upstream_connections_max;
+  upstream_settings.idle_timeout_ms = config_.upstream_idle_timeout_ms;
+  upstream_settings.active_connections_max = config_.upstream_active_max;
   upstream_settings.tls_context = tls_context_.get();
   WorkerContext context(config_, store_, fetches_, tags_, *auth_, client_auth_, revalidations_,
                         ttl_policy_, upstream_settings);

@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <array>
+
+#include "core/bounded_format.h"
 #include "registry/cache/blob_fetch.h"
 #include "registry/cache/blob_store.h"
 #include "registry/serve/client_access.h"
@@ -99,8 +102,22 @@ core::Task<void> respond_blob(ClientConnection &client, const http::RequestHead 
   WorkerContext &worker = client.worker();
   bool created = false;
   const ProvenanceMark mark = provenance_mark(worker, upstream);
-  std::shared_ptr<BlobFetch> fetch =
-      worker.fetches.join_or_create(*digest, mark == ProvenanceMark::Limited, &created);
+  const bool limited = mark == ProvenanceMark::Limited;
+  std::shared_ptr<BlobFetch> fetch;
+  if (worker.fetches_running < worker.config.fetches_max) {
+    fetch = worker.fetches.join_or_create(*digest, limited, &created);
+  } else {
+    // At the bound, each download holding its staging buffers and a connection: following a
+    // download that runs already costs nothing upstream, starting one must wait for a retry.
+    fetch = worker.fetches.join(*digest, limited);
+    if (!fetch) {
+      std::array<char, 80> why;
+      co_await send_over_capacity(
+          client, core::format_bounded(why, "{} downloads running on this worker (--fetches-max)",
+                                       worker.fetches_running));
+      co_return;
+    }
+  }
   if (created) {
     client.set_outcome(CacheOutcome::Miss);
     BlobFetchRequest request;

@@ -93,9 +93,20 @@ core::Task<int> send_registry_denied(ClientConnection &client) {
   co_return co_await client.send_oci_error(403, OciErrorCode::Denied, kRegistryDeniedMessage);
 }
 
+core::Task<int> send_over_capacity(ClientConnection &client, std::string_view why) {
+  client.set_outcome(CacheOutcome::Error);
+  std::array<char, 300> message;
+  std::array<http::Header, 1> retry_after{http::Header{"Retry-After", "1"}};
+  co_return co_await client.send_oci_error(
+      503, OciErrorCode::TooManyRequests,
+      core::format_bounded(message, "regcache is busy, retry: {}", why), retry_after);
+}
+
 core::Task<int> send_upstream_failure(ClientConnection &client, int rc, std::string_view error) {
   if (rc == -EPERM)
     co_return co_await send_registry_denied(client);
+  if (rc == -EBUSY)
+    co_return co_await send_over_capacity(client, error);
   if (rc != -EACCES)
     co_return co_await send_upstream_unavailable(client, error);
   client.set_outcome(CacheOutcome::Error);

@@ -30,9 +30,17 @@ core::Task<int> send_upstream_unavailable(ClientConnection &client, std::string_
 // 403 DENIED for a registry this client may not reach; the same answer whatever the reason.
 core::Task<int> send_registry_denied(ClientConnection &client);
 
+// 503 with Retry-After: 1 and TOOMANYREQUESTS: regcache is at one of its bounds (downloads or
+// upstream connections per worker, the resolver's queue). TOOMANYREQUESTS, not the
+// distribution-only UNAVAILABLE, because it is in the OCI spec's table of codes every client
+// knows and it says what happened: too many requests at once. 503, not 429, because the bound
+// is regcache's capacity, not anything this client did.
+core::Task<int> send_over_capacity(ClientConnection &client, std::string_view why);
+
 // An upstream request that got no usable answer: 401 UNAUTHORIZED when the upstream (or its
 // token server) refused regcache's credentials (-EACCES), 403 DENIED when the host may not be
-// reached (-EPERM: not a public address), else 502.
+// reached (-EPERM: not a public address), 503 when regcache is at a bound (-EBUSY, see
+// send_over_capacity), else 502.
 core::Task<int> send_upstream_failure(ClientConnection &client, int rc, std::string_view error);
 
 // True for answers that mean "the upstream cannot help right now" (stale-if-error applies).

@@ -128,6 +128,10 @@ TEST(ApplyEnvironmentTest, EveryOptionOfTheTableHasAVariableThatIsRead) {
         applied.config.shutdown_grace_ms != defaults.shutdown_grace_ms ||
         applied.config.connections_max != defaults.connections_max ||
         applied.config.upstream_connections_max != defaults.upstream_connections_max ||
+        applied.config.upstream_active_max != defaults.upstream_active_max ||
+        applied.config.fetches_max != defaults.fetches_max ||
+        applied.config.upstream_idle_timeout_ms != defaults.upstream_idle_timeout_ms ||
+        applied.config.token_cache_entries_max != defaults.token_cache_entries_max ||
         applied.config.manifest_bytes_max != defaults.manifest_bytes_max ||
         applied.config.access_log != defaults.access_log ||
         applied.config.registries.kind != defaults.registries.kind ||
@@ -137,7 +141,7 @@ TEST(ApplyEnvironmentTest, EveryOptionOfTheTableHasAVariableThatIsRead) {
     EXPECT_TRUE(changed) << name;
     ++checked;
   }
-  EXPECT_EQ(checked, 21u);
+  EXPECT_EQ(checked, 25u);
 }
 
 TEST(ApplyEnvironmentTest, CountVariableSetsItsField) {

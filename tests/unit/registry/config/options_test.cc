@@ -62,6 +62,10 @@ TEST(ParseOptionsTest, NoArgumentsGiveTheDefaults) {
   EXPECT_EQ(config.shutdown_grace_ms, 10000u);
   EXPECT_EQ(config.connections_max, 4096u);
   EXPECT_EQ(config.upstream_connections_max, 64u);
+  EXPECT_EQ(config.upstream_active_max, 256u);
+  EXPECT_EQ(config.fetches_max, 64u);
+  EXPECT_EQ(config.upstream_idle_timeout_ms, 30000u);
+  EXPECT_EQ(config.token_cache_entries_max, 10000u);
   EXPECT_EQ(config.manifest_bytes_max, 4u * 1024 * 1024);
   EXPECT_TRUE(config.access_log);
 }
@@ -122,6 +126,10 @@ TEST(ParseOptionsTest, EveryCountOptionSetsItsField) {
       {"--shutdown-grace-ms", &Config::shutdown_grace_ms},
       {"--connections-max", &Config::connections_max},
       {"--upstream-connections-max", &Config::upstream_connections_max},
+      {"--upstream-active-max", &Config::upstream_active_max},
+      {"--fetches-max", &Config::fetches_max},
+      {"--upstream-idle-timeout-ms", &Config::upstream_idle_timeout_ms},
+      {"--token-cache-entries-max", &Config::token_cache_entries_max},
   };
   for (const Case &test_case : cases) {
     EXPECT_EQ(parse_ok({test_case.name, "1234"}).*test_case.field, 1234u) << test_case.name;
@@ -318,6 +326,10 @@ TEST(HelpTextTest, ListsEveryOption) {
                                   "--shutdown-grace-ms ",
                                   "--connections-max ",
                                   "--upstream-connections-max ",
+                                  "--upstream-active-max ",
+                                  "--fetches-max ",
+                                  "--upstream-idle-timeout-ms ",
+                                  "--token-cache-entries-max ",
                                   "--manifest-bytes-max ",
                                   "--no-access-log ",
                                   "--config ",
@@ -372,7 +384,7 @@ TEST(HelpTextTest, EveryOptionEntryShowsItsDefaultAndEnvironmentVariable) {
     EXPECT_NE(entry.find("(default: "), std::string::npos) << entry;
     EXPECT_NE(entry.find("[env: REGCACHE_"), std::string::npos) << entry;
   }
-  EXPECT_EQ(count, 23u);
+  EXPECT_EQ(count, 27u);
 }
 
 TEST(HelpTextTest, NamesTheEnvironmentVariableOfAnOption) {
