@@ -27,15 +27,11 @@ bool pattern_matches(std::string_view pattern, std::string_view host) {
   return http::iequals(pattern, host);
 }
 
-std::string_view trimmed(std::string_view text) {
-  return http::trim_ows(text);
-}
-
 } // namespace
 
 std::optional<RegistryPolicy> parse_registry_policy(std::string_view text, std::string *problem) {
   RegistryPolicy policy;
-  policy.text = std::string(trimmed(text));
+  policy.text = std::string(http::trim_ows(text));
   if (policy.text == "any") {
     policy.kind = RegistryPolicy::Kind::Any;
     return policy;
@@ -48,7 +44,7 @@ std::optional<RegistryPolicy> parse_registry_policy(std::string_view text, std::
   std::string_view rest = text;
   while (!rest.empty()) { // bounded: each turn removes one element
     size_t comma = rest.find(',');
-    const std::string element = lowercase(trimmed(rest.substr(0, comma)));
+    const std::string element = lowercase(http::trim_ows(rest.substr(0, comma)));
     rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
     if (element.empty())
       continue;

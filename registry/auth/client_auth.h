@@ -36,7 +36,6 @@ public:
   // Start-up: the users file; an empty path leaves client authentication off.
   bool load(const std::string &htpasswd_path, std::string *error);
   bool enabled() const { return !users_.empty(); }
-  Htpasswd &users() { return users_; } // tests
   const ClientTokens &tokens() const { return tokens_; }
 
   // From the request's Authorization value (empty: none).

@@ -133,9 +133,6 @@ public:
   // The running download of a digest, or a new one (`*created` tells which; the creator runs
   // it).
   std::shared_ptr<BlobFetch> join_or_create(const Digest &digest, bool limited, bool *created);
-  std::shared_ptr<BlobFetch> join_or_create(const Digest &digest, bool *created) {
-    return join_or_create(digest, false, created);
-  }
   // The running download of a digest, or null (a worker at its fetch bound may only follow).
   std::shared_ptr<BlobFetch> join(const Digest &digest, bool limited);
   // Removes the entry of `fetch` (an entry of a newer fetch of the digest stays).

@@ -16,6 +16,15 @@ std::string_view authorization_of(const http::RequestHead &request) {
   return header == nullptr ? std::string_view() : header->value;
 }
 
+// Too many password checks running: the client tries again in a moment.
+core::Task<int> send_login_busy(ClientConnection &client) {
+  static constexpr http::Header kRetry{"Retry-After", "1"};
+  client.set_outcome(CacheOutcome::Error);
+  co_return co_await client.send_oci_error(503, OciErrorCode::TooManyRequests,
+                                           "too many logins are being checked; try again",
+                                           std::span<const http::Header>(&kRetry, 1));
+}
+
 const ClientPolicy &policy_for(const Config &config, const UpstreamChoice &upstream) {
   // An unconfigured registry (?ns=) is under the default upstream's policy.
   return upstream.config != nullptr ? upstream.config->clients : config.default_upstream().clients;
@@ -47,14 +56,9 @@ core::Task<std::optional<ClientIdentity>> identify_client(ClientConnection &clie
   case ClientIdentity::Kind::BadCredentials:
     co_await send_login_challenge(client, request, "the credentials are not valid");
     co_return std::nullopt;
-  case ClientIdentity::Kind::Busy: {
-    static constexpr http::Header kRetry{"Retry-After", "1"};
-    client.set_outcome(CacheOutcome::Error);
-    co_await client.send_oci_error(503, OciErrorCode::TooManyRequests,
-                                   "too many logins are being checked; try again",
-                                   std::span<const http::Header>(&kRetry, 1));
+  case ClientIdentity::Kind::Busy:
+    co_await send_login_busy(client);
     co_return std::nullopt;
-  }
   }
   co_return std::nullopt;
 }
@@ -74,13 +78,9 @@ core::Task<void> respond_token(ClientConnection &client, const http::RequestHead
                                    std::span<const http::Header>(&kBasic, 1));
     co_return;
   }
-  case ClientIdentity::Kind::Busy: {
-    static constexpr http::Header kRetry{"Retry-After", "1"};
-    co_await client.send_oci_error(503, OciErrorCode::TooManyRequests,
-                                   "too many logins are being checked; try again",
-                                   std::span<const http::Header>(&kRetry, 1));
+  case ClientIdentity::Kind::Busy:
+    co_await send_login_busy(client);
     co_return;
-  }
   }
   const std::string token = auth.tokens().issue(identity.user, core::unix_now_s());
   // The distribution token spec's answer; access_token for OAuth-minded clients.

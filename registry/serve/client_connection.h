@@ -81,7 +81,6 @@ public:
   bool is_head_request() const { return head_request_; }
   // Chunked coding is HTTP/1.1's (RFC 9112 section 7).
   bool can_chunk() const { return request_version_minor_ >= 1; }
-  bool keeps_alive() const { return keep_alive_; }
   void set_outcome(CacheOutcome outcome) { outcome_ = outcome; }
   void set_upstream(std::string_view authority);
 

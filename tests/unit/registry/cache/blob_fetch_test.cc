@@ -12,9 +12,9 @@ Digest digest_of_hex(char c) {
 TEST(FetchTableTest, ConcurrentMissesOfOneDigestShareOneFetch) {
   FetchTable table;
   bool created_first = false, created_second = false, created_other = false;
-  auto first = table.join_or_create(digest_of_hex('1'), &created_first);
-  auto second = table.join_or_create(digest_of_hex('1'), &created_second);
-  auto other = table.join_or_create(digest_of_hex('2'), &created_other);
+  auto first = table.join_or_create(digest_of_hex('1'), false, &created_first);
+  auto second = table.join_or_create(digest_of_hex('1'), false, &created_second);
+  auto other = table.join_or_create(digest_of_hex('2'), false, &created_other);
   EXPECT_TRUE(created_first);
   EXPECT_FALSE(created_second);
   EXPECT_TRUE(created_other);
@@ -25,9 +25,9 @@ TEST(FetchTableTest, ConcurrentMissesOfOneDigestShareOneFetch) {
 TEST(FetchTableTest, AForgottenFetchIsNotJoinedAgain) {
   FetchTable table;
   bool created = false;
-  auto first = table.join_or_create(digest_of_hex('3'), &created);
+  auto first = table.join_or_create(digest_of_hex('3'), false, &created);
   table.forget(*first);
-  auto second = table.join_or_create(digest_of_hex('3'), &created);
+  auto second = table.join_or_create(digest_of_hex('3'), false, &created);
   EXPECT_TRUE(created);
   EXPECT_NE(first.get(), second.get());
 }

@@ -23,6 +23,7 @@
 #include "core/task.h"
 #include "registry/cache/blob_store.h"
 #include "registry/cache/sha256.h"
+#include "tests/unit/registry/cache/store_on_ring.h"
 
 namespace regcache::registry {
 namespace {
@@ -36,40 +37,8 @@ constexpr std::string_view kOciManifestType = "application/vnd.oci.image.manifes
 constexpr std::string_view kDockerManifestType =
     "application/vnd.docker.distribution.manifest.v2+json";
 
-class ManifestStoreTest : public ::testing::Test {
+class ManifestStoreTest : public StoreOnRingTest {
 protected:
-  void SetUp() override {
-    std::string error;
-    ASSERT_TRUE(ring_.init(core::RingOptions{}, &error)) << error;
-    char pattern[] = "/tmp/regcache-manifest-store-test-XXXXXX";
-    ASSERT_NE(::mkdtemp(pattern), nullptr);
-    root_ = pattern;
-    ASSERT_TRUE(store_.open(root_, &error)) << error;
-  }
-  void TearDown() override {
-    std::error_code ignored;
-    if (!root_.empty())
-      std::filesystem::remove_all(root_, ignored);
-  }
-
-  // Drives `task` on the ring to its end, bounded by a number of turns.
-  template <typename T> T run(core::Task<T> task) {
-    std::optional<T> result;
-    bool done = false;
-    core::spawn([](core::Task<T> task, std::optional<T> &result, bool &done) -> core::Task<void> {
-      result.emplace(co_await std::move(task));
-      done = true;
-    }(std::move(task), result, done));
-    for (int turn = 0; turn < 1000 && !done; ++turn)
-      ring_.run_once(100);
-    if (!done) {
-      // Its frame points into this one: returning would let it write to a dead stack.
-      std::fputs("store operation did not finish in 1000 ring turns; aborting\n", stderr);
-      std::abort();
-    }
-    return *result;
-  }
-
   bool store(std::string_view media_type) {
     return run(
         store_manifest(store_, digest_, media_type, kManifestBytes, ProvenanceMark::Untracked));
@@ -85,9 +54,6 @@ protected:
     return info.st_ino;
   }
 
-  core::Ring ring_;
-  BlobStore store_;
-  std::string root_;
   const Digest digest_ = sha256_of(std::span<const char>(kManifestBytes));
 };
 
