@@ -263,12 +263,13 @@ class MemoryStaysBounded(unittest.TestCase):
                   after_second_kib, seconds, first, second, self.upstream.token_requests),
               file=sys.stderr)
         self.assertTrue(self.rc.alive())
-        self.assertLess(after_second_kib - after_first_kib, ROUND_GROWTH_MAX_KIB)
         if under_address_sanitizer(pid):
             # ASan keeps freed memory in its quarantine (256 MiB by default) and pads every
-            # allocation, so the absolute figure says nothing there; the growth of the second
-            # round, above, still must stay within the bound.
-            return
+            # allocation, so RSS says nothing about regcache's own bounds there (CI saw the
+            # second round add 3 MiB once and 14 MiB the next time); the RelWithDebInfo suite
+            # asserts both bounds.
+            self.skipTest("RSS bounds are not measurable under AddressSanitizer")
+        self.assertLess(after_second_kib - after_first_kib, ROUND_GROWTH_MAX_KIB)
         self.assertLess(after_second_kib - start_kib, RSS_MAX_KIB)
 
 
