@@ -108,6 +108,37 @@ std::string_view query_param(std::string_view query, std::string_view key) {
   return {};
 }
 
+std::optional<std::string_view> ns_param(std::string_view query, RegistryHostBuffer &buffer) {
+  const std::string_view raw = query_param(query, "ns");
+  auto hex_value = [](char c) -> int {
+    if (c >= '0' && c <= '9')
+      return c - '0';
+    if (c >= 'a' && c <= 'f')
+      return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+      return c - 'A' + 10;
+    return -1;
+  };
+  size_t length = 0;
+  for (size_t i = 0; i < raw.size(); ++i) {
+    if (length == buffer.size())
+      return std::nullopt;
+    char c = raw[i];
+    if (c == '%') {
+      if (raw.size() - i < 3)
+        return std::nullopt;
+      const int high = hex_value(raw[i + 1]);
+      const int low = hex_value(raw[i + 2]);
+      if (high < 0 || low < 0)
+        return std::nullopt;
+      c = static_cast<char>(high * 16 + low);
+      i += 2;
+    }
+    buffer[length++] = c;
+  }
+  return std::string_view(buffer.data(), length);
+}
+
 bool is_valid_registry_host(std::string_view host) {
   const size_t colon = host.rfind(':');
   if (colon != std::string_view::npos) {

@@ -1,6 +1,8 @@
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -46,6 +48,15 @@ RouteResult parse_route(std::string_view path);
 // key nor value is percent-decoded: the caller validates the value. A missing key and an
 // empty value both give an empty view.
 std::string_view query_param(std::string_view query, std::string_view key);
+
+// Room for the longest registry host: a 253-byte DNS name, ':' and a five-digit port.
+inline constexpr size_t kRegistryHostBytesMax = 259;
+using RegistryHostBuffer = std::array<char, kRegistryHostBytesMax>;
+
+// The value of `?ns=`, percent-decoded into `buffer` (containerd encodes the port's colon:
+// `ns=registry.corp%3A5000`). An empty view when there is no ns; nullopt when the value has a
+// broken %-escape or does not fit. Not yet checked: see is_valid_registry_host.
+std::optional<std::string_view> ns_param(std::string_view query, RegistryHostBuffer &buffer);
 
 // The registry host of a `?ns=` parameter (as containerd sends it): a lowercase host name or
 // an IPv4 address, with an optional :port. Lowercase only because the host becomes part of

@@ -1,5 +1,6 @@
 #include "registry/upstream/upstream_router.h"
 
+#include "registry/api/name_grammar.h"
 #include "registry/api/route.h"
 
 namespace regcache::registry {
@@ -24,10 +25,21 @@ bool same_registry_host(std::string_view configured, std::string_view asked) {
   return hub(configured) && hub(asked);
 }
 
+// A ?ns= of host:port names the configured upstream at that host and port, whether or not its
+// URL spells the scheme's default port (`registry.corp:443` is https://registry.corp).
+bool same_host_and_port(const UpstreamUrl &url, std::string_view asked) {
+  const size_t colon = asked.rfind(':');
+  if (colon == std::string_view::npos)
+    return false;
+  std::optional<uint16_t> port = parse_port(asked.substr(colon + 1));
+  return port && *port == url.port && asked.substr(0, colon) == url.host;
+}
+
 const UpstreamConfig *find_upstream(const Config &config, std::string_view host) {
   for (const UpstreamConfig &upstream : config.upstreams) {
     if (same_registry_host(upstream.host, host) ||
-        same_registry_host(upstream.url.authority(), host)) {
+        same_registry_host(upstream.url.authority(), host) ||
+        same_host_and_port(upstream.url, host)) {
       return &upstream;
     }
   }
@@ -37,17 +49,22 @@ const UpstreamConfig *find_upstream(const Config &config, std::string_view host)
 } // namespace
 
 bool ns_param_is_valid(std::string_view query) {
-  std::string_view ns = query_param(query, "ns");
+  RegistryHostBuffer buffer;
+  std::optional<std::string_view> ns = ns_param(query, buffer);
   // An IPv6 literal passes here and is refused by choose_upstream with the 403 of every
   // registry regcache does not serve.
-  return ns.empty() || ns.starts_with('[') || is_valid_registry_host(ns);
+  return ns && (ns->empty() || ns->starts_with('[') || is_valid_registry_host(*ns));
 }
 
 UpstreamRefusal choose_upstream(const Config &config, std::string_view query, std::string_view name,
                                 UpstreamChoice &out) {
   out.config = nullptr;
   UpstreamUrl url = config.default_upstream().url;
-  std::string_view ns = query_param(query, "ns");
+  RegistryHostBuffer ns_buffer;
+  std::optional<std::string_view> decoded_ns = ns_param(query, ns_buffer);
+  if (!decoded_ns)
+    return UpstreamRefusal::InvalidHost;
+  std::string_view ns = *decoded_ns;
   std::string_view repository = name;
   if (!ns.empty()) {
     if (!is_valid_registry_host(ns)) {

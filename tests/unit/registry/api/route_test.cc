@@ -247,5 +247,15 @@ TEST(DockerHubNameTest, NameWithSlashIsUnchanged) {
   EXPECT_EQ(docker_hub_name("a/b/c"), "a/b/c");
 }
 
+TEST(NsParam, DecodesIntoTheBufferAndRefusesWhatDoesNotFit) {
+  RegistryHostBuffer buffer;
+  EXPECT_EQ(ns_param("a=1&ns=h%3A1", buffer), std::optional<std::string_view>("h:1"));
+  EXPECT_EQ(ns_param("a=1", buffer), std::optional<std::string_view>(""));
+  std::string long_host = "ns=" + std::string(kRegistryHostBytesMax + 1, 'a');
+  EXPECT_EQ(ns_param(long_host, buffer), std::nullopt);
+  std::string fits = "ns=" + std::string(kRegistryHostBytesMax, 'a');
+  EXPECT_EQ(ns_param(fits, buffer)->size(), kRegistryHostBytesMax);
+}
+
 } // namespace
 } // namespace regcache::registry

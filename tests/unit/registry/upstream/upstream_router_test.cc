@@ -1,0 +1,80 @@
+#include "registry/upstream/upstream_router.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace regcache::registry {
+namespace {
+
+UpstreamConfig upstream_at(std::string host, std::string_view url) {
+  UpstreamConfig upstream;
+  upstream.host = std::move(host);
+  upstream.url = *parse_upstream_url(url, nullptr);
+  return upstream;
+}
+
+// A default upstream, a registry with a port on plain HTTP, and one on https's default port.
+Config three_upstreams() {
+  Config config;
+  config.upstreams = {upstream_at("docker.io", "http://127.0.0.1:5000"),
+                      upstream_at("registry.corp:5000", "http://registry.corp:5000"),
+                      upstream_at("secure.corp", "https://secure.corp")};
+  return config;
+}
+
+TEST(ChooseUpstream, PercentEncodedPortInNsNamesTheConfiguredUpstreamWithItsScheme) {
+  // containerd 1.6 sends the colon encoded.
+  Config config = three_upstreams();
+  UpstreamChoice choice;
+  ASSERT_EQ(choose_upstream(config, "ns=registry.corp%3A5000", "team/app", choice),
+            UpstreamRefusal::None);
+  EXPECT_EQ(choice.config, &config.upstreams[1]);
+  EXPECT_FALSE(choice.endpoint.tls);
+  EXPECT_EQ(choice.endpoint.port, 5000);
+  EXPECT_EQ(choice.name, "team/app");
+  EXPECT_FALSE(choice.endpoint.public_only);
+  // Lower-case escapes and the unencoded colon name the same upstream.
+  ASSERT_EQ(choose_upstream(config, "ns=registry.corp%3a5000", "team/app", choice),
+            UpstreamRefusal::None);
+  EXPECT_EQ(choice.config, &config.upstreams[1]);
+  ASSERT_EQ(choose_upstream(config, "ns=registry.corp:5000", "team/app", choice),
+            UpstreamRefusal::None);
+  EXPECT_EQ(choice.config, &config.upstreams[1]);
+}
+
+TEST(ChooseUpstream, NsWithTheSchemesDefaultPortNamesTheUpstreamWithoutOne) {
+  Config config = three_upstreams();
+  UpstreamChoice choice;
+  ASSERT_EQ(choose_upstream(config, "ns=secure.corp%3A443", "app", choice), UpstreamRefusal::None);
+  EXPECT_EQ(choice.config, &config.upstreams[2]);
+  EXPECT_TRUE(choice.endpoint.tls);
+  // Another port of the same host is another registry.
+  ASSERT_EQ(choose_upstream(config, "ns=secure.corp%3A8443", "app", choice), UpstreamRefusal::None);
+  EXPECT_EQ(choice.config, nullptr);
+  EXPECT_TRUE(choice.endpoint.public_only);
+  EXPECT_EQ(choice.endpoint.port, 8443);
+}
+
+TEST(ChooseUpstream, NsOfAnIpAndPortMatchesTheUpstreamAtThatAddress) {
+  Config config = three_upstreams();
+  UpstreamChoice choice;
+  ASSERT_EQ(choose_upstream(config, "ns=127.0.0.1%3A5000", "alpine", choice),
+            UpstreamRefusal::None);
+  EXPECT_EQ(choice.config, &config.upstreams[0]);
+}
+
+TEST(ChooseUpstream, BrokenEscapesAndEncodedSeparatorsAreInvalidHosts) {
+  Config config = three_upstreams();
+  UpstreamChoice choice;
+  for (std::string_view query : {"ns=registry.corp%3", "ns=registry.corp%", "ns=registry%zz.corp",
+                                 "ns=evil.com%2Fpath", "ns=a%00b", "ns=Registry.Corp"}) {
+    EXPECT_EQ(choose_upstream(config, query, "app", choice), UpstreamRefusal::InvalidHost) << query;
+    EXPECT_FALSE(ns_param_is_valid(query)) << query;
+  }
+  EXPECT_TRUE(ns_param_is_valid("ns=registry.corp%3A5000"));
+  EXPECT_TRUE(ns_param_is_valid("x=1"));
+}
+
+} // namespace
+} // namespace regcache::registry
