@@ -121,6 +121,24 @@ bool mask_accepts(uint8_t mask, std::string_view media_type) {
   return kind && (mask & accept_bit(*kind)) != 0;
 }
 
+bool stored_answer_serves(uint8_t stored_mask, std::string_view media_type, uint8_t client_mask) {
+  if (stored_mask == client_mask)
+    return true;
+  // Only a client that names the type: distribution answers `*/*` alone with a schema1
+  // conversion or a 404, never with the tag's own OCI or schema2 manifest.
+  const std::optional<ManifestKind> kind = manifest_kind(media_type);
+  if (!kind || (client_mask & accept_bit(*kind)) == 0)
+    return false;
+  if ((client_mask & ~stored_mask) == 0)
+    return true; // the same rules over fewer choices give the same answer
+  if (kind == ManifestKind::DockerManifestList || kind == ManifestKind::OciIndex)
+    return true;
+  constexpr uint8_t kConversionSources =
+      accept_bit(ManifestKind::DockerManifestV2) | accept_bit(ManifestKind::DockerManifestList) |
+      accept_bit(ManifestKind::OciManifest) | accept_bit(ManifestKind::OciIndex);
+  return (stored_mask & kConversionSources) == kConversionSources;
+}
+
 std::string_view mask_key(uint8_t mask) {
   assert(mask <= kAcceptMaskAll);
   if (mask > kAcceptMaskAll)

@@ -61,6 +61,17 @@ uint8_t accept_mask(std::string_view accept_header_value);
 // An empty mask accepts nothing: the caller decides what a request without Accept gets.
 bool mask_accepts(uint8_t mask, std::string_view media_type);
 
+// Whether the manifest an upstream answered to a client with `stored_mask`, of `media_type`, is
+// also what it would answer a client with `client_mask`, so the stored answer can serve it.
+// A registry sends a tag's own manifest to a client that names its type, and converts only for
+// one that does not (a list or index to one platform's manifest, schema2 to schema1; `*/*`
+// alone names no type for distribution). The stored answer is the tag's own when it is a list
+// or an index (nothing converts to one) or when `stored_mask` named every kind a conversion
+// starts from; otherwise it is known to serve only clients that accept nothing `stored_mask` did
+// not. Beyond an equal mask (the upstream's answer to that exact Accept, whatever it was), the
+// client must name the type itself.
+bool stored_answer_serves(uint8_t stored_mask, std::string_view media_type, uint8_t client_mask);
+
 // A short, stable, file-name-safe key for a mask, to key tag cache entries per accepted set:
 // one letter per bit in bit order (d: Docker v2, l: Docker list, o: OCI manifest, i: OCI
 // index, p: schema1 prettyjws, j: schema1 json, a: wildcard), "none" for 0. Requires

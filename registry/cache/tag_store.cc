@@ -3,17 +3,23 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 
 #include "core/io_ops.h"
+#include "registry/api/accept_kind.h"
 #include "registry/cache/atomic_file.h"
 #include "registry/cache/blob_store.h"
 
 namespace regcache::registry {
 namespace {
 
-constexpr size_t kEntryBytesMax = 1024;
+// kTagEntriesMax lines of mask, digest, two numbers and a media type (RFC 6838 caps its type and
+// subtype at 127 bytes each).
+constexpr size_t kEntriesBytesMax = 4096;
+// The first line names the format: entries of another layout are not misread.
+constexpr std::string_view kFormatLine = "regcache-tag-entries 1\n";
 
 bool safe_segment(std::string_view segment) {
   return !segment.empty() && segment != "." && segment != ".." &&
@@ -21,55 +27,89 @@ bool safe_segment(std::string_view segment) {
          segment.find('\0') == std::string_view::npos;
 }
 
-} // namespace
-
-std::string format_tag_entry(const TagEntry &entry) {
-  return fmt::format("{} {} {}\n{}\n", to_string(entry.digest), entry.size_bytes,
-                     entry.confirmed_unix_ms, entry.media_type);
+template <typename Number> bool parse_number(std::string_view text, Number &out) {
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc() && end == text.data() + text.size();
 }
 
-bool parse_tag_entry(std::string_view text, TagEntry &out) {
-  size_t line_end = text.find('\n');
-  if (line_end == std::string_view::npos)
+// Cuts the next space-separated field off `line`.
+std::string_view take_field(std::string_view &line) {
+  size_t space = line.find(' ');
+  std::string_view field = line.substr(0, space);
+  line.remove_prefix(space == std::string_view::npos ? line.size() : space + 1);
+  return field;
+}
+
+// "<mask> <digest> <size> <confirmed ms> <media type>"
+bool parse_entry_line(std::string_view line, TagEntry &out) {
+  unsigned mask = 0;
+  if (!parse_number(take_field(line), mask) || mask > kAcceptMaskAll)
     return false;
-  std::string_view first = text.substr(0, line_end);
-  std::string_view rest = text.substr(line_end + 1);
-  size_t space1 = first.find(' ');
-  size_t space2 = first.find(' ', space1 + 1);
-  if (space1 == std::string_view::npos || space2 == std::string_view::npos)
-    return false;
-  auto digest = parse_sha256_digest(first.substr(0, space1));
+  std::optional<Digest> digest = parse_sha256_digest(take_field(line));
   if (!digest)
     return false;
-  std::string_view size_text = first.substr(space1 + 1, space2 - space1 - 1);
-  std::string_view time_text = first.substr(space2 + 1);
-  uint64_t size = 0;
-  int64_t confirmed = 0;
-  auto [size_end, size_ec] =
-      std::from_chars(size_text.data(), size_text.data() + size_text.size(), size);
-  auto [time_end, time_ec] =
-      std::from_chars(time_text.data(), time_text.data() + time_text.size(), confirmed);
-  if (size_ec != std::errc() || size_end != size_text.data() + size_text.size())
+  if (!parse_number(take_field(line), out.size_bytes))
     return false;
-  if (time_ec != std::errc() || time_end != time_text.data() + time_text.size())
+  if (!parse_number(take_field(line), out.confirmed_unix_ms))
     return false;
-  size_t type_end = rest.find('\n');
-  if (type_end == std::string_view::npos || type_end == 0)
+  if (line.empty())
     return false;
+  out.accept_mask = static_cast<uint8_t>(mask);
   out.digest = *digest;
-  out.size_bytes = size;
-  out.confirmed_unix_ms = confirmed;
-  out.media_type = std::string(rest.substr(0, type_end));
+  out.media_type = std::string(line);
   return true;
 }
 
-bool tag_entry_path(const TagKey &key, std::string &out) {
+} // namespace
+
+std::string format_tag_entries(std::span<const TagEntry> entries) {
+  std::string text(kFormatLine);
+  for (const TagEntry &entry : entries) {
+    fmt::format_to(std::back_inserter(text), "{} {} {} {} {}\n", entry.accept_mask,
+                   to_string(entry.digest), entry.size_bytes, entry.confirmed_unix_ms,
+                   entry.media_type);
+  }
+  return text;
+}
+
+bool parse_tag_entries(std::string_view text, std::vector<TagEntry> &out) {
+  out.clear();
+  if (!text.starts_with(kFormatLine))
+    return false;
+  text.remove_prefix(kFormatLine.size());
+  while (!text.empty()) { // bounded: each round removes one line
+    size_t line_end = text.find('\n');
+    if (line_end == std::string_view::npos || out.size() == kTagEntriesMax)
+      return false; // a cut-off last line, or more than this version ever writes
+    TagEntry entry;
+    if (!parse_entry_line(text.substr(0, line_end), entry))
+      return false;
+    out.push_back(std::move(entry));
+    text.remove_prefix(line_end + 1);
+  }
+  return true;
+}
+
+const TagEntry *entry_for_client(std::span<const TagEntry> entries, uint8_t accept_mask) {
+  const TagEntry *best = nullptr;
+  for (const TagEntry &entry : entries) {
+    if (entry.accept_mask == accept_mask)
+      return &entry;
+    if (!stored_answer_serves(entry.accept_mask, entry.media_type, accept_mask))
+      continue;
+    if (best == nullptr || entry.confirmed_unix_ms > best->confirmed_unix_ms)
+      best = &entry;
+  }
+  return best;
+}
+
+bool tag_entries_path(const TagKey &key, std::string &out) {
   std::string upstream(key.upstream);
   for (char &c : upstream) {
     if (c == ':')
       c = '_'; // host:port -> host_port, one path segment
   }
-  if (!safe_segment(upstream) || !safe_segment(key.tag) || !safe_segment(key.accept_key))
+  if (!safe_segment(upstream) || !safe_segment(key.tag))
     return false;
   size_t start = 0;
   for (;;) { // every component of the repository name must be a plain segment
@@ -81,26 +121,61 @@ bool tag_entry_path(const TagKey &key, std::string &out) {
       break;
     start = slash + 1;
   }
-  // '@' cannot occur in a repository name, so "<tag>@<kind>" never collides with a directory.
-  out = fmt::format("tags/{}/{}/{}@{}", upstream, key.name, key.tag, key.accept_key);
+  // '@' cannot occur in a repository name, so "<tag>@entries" never collides with a directory.
+  // (Entries of the earlier one-file-per-Accept layout were named "<tag>@<mask letters>"; they
+  // are no longer read, which costs one upstream request per tag after an upgrade.)
+  out = fmt::format("tags/{}/{}/{}@entries", upstream, key.name, key.tag);
   return true;
 }
 
-core::Task<bool> TagStore::load(const TagKey &key, TagEntry &out) {
-  std::string path;
-  if (!tag_entry_path(key, path))
-    co_return false;
-  std::array<char, kEntryBytesMax> text;
+core::Task<bool> TagStore::load_all(const std::string &path, std::vector<TagEntry> &out) {
+  std::array<char, kEntriesBytesMax> text;
   int got = co_await read_small_file(store_, path.c_str(), text);
   if (got <= 0)
     co_return false;
-  co_return parse_tag_entry(std::string_view(text.data(), static_cast<size_t>(got)), out);
+  co_return parse_tag_entries(std::string_view(text.data(), static_cast<size_t>(got)), out);
+}
+
+core::Task<bool> TagStore::load(const TagKey &key, uint8_t accept_mask, TagEntry &out) {
+  std::string path;
+  if (!tag_entries_path(key, path))
+    co_return false;
+  std::vector<TagEntry> entries;
+  bool loaded = co_await load_all(path, entries);
+  if (!loaded)
+    co_return false;
+  const TagEntry *entry = entry_for_client(entries, accept_mask);
+  if (entry == nullptr)
+    co_return false;
+  out = *entry;
+  co_return true;
 }
 
 core::Task<bool> TagStore::save(const TagKey &key, const TagEntry &entry) {
   std::string path;
-  if (!tag_entry_path(key, path))
+  if (!tag_entries_path(key, path))
     co_return false;
+  std::vector<TagEntry> entries;
+  bool loaded = co_await load_all(path, entries);
+  if (!loaded)
+    entries.clear(); // missing or damaged: start over
+  auto same_mask = std::find_if(entries.begin(), entries.end(), [&](const TagEntry &other) {
+    return other.accept_mask == entry.accept_mask;
+  });
+  if (same_mask != entries.end()) {
+    *same_mask = entry;
+  } else if (entries.size() < kTagEntriesMax) {
+    entries.push_back(entry);
+  } else {
+    auto oldest =
+        std::min_element(entries.begin(), entries.end(), [](const auto &a, const auto &b) {
+          return a.confirmed_unix_ms < b.confirmed_unix_ms;
+        });
+    *oldest = entry;
+  }
+  std::string text = format_tag_entries(entries);
+  if (text.size() > kEntriesBytesMax)
+    co_return false; // media types no registry sends; the next request asks again
   // Create the directories, one component at a time (EEXIST is the common answer).
   for (size_t slash = path.find('/'); slash != std::string::npos;
        slash = path.find('/', slash + 1)) {
@@ -110,7 +185,7 @@ core::Task<bool> TagStore::save(const TagKey &key, const TagEntry &entry) {
       co_return false;
   }
   // No fsync: a lost tag entry after a power cut costs one upstream request, nothing more.
-  co_return co_await write_file_atomically(store_, path.c_str(), format_tag_entry(entry), false);
+  co_return co_await write_file_atomically(store_, path.c_str(), text, false);
 }
 
 } // namespace regcache::registry

@@ -110,22 +110,67 @@ enum RevalidationOutcome : int {
   kAskYourself = 3,       // nothing shared: ask the upstream yourself
 };
 
-TagEntry entry_for(const Digest &digest, const SmallResponse &answer) {
+TagEntry entry_for(const Digest &digest, const SmallResponse &answer, uint8_t accept_mask) {
   TagEntry entry;
   entry.digest = digest;
   entry.size_bytes = answer.body.size();
   entry.confirmed_unix_ms = core::unix_now_ms();
   entry.media_type = answer.fields.content_type;
+  entry.accept_mask = accept_mask;
   return entry;
 }
 
+// The entry a 200 HEAD answer describes; false when it lacks what a client needs to trust a HEAD
+// (digest, length and type), or names a schema1 manifest, which is never stored.
+bool entry_from_head(const SmallResponse &probe, uint8_t accept_mask, TagEntry &out) {
+  std::optional<Digest> digest = parse_sha256_digest(probe.fields.docker_content_digest);
+  if (!digest || !probe.fields.has_content_length || probe.fields.content_type.empty() ||
+      is_signed_schema1(probe.fields.content_type))
+    return false;
+  out.digest = *digest;
+  out.size_bytes = probe.fields.content_length;
+  out.confirmed_unix_ms = core::unix_now_ms();
+  out.media_type = probe.fields.content_type;
+  out.accept_mask = accept_mask;
+  return true;
+}
+
+// A HEAD answered from the tag entry alone, with no file opened: the digest and the length
+// (containerd and dockerd trust a HEAD only with both, and otherwise send a GET, which Docker
+// Hub counts as a pull) and the type.
+core::Task<void> answer_head_from_entry(ClientConnection &client, const TagEntry &entry,
+                                        std::span<const http::Header> extra_headers) {
+  std::array<char, kDigestChars> digest_text;
+  http::HeadWriter head = client.start_head(200);
+  head.header("Content-Type", entry.media_type);
+  add_digest_header(head, entry.digest, digest_text);
+  client.frame_length(head, entry.size_bytes);
+  for (const http::Header &header : extra_headers)
+    head.header(header.name, header.value);
+  co_await client.send_head(head);
+}
+
+// The manifest a tag entry names: a HEAD from the entry, a GET from the store. False when a
+// GET's bytes are not stored (a HEAD miss records the entry first; the client's GET by digest
+// usually stores them next).
+core::Task<bool> serve_tag_entry(ClientConnection &client, const TagEntry &entry,
+                                 std::span<const http::Header> extra_headers) {
+  if (client.is_head_request()) {
+    co_await answer_head_from_entry(client, entry, extra_headers);
+    co_return true;
+  }
+  // The entry was chosen for this client's Accept (TagStore::load), so its type is acceptable.
+  bool served = co_await serve_stored_manifest(client, entry.digest, kAcceptMaskAll, extra_headers);
+  co_return served;
+}
+
 core::Task<void> serve_stale_or_error(ClientConnection &client, const TagKey &key,
-                                      const SmallResponse &answer) {
+                                      uint8_t accept_mask, const SmallResponse &answer) {
   TagEntry entry;
-  bool have_entry = co_await client.worker().tags.load(key, entry);
+  bool have_entry = co_await client.worker().tags.load(key, accept_mask, entry);
   if (have_entry) {
     std::array<http::Header, 1> warning{kStaleWarning};
-    bool served = co_await serve_stored_manifest(client, entry.digest, kAcceptMaskAll, warning);
+    bool served = co_await serve_tag_entry(client, entry, warning);
     if (served) {
       client.set_outcome(CacheOutcome::Stale);
       co_return;
@@ -141,8 +186,10 @@ core::Task<void> serve_stale_or_error(ClientConnection &client, const TagKey &ke
 
 // A 200 GET answer for a tag: verified against the upstream's digest claim, stored by digest,
 // remembered for the tag. False (and the client answered with 502) when it cannot be trusted.
+// `entry` is what was remembered (its digest is zero for a relayed schema1 manifest).
 core::Task<bool> accept_tag_manifest(ClientConnection &client, ProvenanceMark mark,
-                                     const TagKey &key, SmallResponse &answer) {
+                                     const TagKey &key, uint8_t accept_mask, SmallResponse &answer,
+                                     TagEntry &entry) {
   if (answer.too_large) {
     // Only a prefix was read: it must never go out as a complete answer.
     co_await send_upstream_unavailable(client, "the manifest is larger than --manifest-bytes-max");
@@ -165,45 +212,82 @@ core::Task<bool> accept_tag_manifest(ClientConnection &client, ProvenanceMark ma
   WorkerContext &worker = client.worker();
   bool stored =
       co_await store_manifest(worker.store, digest, answer.fields.content_type, answer.body, mark);
-  if (stored) {
-    TagEntry entry = entry_for(digest, answer);
+  entry = entry_for(digest, answer, accept_mask);
+  if (stored)
     co_await worker.tags.save(key, entry);
-  }
   if (answer.fields.docker_content_digest.empty())
     answer.fields.docker_content_digest = to_string(digest);
   co_return true;
 }
 
-// The upstream's current answer for the tag, with the client's own method.
-core::Task<void> ask_upstream(ClientConnection &client, const http::RequestHead &head,
-                              const UpstreamChoice &upstream, std::span<const http::Header> accept,
-                              const std::string &target, const TagKey &key) {
+// A GET of the tag upstream for a client: stored, remembered and sent (a HEAD client gets the
+// head of it).
+core::Task<void> get_tag_for_client(ClientConnection &client, const UpstreamChoice &upstream,
+                                    std::span<const http::Header> accept, const std::string &target,
+                                    const TagKey &key, uint8_t accept_mask) {
   WorkerContext &worker = client.worker();
   SmallResponse answer;
-  co_await fetch_small_authorized(worker.upstreams, worker.auth, upstream, head.method, target,
-                                  accept, worker.config.manifest_bytes_max, answer);
+  co_await fetch_small_authorized(worker.upstreams, worker.auth, upstream, "GET", target, accept,
+                                  worker.config.manifest_bytes_max, answer);
   if (answer.rc < 0 || upstream_unhealthy(answer.fields.status)) {
-    co_await serve_stale_or_error(client, key, answer);
+    co_await serve_stale_or_error(client, key, accept_mask, answer);
     co_return;
   }
   client.set_outcome(CacheOutcome::Pass);
-  if (answer.fields.status != 200 || client.is_head_request()) {
+  if (answer.fields.status != 200) {
     co_await send_upstream_answer(client, answer.fields, answer.body);
     co_return;
   }
   client.set_outcome(CacheOutcome::Miss);
-  bool accepted =
-      co_await accept_tag_manifest(client, provenance_mark(worker, upstream), key, answer);
+  TagEntry entry;
+  bool accepted = co_await accept_tag_manifest(client, provenance_mark(worker, upstream), key,
+                                               accept_mask, answer, entry);
   if (accepted)
     co_await send_upstream_answer(client, answer.fields, answer.body);
 }
 
-// An expired entry: one HEAD upstream. Unchanged digest: renew the entry and serve it.
-// Changed: one GET (for GET clients), stored and served. Down/5xx/429: the stale entry.
-// Returns the outcome to share with followers; `answered` tells whether the client got its answer.
+// A tag regcache has no entry for. A HEAD asks the upstream with a HEAD (free on Docker Hub's
+// rate limit, where a GET by tag counts as a pull) and remembers the answer; the client's GET by
+// digest that follows stores the manifest itself. Only an upstream whose HEAD lacks the digest
+// or length is asked with a GET, since the client could not trust the HEAD either.
+core::Task<void> ask_upstream(ClientConnection &client, const UpstreamChoice &upstream,
+                              std::span<const http::Header> accept, const std::string &target,
+                              const TagKey &key, uint8_t accept_mask) {
+  if (!client.is_head_request()) {
+    co_await get_tag_for_client(client, upstream, accept, target, key, accept_mask);
+    co_return;
+  }
+  WorkerContext &worker = client.worker();
+  SmallResponse probe;
+  co_await fetch_small_authorized(worker.upstreams, worker.auth, upstream, "HEAD", target, accept,
+                                  worker.config.manifest_bytes_max, probe);
+  if (probe.rc < 0 || upstream_unhealthy(probe.fields.status)) {
+    co_await serve_stale_or_error(client, key, accept_mask, probe);
+    co_return;
+  }
+  client.set_outcome(CacheOutcome::Pass);
+  if (probe.fields.status != 200 || is_signed_schema1(probe.fields.content_type)) {
+    co_await send_upstream_answer(client, probe.fields, probe.body);
+    co_return;
+  }
+  TagEntry entry;
+  if (!entry_from_head(probe, accept_mask, entry)) {
+    co_await get_tag_for_client(client, upstream, accept, target, key, accept_mask);
+    co_return;
+  }
+  client.set_outcome(CacheOutcome::Miss);
+  co_await worker.tags.save(key, entry);
+  co_await answer_head_from_entry(client, entry, {});
+}
+
+// An expired entry: one HEAD upstream. Unchanged digest: renew the entry and serve it. Changed:
+// a HEAD client gets the new entry from the HEAD itself; a GET client costs one GET, stored and
+// served. Down/5xx/429: the stale entry. Returns the outcome to share with followers;
+// `answered` tells whether the client got its answer.
 core::Task<int> revalidate(ClientConnection &client, const UpstreamChoice &upstream,
                            std::span<const http::Header> accept, const std::string &target,
-                           const TagKey &key, TagEntry &entry, bool &answered) {
+                           const TagKey &key, uint8_t accept_mask, TagEntry &entry,
+                           bool &answered) {
   WorkerContext &worker = client.worker();
   answered = false;
   SmallResponse probe;
@@ -214,8 +298,15 @@ core::Task<int> revalidate(ClientConnection &client, const UpstreamChoice &upstr
   if (probe.fields.status == 200) {
     std::optional<Digest> current = parse_sha256_digest(probe.fields.docker_content_digest);
     if (current && *current == entry.digest) {
+      // Confirmed for this client's Accept (the entry may have been another Accept's answer).
       entry.confirmed_unix_ms = core::unix_now_ms();
+      entry.accept_mask = accept_mask;
       co_await worker.tags.save(key, entry);
+      co_return kEntryFresh;
+    }
+    TagEntry changed;
+    if (client.is_head_request() && entry_from_head(probe, accept_mask, changed)) {
+      co_await worker.tags.save(key, changed);
       co_return kEntryFresh;
     }
     if (!client.is_head_request()) {
@@ -232,58 +323,60 @@ core::Task<int> revalidate(ClientConnection &client, const UpstreamChoice &upstr
         co_return kAskYourself;
       }
       client.set_outcome(CacheOutcome::Miss);
-      bool accepted =
-          co_await accept_tag_manifest(client, provenance_mark(worker, upstream), key, answer);
+      bool accepted = co_await accept_tag_manifest(client, provenance_mark(worker, upstream), key,
+                                                   accept_mask, answer, changed);
       if (!accepted)
         co_return kAskYourself;
       co_await send_upstream_answer(client, answer.fields, answer.body);
       co_return kEntryFresh;
     }
   }
-  // A HEAD client of a changed tag, or a 404/401 for the tag: relay the upstream's HEAD answer
-  // and leave the entry (a GET will replace it).
+  // A 404/401 for the tag, or a HEAD answer a client cannot trust: relay the upstream's answer
+  // and leave the entry.
   answered = true;
   client.set_outcome(CacheOutcome::Pass);
   co_await send_upstream_answer(client, probe.fields, probe.body);
   co_return kAskYourself;
 }
 
-core::Task<void> respond_by_tag(ClientConnection &client, const http::RequestHead &head,
-                                const Route &route, const UpstreamChoice &upstream,
+core::Task<void> respond_by_tag(ClientConnection &client, const Route &route,
+                                const UpstreamChoice &upstream,
                                 std::span<const http::Header> accept, const std::string &target) {
   WorkerContext &worker = client.worker();
-  uint8_t mask = accept_mask_of(accept);
-  TagKey key{upstream.endpoint.authority, upstream.name, route.reference, mask_key(mask)};
+  const uint8_t mask = accept_mask_of(accept);
+  const TagKey key{upstream.endpoint.authority, upstream.name, route.reference};
   uint64_t ttl_ms = worker.ttl_scratches.ttl_ms(upstream.config, route.name, route.reference);
 
   TagEntry entry;
-  bool have_entry = co_await worker.tags.load(key, entry);
+  bool have_entry = co_await worker.tags.load(key, mask, entry);
   if (have_entry && ttl_ms > 0 &&
       core::unix_now_ms() - entry.confirmed_unix_ms < static_cast<int64_t>(ttl_ms)) {
-    bool served = co_await serve_stored_manifest(client, entry.digest, kAcceptMaskAll, {});
+    bool served = co_await serve_tag_entry(client, entry, {});
     if (served) {
       client.set_outcome(CacheOutcome::Hit);
       co_return;
     }
-    have_entry = false; // the manifest bytes are gone (removed by an operator): ask again
+    have_entry = false; // the manifest bytes are not stored: ask again
   }
   if (have_entry) {
+    // One revalidation per tag and Accept mask at a time; followers share its outcome.
     std::string flight_key;
-    tag_entry_path(key, flight_key);
+    tag_entries_path(key, flight_key);
+    flight_key.append("/").append(mask_key(mask));
     SingleFlight::Joined joined = co_await worker.revalidations.join(flight_key);
     int outcome = joined.outcome;
     bool answered = false;
     if (joined.leader) {
-      outcome = co_await revalidate(client, upstream, accept, target, key, entry, answered);
+      outcome = co_await revalidate(client, upstream, accept, target, key, mask, entry, answered);
       worker.revalidations.finish(flight_key, outcome);
       if (answered)
         co_return;
     }
     if (outcome == kEntryFresh) {
       TagEntry renewed;
-      bool reloaded = co_await worker.tags.load(key, renewed);
+      bool reloaded = co_await worker.tags.load(key, mask, renewed);
       if (reloaded) {
-        bool served = co_await serve_stored_manifest(client, renewed.digest, kAcceptMaskAll, {});
+        bool served = co_await serve_tag_entry(client, renewed, {});
         if (served) {
           client.set_outcome(CacheOutcome::Revalidated);
           co_return;
@@ -293,11 +386,11 @@ core::Task<void> respond_by_tag(ClientConnection &client, const http::RequestHea
       SmallResponse unreachable;
       unreachable.rc = -EHOSTUNREACH;
       unreachable.error = "the upstream could not revalidate the tag";
-      co_await serve_stale_or_error(client, key, unreachable);
+      co_await serve_stale_or_error(client, key, mask, unreachable);
       co_return;
     }
   }
-  co_await ask_upstream(client, head, upstream, accept, target, key);
+  co_await ask_upstream(client, upstream, accept, target, key, mask);
 }
 
 } // namespace
@@ -311,7 +404,7 @@ core::Task<void> respond_manifest(ClientConnection &client, const http::RequestH
   if (route.reference_is_digest) {
     co_await respond_by_digest(client, head, route, upstream, accept, target);
   } else {
-    co_await respond_by_tag(client, head, route, upstream, accept, target);
+    co_await respond_by_tag(client, route, upstream, accept, target);
   }
 }
 

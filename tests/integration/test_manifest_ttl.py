@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Manifest caching by tag: TTL tiers (PCRE, matched as docker-registry-proxy's nginx does),
-cheap HEAD revalidation of expired tags, one revalidation shared by concurrent clients,
+cheap HEAD revalidation of expired tags, HEAD by tag cached like GET (what containerd and
+dockerd send first), one revalidation shared by concurrent clients,
 entries kept per accepted manifest kind, stale-if-error, and manifests by digest that never
 expire.
 
@@ -698,6 +699,157 @@ class EntriesPerAcceptedKind(ManifestCase):
         expected_max = sum(1 for n in names if first[n].status != 200)
         self.assertLessEqual(sum(front_counts.values()), expected_max,
                              "upstream manifest requests" + self.diag(self.front, self.rc, marks))
+
+
+# ----------------------------------------------------------------------------
+# HEAD by tag (what containerd and dockerd send first)
+
+CONTAINERD_ACCEPT = ", ".join([rt.DOCKER_MANIFEST, rt.DOCKER_LIST, rt.OCI_MANIFEST, rt.OCI_INDEX,
+                               "*/*"])
+
+
+class HeadByTag(ManifestCase):
+    """HEAD by tag is cached like GET: a miss asks the upstream with one HEAD and remembers
+    digest, type and length; inside the TTL nothing goes upstream. Tier `(short)` 1s, the
+    rest 1h."""
+
+    ENV = {
+        "ENABLE_MANIFEST_CACHE": "true",
+        "MANIFEST_CACHE_PRIMARY_REGEX": "(short)",
+        "MANIFEST_CACHE_PRIMARY_TIME": "1s",
+        "MANIFEST_CACHE_DEFAULT_TIME": "1h",
+    }
+    SHORT_TTL = 1.0
+
+    @classmethod
+    def setUpClass(cls):
+        cls.front, cls.rc = cls.start_stack("head", env=cls.ENV)
+
+    def setUp(self):
+        self.front.fail_manifests = None
+
+    def tearDown(self):
+        self.front.fail_manifests = None
+
+    def head(self, repo, tag, accept=CONTAINERD_ACCEPT, rc=None):
+        return self.fetch(rc or self.rc, repo, tag, "HEAD", accept)
+
+    def test_a_head_miss_costs_one_upstream_head_and_no_get_and_carries_digest_type_and_length(self):
+        U.push("a", "head/miss", "v1")
+        marks = self.marks(self.front, self.rc)
+        self.assert_manifest(self.head("head/miss", "v1"), U.a, "HEAD",
+                             what=self.diag(self.front, self.rc, marks))
+        self.assert_upstream(self.front, self.rc, marks, {HEAD_M: 1}, kind="manifests")
+
+    def test_a_second_head_inside_the_ttl_costs_no_upstream_request(self):
+        U.push("a", "head/hit", "v1")
+        self.assert_manifest(self.head("head/hit", "v1"), U.a, "HEAD", what="first")
+        marks = self.marks(self.front, self.rc)
+        for _ in range(3):
+            self.assert_manifest(self.head("head/hit", "v1"), U.a, "HEAD",
+                                 what=self.diag(self.front, self.rc, marks))
+        self.assert_upstream(self.front, self.rc, marks, {})
+        self.assertEqual([e[3] for e in self.logged(self.rc, marks, "head/hit", "v1", 3)],
+                         ["HIT"] * 3, self.diag(self.front, self.rc, marks))
+
+    def test_a_containerd_pull_of_a_tag_a_second_time_costs_no_upstream_manifest_request(self):
+        # HEAD by tag, then GET by digest (which stores the bytes), then the same again.
+        # A regcache of its own: its store has none of the index's bytes yet.
+        front, rc = self.private_stack("head-pull", env=self.ENV)
+        U.push("m", "head/pull", "v1")
+        index = U.multi
+        for round_ in (1, 2):
+            marks = self.marks(front, rc)
+            r = self.head("head/pull", "v1", rc=rc)
+            self.assertEqual(r.header("Docker-Content-Digest"), index.index_digest, repr(r))
+            self.assertEqual(r.header("Content-Length"), str(len(index.index_bytes)), repr(r))
+            r = self.fetch(rc, "head/pull", index.index_digest, accept=rt.OCI_INDEX + ", */*")
+            self.assertEqual(r.body, index.index_bytes, repr(r))
+            # skopeo/podman GET by tag is then a hit too.
+            r = self.fetch(rc, "head/pull", "v1")
+            self.assertEqual(r.body, index.index_bytes, repr(r))
+            expected = {HEAD_M: 1, GET_M: 1} if round_ == 1 else {}
+            self.assert_upstream(front, rc, marks, expected, kind="manifests")
+
+    def test_a_get_by_tag_after_a_head_only_entry_asks_once_and_then_hits(self):
+        U.push("a", "head/then-get", "v1")
+        self.assert_manifest(self.head("head/then-get", "v1", ALL), U.a, "HEAD", what="head")
+        marks = self.marks(self.front, self.rc)
+        self.assert_manifest(self.fetch(self.rc, "head/then-get", "v1"), U.a, what="get 1")
+        self.assert_manifest(self.fetch(self.rc, "head/then-get", "v1"), U.a, what="get 2")
+        self.assert_upstream(self.front, self.rc, marks, {GET_M: 1}, kind="manifests")
+
+    def test_an_expired_unchanged_tag_costs_one_head_for_a_head_client(self):
+        U.push("a", "head/expired", "short")
+        self.assert_manifest(self.head("head/expired", "short"), U.a, "HEAD", what="first")
+        time.sleep(self.SHORT_TTL + EXPIRY_MARGIN)
+        marks = self.marks(self.front, self.rc)
+        self.assert_manifest(self.head("head/expired", "short"), U.a, "HEAD",
+                             what=self.diag(self.front, self.rc, marks))
+        self.assert_upstream(self.front, self.rc, marks, {HEAD_M: 1}, kind="manifests")
+        self.assertEqual([e[3] for e in self.logged(self.rc, marks, "head/expired", "short")],
+                         ["REVALIDATED"], self.diag(self.front, self.rc, marks))
+
+    def test_an_expired_moved_tag_gives_a_head_client_the_new_digest_for_one_head(self):
+        U.push("a", "head/moved", "short")
+        self.assert_manifest(self.head("head/moved", "short"), U.a, "HEAD", what="first")
+        U.move("head/moved", "short")
+        time.sleep(self.SHORT_TTL + EXPIRY_MARGIN)
+        marks = self.marks(self.front, self.rc)
+        self.assert_manifest(self.head("head/moved", "short"), U.b, "HEAD",
+                             what=self.diag(self.front, self.rc, marks))
+        self.assert_upstream(self.front, self.rc, marks, {HEAD_M: 1}, kind="manifests")
+        # And it is remembered: a HEAD inside the TTL again costs nothing.
+        marks = self.marks(self.front, self.rc)
+        self.assert_manifest(self.head("head/moved", "short"), U.b, "HEAD", what="again")
+        self.assert_upstream(self.front, self.rc, marks, {}, kind="manifests")
+
+    def test_an_expired_head_entry_is_served_stale_with_warning_110_while_the_upstream_fails(self):
+        for status in (503, 429):
+            repo = "head/stale-%d" % status
+            U.push("a", repo, "short")
+            self.assert_manifest(self.head(repo, "short"), U.a, "HEAD", what="first")
+            time.sleep(self.SHORT_TTL + EXPIRY_MARGIN)
+            self.front.fail_manifests = status
+            self.assert_manifest(self.head(repo, "short"), U.a, "HEAD", stale=True,
+                                 what="upstream answers %d" % status)
+            self.front.fail_manifests = None
+
+    def test_a_head_entry_is_served_stale_when_the_upstream_is_unreachable(self):
+        front, rc = self.private_stack("head-down", env=self.ENV)
+        U.push("a", "head/down", "short")
+        self.assert_manifest(self.head("head/down", "short", rc=rc), U.a, "HEAD", what="first")
+        time.sleep(self.SHORT_TTL + EXPIRY_MARGIN)
+        front.stop()
+        self.assert_manifest(self.head("head/down", "short", rc=rc), U.a, "HEAD", stale=True,
+                             what=rt.tail(rc.log_text(), 10))
+
+    def test_a_stored_index_serves_a_client_that_accepts_only_its_type_offline(self):
+        # Stored under containerd's Accept; asked with a single type, and with the upstream
+        # gone, it must not be a miss.
+        front, rc = self.private_stack("accept-single", env=self.ENV)
+        U.push("m", "head/single", "v1")
+        r = self.fetch(rc, "head/single", "v1", accept=CONTAINERD_ACCEPT)
+        self.assertEqual(r.body, U.multi.index_bytes, repr(r))
+        marks = self.marks(front, rc)
+        for method in ("GET", "HEAD"):
+            r = self.fetch(rc, "head/single", "v1", method, accept=rt.OCI_INDEX)
+            self.assertEqual(r.status, 200, repr(r))
+            self.assertEqual(r.header("Docker-Content-Digest"), U.multi.index_digest, repr(r))
+        self.assert_upstream(front, rc, marks, {}, kind="manifests")
+        front.stop()
+        r = self.fetch(rc, "head/single", "v1", accept="%s;q=0.9" % rt.OCI_INDEX)
+        self.assertEqual(r.status, 200, repr(r) + rt.tail(rc.log_text(), 10))
+        self.assertEqual(r.body, U.multi.index_bytes)
+
+    def test_a_client_that_does_not_accept_the_stored_type_is_never_sent_it(self):
+        U.push("m", "head/not-accepted", "v1")
+        r = self.fetch(self.rc, "head/not-accepted", "v1", accept=CONTAINERD_ACCEPT)
+        self.assertEqual(r.body, U.multi.index_bytes, repr(r))
+        for method in ("GET", "HEAD"):
+            r = self.fetch(self.rc, "head/not-accepted", "v1", method, accept=rt.DOCKER_MANIFEST)
+            self.assertNotEqual(r.header("Content-Type"), rt.OCI_INDEX, repr(r))
+            self.assertNotEqual(r.header("Docker-Content-Digest"), U.multi.index_digest, repr(r))
 
 
 # ----------------------------------------------------------------------------

@@ -186,3 +186,49 @@ TEST(MaskKeyTest, EveryMaskHasADistinctFileNameSafeKey) {
 
 } // namespace
 } // namespace regcache::registry
+
+namespace regcache::registry {
+namespace {
+
+TEST(StoredAnswerServes, AnEqualMaskIsAlwaysTheUpstreamsOwnAnswer) {
+  EXPECT_TRUE(stored_answer_serves(0, "application/json", 0));
+  EXPECT_TRUE(stored_answer_serves(accept_bit(ManifestKind::DockerManifestV2),
+                                   kMediaTypeDockerManifestV1Signed,
+                                   accept_bit(ManifestKind::DockerManifestV2)));
+}
+
+TEST(StoredAnswerServes, NeverATypeTheClientDoesNotAccept) {
+  EXPECT_FALSE(stored_answer_serves(kAcceptMaskAll, kMediaTypeOciIndex,
+                                    accept_bit(ManifestKind::DockerManifestList)));
+  EXPECT_FALSE(stored_answer_serves(kAcceptMaskAll, "application/vnd.example+json",
+                                    accept_bit(ManifestKind::OciIndex)));
+}
+
+TEST(StoredAnswerServes, ASubsetOfTheStoredAcceptGetsTheSameAnswer) {
+  const uint8_t stored =
+      accept_bit(ManifestKind::DockerManifestV2) | accept_bit(ManifestKind::OciManifest);
+  EXPECT_TRUE(stored_answer_serves(stored, kMediaTypeDockerManifestV2,
+                                   accept_bit(ManifestKind::DockerManifestV2)));
+  // More choices than the stored Accept had: the upstream might answer with a list.
+  EXPECT_FALSE(stored_answer_serves(stored, kMediaTypeDockerManifestV2, kAcceptMaskAll));
+}
+
+TEST(StoredAnswerServes, ListsIndexesAndAnswersToWildcardsAreTheTagsOwn) {
+  EXPECT_TRUE(stored_answer_serves(accept_bit(ManifestKind::DockerManifestList),
+                                   kMediaTypeDockerManifestList, kAcceptMaskAll));
+  // A wildcard names no type: the answer to it may be a conversion.
+  EXPECT_FALSE(stored_answer_serves(kAcceptAnyBit, kMediaTypeDockerManifestV2,
+                                    accept_bit(ManifestKind::DockerManifestV2) |
+                                        accept_bit(ManifestKind::DockerManifestList)));
+}
+
+TEST(StoredAnswerServes, AClientAcceptingTheTypeOnlyThroughAWildcardAsksTheUpstream) {
+  // distribution answers `*/*` alone for an OCI index tag with a 404, for a list with schema1.
+  EXPECT_FALSE(stored_answer_serves(kAcceptMaskAll, kMediaTypeOciIndex, kAcceptAnyBit));
+  EXPECT_FALSE(stored_answer_serves(kAcceptMaskAll, kMediaTypeDockerManifestList, kAcceptAnyBit));
+  EXPECT_FALSE(stored_answer_serves(accept_bit(ManifestKind::DockerManifestList) | kAcceptAnyBit,
+                                    kMediaTypeDockerManifestList, kAcceptAnyBit));
+}
+
+} // namespace
+} // namespace regcache::registry
