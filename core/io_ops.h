@@ -122,6 +122,12 @@ inline auto write(int fd, std::span<const char> bytes, uint64_t offset) {
   return ring_op(
       [=](io_uring_sqe *sqe) { io_uring_prep_write(sqe, fd, bytes.data(), bytes.size(), offset); });
 }
+// Punches holes (FALLOC_FL_PUNCH_HOLE) or reserves space, as fallocate(2).
+inline auto fallocate(int fd, int mode, uint64_t offset, uint64_t length) {
+  return ring_op([=](io_uring_sqe *sqe) {
+    io_uring_prep_fallocate(sqe, fd, mode, static_cast<off_t>(offset), static_cast<off_t>(length));
+  });
+}
 inline auto fsync(int fd) {
   return ring_op([=](io_uring_sqe *sqe) { io_uring_prep_fsync(sqe, fd, 0); });
 }

@@ -42,6 +42,7 @@ constexpr std::array kRequiredOps = {
     RequiredOp{IORING_OP_SHUTDOWN, "shutdown", "5.11"},
     RequiredOp{IORING_OP_MKDIRAT, "mkdirat", "5.15"},
     RequiredOp{IORING_OP_POLL_ADD, "poll_add", "5.1"},
+    RequiredOp{IORING_OP_FALLOCATE, "fallocate", "5.6"},
 };
 
 constexpr unsigned kCqeBatchMax = 256;

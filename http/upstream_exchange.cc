@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 
 #include "http/head_writer.h"
@@ -56,6 +57,7 @@ core::Task<int> UpstreamExchange::attempt(const Endpoint &endpoint, const Upstre
   bool reused = connection_->reused();
   connection_->count_exchange();
   const uint32_t timeout_ms = pool_.settings().read_timeout_ms;
+  budget_.restart();
 
   std::array<char, kRequestHeadBytesMax> head_bytes;
   HeadWriter writer(head_bytes);
@@ -79,7 +81,7 @@ core::Task<int> UpstreamExchange::attempt(const Endpoint &endpoint, const Upstre
     rc = co_await connection_->stream().write_all(request.body, timeout_ms);
   }
   if (rc < 0) {
-    *retryable = reused;
+    *retryable = reused && rc != -ETIME;
     *error = fmt::format("send to {}: {}", endpoint.authority, strerror(-rc));
     co_return rc;
   }
@@ -123,12 +125,12 @@ core::Task<int> UpstreamExchange::attempt(const Endpoint &endpoint, const Upstre
     scanned = input.size();
     int got = co_await fill();
     if (got <= 0) {
-      // Nothing at all on a reused connection: the upstream closed it while idle.
-      *retryable = reused && input.empty();
+      // Nothing at all on a reused connection: the upstream closed it while idle. Not after a
+      // timeout, which took the whole wait already.
+      const bool timed_out = got == -ETIME || got == -ETIMEDOUT;
+      *retryable = reused && input.empty() && !timed_out;
       *error = fmt::format("reading response from {}: {}", endpoint.authority,
-                           got == 0        ? "connection closed"
-                           : got == -ETIME ? "timed out"
-                                           : strerror(-got));
+                           got == 0 ? "connection closed" : describe_read_failure(got));
       co_return got == 0 ? -ECONNRESET : got;
     }
   }
@@ -157,7 +159,7 @@ core::Task<int> UpstreamExchange::attempt(const Endpoint &endpoint, const Upstre
   co_return 0;
 }
 
-core::Task<int> UpstreamExchange::fill() {
+core::Task<int> UpstreamExchange::fill(uint32_t wait_ms_max) {
   UpstreamConnection &connection = *connection_;
   if (connection.begin == connection.end) {
     connection.begin = connection.end = 0;
@@ -170,20 +172,53 @@ core::Task<int> UpstreamExchange::fill() {
   }
   if (connection.end == connection.buffer.size())
     co_return -E2BIG;
-  int got =
-      co_await connection.stream().read(std::span<char>(connection.buffer.data() + connection.end,
-                                                        connection.buffer.size() - connection.end),
-                                        pool_.settings().read_timeout_ms);
-  if (got > 0)
-    connection.end += static_cast<size_t>(got);
-  co_return got;
+  const std::span<char> room(connection.buffer.data() + connection.end,
+                             connection.buffer.size() - connection.end);
+  // Bounded: a turn that brings no byte spends at least 1 ms of the silence budget, which ends
+  // the loop when it runs out.
+  for (;;) {
+    const uint32_t wait_ms = budget_.next_wait_ms(wait_ms_max);
+    const auto started = std::chrono::steady_clock::now();
+    int got = co_await connection.stream().read(room, wait_ms);
+    const auto waited = std::chrono::steady_clock::now() - started;
+    switch (budget_.account(got > 0 ? static_cast<uint64_t>(got) : 0, waited)) {
+    case ReadBudget::Verdict::Silent:
+      co_return -ETIME;
+    case ReadBudget::Verdict::TooSlow:
+      co_return -ETIMEDOUT;
+    case ReadBudget::Verdict::Continue:
+      break;
+    }
+    if (got > 0)
+      connection.end += static_cast<size_t>(got);
+    if (got != -ETIME)
+      co_return got;
+    // The wait ended early on purpose: at the caller's bound, or at the end of a rate window
+    // that had bytes enough (then read on).
+    if (wait_ms_max > 0 && wait_ms == wait_ms_max)
+      co_return -EAGAIN;
+  }
+}
+
+std::string UpstreamExchange::describe_read_failure(int rc) const {
+  const ReadLimits &limits = budget_.limits();
+  switch (rc) {
+  case -ETIME:
+    return fmt::format("no byte for {} ms (--upstream-read-timeout-ms)", limits.silence_ms_max);
+  case -ETIMEDOUT:
+    return fmt::format("{} bytes in {} ms, below {} bytes/s (--upstream-min-bytes-per-s)",
+                       budget_.slow_window_bytes(), budget_.slow_window_ms(),
+                       limits.min_bytes_per_s);
+  default:
+    return strerror(-rc);
+  }
 }
 
 void UpstreamExchange::finish_body() {
   body_done_ = true;
 }
 
-core::Task<int> UpstreamExchange::read_body(std::span<const char> &piece) {
+core::Task<int> UpstreamExchange::read_body(std::span<const char> &piece, uint32_t wait_ms_max) {
   if (body_done_ || !connection_)
     co_return 0;
   UpstreamConnection &connection = *connection_;
@@ -193,7 +228,7 @@ core::Task<int> UpstreamExchange::read_body(std::span<const char> &piece) {
     co_return 0;
   case BodyFraming::ContentLength: {
     if (connection.begin == connection.end) {
-      int got = co_await fill();
+      int got = co_await fill(wait_ms_max);
       if (got == 0)
         co_return -ECONNRESET; // closed before Content-Length bytes: truncated
       if (got < 0)
@@ -210,7 +245,7 @@ core::Task<int> UpstreamExchange::read_body(std::span<const char> &piece) {
   }
   case BodyFraming::UntilClose: {
     if (connection.begin == connection.end) {
-      int got = co_await fill();
+      int got = co_await fill(wait_ms_max);
       if (got == 0) {
         keep_alive_ = false;
         finish_body();
@@ -240,7 +275,7 @@ core::Task<int> UpstreamExchange::read_body(std::span<const char> &piece) {
       case ChunkedDecoder::Step::Kind::Error:
         co_return -EPROTO;
       case ChunkedDecoder::Step::Kind::NeedMore: {
-        int got = co_await fill();
+        int got = co_await fill(wait_ms_max);
         if (got == 0)
           co_return -ECONNRESET;
         if (got < 0)

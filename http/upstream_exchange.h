@@ -11,6 +11,7 @@
 #include "core/task.h"
 #include "http/chunked_decoder.h"
 #include "http/message_head.h"
+#include "http/read_budget.h"
 #include "http/upstream_pool.h"
 
 namespace regcache::http {
@@ -44,14 +45,18 @@ inline constexpr uint64_t kDrainBytesMax = 64 * 1024;
 
 class UpstreamExchange {
 public:
-  explicit UpstreamExchange(UpstreamPool &pool) : pool_(pool) {}
+  explicit UpstreamExchange(UpstreamPool &pool)
+      : pool_(pool),
+        budget_(ReadLimits{pool.settings().read_timeout_ms, pool.settings().min_bytes_per_s,
+                           pool.settings().rate_window_ms}) {}
   ~UpstreamExchange();
   UpstreamExchange(const UpstreamExchange &) = delete;
   UpstreamExchange &operator=(const UpstreamExchange &) = delete;
 
   // Sends the request and reads the response head. A reused pooled connection that fails before
-  // any response byte is retried once on a new connection (the upstream may have closed it).
-  // Returns 0, or -errno with `error` set.
+  // any response byte is retried once on a new connection (the upstream may have closed it),
+  // unless it failed by timing out: a timeout says the upstream is slow, not that it closed an
+  // idle connection, and a retry would double the wait. Returns 0, or -errno with `error` set.
   core::Task<int> start(const Endpoint &endpoint, const UpstreamRequest &request,
                         std::string *error);
 
@@ -59,8 +64,14 @@ public:
   BodyFraming framing() const { return framing_; }
 
   // The next piece of the body (a view into the connection buffer, valid until the next call).
-  // > 0: bytes in `piece`; 0: the body is complete; < 0: -errno (truncated or broken framing).
-  core::Task<int> read_body(std::span<const char> &piece);
+  // > 0: bytes in `piece`; 0: the body is complete; < 0: -errno (truncated or broken framing;
+  // -ETIME: the upstream was silent for the read timeout; -ETIMEDOUT: it sent less than the
+  // rate floor over a window, see http/read_budget.h). With `wait_ms_max` > 0, returns -EAGAIN
+  // when no byte came for that long (the response goes on: call again), so a caller can do
+  // time-bound work (a download wakes its readers) while the upstream is quiet.
+  core::Task<int> read_body(std::span<const char> &piece, uint32_t wait_ms_max = 0);
+  // A phrase for a log line saying why a read failed with `rc`.
+  std::string describe_read_failure(int rc) const;
   // Reads and discards up to `bytes_max` of the body so the connection can be reused; false if
   // the body was larger or broken.
   core::Task<bool> drain_body(uint64_t bytes_max);
@@ -68,7 +79,8 @@ public:
 private:
   core::Task<int> attempt(const Endpoint &endpoint, const UpstreamRequest &request,
                           bool allow_reuse, bool *retryable, std::string *error);
-  core::Task<int> fill(); // more bytes into the buffer; > 0 read, 0 EOF, < 0 error
+  // More bytes into the buffer: > 0 read, 0 EOF, < 0 error (-EAGAIN: `wait_ms_max` passed).
+  core::Task<int> fill(uint32_t wait_ms_max = 0);
   void finish_body();
 
   UpstreamPool &pool_;
@@ -79,6 +91,7 @@ private:
   bool body_done_ = false;
   uint64_t body_remaining_ = 0;
   ChunkedDecoder chunked_;
+  ReadBudget budget_; // restarted by every attempt
 };
 
 } // namespace regcache::http

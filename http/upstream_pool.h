@@ -23,7 +23,11 @@ namespace regcache::http {
 
 struct UpstreamSettings {
   uint32_t connect_timeout_ms = 5000;
-  uint32_t read_timeout_ms = 60000;
+  uint32_t read_timeout_ms = 60000; // longest silence in a response; also a send's timeout
+  // The rate floor of a response (http/read_budget.h): fewer bytes than this per second of
+  // waiting, over a window of that much waiting, and the response is cut. 0: no floor.
+  uint32_t min_bytes_per_s = 0;
+  uint32_t rate_window_ms = 60000;
   uint32_t idle_connections_max = 64;    // per endpoint per worker
   uint32_t idle_endpoints_max = 64;      // endpoints with idle connections, per worker
   uint32_t idle_total_max = 256;         // idle connections of all endpoints, per worker

@@ -2,21 +2,33 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <linux/falloc.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cassert>
+#include <chrono>
 #include <cstring>
 
 #include "core/bounded_format.h"
 #include "core/io_ops.h"
 #include "registry/cache/sha256.h"
+#include "registry/cache/staged_file_writer.h"
 
 namespace regcache::registry {
 namespace {
 
-constexpr uint64_t kWakeEveryBytes = 1024 * 1024;
-constexpr size_t kStageBytes = 1024 * 1024; // per write; two such buffers per running fetch
+using Clock = std::chrono::steady_clock;
+
+// Bytes that arrived are handed to the readers (written, then announced) at the latest this
+// long after the first of them arrived; a byte can wait for two such periods (it may arrive
+// just after an announce that left older bytes in flight), so readers see it within 100 ms.
+// Faster upstreams fill a 1 MiB stage sooner and are announced per write as before: each wake
+// costs every reader a splice round trip, so wakes per recv would cost more than they give.
+constexpr auto kAnnounceAfter = std::chrono::milliseconds(40);
+static_assert(2 * kAnnounceAfter < std::chrono::milliseconds(100));
+static_assert(BlobFetch::kWindowStepBytes % 4096 == 0, "holes are punched in whole pages");
 
 void log_line(core::LogSink *log, std::string_view text) {
   if (log == nullptr)
@@ -29,98 +41,42 @@ bool is_redirect(uint16_t status) {
   return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
 
-// Double buffering for the cache file: while the kernel writes one buffer, the next chunk is
-// received and copied into the other, so receiving, hashing and writing overlap.
-class StagedFileWriter {
-public:
-  explicit StagedFileWriter(int fd)
-      : fd_(fd), buffers_{std::make_unique<char[]>(kStageBytes),
-                          std::make_unique<char[]>(kStageBytes)} {}
-  ~StagedFileWriter() { assert(!pending_.started()); }
+// The wait until `due`, in whole milliseconds rounded up, at least 1.
+uint32_t ms_until(Clock::time_point due, Clock::time_point now) {
+  if (due <= now)
+    return 1;
+  auto ms = std::chrono::ceil<std::chrono::milliseconds>(due - now).count();
+  return static_cast<uint32_t>(std::clamp<int64_t>(ms, 1, UINT32_MAX));
+}
 
-  uint64_t written() const { return written_; } // bytes the file holds (confirmed)
-  uint64_t received() const { return submitted_ + staged_; }
-  const std::string &failure() const { return failure_; }
-
-  // Copies `piece` into the stage; full buffers go to the kernel. False once a write failed.
-  core::Task<bool> append(std::span<const char> piece) {
-    while (!piece.empty()) { // bounded by the piece's size
-      size_t take = std::min(piece.size(), kStageBytes - staged_);
-      std::memcpy(buffers_[filling_].get() + staged_, piece.data(), take);
-      staged_ += take;
-      piece = piece.subspan(take);
-      if (staged_ == kStageBytes) {
-        bool flushed = co_await flush_staged();
-        if (!flushed)
-          co_return false;
-      }
-    }
-    co_return true;
-  }
-  // Writes the rest and waits for every write. False when one failed.
-  core::Task<bool> finish() {
-    bool flushed = co_await flush_staged();
-    if (!flushed)
-      co_return false;
-    bool finished = co_await finish_pending();
-    co_return finished;
-  }
-  // After a failure: waits for the write in flight, whose buffer the kernel still reads.
-  core::Task<void> abandon() {
-    if (pending_.started())
-      co_await pending_.finish();
-  }
-
-private:
-  // Waits for the write in flight; a short write is completed through the ring.
-  core::Task<bool> finish_pending() {
-    if (!pending_.started())
-      co_return true;
-    int32_t done = co_await pending_.finish();
-    const char *buffer = buffers_[filling_ ^ 1].get();
-    uint64_t expected = submitted_ - written_;
-    uint64_t offset = 0;
-    while (done > 0 && offset + static_cast<uint64_t>(done) < expected) { // bounded by expected
-      offset += static_cast<uint64_t>(done);
-      done = co_await core::write(fd_, std::span<const char>(buffer + offset, expected - offset),
-                                  written_ + offset);
-    }
-    if (done <= 0) {
-      failure_ =
-          fmt::format("writing the cache file: {}", done == 0 ? "no progress" : strerror(-done));
-      co_return false;
-    }
-    written_ = submitted_;
-    co_return true;
-  }
-  core::Task<bool> flush_staged() {
-    bool finished = co_await finish_pending();
-    if (!finished)
-      co_return false;
-    if (staged_ == 0)
-      co_return true;
-    pending_.start_write(fd_, std::span<const char>(buffers_[filling_].get(), staged_), submitted_);
-    submitted_ += staged_;
-    staged_ = 0;
-    filling_ ^= 1;
-    co_return true;
-  }
-
-  const int fd_;
-  std::array<std::unique_ptr<char[]>, 2> buffers_;
-  size_t filling_ = 0;     // the buffer being filled
-  size_t staged_ = 0;      // bytes in it
-  uint64_t written_ = 0;   // bytes the file holds (confirmed writes)
-  uint64_t submitted_ = 0; // bytes handed to the kernel
-  core::PendingOp pending_;
-  std::string failure_;
-};
+// The in-memory file of a download that passes through. A memfd, not a user-space ring: readers
+// then take the same splice path from it as from a temp file, and its pages are returned to the
+// system as the window moves (FALLOC_FL_PUNCH_HOLE). memfd_create is one non-blocking syscall
+// per uncached download, outside the ring like pipe2.
+int open_memory_file() {
+  int fd = ::memfd_create("regcache-pass-through", MFD_CLOEXEC);
+  return fd >= 0 ? fd : -errno;
+}
 
 } // namespace
 
+// What download() and its helpers share.
+struct BlobFetch::Download {
+  const std::shared_ptr<BlobFetch> &self; // its use count says whether any reader is left
+  FetchResources &resources;
+  const StorePath &temp;
+  std::string_view digest_text;
+  bool temp_linked = false; // the temp file exists under tmp/
+  bool left_table = false;  // forgotten by the table before the end (a pass-through moved on)
+  uint64_t written_bytes = 0;
+};
+
 BlobFetch::~BlobFetch() {
-  if (file_fd_ >= 0)
-    ::close(file_fd_); // last reader gone; a regular-file close does not block
+  // The last reader is gone; closing a regular file or a memfd does not block.
+  if (int fd = file_fd_.load(); fd >= 0)
+    ::close(fd);
+  if (disk_fd_ >= 0)
+    ::close(disk_fd_);
 }
 
 BlobFetch::Progress BlobFetch::progress_locked() const {
@@ -129,6 +85,7 @@ BlobFetch::Progress BlobFetch::progress_locked() const {
   progress.total_known = total_known_;
   progress.total_bytes = total_bytes_;
   progress.readable_bytes = readable_bytes(state_, written_bytes_);
+  progress.first_held_byte = first_held_byte_;
   return progress;
 }
 
@@ -146,6 +103,23 @@ uint64_t BlobFetch::readable_bytes(State state, uint64_t written_bytes) {
     return 0;
   }
   return 0;
+}
+
+uint64_t BlobFetch::window_start(uint64_t written_bytes, uint64_t window_bytes) {
+  if (written_bytes <= window_bytes)
+    return 0;
+  const uint64_t first = written_bytes - window_bytes;
+  return first - first % kWindowStepBytes;
+}
+
+bool BlobFetch::holds(uint64_t offset) {
+  std::lock_guard lock(mutex_);
+  return offset >= first_held_byte_;
+}
+
+bool BlobFetch::passing_through() {
+  std::lock_guard lock(mutex_);
+  return passing_through_;
 }
 
 BlobFetch::Progress BlobFetch::progress() {
@@ -190,12 +164,13 @@ void BlobFetch::fail(std::string reason, int failure_errno) {
   core::wake_all(woken);
 }
 
-void BlobFetch::set_file(int fd, bool total_known, uint64_t total_bytes) {
+void BlobFetch::set_file(int fd, bool total_known, uint64_t total_bytes, bool passing_through) {
   std::lock_guard lock(mutex_);
-  assert(file_fd_ < 0);
-  file_fd_ = fd;
+  assert(file_fd_.load() < 0 && fd >= 0);
+  file_fd_.store(fd, std::memory_order_release);
   total_known_ = total_known;
   total_bytes_ = total_bytes;
+  passing_through_ = passing_through;
 }
 
 // The blob may have been published between the client's store lookup and the creation of this
@@ -211,7 +186,7 @@ core::Task<bool> BlobFetch::adopt_published(BlobStore &store, ProvenanceMark mar
   int fd = co_await store.open_published(digest_, &size_bytes);
   if (fd < 0)
     co_return false;
-  set_file(fd, true, size_bytes);
+  set_file(fd, true, size_bytes, false);
   update(State::Verified, size_bytes);
   co_return true;
 }
@@ -292,59 +267,266 @@ core::Task<void> BlobFetch::keep_upstream_answer(http::UpstreamExchange &exchang
   update(State::UpstreamAnswer, 0);
 }
 
-// Receives the body into the temp file `fd`, hashing on the way and waking readers per MiB.
-// Returns why the bytes cannot be published, or an empty string when they are verified.
-core::Task<std::string> BlobFetch::download(http::UpstreamExchange &exchange, int fd,
-                                            uint64_t *written) {
+// Where the body goes: the temp file, or a memory file when the blob cannot be cached from its
+// first byte (larger than the free space or the cache's limit, or no temp file can be made).
+// Returns the fd, or -errno when neither can be had.
+core::Task<int> BlobFetch::open_target(FetchResources &resources,
+                                       const http::ResponseFields &fields, Download &state) {
+  BlobStore &store = resources.store;
+  CacheSpace &space = resources.table.space();
+  if (fields.has_content_length) {
+    uint64_t free_bytes = 0;
+    std::optional<SpaceCondition> too_large =
+        space.check_fits(store.root_fd(), fields.content_length, &free_bytes);
+    if (too_large) {
+      if (space.report(*too_large)) {
+        log_line(resources.log,
+                 fmt::format("{}: such blobs pass through to their clients uncached, until a "
+                             "download is cached again (first: {}, {} bytes, {} bytes free)",
+                             CacheSpace::name(*too_large), state.digest_text, fields.content_length,
+                             free_bytes));
+      }
+      co_return open_memory_file();
+    }
+  }
+  int fd = co_await core::openat(store.root_fd(), state.temp.c_str(),
+                                 O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd >= 0) {
+    state.temp_linked = true;
+    co_return fd;
+  }
+  const SpaceCondition condition = CacheSpace::condition_of_write_error(fd);
+  if (space.report(condition)) {
+    log_line(resources.log,
+             fmt::format("{} (creating {}: {}): downloads pass through to their clients "
+                         "uncached, until one is cached again (first: {})",
+                         CacheSpace::name(condition), state.temp.c_str(), strerror(-fd),
+                         state.digest_text));
+  }
+  co_return open_memory_file();
+}
+
+// Receives the body into the fetch's file, hashing on the way, and tells readers what they may
+// send: per write, and at the latest kAnnounceAfter after bytes arrived. Returns why the bytes
+// must not reach a client complete, or an empty string when they are verified.
+core::Task<std::string> BlobFetch::download(http::UpstreamExchange &exchange, Download &state) {
   const http::ResponseFields &fields = exchange.fields();
   Sha256 hasher;
-  StagedFileWriter writer(fd);
-  uint64_t told_readers = 0; // what readers were last told
+  StagedFileWriter writer(file_fd());
+  uint64_t told_readers = 0;                // what readers were last told
+  Clock::time_point unannounced_since = {}; // when bytes beyond told_readers began to wait
   std::string failure;
-  for (;;) { // bounded by the upstream's body (and its read timeout)
+  auto write_failure = [&] {
+    return fmt::format("writing the {}: {}",
+                       passing_through() ? "pass-through memory file" : "cache file",
+                       strerror(-writer.failure_errno()));
+  };
+  for (;;) { // bounded by the upstream's body and its read limits (silence, rate floor)
+    uint32_t wait_ms_max = 0;
+    if (writer.received() > told_readers)
+      wait_ms_max = ms_until(unannounced_since + kAnnounceAfter, Clock::now());
     std::span<const char> piece;
-    int got = co_await exchange.read_body(piece);
+    int got = co_await exchange.read_body(piece, wait_ms_max);
     if (got == 0)
       break;
-    if (got < 0) {
+    const bool quiet = got == -EAGAIN; // the upstream is quiet and bytes are waiting
+    if (got < 0 && !quiet) {
       failure = fmt::format("upstream body broke off after {} bytes: {}", writer.received(),
-                            strerror(-got));
+                            exchange.describe_read_failure(got));
       break;
     }
-    hasher.update(piece);
-    bool appended = co_await writer.append(piece);
-    if (!appended) {
-      failure = writer.failure();
-      break;
+    if (got > 0) {
+      if (writer.received() == told_readers)
+        unannounced_since = Clock::now();
+      hasher.update(piece);
+      bool stored = co_await store_piece(writer, piece, state);
+      if (!stored) {
+        failure = write_failure();
+        break;
+      }
     }
-    // Readers are woken per MiB, not per recv: each wake costs them a splice round trip.
-    if (writer.written() - told_readers >= kWakeEveryBytes) {
-      update(State::Streaming, writer.written());
-      told_readers = writer.written();
+    if (quiet ||
+        (writer.received() > told_readers && Clock::now() - unannounced_since >= kAnnounceAfter)) {
+      bool flushed = co_await flush_writes(writer, state);
+      if (!flushed) {
+        failure = write_failure();
+        break;
+      }
+    }
+    if (writer.written() == told_readers)
+      continue;
+    update(State::Streaming, writer.written());
+    told_readers = writer.written();
+    if (writer.received() > told_readers)
+      unannounced_since = Clock::now();
+    if (passing_through()) {
+      bool slid = co_await slide_window(told_readers, state);
+      if (!slid) {
+        failure = "cannot release the pass-through memory file's old bytes";
+        break;
+      }
+      // Only run() holds the fetch, and no new reader can find it: nobody will read these bytes.
+      if (state.left_table && state.self.use_count() == 1) {
+        failure = "passing through with no client left";
+        break;
+      }
     }
   }
   if (failure.empty()) {
-    bool finished = co_await writer.finish();
-    if (!finished)
-      failure = writer.failure();
+    bool flushed = co_await flush_writes(writer, state);
+    if (!flushed)
+      failure = write_failure();
   }
-  co_await writer.abandon(); // nothing in flight after finish(); after a failure, wait for it
-  *written = writer.written();
-  if (failure.empty() && fields.has_content_length && *written != fields.content_length) {
-    failure = fmt::format("upstream sent {} bytes, Content-Length said {}", *written,
+  co_await writer.abandon(); // nothing in flight after a flush; after a failure, wait for it
+  state.written_bytes = writer.written();
+  const uint64_t written = state.written_bytes;
+  if (failure.empty() && fields.has_content_length && written != fields.content_length) {
+    failure = fmt::format("upstream sent {} bytes, Content-Length said {}", written,
                           fields.content_length);
   }
   if (failure.empty() && hasher.finish() != digest_) {
     failure =
-        fmt::format("digest mismatch: the upstream's {} bytes do not hash to the digest", *written);
+        fmt::format("digest mismatch: the upstream's {} bytes do not hash to the digest", written);
   }
   co_return failure;
 }
 
+// Appends a piece; a failed write of the cache file turns the download into a pass-through,
+// and the piece's rest goes there. False when the bytes cannot be kept anywhere.
+core::Task<bool> BlobFetch::store_piece(StagedFileWriter &writer, std::span<const char> piece,
+                                        Download &state) {
+  const size_t taken = co_await writer.append(piece);
+  if (!writer.failed())
+    co_return true;
+  bool switched = co_await pass_through_after_failure(writer, state);
+  if (!switched)
+    co_return false;
+  co_await writer.append(piece.subspan(taken));
+  co_return !writer.failed();
+}
+
+// Writes everything received (see store_piece for a failed write).
+core::Task<bool> BlobFetch::flush_writes(StagedFileWriter &writer, Download &state) {
+  bool flushed = co_await writer.flush();
+  if (flushed)
+    co_return true;
+  bool switched = co_await pass_through_after_failure(writer, state);
+  if (!switched)
+    co_return false;
+  flushed = co_await writer.flush();
+  co_return flushed;
+}
+
+// The cache file cannot take more (ENOSPC, EDQUOT, EIO): the rest of the download goes to a
+// memory file. The bytes the file did not confirm are rewritten there from the writer's
+// buffers, and the last window of those it holds is copied over, so readers that are not too
+// far behind go on without noticing. False when already passing through or no memory file can
+// be had.
+core::Task<bool> BlobFetch::pass_through_after_failure(StagedFileWriter &writer, Download &state) {
+  if (passing_through())
+    co_return false; // the memory file failed: nothing else to fall back on
+  FetchResources &resources = state.resources;
+  const int write_errno = writer.failure_errno();
+  const SpaceCondition condition = CacheSpace::condition_of_write_error(write_errno);
+  const uint64_t on_disk = writer.written();
+  if (resources.table.space().report(condition)) {
+    log_line(resources.log,
+             fmt::format("{} ({}): downloads pass through to their clients uncached, until one "
+                         "is cached again (first: {}, after {} bytes)",
+                         CacheSpace::name(condition), strerror(-write_errno), state.digest_text,
+                         on_disk));
+  }
+  co_await writer.abandon();
+  const int memory_fd = open_memory_file();
+  if (memory_fd < 0)
+    co_return false;
+  bool rewritten = co_await writer.retarget(memory_fd);
+  if (!rewritten) {
+    ::close(memory_fd);
+    co_return false;
+  }
+  const int disk_fd = file_fd();
+  uint64_t first =
+      std::min(window_start(writer.written(), resources.uncached_window_bytes), on_disk);
+  bool copied = co_await copy_tail(disk_fd, memory_fd, first, on_disk, writer.spare_buffer());
+  if (!copied)
+    first = on_disk; // readers still behind the failed write must reset
+  {
+    std::lock_guard lock(mutex_);
+    assert(disk_fd_ < 0);
+    disk_fd_ = disk_fd; // a reader may be splicing from it: it stays open, with its bytes
+    file_fd_.store(memory_fd, std::memory_order_release);
+    first_held_byte_ = first;
+    passing_through_ = true;
+  }
+  if (first > 0 && !state.left_table) {
+    resources.table.forget(*this);
+    state.left_table = true;
+  }
+  if (state.temp_linked) {
+    // Its space comes back when the last reader closes the fd.
+    co_await core::unlinkat(resources.store.root_fd(), state.temp.c_str());
+    state.temp_linked = false;
+  }
+  co_return true;
+}
+
+// Copies bytes [first, end) of one file to the same offsets of another through `buffer`.
+core::Task<bool> BlobFetch::copy_tail(int from_fd, int to_fd, uint64_t first, uint64_t end,
+                                      std::span<char> buffer) {
+  assert(!buffer.empty());
+  // Bounded: every turn copies at least one byte or returns.
+  for (uint64_t offset = first; offset < end;) {
+    const size_t chunk = static_cast<size_t>(std::min<uint64_t>(end - offset, buffer.size()));
+    int32_t got = co_await core::read(from_fd, buffer.first(chunk), offset);
+    if (got <= 0)
+      co_return false;
+    for (int32_t put = 0; put < got;) { // bounded by got: every turn writes a byte or returns
+      int32_t done = co_await core::write(
+          to_fd, std::span<const char>(buffer.data() + put, static_cast<size_t>(got - put)),
+          offset + static_cast<uint64_t>(put));
+      if (done <= 0)
+        co_return false;
+      put += done;
+    }
+    offset += static_cast<uint64_t>(got);
+  }
+  co_return true;
+}
+
+// Moves a pass-through's window to the last uncached_window_bytes of `written_bytes` and
+// returns the memory below it. The new start is published to readers before the hole is
+// punched, so a reader that checks holds() after its send sees any loss. False when the memory
+// cannot be returned (it would grow with the blob).
+core::Task<bool> BlobFetch::slide_window(uint64_t written_bytes, Download &state) {
+  const uint64_t next = window_start(written_bytes, state.resources.uncached_window_bytes);
+  uint64_t punch_from = 0;
+  bool moves = false;
+  {
+    std::lock_guard lock(mutex_);
+    moves = next > first_held_byte_;
+    if (moves) {
+      punch_from = first_held_byte_ - first_held_byte_ % kWindowStepBytes;
+      first_held_byte_ = next;
+    }
+  }
+  if (!moves)
+    co_return true;
+  if (!state.left_table) {
+    // A client joining now could not be served from byte 0: it starts its own download.
+    state.resources.table.forget(*this);
+    state.left_table = true;
+  }
+  int rc = co_await core::fallocate(file_fd(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                                    punch_from, next - punch_from);
+  co_return rc == 0;
+}
+
 // fsync then rename, so a published name always has its verified bytes on disk.
 core::Task<void> BlobFetch::publish(FetchResources &resources, const StorePath &temp, int fd,
-                                    ProvenanceMark mark) {
+                                    ProvenanceMark mark, std::string_view digest_text) {
   BlobStore &store = resources.store;
+  CacheSpace &space = resources.table.space();
   StorePath published = BlobStore::blob_path(digest_);
   bool marked = co_await mark_before_publish(store, digest_, mark);
   int rc = -EIO;
@@ -353,15 +535,18 @@ core::Task<void> BlobFetch::publish(FetchResources &resources, const StorePath &
   if (rc == 0)
     rc = co_await core::renameat(store.root_fd(), temp.c_str(), store.root_fd(), published.c_str());
   if (rc < 0) {
-    std::array<char, kDigestChars> digest_text;
-    format_digest(digest_, digest_text);
-    log_line(resources.log,
-             fmt::format("fetch {}: cannot publish: {}",
-                         std::string_view(digest_text.data(), digest_text.size()), strerror(-rc)));
+    const SpaceCondition condition = CacheSpace::condition_of_write_error(rc);
+    // A full disk is said once (the write path says it too); other failures per blob.
+    if (condition == SpaceCondition::WriteFailed || space.report(condition)) {
+      log_line(resources.log,
+               fmt::format("fetch {}: cannot publish: {}", digest_text, strerror(-rc)));
+    }
     co_await core::unlinkat(store.root_fd(), temp.c_str());
     co_return;
   }
   co_await mark_after_publish(store, digest_, mark);
+  if (space.report_published())
+    log_line(resources.log, "a download was cached again: downloads go to the cache disk again");
 }
 
 core::Task<void> BlobFetch::run(std::shared_ptr<BlobFetch> self, FetchResources resources,
@@ -396,34 +581,36 @@ core::Task<void> BlobFetch::run(std::shared_ptr<BlobFetch> self, FetchResources 
   }
 
   BlobStore &store = resources.store;
-  StorePath temp = store.temp_path();
-  int fd = co_await core::openat(store.root_fd(), temp.c_str(),
-                                 O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  const StorePath temp = store.temp_path();
+  Download state{self, resources, temp, digest_view};
+  int fd = co_await self->open_target(resources, fields, state);
   if (fd < 0) {
-    log_line(resources.log, fmt::format("fetch {}: cannot create {}: {}", digest_view, temp.c_str(),
-                                        strerror(-fd)));
+    log_line(resources.log, fmt::format("fetch {}: neither a cache file nor a memory file: {}",
+                                        digest_view, strerror(-fd)));
     self->fail("cannot create a cache file");
     co_return;
   }
-  self->set_file(fd, fields.has_content_length, fields.content_length);
+  self->set_file(fd, fields.has_content_length, fields.content_length, !state.temp_linked);
   self->update(State::Streaming, 0);
 
-  uint64_t written = 0;
-  std::string failure = co_await self->download(exchange, fd, &written);
+  std::string failure = co_await self->download(exchange, state);
   if (!failure.empty()) {
     log_line(resources.log,
              fmt::format("fetch {}: {}; not cached, readers reset", digest_view, failure));
     self->fail(failure);
-    co_await core::unlinkat(store.root_fd(), temp.c_str());
+    if (state.temp_linked)
+      co_await core::unlinkat(store.root_fd(), temp.c_str());
     co_return;
   }
   {
     std::lock_guard lock(self->mutex_);
     self->total_known_ = true;
-    self->total_bytes_ = written;
+    self->total_bytes_ = state.written_bytes;
   }
-  self->update(State::Verified, written);
-  co_await self->publish(resources, temp, fd, request.mark);
+  self->update(State::Verified, state.written_bytes);
+  if (!state.temp_linked)
+    co_return; // passed through: verified for its readers, nothing to publish
+  co_await self->publish(resources, temp, self->file_fd(), request.mark, digest_view);
 }
 
 std::shared_ptr<BlobFetch> FetchTable::join_or_create(const Digest &digest, bool limited,

@@ -5,6 +5,23 @@
 // hashing, and readers follow the file as it grows. The last byte is held back until the whole
 // blob's sha256 matches the digest, so no reader ever gets a complete response with unverified
 // content.
+//
+// Pass-through: when the blob cannot be cached (a write fails with ENOSPC, EDQUOT or EIO, the
+// temp file cannot be created, or a Content-Length larger than the free space or the cache's
+// limit), the download goes on without the disk. Its bytes go to an in-memory file (memfd) that
+// keeps only a window of the most recent bytes (FetchResources::uncached_window_bytes; older
+// ones are punched out), readers follow that file exactly as they follow the temp file, and the
+// digest is still verified with the last byte held back. A reader that falls behind the window
+// has lost bytes it never sent: it must reset its client (Progress::first_held_byte, holds()).
+// Once the window has moved past the first byte the fetch leaves the table, so a new client
+// starts its own download instead of joining one it could not follow; when no reader is left
+// then, the download stops. Nothing is published.
+//
+// Slow upstreams: every read has the upstream's silence limit and rate floor
+// (http/read_budget.h); past either the readers are reset and nothing is published. Readers are
+// woken within about 100 ms of bytes arriving (kAnnounceAfter in blob_fetch.cc), not only per
+// MiB written.
+#include <atomic>
 #include <cerrno>
 #include <memory>
 #include <mutex>
@@ -20,12 +37,14 @@
 #include "registry/api/digest.h"
 #include "registry/auth/upstream_auth.h"
 #include "registry/cache/blob_store.h"
+#include "registry/cache/cache_space.h"
 #include "registry/cache/limited_marks.h"
 #include "registry/upstream/upstream_router.h"
 
 namespace regcache::registry {
 
 class FetchTable;
+class StagedFileWriter;
 
 struct BlobFetchRequest {
   UpstreamChoice upstream;
@@ -44,6 +63,8 @@ struct FetchResources {
   http::UpstreamPool &upstreams;
   UpstreamAuth &auth;
   core::LogSink *log = nullptr;
+  // Bytes of an uncached download kept for its readers (--uncached-window-bytes).
+  uint64_t uncached_window_bytes = 8u << 20;
 };
 
 class BlobFetch {
@@ -60,7 +81,12 @@ public:
     uint64_t readable_bytes = 0; // what readers may send now
     bool total_known = false;
     uint64_t total_bytes = 0;
+    // Bytes below this are gone from file_fd() (a pass-through's window has moved on): a reader
+    // that has not sent them must reset its client. 0 while the blob goes to the cache.
+    uint64_t first_held_byte = 0;
   };
+  // A pass-through window moves in steps of this much (whole pages, so holes can be punched).
+  static constexpr uint64_t kWindowStepBytes = 1024 * 1024;
 
   // `limited`: the download runs for a limited upstream; only its clients may follow it.
   explicit BlobFetch(const Digest &digest, bool limited = false)
@@ -72,6 +98,9 @@ public:
   // What readers may send of `written_bytes` in `state`: everything once verified, all but the
   // final byte while streaming, nothing otherwise.
   static uint64_t readable_bytes(State state, uint64_t written_bytes);
+  // The first byte a pass-through keeps once `written_bytes` are written: the last
+  // `window_bytes` at least, in whole steps.
+  static uint64_t window_start(uint64_t written_bytes, uint64_t window_bytes);
 
   const Digest &digest() const { return digest_; }
   bool limited() const { return limited_; }
@@ -81,7 +110,14 @@ public:
   core::Task<Progress> wait_beyond(uint64_t offset, State seen);
 
   // Valid once the state is Streaming or later; readers splice from it with explicit offsets.
-  int file_fd() const { return file_fd_; }
+  // It may change once, when a download starts to pass through: an fd read before stays open
+  // and keeps its bytes until the fetch is gone.
+  int file_fd() const { return file_fd_.load(std::memory_order_acquire); }
+  // Whether file_fd() still has the bytes from `offset` on. A reader checks it after each send
+  // too: a window that moved past bytes while they were being sent may have sent holes.
+  bool holds(uint64_t offset);
+  // True once the download passes through (not cached).
+  bool passing_through();
   // Valid in state UpstreamAnswer.
   const http::ResponseFields &answer() const { return answer_; }
   const std::string &answer_body() const { return answer_body_; }
@@ -94,10 +130,12 @@ public:
                               BlobFetchRequest request);
 
 private:
+  struct Download; // what download() and its helpers share (blob_fetch.cc)
+
   Progress progress_locked() const;
   void update(State state, uint64_t written_bytes); // publishes and wakes readers
   void fail(std::string reason, int failure_errno = -EIO);
-  void set_file(int fd, bool total_known, uint64_t total_bytes);
+  void set_file(int fd, bool total_known, uint64_t total_bytes, bool passing_through);
 
   // The steps of run(), in order.
   core::Task<bool> adopt_published(BlobStore &store, ProvenanceMark mark);
@@ -105,9 +143,19 @@ private:
                                         http::UpstreamExchange &exchange, std::string &error,
                                         int &failure_errno);
   core::Task<void> keep_upstream_answer(http::UpstreamExchange &exchange, uint32_t body_bytes_max);
-  core::Task<std::string> download(http::UpstreamExchange &exchange, int fd, uint64_t *written);
+  core::Task<int> open_target(FetchResources &resources, const http::ResponseFields &fields,
+                              Download &state);
+  core::Task<std::string> download(http::UpstreamExchange &exchange, Download &state);
+  // The steps of download().
+  core::Task<bool> store_piece(StagedFileWriter &writer, std::span<const char> piece,
+                               Download &state);
+  core::Task<bool> flush_writes(StagedFileWriter &writer, Download &state);
+  core::Task<bool> pass_through_after_failure(StagedFileWriter &writer, Download &state);
+  core::Task<bool> copy_tail(int from_fd, int to_fd, uint64_t first, uint64_t end,
+                             std::span<char> buffer);
+  core::Task<bool> slide_window(uint64_t written_bytes, Download &state);
   core::Task<void> publish(FetchResources &resources, const StorePath &temp, int fd,
-                           ProvenanceMark mark);
+                           ProvenanceMark mark, std::string_view digest_text);
 
   const Digest digest_;
   const bool limited_;
@@ -117,7 +165,10 @@ private:
   bool total_known_ = false;
   uint64_t total_bytes_ = 0;
   core::WaitList waiters_;
-  int file_fd_ = -1;
+  std::atomic<int> file_fd_{-1};
+  int disk_fd_ = -1; // the temp file after a switch to pass-through: open until the fetch ends
+  bool passing_through_ = false;
+  uint64_t first_held_byte_ = 0;
   http::ResponseFields answer_;
   std::string answer_body_;
   std::string failure_;
@@ -127,9 +178,12 @@ private:
 // The running fetches, one per digest, shared by every worker: single flight for blob misses.
 // A download for a limited upstream is followed only by requests through limited upstreams
 // (which passed their own client check), so it has a table of its own: a client on an open
-// route never reads bytes that only a limited upstream gave.
+// route never reads bytes that only a limited upstream gave. The table also owns what the
+// downloads share about the disk (cache/cache_space.h).
 class FetchTable {
 public:
+  CacheSpace &space() { return space_; }
+
   // The running download of a digest, or a new one (`*created` tells which; the creator runs
   // it).
   std::shared_ptr<BlobFetch> join_or_create(const Digest &digest, bool limited, bool *created);
@@ -142,6 +196,7 @@ private:
   using Table = std::unordered_map<Digest, std::weak_ptr<BlobFetch>, DigestHash>;
   std::mutex mutex_;
   Table fetches_[2]; // [0]: open and untracked downloads, [1]: limited ones
+  CacheSpace space_;
 };
 
 } // namespace regcache::registry

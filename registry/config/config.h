@@ -33,6 +33,10 @@ struct Config {
   uint32_t idle_timeout_ms = 60'000;
   uint32_t upstream_connect_timeout_ms = 5'000;
   uint32_t upstream_read_timeout_ms = 60'000;
+  // A response's rate floor (http/read_budget.h): fewer bytes per second of waiting than this,
+  // over a window of this much waiting, and it is cut (a download's clients are reset). 0: none.
+  uint32_t upstream_min_bytes_per_s = 1024;
+  uint32_t upstream_rate_window_ms = 60'000;
   uint32_t shutdown_grace_ms = 10'000;
 
   uint32_t connections_max = 4096;        // client connections, per worker
@@ -45,6 +49,9 @@ struct Config {
   uint32_t upstream_idle_timeout_ms = 30'000;
   uint32_t token_cache_entries_max = 10'000;
   uint64_t manifest_bytes_max = 4u << 20; // 4 MiB, the limit distribution sets for manifests
+  // A download that cannot be cached (disk full, blob larger than the free space) keeps this
+  // much of its most recent bytes in memory for its clients; one further behind is reset.
+  uint64_t uncached_window_bytes = 8u << 20;
 
   bool access_log = true;
 

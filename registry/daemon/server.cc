@@ -162,6 +162,8 @@ void Server::run_worker(Worker &worker) {
   http::UpstreamSettings upstream_settings;
   upstream_settings.connect_timeout_ms = config_.upstream_connect_timeout_ms;
   upstream_settings.read_timeout_ms = config_.upstream_read_timeout_ms;
+  upstream_settings.min_bytes_per_s = config_.upstream_min_bytes_per_s;
+  upstream_settings.rate_window_ms = config_.upstream_rate_window_ms;
   upstream_settings.idle_connections_max = config_.upstream_connections_max;
   upstream_settings.idle_timeout_ms = config_.upstream_idle_timeout_ms;
   upstream_settings.active_connections_max = config_.upstream_active_max;

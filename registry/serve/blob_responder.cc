@@ -8,6 +8,7 @@
 #include "registry/cache/blob_fetch.h"
 #include "registry/cache/blob_store.h"
 #include "registry/serve/client_access.h"
+#include "registry/serve/fetch_bytes.h"
 #include "registry/serve/stored_file.h"
 #include "registry/serve/upstream_answer.h"
 
@@ -52,7 +53,8 @@ core::Task<void> follow_fetch(ClientConnection &client, BlobFetch &fetch) {
     }
     if (progress.readable_bytes > sent) {
       uint64_t bytes = progress.readable_bytes - sent;
-      if (co_await client.send_body_file(fetch.file_fd(), sent, bytes) < 0)
+      int rc = co_await send_fetch_bytes(client, fetch, sent, bytes);
+      if (rc < 0)
         co_return;
       sent = progress.readable_bytes;
     }
@@ -67,8 +69,8 @@ core::Task<void> follow_fetch(ClientConnection &client, BlobFetch &fetch) {
 core::Task<void> run_counted_fetch(WorkerContext &worker, std::shared_ptr<BlobFetch> fetch,
                                    BlobFetchRequest request) {
   worker.fetches_running++;
-  const FetchResources resources{worker.store, worker.fetches, worker.upstreams, worker.auth,
-                                 &worker.log};
+  const FetchResources resources{worker.store, worker.fetches, worker.upstreams,
+                                 worker.auth,  &worker.log,    worker.config.uncached_window_bytes};
   co_await BlobFetch::run(std::move(fetch), resources, std::move(request));
   worker.fetches_running--;
 }

@@ -106,7 +106,7 @@ TEST(ApplyEnvironmentTest, EveryOptionOfTheTableHasAVariableThatIsRead) {
       break;
     case OptionValueKind::Count32:
     case OptionValueKind::Count64:
-      value = "77";
+      value = std::to_string(spec.count_min + 77); // accepted, and no default
       break;
     }
     const Applied applied = apply({{name, value}});
@@ -125,6 +125,8 @@ TEST(ApplyEnvironmentTest, EveryOptionOfTheTableHasAVariableThatIsRead) {
         applied.config.idle_timeout_ms != defaults.idle_timeout_ms ||
         applied.config.upstream_connect_timeout_ms != defaults.upstream_connect_timeout_ms ||
         applied.config.upstream_read_timeout_ms != defaults.upstream_read_timeout_ms ||
+        applied.config.upstream_min_bytes_per_s != defaults.upstream_min_bytes_per_s ||
+        applied.config.upstream_rate_window_ms != defaults.upstream_rate_window_ms ||
         applied.config.shutdown_grace_ms != defaults.shutdown_grace_ms ||
         applied.config.connections_max != defaults.connections_max ||
         applied.config.upstream_connections_max != defaults.upstream_connections_max ||
@@ -133,6 +135,7 @@ TEST(ApplyEnvironmentTest, EveryOptionOfTheTableHasAVariableThatIsRead) {
         applied.config.upstream_idle_timeout_ms != defaults.upstream_idle_timeout_ms ||
         applied.config.token_cache_entries_max != defaults.token_cache_entries_max ||
         applied.config.manifest_bytes_max != defaults.manifest_bytes_max ||
+        applied.config.uncached_window_bytes != defaults.uncached_window_bytes ||
         applied.config.access_log != defaults.access_log ||
         applied.config.registries.kind != defaults.registries.kind ||
         applied.config.allow_clients.everyone != defaults.allow_clients.everyone ||
@@ -141,7 +144,7 @@ TEST(ApplyEnvironmentTest, EveryOptionOfTheTableHasAVariableThatIsRead) {
     EXPECT_TRUE(changed) << name;
     ++checked;
   }
-  EXPECT_EQ(checked, 25u);
+  EXPECT_EQ(checked, 28u);
 }
 
 TEST(ApplyEnvironmentTest, CountVariableSetsItsField) {
