@@ -62,7 +62,6 @@ int open_memory_file() {
 
 // What download() and its helpers share.
 struct BlobFetch::Download {
-  const std::shared_ptr<BlobFetch> &self; // its use count says whether any reader is left
   FetchResources &resources;
   const StorePath &temp;
   std::string_view digest_text;
@@ -72,6 +71,7 @@ struct BlobFetch::Download {
 };
 
 BlobFetch::~BlobFetch() {
+  assert(readers_ == nullptr); // a reader holds the fetch
   // The last reader is gone; closing a regular file or a memfd does not block.
   if (int fd = file_fd_.load(); fd >= 0)
     ::close(fd);
@@ -110,6 +110,48 @@ uint64_t BlobFetch::window_start(uint64_t written_bytes, uint64_t window_bytes) 
     return 0;
   const uint64_t first = written_bytes - window_bytes;
   return first - first % kWindowStepBytes;
+}
+
+BlobFetch::Reader::Reader(BlobFetch &fetch) : fetch_(fetch) {
+  std::lock_guard lock(fetch_.mutex_);
+  // A reader joining after the window moved is reset at its first send; from where it stands,
+  // it holds nothing back.
+  position_ = fetch_.first_held_byte_;
+  next_ = fetch_.readers_;
+  if (next_ != nullptr)
+    next_->prev_ = this;
+  fetch_.readers_ = this;
+}
+
+BlobFetch::Reader::~Reader() {
+  std::lock_guard lock(fetch_.mutex_);
+  if (prev_ != nullptr) {
+    prev_->next_ = next_;
+  } else {
+    assert(fetch_.readers_ == this);
+    fetch_.readers_ = next_;
+  }
+  if (next_ != nullptr)
+    next_->prev_ = prev_;
+}
+
+void BlobFetch::Reader::sent_to(uint64_t offset) {
+  std::lock_guard lock(fetch_.mutex_);
+  position_ = std::max(position_, offset);
+}
+
+uint64_t BlobFetch::slowest_reader() {
+  std::lock_guard lock(mutex_);
+  uint64_t slowest = UINT64_MAX;
+  // Bounded by the readers of this blob (each a client connection, at most connections-max).
+  for (const Reader *reader = readers_; reader != nullptr; reader = reader->next_)
+    slowest = std::min(slowest, reader->position_);
+  return slowest;
+}
+
+bool BlobFetch::has_readers() {
+  std::lock_guard lock(mutex_);
+  return readers_ != nullptr;
 }
 
 bool BlobFetch::holds(uint64_t offset) {
@@ -365,8 +407,8 @@ core::Task<std::string> BlobFetch::download(http::UpstreamExchange &exchange, Do
         failure = "cannot release the pass-through memory file's old bytes";
         break;
       }
-      // Only run() holds the fetch, and no new reader can find it: nobody will read these bytes.
-      if (state.left_table && state.self.use_count() == 1) {
+      // No reader is left and no new one can find the fetch: nobody will read these bytes.
+      if (state.left_table && !has_readers()) {
         failure = "passing through with no client left";
         break;
       }
@@ -495,11 +537,22 @@ core::Task<bool> BlobFetch::copy_tail(int from_fd, int to_fd, uint64_t first, ui
 }
 
 // Moves a pass-through's window to the last uncached_window_bytes of `written_bytes` and
-// returns the memory below it. The new start is published to readers before the hole is
-// punched, so a reader that checks holds() after its send sees any loss. False when the memory
-// cannot be returned (it would grow with the blob).
+// returns the memory below it. Backpressure first: while the slowest reader still needs bytes
+// the window would drop, the download waits (it reads nothing from the upstream meanwhile, and
+// the upstream's read limits count only time spent waiting for it), for at most
+// uncached_reader_stall_ms; a reader still behind then is left behind. The new start is
+// published to readers before the hole is punched, so a reader that checks holds() after its
+// send sees any loss. False when the memory cannot be returned (it would grow with the blob).
 core::Task<bool> BlobFetch::slide_window(uint64_t written_bytes, Download &state) {
   const uint64_t next = window_start(written_bytes, state.resources.uncached_window_bytes);
+  // Readers on other workers advance without waking this one, so it looks every 2 ms: only
+  // while a pass-through's window is full, and fast enough for 8 MiB windows at 4 GB/s.
+  constexpr uint32_t kReaderPollMs = 2;
+  const Clock::time_point give_up =
+      Clock::now() + std::chrono::milliseconds(state.resources.uncached_reader_stall_ms);
+  // Bounded by the stall limit: every turn sleeps.
+  while (slowest_reader() < next && Clock::now() < give_up)
+    co_await core::sleep_ms(kReaderPollMs);
   uint64_t punch_from = 0;
   bool moves = false;
   {
@@ -582,7 +635,7 @@ core::Task<void> BlobFetch::run(std::shared_ptr<BlobFetch> self, FetchResources 
 
   BlobStore &store = resources.store;
   const StorePath temp = store.temp_path();
-  Download state{self, resources, temp, digest_view};
+  Download state{resources, temp, digest_view};
   int fd = co_await self->open_target(resources, fields, state);
   if (fd < 0) {
     log_line(resources.log, fmt::format("fetch {}: neither a cache file nor a memory file: {}",

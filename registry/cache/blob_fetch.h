@@ -11,11 +11,15 @@
 // limit), the download goes on without the disk. Its bytes go to an in-memory file (memfd) that
 // keeps only a window of the most recent bytes (FetchResources::uncached_window_bytes; older
 // ones are punched out), readers follow that file exactly as they follow the temp file, and the
-// digest is still verified with the last byte held back. A reader that falls behind the window
-// has lost bytes it never sent: it must reset its client (Progress::first_held_byte, holds()).
-// Once the window has moved past the first byte the fetch leaves the table, so a new client
-// starts its own download instead of joining one it could not follow; when no reader is left
-// then, the download stops. Nothing is published.
+// digest is still verified with the last byte held back. Without a disk to spill to, memory is
+// bounded by backpressure: the download does not run more than the window ahead of its slowest
+// reader (each reader is a Reader, registered while it follows), waiting for it up to
+// FetchResources::uncached_reader_stall_ms each time the window is full, so in pass-through the
+// clients set the pace. A reader still behind after that is left behind: it has lost bytes it
+// never sent and must reset its client (Progress::first_held_byte, holds(); serve/fetch_bytes.h
+// does both). Once the window has moved past the first byte the fetch leaves the table, so a
+// new client starts its own download instead of joining one it could not follow; when no
+// reader is left then, the download stops. Nothing is published.
 //
 // Slow upstreams: every read has the upstream's silence limit and rate floor
 // (http/read_budget.h); past either the readers are reset and nothing is published. Readers are
@@ -63,8 +67,10 @@ struct FetchResources {
   http::UpstreamPool &upstreams;
   UpstreamAuth &auth;
   core::LogSink *log = nullptr;
-  // Bytes of an uncached download kept for its readers (--uncached-window-bytes).
+  // Bytes of an uncached download kept for its readers (--uncached-window-bytes), and how long
+  // it waits for its slowest reader when they are all in use (--uncached-reader-stall-ms).
   uint64_t uncached_window_bytes = 8u << 20;
+  uint32_t uncached_reader_stall_ms = 5000;
 };
 
 class BlobFetch {
@@ -87,6 +93,26 @@ public:
   };
   // A pass-through window moves in steps of this much (whole pages, so holes can be punched).
   static constexpr uint64_t kWindowStepBytes = 1024 * 1024;
+
+  // A client following the fetch, registered for as long as it lives (it belongs in the
+  // follower's frame). Its position tells a pass-through which bytes it may drop.
+  class Reader {
+  public:
+    explicit Reader(BlobFetch &fetch);
+    ~Reader();
+    Reader(const Reader &) = delete;
+    Reader &operator=(const Reader &) = delete;
+    BlobFetch &fetch() const { return fetch_; }
+    // Every byte before `offset` was sent (or is not wanted): the download may drop them.
+    void sent_to(uint64_t offset);
+
+  private:
+    friend class BlobFetch;
+    BlobFetch &fetch_;
+    uint64_t position_ = 0; // guarded by fetch_.mutex_, as the links
+    Reader *prev_ = nullptr;
+    Reader *next_ = nullptr;
+  };
 
   // `limited`: the download runs for a limited upstream; only its clients may follow it.
   explicit BlobFetch(const Digest &digest, bool limited = false)
@@ -154,6 +180,9 @@ private:
   core::Task<bool> copy_tail(int from_fd, int to_fd, uint64_t first, uint64_t end,
                              std::span<char> buffer);
   core::Task<bool> slide_window(uint64_t written_bytes, Download &state);
+  // The smallest position of the readers (UINT64_MAX when there is none), and whether any is.
+  uint64_t slowest_reader();
+  bool has_readers();
   core::Task<void> publish(FetchResources &resources, const StorePath &temp, int fd,
                            ProvenanceMark mark, std::string_view digest_text);
 
@@ -169,6 +198,7 @@ private:
   int disk_fd_ = -1; // the temp file after a switch to pass-through: open until the fetch ends
   bool passing_through_ = false;
   uint64_t first_held_byte_ = 0;
+  Reader *readers_ = nullptr; // every Reader of this fetch (intrusive list)
   http::ResponseFields answer_;
   std::string answer_body_;
   std::string failure_;

@@ -50,8 +50,10 @@ struct Config {
   uint32_t token_cache_entries_max = 10'000;
   uint64_t manifest_bytes_max = 4u << 20; // 4 MiB, the limit distribution sets for manifests
   // A download that cannot be cached (disk full, blob larger than the free space) keeps this
-  // much of its most recent bytes in memory for its clients; one further behind is reset.
+  // much of its most recent bytes in memory for its clients, and waits this long for a client
+  // that is that far behind; a client still behind then is reset.
   uint64_t uncached_window_bytes = 8u << 20;
+  uint32_t uncached_reader_stall_ms = 5'000;
 
   bool access_log = true;
 

@@ -191,10 +191,17 @@ constexpr std::array kOptions = {
                .kind = Kind::Count64,
                .value_name = "BYTES",
                .help = "memory per download that cannot be cached (disk full, blob larger than "
-                       "the free space): its most recent bytes, kept for its clients; a client "
-                       "further behind is reset",
+                       "the free space): its most recent bytes, kept for its clients, who set "
+                       "its pace",
                .count64_field = &Config::uncached_window_bytes,
                .count_min = 1u << 20},
+    OptionSpec{.name = "uncached-reader-stall-ms",
+               .kind = Kind::Count32,
+               .value_name = "MS",
+               .help = "how long such a download waits for a client a whole window behind; a "
+                       "client still behind then is reset",
+               .count32_field = &Config::uncached_reader_stall_ms,
+               .count_min = 1},
     OptionSpec{.name = "no-access-log",
                .kind = Kind::Flag,
                .help = "do not write one line per request to stderr",

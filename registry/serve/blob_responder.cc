@@ -18,6 +18,9 @@ namespace {
 // Streams the blob a fetch is writing, following the file as it grows. Every client of a miss
 // (the one that started the download included) takes this path.
 core::Task<void> follow_fetch(ClientConnection &client, BlobFetch &fetch) {
+  // Registered from the start: a pass-through keeps the bytes this reader has not sent yet, for
+  // a while (cache/blob_fetch.h).
+  BlobFetch::Reader reader(fetch);
   BlobFetch::Progress progress = co_await fetch.wait_beyond(0, BlobFetch::State::Starting);
   switch (progress.state) {
   case BlobFetch::State::Starting: // wait_beyond returns only after the state left Starting
@@ -53,7 +56,7 @@ core::Task<void> follow_fetch(ClientConnection &client, BlobFetch &fetch) {
     }
     if (progress.readable_bytes > sent) {
       uint64_t bytes = progress.readable_bytes - sent;
-      int rc = co_await send_fetch_bytes(client, fetch, sent, bytes);
+      int rc = co_await send_fetch_bytes(client, reader, sent, bytes);
       if (rc < 0)
         co_return;
       sent = progress.readable_bytes;
@@ -69,8 +72,13 @@ core::Task<void> follow_fetch(ClientConnection &client, BlobFetch &fetch) {
 core::Task<void> run_counted_fetch(WorkerContext &worker, std::shared_ptr<BlobFetch> fetch,
                                    BlobFetchRequest request) {
   worker.fetches_running++;
-  const FetchResources resources{worker.store, worker.fetches, worker.upstreams,
-                                 worker.auth,  &worker.log,    worker.config.uncached_window_bytes};
+  const FetchResources resources{worker.store,
+                                 worker.fetches,
+                                 worker.upstreams,
+                                 worker.auth,
+                                 &worker.log,
+                                 worker.config.uncached_window_bytes,
+                                 worker.config.uncached_reader_stall_ms};
   co_await BlobFetch::run(std::move(fetch), resources, std::move(request));
   worker.fetches_running--;
 }

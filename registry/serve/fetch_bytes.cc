@@ -4,8 +4,9 @@
 
 namespace regcache::registry {
 
-core::Task<int> send_fetch_bytes(ClientConnection &client, BlobFetch &fetch, uint64_t first,
-                                 uint64_t bytes) {
+core::Task<int> send_fetch_bytes(ClientConnection &client, BlobFetch::Reader &reader,
+                                 uint64_t first, uint64_t bytes) {
+  BlobFetch &fetch = reader.fetch();
   if (!fetch.holds(first)) {
     client.abort_response();
     co_return -ENODATA;
@@ -17,6 +18,8 @@ core::Task<int> send_fetch_bytes(ClientConnection &client, BlobFetch &fetch, uin
     client.abort_response();
     co_return -ENODATA;
   }
+  if (rc == 0)
+    reader.sent_to(first + bytes);
   co_return rc;
 }
 

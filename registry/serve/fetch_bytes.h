@@ -11,10 +11,11 @@
 
 namespace regcache::registry {
 
-// Sends bytes [first, first + bytes) of the fetch's file. Returns 0, the client's -errno, or
-// -ENODATA when the window had moved past them: then the response is aborted (the client is
-// reset), so the holes a late send may have read are never part of a complete response.
-core::Task<int> send_fetch_bytes(ClientConnection &client, BlobFetch &fetch, uint64_t first,
-                                 uint64_t bytes);
+// Sends bytes [first, first + bytes) of the reader's fetch and tells the fetch they are sent.
+// Returns 0, the client's -errno, or -ENODATA when the window had moved past them: then the
+// response is aborted (the client is reset), so the holes a late send may have read are never
+// part of a complete response.
+core::Task<int> send_fetch_bytes(ClientConnection &client, BlobFetch::Reader &reader,
+                                 uint64_t first, uint64_t bytes);
 
 } // namespace regcache::registry

@@ -136,6 +136,7 @@ TEST(ApplyEnvironmentTest, EveryOptionOfTheTableHasAVariableThatIsRead) {
         applied.config.token_cache_entries_max != defaults.token_cache_entries_max ||
         applied.config.manifest_bytes_max != defaults.manifest_bytes_max ||
         applied.config.uncached_window_bytes != defaults.uncached_window_bytes ||
+        applied.config.uncached_reader_stall_ms != defaults.uncached_reader_stall_ms ||
         applied.config.access_log != defaults.access_log ||
         applied.config.registries.kind != defaults.registries.kind ||
         applied.config.allow_clients.everyone != defaults.allow_clients.everyone ||
@@ -144,7 +145,7 @@ TEST(ApplyEnvironmentTest, EveryOptionOfTheTableHasAVariableThatIsRead) {
     EXPECT_TRUE(changed) << name;
     ++checked;
   }
-  EXPECT_EQ(checked, 28u);
+  EXPECT_EQ(checked, 29u);
 }
 
 TEST(ApplyEnvironmentTest, CountVariableSetsItsField) {
