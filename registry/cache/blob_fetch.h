@@ -87,7 +87,7 @@ public:
     uint64_t readable_bytes = 0; // what readers may send now
     bool total_known = false;
     uint64_t total_bytes = 0;
-    // Bytes below this are gone from file_fd() (a pass-through's window has moved on): a reader
+    // Bytes below this are gone from the file (a pass-through's window has moved on): a reader
     // that has not sent them must reset its client. 0 while the blob goes to the cache.
     uint64_t first_held_byte = 0;
   };
@@ -95,7 +95,8 @@ public:
   static constexpr uint64_t kWindowStepBytes = 1024 * 1024;
 
   // A client following the fetch, registered for as long as it lives (it belongs in the
-  // follower's frame). Its position tells a pass-through which bytes it may drop.
+  // follower's frame). Its position tells a pass-through which bytes it may drop, so the file
+  // is reached only through a Reader: a follower the fetch does not know of could be sent holes.
   class Reader {
   public:
     explicit Reader(BlobFetch &fetch);
@@ -103,8 +104,14 @@ public:
     Reader(const Reader &) = delete;
     Reader &operator=(const Reader &) = delete;
     BlobFetch &fetch() const { return fetch_; }
-    // Every byte before `offset` was sent (or is not wanted): the download may drop them.
+    // Every byte before `offset` was sent, or is not wanted (a range reader starts by saying
+    // where its range begins): the download may drop them.
     void sent_to(uint64_t offset);
+    // The file to splice from, valid once the state is Streaming or later, with explicit
+    // offsets. It may change once, when a download starts to pass through: an fd read before
+    // stays open, with its bytes, until the fetch is gone. Send through send_fetch_bytes
+    // (serve/fetch_bytes.h), which checks holds() around the send.
+    int file_fd() const { return fetch_.file_fd(); }
 
   private:
     friend class BlobFetch;
@@ -135,11 +142,7 @@ public:
   // progress at once when that is already true.
   core::Task<Progress> wait_beyond(uint64_t offset, State seen);
 
-  // Valid once the state is Streaming or later; readers splice from it with explicit offsets.
-  // It may change once, when a download starts to pass through: an fd read before stays open
-  // and keeps its bytes until the fetch is gone.
-  int file_fd() const { return file_fd_.load(std::memory_order_acquire); }
-  // Whether file_fd() still has the bytes from `offset` on. A reader checks it after each send
+  // Whether the file still has the bytes from `offset` on. A reader checks it after each send
   // too: a window that moved past bytes while they were being sent may have sent holes.
   bool holds(uint64_t offset);
   // True once the download passes through (not cached).
@@ -158,6 +161,7 @@ public:
 private:
   struct Download; // what download() and its helpers share (blob_fetch.cc)
 
+  int file_fd() const { return file_fd_.load(std::memory_order_acquire); }
   Progress progress_locked() const;
   void update(State state, uint64_t written_bytes); // publishes and wakes readers
   void fail(std::string reason, int failure_errno = -EIO);

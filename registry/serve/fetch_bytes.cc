@@ -11,7 +11,7 @@ core::Task<int> send_fetch_bytes(ClientConnection &client, BlobFetch::Reader &re
     client.abort_response();
     co_return -ENODATA;
   }
-  int rc = co_await client.send_body_file(fetch.file_fd(), first, bytes);
+  int rc = co_await client.send_body_file(reader.file_fd(), first, bytes);
   // Checked after the send too: the window moves first and punches after, so a hole read
   // during the send shows here.
   if (!fetch.holds(first)) {

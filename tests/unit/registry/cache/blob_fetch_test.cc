@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <memory>
+
 namespace regcache::registry {
 namespace {
 
@@ -65,6 +68,46 @@ TEST(FetchTableTest, ALimitedDownloadIsNeverJoinedByAnOpenRoute) {
   bool created_open_again = true;
   EXPECT_EQ(table.join_or_create(digest_of_hex('5'), false, &created_open_again).get(), open.get());
   EXPECT_FALSE(created_open_again);
+}
+
+TEST(BlobFetchTest, APassThroughKeepsTheLastWindowInWholeSteps) {
+  constexpr uint64_t kStep = BlobFetch::kWindowStepBytes;
+  constexpr uint64_t kWindow = 8 * kStep;
+  EXPECT_EQ(BlobFetch::window_start(0, kWindow), 0u);
+  EXPECT_EQ(BlobFetch::window_start(kWindow, kWindow), 0u);
+  EXPECT_EQ(BlobFetch::window_start(kWindow + kStep - 1, kWindow), 0u);
+  EXPECT_EQ(BlobFetch::window_start(kWindow + kStep, kWindow), kStep);
+  EXPECT_EQ(BlobFetch::window_start(kWindow + 5 * kStep + 3, kWindow), 5 * kStep);
+  // Never more than a window plus a step held, never less than a window.
+  for (uint64_t written = 0; written < 40 * kStep; written += 123457) {
+    const uint64_t first = BlobFetch::window_start(written, kWindow);
+    EXPECT_EQ(first % kStep, 0u);
+    EXPECT_LE(first, written);
+    EXPECT_GE(written - first, std::min(written, kWindow));
+    EXPECT_LT(written - first, kWindow + kStep);
+  }
+}
+
+TEST(BlobFetchTest, ACachedDownloadHoldsEveryByte) {
+  BlobFetch fetch(digest_of_hex('6'));
+  BlobFetch::Reader reader(fetch);
+  EXPECT_TRUE(fetch.holds(0));
+  EXPECT_EQ(fetch.progress().first_held_byte, 0u);
+  EXPECT_FALSE(fetch.passing_through());
+}
+
+TEST(BlobFetchTest, ReadersComeAndGoInAnyOrder) {
+  BlobFetch fetch(digest_of_hex('7'));
+  auto first = std::make_unique<BlobFetch::Reader>(fetch);
+  auto second = std::make_unique<BlobFetch::Reader>(fetch);
+  auto third = std::make_unique<BlobFetch::Reader>(fetch);
+  second->sent_to(100);
+  second.reset();
+  first->sent_to(50);
+  first->sent_to(10); // positions only move on
+  first.reset();
+  third.reset();
+  // The fetch's destructor asserts that no reader is left.
 }
 
 } // namespace
