@@ -51,7 +51,6 @@ import regtest as rt  # noqa: E402
 
 OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 HEAD_M = ("HEAD", "manifests")
-GET_M = ("GET", "manifests")
 
 # The tag whose TTL is short (config file tier "(short)"), and that TTL.
 SHORT_TTL_S = 2.0
@@ -67,12 +66,12 @@ HASH_FLAG = {"alice": "B", "bob": "s"}
 class Tag:
     """One of the seven tags: the repository in the registry, and how each client names it."""
 
-    def __init__(self, repo, tag, kind):
+    def __init__(self, repo, tag, media_type, kind):
         self.repo = repo
         self.tag = tag
+        self.media_type = media_type   # what the registry must answer for the tag
         self.kind = kind
         self.digest = None             # the registry's Docker-Content-Digest, after the push
-        self.media_type = None
 
     @property
     def containerd_ref(self):
@@ -84,21 +83,21 @@ class Tag:
         return "%s:%s" % (name, self.tag)
 
     def __repr__(self):
-        return "%s:%s (%s)" % (self.repo, self.tag, self.kind)
+        return "%s:%s (%s, %s)" % (self.repo, self.tag, self.media_type, self.kind)
 
 
 TAGS = [
-    Tag("library/hello", "latest", "OCI manifest, gzip layer, one-component Docker Hub name"),
-    Tag("acc/alpha", "1.2.3", "OCI manifest, two uncompressed tar layers"),
-    Tag("acc/multi", "2.0", "OCI index, linux/amd64 + linux/arm64"),
-    Tag("acc/schema2", "1.0", "Docker schema 2 manifest"),
-    Tag("acc/list", "3.1", "Docker manifest list, linux/amd64 + linux/arm64"),
-    Tag("acc/big", "4.0", "OCI manifest, one 8 MiB tar layer"),
-    Tag("acc/ttl", "short", "OCI manifest, short TTL tier"),
+    Tag("library/hello", "latest", rt.OCI_MANIFEST, "gzip layer, one-component Docker Hub name"),
+    Tag("acc/alpha", "1.2.3", rt.OCI_MANIFEST, "two uncompressed tar layers"),
+    Tag("acc/multi", "2.0", rt.OCI_INDEX, "linux/amd64 + linux/arm64"),
+    Tag("acc/schema2", "1.0", rt.DOCKER_MANIFEST, "converted by skopeo --format v2s2"),
+    Tag("acc/list", "3.1", rt.DOCKER_LIST, "linux/amd64 + linux/arm64, converted by skopeo"),
+    Tag("acc/big", "4.0", rt.OCI_MANIFEST, "one 8 MiB tar layer"),
+    Tag("acc/ttl", "short", rt.OCI_MANIFEST, "in the short TTL tier"),
 ]
 BY_REPO = {t.repo: t for t in TAGS}
 SHORT = BY_REPO["acc/ttl"]
-PORT_TAG = Tag("acc/port", "1", "OCI manifest, pulled as 127.0.0.1:<port>/acc/port:1")
+PORT_TAG = Tag("acc/port", "1", rt.OCI_MANIFEST, "pulled as 127.0.0.1:<port>/acc/port:1")
 LOGIN_REPO = "team/docker"
 
 S = None   # the module's stack (setUpModule)
@@ -389,9 +388,9 @@ class Stack:
         for t in TAGS + [PORT_TAG]:
             r = self.registry.get("/v2/%s/manifests/%s" % (t.repo, t.tag),
                                   {"Accept": rt.ALL_MANIFEST_TYPES}, method="HEAD")
-            if r.status != 200:
-                raise AssertionError("the registry has no %r: %r" % (t, r))
-            t.digest, t.media_type = r.header("Docker-Content-Digest"), r.header("Content-Type")
+            if r.status != 200 or r.header("Content-Type") != t.media_type:
+                raise AssertionError("the registry's answer for %r: %r" % (t, r))
+            t.digest = r.header("Docker-Content-Digest")
 
     def start_auth_regcache(self):
         """A regcache with users (alice, bob) and per-upstream client policies, straight to the
