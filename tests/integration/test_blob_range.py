@@ -355,15 +355,19 @@ class BlobRange(unittest.TestCase):
     # -- a blob whose upstream bytes are wrong
 
     def range_outcome(self, name, range_value):
-        """(status or None, complete): whether a complete answer arrived."""
+        """(status of the answer's head or None, whether the whole answer arrived)."""
         conn = self.start_raw(name, range_value)
         try:
-            r = conn.read_response()
+            head = conn.read_head()
         except (ValueError, OSError):
             return None, False
-        if r is None:
+        if head is None:
             return None, False
-        return r.status, True
+        try:
+            conn.read_body(head)
+        except (ValueError, OSError):
+            return head.status, False
+        return head.status, True
 
     def test_ranges_of_a_tampered_cold_blob_never_complete(self):
         for name in TAMPERED:
@@ -371,9 +375,15 @@ class BlobRange(unittest.TestCase):
             for value in ("bytes=0-99", "bytes=100-", "bytes=-10", "bytes=0-9,%d-%d" % (
                     size // 2 + 100, size // 2 + 199), "bytes=0-"):
                 with self.subTest(blob=name, range=value):
-                    status, complete = self.range_outcome(name, value)
-                    self.assertFalse(complete and status in (200, 206),
-                                     "a complete %s answer with unverified bytes" % status)
+                    # A request right after a failed download may still join it and get its
+                    # 502; the next one starts a new download and a 206 answer.
+                    for _attempt in range(5):
+                        status, complete = self.range_outcome(name, value)
+                        self.assertFalse(complete and status in (200, 206),
+                                         "a complete %s answer with unverified bytes" % status)
+                        if status == 206:
+                            break
+                    self.assertEqual(status, 206, "no 206 answer was started")
                     self.assertFalse(os.path.exists(self.rc.cache_blob_path(self.digests[name])))
                     self.assertTrue(self.rc.alive(), "regcache died")
         self.assertEqual(self.rc.bad_published_files(), [])
