@@ -56,7 +56,7 @@ core::Task<void> handle_request(ClientConnection &client, const http::RequestHea
       co_await client.send_oci_error(400, OciErrorCode::NameInvalid, kInvalidNsMessage);
       co_return;
     }
-    bool served = co_await serve_stored_blob(client, route);
+    bool served = co_await serve_stored_blob(client, head, route);
     if (served)
       co_return;
   }
@@ -88,7 +88,7 @@ core::Task<void> handle_request(ClientConnection &client, const http::RequestHea
     if (servable)
       servable = co_await stored_content_serves(client, upstream, *digest);
     if (servable) {
-      bool served = co_await serve_stored_blob(client, route);
+      bool served = co_await serve_stored_blob(client, head, route);
       if (served)
         co_return;
     }

@@ -11,6 +11,21 @@ void add_digest_header(http::HeadWriter &head, const Digest &digest,
   head.header("Docker-Content-Digest", std::string_view(text.data(), text.size()));
 }
 
+std::string_view format_blob_etag(const Digest &digest, std::array<char, kBlobEtagChars> &out) {
+  out.front() = '"';
+  format_digest(digest, std::span<char, kDigestChars>(out.data() + 1, kDigestChars));
+  out.back() = '"';
+  return {out.data(), out.size()};
+}
+
+void add_blob_headers(http::HeadWriter &head, const Digest &digest) {
+  std::array<char, kDigestChars> digest_text;
+  add_digest_header(head, digest, digest_text);
+  std::array<char, kBlobEtagChars> etag;
+  head.header("ETag", format_blob_etag(digest, etag));
+  head.header("Accept-Ranges", "bytes");
+}
+
 core::Task<bool> serve_stored_file(ClientConnection &client, const Digest &digest,
                                    std::string_view content_type,
                                    std::span<const http::Header> extra_headers) {

@@ -103,7 +103,11 @@ UpstreamRefusal choose_upstream(const Config &config, std::string_view query, st
   out.endpoint = endpoint_of(url);
   // A host the operator did not configure is the client's choice: never regcache's network.
   out.endpoint.public_only = out.config == nullptr;
-  out.name = is_docker_hub(url) ? docker_hub_name(repository) : std::string(repository);
+  // Names are Docker Hub's when the upstream is Docker Hub, or stands in for it (an upstream
+  // configured as docker.io that points at another mirror of Docker Hub).
+  const bool hub_names = is_docker_hub(url) || (out.config != nullptr &&
+                                                same_registry_host(out.config->host, "docker.io"));
+  out.name = hub_names ? docker_hub_name(repository) : std::string(repository);
   if (out.config != nullptr && !out.config->prefix.empty())
     out.name = out.config->prefix + "/" + out.name;
   return UpstreamRefusal::None;

@@ -99,7 +99,14 @@ class CountingProxy:
 
     fail_manifests: None, or an HTTP status (429, 503) the front answers every manifest
     request with (an OCI error JSON body; 429 also gets Retry-After) instead of forwarding it.
-    delay_manifests: seconds every manifest request is held before it is forwarded."""
+    delay_manifests: seconds every manifest request is held before it is forwarded.
+    hold_blob_bodies(n) / release_blob_bodies(): every 200 answer to a blob GET stops after n
+    body bytes until released (at most HOLD_MAX_S), so a test knows a download is under way
+    while it sends more requests; held() counts the answers waiting now.
+    chunked_blobs: 200 answers to blob GETs are sent chunked, without Content-Length (an
+    upstream that does not say the size up front)."""
+
+    HOLD_MAX_S = 120
 
     RETRY_AFTER = "7"
 
@@ -109,6 +116,10 @@ class CountingProxy:
         self.port = port
         self.fail_manifests = None
         self.delay_manifests = 0.0
+        self.chunked_blobs = False
+        self._hold_after_bytes = None
+        self._release = threading.Event()
+        self._held = 0
         self._lock = threading.Lock()
         self._seen = []
         self._conns = set()
@@ -188,6 +199,29 @@ class CountingProxy:
             self._thread = None
         if self in _fronts:
             _fronts.remove(self)
+
+    def hold_blob_bodies(self, after_bytes):
+        with self._lock:
+            self._hold_after_bytes = after_bytes
+            self._release.clear()
+
+    def release_blob_bodies(self):
+        with self._lock:
+            self._hold_after_bytes = None
+            self._release.set()
+
+    def held(self):
+        with self._lock:
+            return self._held
+
+    def _park(self):
+        with self._lock:
+            self._held += 1
+        try:
+            self._release.wait(self.HOLD_MAX_S)
+        finally:
+            with self._lock:
+                self._held -= 1
 
     # -- what was received
 
@@ -307,15 +341,32 @@ class CountingProxy:
                 self._write_head(h, r.status, r.reason, out)
                 h.wfile.write(data)
             else:
+                blob = rec.kind == "blobs" and h.command == "GET" and r.status == 200
+                with self._lock:
+                    hold = self._hold_after_bytes if blob else None
+                chunked = blob and self.chunked_blobs
+                if chunked:
+                    out = [(k, v) for k, v in out if k.lower() != "content-length"]
+                    out.append(("Transfer-Encoding", "chunked"))
                 rec.status = r.status
                 self._write_head(h, r.status, r.reason, out)
-                left = int(length)
-                while left > 0:
-                    b = r.read(min(left, 1 << 20))
+                left, sent = int(length), 0
+                while left > 0:  # bounded by the length
+                    want = min(left, 1 << 20)
+                    if hold is not None:
+                        want = min(want, hold - sent)
+                    b = r.read(want)
                     if not b:
                         raise OSError("upstream body ended early")
-                    h.wfile.write(b)
+                    h.wfile.write(b"%x\r\n%s\r\n" % (len(b), b) if chunked else b)
                     left -= len(b)
+                    sent += len(b)
+                    if hold is not None and sent >= hold:
+                        h.wfile.flush()
+                        hold = None
+                        self._park()
+                if chunked:
+                    h.wfile.write(b"0\r\n\r\n")
             h.wfile.flush()
         finally:
             conn.close()

@@ -3,8 +3,8 @@
 
 Real parts only: one docker-registry upstream holding small images, reached through regcache
 under three configured names with different "clients" policies, an htpasswd file with a bcrypt
-user (alice, carol) and a {SHA} user (bob), and real clients: http.client, skopeo, and dockerd
-(Debian's docker.io, skipped when it is not installed or cannot run here).
+user (alice, carol) and a {SHA} user (bob), and real clients: http.client and skopeo. docker
+login and pull through dockerd are in test_real_clients.py, which starts the suite's one dockerd.
 
   users.test    "clients": ["alice"]        bob and carol get 403 DENIED, anonymous 401
   members.test  "clients": "authenticated"  every user, anonymous 401
@@ -16,15 +16,10 @@ Run: python3 tests/integration/test_client_access.py --regcache build/regcache
 
 import base64
 import http.client
-import io
-import json
 import os
-import shutil
-import signal
 import socket
 import subprocess
 import sys
-import tarfile
 import time
 import unittest
 
@@ -49,34 +44,6 @@ def bearer(token):
     return {"Authorization": "Bearer " + token}
 
 
-def make_tar_image(layout_dir, tag):
-    """An image dockerd can unpack: one real (uncompressed) tar layer whose diff_id is its
-    digest. regtest's images have random bytes for layers, which skopeo copies but dockerd
-    cannot extract."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        data = b"pulled through regcache by a logged-in user\n"
-        info = tarfile.TarInfo("hello.txt")
-        info.size, info.mtime, info.mode = len(data), 1704067200, 0o644
-        tar.addfile(info, io.BytesIO(data))
-    layer = buf.getvalue()
-    rt._init_layout(layout_dir)
-    layer_digest = rt._write_blob(layout_dir, layer)
-    config = rt._canon({"architecture": "amd64", "os": "linux", "created": "2024-01-01T00:00:00Z",
-                        "config": {"Cmd": ["/hello"]},
-                        "rootfs": {"type": "layers", "diff_ids": [layer_digest]}})
-    config_digest = rt._write_blob(layout_dir, config)
-    manifest = rt._canon({"schemaVersion": 2, "mediaType": rt.OCI_MANIFEST,
-                          "config": {"mediaType": rt.OCI_CONFIG, "digest": config_digest,
-                                     "size": len(config)},
-                          "layers": [{"mediaType": rt.OCI_LAYER_TAR, "digest": layer_digest,
-                                      "size": len(layer)}]})
-    manifest_digest = rt._write_blob(layout_dir, manifest)
-    rt._add_ref(layout_dir, tag, rt.OCI_MANIFEST, manifest_digest, len(manifest))
-    return rt.Image(manifest_digest, manifest, rt.OCI_MANIFEST, config_digest, [layer_digest],
-                    [len(layer)])
-
-
 def setUpModule():
     global TMP, REG, HTPASSWD
     TMP = rt.mkdtemp("regcache-acl-")
@@ -87,8 +54,6 @@ def setUpModule():
         IMAGES[repo] = rt.make_oci_image(layout, repo, [2 * rt.KiB + 1, 96 * rt.KiB + seed],
                                          seed=700 + seed)
         rt.push(layout, repo, REG, "team/" + repo, tag="1")
-    IMAGES["docker"] = make_tar_image(layout, "docker")
-    rt.push(layout, "docker", REG, "team/docker", tag="1")
     HTPASSWD = os.path.join(TMP, "htpasswd")
     with open(HTPASSWD, "w") as f:
         for user, password in USERS.items():
@@ -511,113 +476,6 @@ class ClientNetworks(unittest.TestCase):
         rc = self.regcache("cidr-env", env={"REGCACHE_ALLOW_CLIENTS": "127.0.0.1/32"})
         self.assertEqual(rc.get("/v2/").status, 200)
         self.assertRefusedAndClosed(rc, "127.0.0.2")
-
-
-class DockerdClients(unittest.TestCase):
-    """docker login and docker pull through dockerd (Debian's docker.io 20.10), which talks to
-    127.0.0.1:<port> over plain HTTP (loopback registries are insecure by default; the
-    daemon.json says so too)."""
-
-    @classmethod
-    def setUpClass(cls):
-        dockerd = shutil.which("dockerd")
-        # /usr/bin/docker is docker.io's own CLI; another one on PATH may be far newer.
-        cli = "/usr/bin/docker" if os.access("/usr/bin/docker", os.X_OK) else shutil.which("docker")
-        if not dockerd or not cli:
-            raise unittest.SkipTest("dockerd or the docker CLI is not installed (Debian package "
-                                    "docker.io; tools/install-deps does not install it)")
-        if os.geteuid() != 0:
-            raise unittest.SkipTest("dockerd needs root")
-        cls.cli = cli
-        cls.rc = start_access_regcache(cls, "dockerd")
-        cls.dir = rt.mkdtemp("rc-dockerd-")      # short: containerd's socket lives below it
-        daemon_json = os.path.join(cls.dir, "daemon.json")
-        with open(daemon_json, "w") as f:
-            json.dump({"insecure-registries": [cls.rc.host], "iptables": False, "bridge": "none",
-                       "storage-driver": "vfs", "ip-forward": False, "ip-masq": False}, f)
-        cls.sock = os.path.join(cls.dir, "sock")
-        cls.proc = rt.Proc([dockerd, "--config-file", daemon_json,
-                            "--data-root", os.path.join(cls.dir, "root"),
-                            "--exec-root", os.path.join(cls.dir, "exec"),
-                            "--pidfile", os.path.join(cls.dir, "pid"), "-H", "unix://" + cls.sock],
-                           os.path.join(cls.dir, "dockerd.log"), "dockerd",
-                           keep=lambda line: "module=grpc" not in line)
-        cls.addClassCleanup(cls.stop_dockerd)
-
-        def ready():
-            if not cls.proc.alive():
-                raise rt.PollAbort("dockerd exited with %r" % cls.proc.returncode)
-            return cls.docker(["version"], timeout=10).returncode == 0
-        try:
-            rt.poll(ready, 60, interval=0.5, what="dockerd answering on " + cls.sock)
-        except (rt.PollAbort, TimeoutError) as e:
-            log = rt.read_text(os.path.join(cls.dir, "dockerd.log"))
-            errors = [ln for ln in log.splitlines() if "level=error" in ln or "level=fatal" in ln]
-            raise unittest.SkipTest("dockerd cannot run here (%s): %s" % (
-                e, rt.tail("\n".join(errors) or log, 3)))
-
-    @classmethod
-    def stop_dockerd(cls):
-        cls.proc.stop(signal.SIGTERM, timeout=30)
-        # dockerd ends the containerd it started; should it not have, end that one by its PID.
-        pid_file = os.path.join(cls.dir, "exec", "containerd", "containerd.pid")
-        try:
-            with open(pid_file) as f:
-                os.kill(int(f.read().strip()), signal.SIGKILL)
-        except (OSError, ValueError):
-            pass
-
-    @classmethod
-    def docker(cls, args, config_dir=None, stdin=None, timeout=120):
-        env = at.clean_env(DOCKER_CONFIG=config_dir or os.path.join(cls.dir, "cli-none"))
-        return subprocess.run([cls.cli, "-H", "unix://" + cls.sock] + list(args), input=stdin,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                              timeout=timeout)
-
-    def login(self, user, password):
-        config_dir = rt.mkdtemp("rc-docker-cli-")
-        res = self.docker(["login", "-u", user, "--password-stdin", self.rc.host], config_dir,
-                          stdin=password.encode())
-        return res, config_dir
-
-    def text(self, res):
-        return (res.stdout + res.stderr).decode(errors="replace")
-
-    def assertPulled(self, ref, config_dir=None):
-        img = IMAGES["docker"]
-        res = self.docker(["pull", ref], config_dir)
-        self.assertEqual(res.returncode, 0, "docker pull %s: %s" % (ref, self.text(res)))
-        res = self.docker(["image", "inspect", ref])
-        self.assertEqual(res.returncode, 0, self.text(res))
-        info = json.loads(res.stdout)[0]
-        self.assertEqual(info["Id"], img.config_digest, "image ID")
-        self.assertIn(ref.rsplit(":", 1)[0] + "@" + img.manifest_digest, info["RepoDigests"])
-
-    def test_docker_login_then_pull_from_a_users_only_upstream_succeeds(self):
-        res, config_dir = self.login("alice", USERS["alice"])
-        self.assertEqual(res.returncode, 0, "docker login: %s" % self.text(res))
-        self.assertIn("Login Succeeded", self.text(res))
-        self.assertPulled("%s/users.test/team/docker:1" % self.rc.host, config_dir)
-
-    def test_docker_login_with_a_wrong_password_fails(self):
-        res, _ = self.login("alice", "not-" + USERS["alice"])
-        self.assertNotEqual(res.returncode, 0, "docker login with a wrong password succeeded")
-        self.assertIn("unauthorized", self.text(res).lower())
-
-    def test_docker_pull_without_login_is_refused_by_a_users_only_upstream(self):
-        res = self.docker(["pull", "%s/users.test/team/docker:1" % self.rc.host])
-        self.assertNotEqual(res.returncode, 0, "docker pulled without a login")
-        self.assertIn("unauthorized", self.text(res).lower())
-
-    def test_docker_login_as_a_user_not_listed_then_pull_is_denied(self):
-        res, config_dir = self.login("bob", USERS["bob"])
-        self.assertEqual(res.returncode, 0, "docker login: %s" % self.text(res))
-        res = self.docker(["pull", "%s/users.test/team/docker:1" % self.rc.host], config_dir)
-        self.assertNotEqual(res.returncode, 0, "bob pulled from a users.test limited to alice")
-        self.assertIn("denied", self.text(res).lower())
-
-    def test_docker_pulls_the_public_upstream_without_login(self):
-        self.assertPulled("%s/public.test/team/docker:1" % self.rc.host)
 
 
 if __name__ == "__main__":

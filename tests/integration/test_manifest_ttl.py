@@ -743,7 +743,10 @@ class HeadByTag(ManifestCase):
 
     def test_a_second_head_inside_the_ttl_costs_no_upstream_request(self):
         U.push("a", "head/hit", "v1")
+        first = self.marks(self.front, self.rc)
         self.assert_manifest(self.head("head/hit", "v1"), U.a, "HEAD", what="first")
+        # The log line is written after the response: wait for the first one before the mark.
+        self.logged(self.rc, first, "head/hit", "v1")
         marks = self.marks(self.front, self.rc)
         for _ in range(3):
             self.assert_manifest(self.head("head/hit", "v1"), U.a, "HEAD",

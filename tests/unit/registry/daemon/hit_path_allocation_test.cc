@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <new>
 #include <string>
 
@@ -73,9 +74,11 @@ uint16_t free_port() {
   return ntohs(address.sin_port);
 }
 
-// One GET on a connected socket; returns the body length read, or -1. Fixed buffers only: the
-// client side must not allocate either, or it would count.
-long get_once(int fd, const char *request, size_t request_bytes, std::array<char, 65536> &buffer) {
+// One GET on a connected socket; returns the body length read, or -1 (also when the status line
+// does not start with `status_line`). Fixed buffers only: the client side must not allocate
+// either, or it would count.
+long get_once(int fd, const char *request, size_t request_bytes, std::array<char, 65536> &buffer,
+              const char *status_line = "HTTP/1.1 200") {
   if (::send(fd, request, request_bytes, MSG_NOSIGNAL) != static_cast<ssize_t>(request_bytes))
     return -1;
   size_t have = 0;
@@ -91,7 +94,8 @@ long get_once(int fd, const char *request, size_t request_bytes, std::array<char
   }
   const char *length_field =
       static_cast<const char *>(memmem(buffer.data(), head_end, "Content-Length: ", 16));
-  if (length_field == nullptr || std::strncmp(buffer.data(), "HTTP/1.1 200", 12) != 0)
+  if (length_field == nullptr ||
+      std::strncmp(buffer.data(), status_line, std::strlen(status_line)) != 0)
     return -1;
   long body_bytes = std::strtol(length_field + 16, nullptr, 10);
   long received = static_cast<long>(have) - head_end;
@@ -104,54 +108,95 @@ long get_once(int fd, const char *request, size_t request_bytes, std::array<char
   return received == body_bytes ? body_bytes : -1;
 }
 
-TEST(HitPathAllocationTest, ServingACachedBlobAllocatesNothingPerRequest) {
-  char pattern[] = "/tmp/regcache-alloc-test-XXXXXX";
-  ASSERT_NE(mkdtemp(pattern), nullptr);
-  std::string root = pattern;
-  std::string blob(256 * 1024, 'x');
-  for (size_t i = 0; i < blob.size(); ++i)
-    blob[i] = static_cast<char>(i * 131 + 7);
-  std::string digest = to_string(sha256_of(blob));
-  std::string hex = digest.substr(7);
-  std::filesystem::create_directories(root + "/blobs/sha256/" + hex.substr(0, 2));
-  std::ofstream(root + "/blobs/sha256/" + hex.substr(0, 2) + "/" + hex, std::ios::binary) << blob;
+class HitPathAllocationTest : public ::testing::Test {
+protected:
+  static constexpr long kBlobBytes = 256 * 1024;
 
-  std::string listen = "127.0.0.1:" + std::to_string(free_port());
-  std::array<const char *, 7> argv{"regcache",   "--listen",           listen.c_str(),
-                                   "--upstream", "http://127.0.0.1:9", "--cache-dir",
-                                   root.c_str()};
-  ParsedOptions options = parse_options(argv);
-  ASSERT_EQ(options.outcome, ParsedOptions::Outcome::Run) << options.message;
-  Server server(std::move(options.config));
-  std::string error;
-  ASSERT_TRUE(server.start(&error)) << error;
+  void SetUp() override {
+    char pattern[] = "/tmp/regcache-alloc-test-XXXXXX";
+    ASSERT_NE(mkdtemp(pattern), nullptr);
+    root_ = pattern;
+    std::string blob(kBlobBytes, 'x');
+    for (size_t i = 0; i < blob.size(); ++i)
+      blob[i] = static_cast<char>(i * 131 + 7);
+    digest_ = to_string(sha256_of(blob));
+    std::string hex = digest_.substr(7);
+    std::filesystem::create_directories(root_ + "/blobs/sha256/" + hex.substr(0, 2));
+    std::ofstream(root_ + "/blobs/sha256/" + hex.substr(0, 2) + "/" + hex, std::ios::binary)
+        << blob;
 
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = htons(static_cast<uint16_t>(std::stoi(listen.substr(listen.rfind(':') + 1))));
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr *>(&address), sizeof(address)), 0);
-  std::string request =
-      "GET /v2/some/long/repository/name/blobs/" + digest + " HTTP/1.1\r\nHost: regcache\r\n\r\n";
-  std::array<char, 65536> buffer;
+    std::string listen = "127.0.0.1:" + std::to_string(free_port());
+    std::array<const char *, 7> argv{"regcache",   "--listen",           listen.c_str(),
+                                     "--upstream", "http://127.0.0.1:9", "--cache-dir",
+                                     root_.c_str()};
+    ParsedOptions options = parse_options(argv);
+    ASSERT_EQ(options.outcome, ParsedOptions::Outcome::Run) << options.message;
+    server_ = std::make_unique<Server>(std::move(options.config));
+    std::string error;
+    ASSERT_TRUE(server_->start(&error)) << error;
 
-  for (int i = 0; i < 20; ++i)
-    ASSERT_EQ(get_once(fd, request.data(), request.size(), buffer), 256 * 1024);
-  uint64_t before = g_allocations.load();
-  long failures = 0;
-  for (int i = 0; i < 200; ++i) {
-    if (get_once(fd, request.data(), request.size(), buffer) != 256 * 1024)
-      failures++;
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    address.sin_port =
+        htons(static_cast<uint16_t>(std::stoi(listen.substr(listen.rfind(':') + 1))));
+    ASSERT_EQ(::connect(fd_, reinterpret_cast<sockaddr *>(&address), sizeof(address)), 0);
   }
-  uint64_t allocations = g_allocations.load() - before;
-  EXPECT_EQ(failures, 0);
-  EXPECT_EQ(allocations, 0u) << "heap allocations while serving 200 cache hits";
 
-  ::close(fd);
-  server.request_stop();
-  server.join();
-  std::filesystem::remove_all(root);
+  void TearDown() override {
+    if (fd_ >= 0)
+      ::close(fd_);
+    if (server_) {
+      server_->request_stop();
+      server_->join();
+    }
+    std::filesystem::remove_all(root_);
+  }
+
+  std::string request(std::string_view extra_fields) const {
+    return "GET /v2/some/long/repository/name/blobs/" + digest_ +
+           " HTTP/1.1\r\nHost: regcache\r\n" + std::string(extra_fields) + "\r\n";
+  }
+
+  // Warms up, then counts the allocations of 200 requests; every answer must be `status_line`
+  // with `body_bytes`.
+  void expect_no_allocations(const std::string &request, const char *status_line, long body_bytes) {
+    std::array<char, 65536> buffer;
+    for (int i = 0; i < 20; ++i)
+      ASSERT_EQ(get_once(fd_, request.data(), request.size(), buffer, status_line), body_bytes);
+    uint64_t before = g_allocations.load();
+    long failures = 0;
+    for (int i = 0; i < 200; ++i) {
+      if (get_once(fd_, request.data(), request.size(), buffer, status_line) != body_bytes)
+        failures++;
+    }
+    uint64_t allocations = g_allocations.load() - before;
+    EXPECT_EQ(failures, 0);
+    EXPECT_EQ(allocations, 0u) << "heap allocations while serving 200 cache hits";
+  }
+
+  std::string root_;
+  std::string digest_;
+  std::unique_ptr<Server> server_;
+  int fd_ = -1;
+};
+
+TEST_F(HitPathAllocationTest, ServingACachedBlobAllocatesNothingPerRequest) {
+  expect_no_allocations(request(""), "HTTP/1.1 200", kBlobBytes);
+}
+
+TEST_F(HitPathAllocationTest, ServingARangeOfACachedBlobAllocatesNothingPerRequest) {
+  expect_no_allocations(request("Range: bytes=1000-50999\r\n"), "HTTP/1.1 206", 50000);
+}
+
+TEST_F(HitPathAllocationTest, ServingMultipleRangesOfACachedBlobAllocatesNothingPerRequest) {
+  // The multipart framing (delimiters, part heads) adds to the parts' 300 bytes.
+  const std::string multipart = request("Range: bytes=0-99,1000-1099,-100\r\n");
+  std::array<char, 65536> buffer;
+  const long body_bytes = get_once(fd_, multipart.data(), multipart.size(), buffer, "HTTP/1.1 206");
+  ASSERT_GT(body_bytes, 300);
+  expect_no_allocations(multipart, "HTTP/1.1 206", body_bytes);
 }
 
 } // namespace

@@ -76,5 +76,20 @@ TEST(ChooseUpstream, BrokenEscapesAndEncodedSeparatorsAreInvalidHosts) {
   EXPECT_TRUE(ns_param_is_valid("x=1"));
 }
 
+TEST(ChooseUpstream, AnUpstreamConfiguredAsDockerHubGetsDockerHubNames) {
+  // Another mirror of Docker Hub configured as docker.io: "alpine" is "library/alpine" there.
+  Config config = three_upstreams();
+  UpstreamChoice choice;
+  ASSERT_EQ(choose_upstream(config, "ns=docker.io", "alpine", choice), UpstreamRefusal::None);
+  EXPECT_EQ(choice.config, &config.upstreams[0]);
+  EXPECT_EQ(choice.name, "library/alpine");
+  ASSERT_EQ(choose_upstream(config, "", "alpine", choice), UpstreamRefusal::None);
+  EXPECT_EQ(choice.name, "library/alpine");
+  // Any other registry keeps the name as sent.
+  ASSERT_EQ(choose_upstream(config, "ns=registry.corp%3A5000", "alpine", choice),
+            UpstreamRefusal::None);
+  EXPECT_EQ(choice.name, "alpine");
+}
+
 } // namespace
 } // namespace regcache::registry
