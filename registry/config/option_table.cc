@@ -145,9 +145,19 @@ constexpr std::array kOptions = {
     OptionSpec{.name = "connections-max",
                .kind = Kind::Count32,
                .value_name = "N",
-               .help = "client connections per worker",
+               .help = "client connections per worker; at the cap the oldest idle keep-alive "
+                       "connection is closed, and with none idle a new one gets 503 with "
+                       "Retry-After",
                .count32_field = &Config::connections_max,
-               .count_min = 1},
+               .count_min = 1,
+               .default_text = "as many as the fd limit allows"},
+    OptionSpec{.name = "connections-per-client-max",
+               .kind = Kind::Count32,
+               .value_name = "N",
+               .help = "connections from one client address (all workers); past it, 503 with "
+                       "Retry-After; 0: no limit",
+               .count32_field = &Config::connections_per_client_max,
+               .count_min = 0},
     OptionSpec{.name = "upstream-connections-max",
                .kind = Kind::Count32,
                .value_name = "N",

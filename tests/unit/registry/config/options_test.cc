@@ -60,7 +60,8 @@ TEST(ParseOptionsTest, NoArgumentsGiveTheDefaults) {
   EXPECT_EQ(config.upstream_connect_timeout_ms, 5000u);
   EXPECT_EQ(config.upstream_read_timeout_ms, 60000u);
   EXPECT_EQ(config.shutdown_grace_ms, 10000u);
-  EXPECT_EQ(config.connections_max, 4096u);
+  EXPECT_EQ(config.connections_max, kConnectionsMaxFromFdLimit); // sized at start
+  EXPECT_EQ(config.connections_per_client_max, 0u);
   EXPECT_EQ(config.upstream_connections_max, 64u);
   EXPECT_EQ(config.upstream_active_max, 256u);
   EXPECT_EQ(config.fetches_max, 64u);
@@ -125,6 +126,7 @@ TEST(ParseOptionsTest, EveryCountOptionSetsItsField) {
       {"--upstream-read-timeout-ms", &Config::upstream_read_timeout_ms},
       {"--shutdown-grace-ms", &Config::shutdown_grace_ms},
       {"--connections-max", &Config::connections_max},
+      {"--connections-per-client-max", &Config::connections_per_client_max},
       {"--upstream-connections-max", &Config::upstream_connections_max},
       {"--upstream-active-max", &Config::upstream_active_max},
       {"--fetches-max", &Config::fetches_max},
@@ -151,6 +153,7 @@ TEST(ParseOptionsTest, ManifestBytesMaxTakesSixtyFourBitCount) {
 TEST(ParseOptionsTest, ZeroIsAcceptedWhereItMeansSomething) {
   EXPECT_EQ(parse_ok({"--shutdown-grace-ms", "0"}).shutdown_grace_ms, 0u);
   EXPECT_EQ(parse_ok({"--upstream-connections-max", "0"}).upstream_connections_max, 0u);
+  EXPECT_EQ(parse_ok({"--connections-per-client-max", "0"}).connections_per_client_max, 0u);
 }
 
 TEST(ParseOptionsTest, LastOccurrenceWins) {
