@@ -146,7 +146,7 @@ TEST(ApplyEnvironmentTest, EveryOptionOfTheTableHasAVariableThatIsRead) {
     EXPECT_TRUE(changed) << name;
     ++checked;
   }
-  EXPECT_EQ(checked, 29u);
+  EXPECT_EQ(checked, 30u);
 }
 
 TEST(ApplyEnvironmentTest, CountVariableSetsItsField) {
