@@ -74,9 +74,20 @@ void ConnectionRefusals::refuse(int fd, RefusalReason reason) {
   assert(fd >= 0);
   count(reason);
   if (in_flight_ >= in_flight_max_) {
-    // Every refusal slot is draining: no fd to spare for an answer (each slot is budgeted in
-    // the fd limit), so this one is closed at once.
-    closed_unanswered_++;
+    // Every refusal slot is draining (each holds an fd the budget counted), so this one is
+    // answered without waiting, with plain non-blocking syscalls: the answer fits the empty
+    // socket buffer, and what the client has sent so far is read before the close, so the
+    // close is a FIN. Only a request still on its way then meets a reset, and Linux keeps the
+    // answer readable for the client even so.
+    answered_at_once_++;
+    std::string_view bytes = answer(reason);
+    ::send(fd, bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    ::shutdown(fd, SHUT_WR);
+    std::array<char, 512> sink;
+    for (int turn = 0; turn < kDrainReadsMax; ++turn) {
+      if (::recv(fd, sink.data(), sink.size(), MSG_DONTWAIT) <= 0)
+        break;
+    }
     ::close(fd);
     return;
   }
@@ -130,7 +141,7 @@ void ConnectionRefusals::report(bool periodic) {
   std::array<char, 128> cap_text{};
   std::array<char, 128> per_client_text{};
   std::array<char, 128> no_fd_text{};
-  std::array<char, 128> unanswered_text{};
+  std::array<char, 128> at_once_text{};
   std::string_view cap_part =
       cap == 0 ? std::string_view()
                : core::format_bounded(cap_text,
@@ -144,17 +155,17 @@ void ConnectionRefusals::report(bool periodic) {
   std::string_view no_fd_part =
       no_fd == 0 ? std::string_view()
                  : core::format_bounded(no_fd_text, "; {} with no fd left (RLIMIT_NOFILE)", no_fd);
-  std::string_view unanswered_part =
-      closed_unanswered_ == 0
+  std::string_view at_once_part =
+      answered_at_once_ == 0
           ? std::string_view()
-          : core::format_bounded(unanswered_text, "; {} closed unanswered (too many at once)",
-                                 closed_unanswered_);
+          : core::format_bounded(at_once_text, "; {} answered without waiting (every slot busy)",
+                                 answered_at_once_);
   std::array<char, 640> line;
   log_->append(core::format_line_bounded(
       line, "regcache: worker {}: refused {} connection{} with 503{}{}{}{}{}", worker_index_, total,
-      total == 1 ? "" : "s", since, cap_part, per_client_part, no_fd_part, unanswered_part));
+      total == 1 ? "" : "s", since, cap_part, per_client_part, no_fd_part, at_once_part));
   unreported_ = {};
-  closed_unanswered_ = 0;
+  answered_at_once_ = 0;
   period_start_ = Clock::now();
 }
 
@@ -174,7 +185,7 @@ void ConnectionRefusals::on_timer(core::Operation &op, int32_t, uint32_t) {
   self->timer_armed_ = false;
   if (self->stopping_)
     return;
-  bool pending = self->closed_unanswered_ > 0;
+  bool pending = false;
   for (uint64_t count : self->unreported_)
     pending |= count > 0;
   if (!pending)

@@ -37,12 +37,10 @@ public:
   ConnectionRefusals(const ConnectionRefusals &) = delete;
   ConnectionRefusals &operator=(const ConnectionRefusals &) = delete;
 
-  // Answers `fd` with 503 and closes it (the fd is the refusal's from here on). Past
-  // `in_flight_max` refusals draining at once, the fd is closed without an answer.
+  // Answers `fd` with 503 and closes it (the fd is the refusal's from here on). Up to
+  // `in_flight_max` refusals wait for the client's request and close gracefully; past that,
+  // the answer is sent and the fd closed at once.
   void refuse(int fd, RefusalReason reason);
-  // For a connection that already exists (a per-client refusal decided by the connection): the
-  // answer and the close, awaited.
-  core::Task<void> answer_and_close(int fd, RefusalReason reason);
 
   uint32_t in_flight() const { return in_flight_; }
   unsigned worker_index() const { return worker_index_; }
@@ -64,7 +62,7 @@ private:
   uint32_t in_flight_max_;
   uint32_t in_flight_ = 0;
   std::array<uint64_t, kRefusalReasonCount> unreported_{};
-  uint64_t closed_unanswered_ = 0; // past in_flight_max_, unreported
+  uint64_t answered_at_once_ = 0; // past in_flight_max_, unreported
   std::chrono::steady_clock::time_point period_start_{};
   bool timer_armed_ = false;
   bool stopping_ = false;
