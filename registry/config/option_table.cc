@@ -101,7 +101,8 @@ constexpr std::array kOptions = {
     OptionSpec{.name = "header-timeout-ms",
                .kind = Kind::Count32,
                .value_name = "MS",
-               .help = "time a client has to send a request's headers",
+               .help = "time a client has to send a request's headers, counted from the "
+                       "accept for the first request and from its first byte for later ones",
                .count32_field = &Config::header_timeout_ms,
                .count_min = 1},
     OptionSpec{.name = "idle-timeout-ms",
