@@ -22,15 +22,20 @@ struct ThreadPool {
   std::array<FreeFrame *, kClassCount> heads{};
   std::array<std::size_t, kClassCount> counts{};
   FramePoolStats stats;
-  ~ThreadPool() {
-    for (auto *head : heads) {
-      while (head != nullptr) {
-        FreeFrame *next = head->next;
+  std::size_t release_all() noexcept {
+    std::size_t bytes = 0;
+    for (std::size_t index = 0; index < kClassCount; ++index) {
+      // Bounded by counts[index] <= kFramesKeptPerClassMax.
+      while (FreeFrame *head = heads[index]) {
+        heads[index] = head->next;
         ::operator delete(head);
-        head = next;
+        bytes += kSmallestClassBytes << index;
       }
+      counts[index] = 0;
     }
+    return bytes;
   }
+  ~ThreadPool() { release_all(); }
 };
 
 thread_local ThreadPool tls_pool;
@@ -77,6 +82,10 @@ void frame_free(void *frame, std::size_t bytes) noexcept {
 
 FramePoolStats frame_pool_stats() noexcept {
   return tls_pool.stats;
+}
+
+std::size_t frame_pool_release_kept() noexcept {
+  return tls_pool.release_all();
 }
 
 } // namespace regcache::core

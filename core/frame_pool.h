@@ -16,4 +16,9 @@ struct FramePoolStats {
 };
 FramePoolStats frame_pool_stats() noexcept;
 
+// Gives this thread's kept free frames back to the heap, for after a burst: the pool keeps up to
+// a few thousand frames per size class for reuse, which a burst of connections fills and the
+// steady state after it does not need. Returns the bytes freed.
+std::size_t frame_pool_release_kept() noexcept;
+
 } // namespace regcache::core

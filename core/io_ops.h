@@ -73,9 +73,9 @@ template <typename Prep> RingAwait<Prep> ring_op(Prep prep, uint32_t timeout_ms 
 }
 
 // --- sockets ---
-inline auto recv(int fd, std::span<char> buffer, uint32_t timeout_ms = 0) {
+inline auto recv(int fd, std::span<char> buffer, uint32_t timeout_ms = 0, int flags = 0) {
   return ring_op(
-      [=](io_uring_sqe *sqe) { io_uring_prep_recv(sqe, fd, buffer.data(), buffer.size(), 0); },
+      [=](io_uring_sqe *sqe) { io_uring_prep_recv(sqe, fd, buffer.data(), buffer.size(), flags); },
       timeout_ms);
 }
 inline auto send(int fd, std::span<const char> bytes, uint32_t timeout_ms = 0, int flags = 0) {

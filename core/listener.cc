@@ -1,6 +1,8 @@
 #include "core/listener.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cassert>
@@ -9,6 +11,11 @@
 
 namespace regcache::core {
 
+Listener::~Listener() {
+  if (reserve_fd_ >= 0)
+    ::close(reserve_fd_);
+}
+
 void Listener::start() {
   op_.on_cqe = &Listener::on_cqe;
   backoff_op_.on_cqe = &Listener::on_backoff;
@@ -16,8 +23,15 @@ void Listener::start() {
   arm();
 }
 
+void Listener::open_reserve() {
+  // A plain open, once at start and once per EMFILE episode: it never blocks (/dev/null).
+  if (reserve_fd_ < 0)
+    reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
 void Listener::arm() {
   assert(!armed_);
+  open_reserve(); // fails while fds are still short; the next EMFILE then only backs off
   io_uring_sqe *sqe = Ring::current().get_sqe();
   io_uring_prep_multishot_accept(sqe, listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
   io_uring_sqe_set_data(sqe, &op_);
@@ -39,6 +53,20 @@ void Listener::stop() {
   io_uring_sqe_set_data(sqe, &cancel_op_);
 }
 
+void Listener::accept_into_reserve() {
+  if (reserve_fd_ < 0)
+    return;
+  ::close(reserve_fd_);
+  reserve_fd_ = -1;
+  // A plain accept4 on the non-blocking socket: the ring's accept has just failed, and this
+  // runs at most once per back-off interval.
+  int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (fd < 0)
+    return; // the backlog was empty after all; the reserve is reopened when we re-arm
+  reserve_accepts_++;
+  on_accept_(context_, fd, true);
+}
+
 void Listener::on_cqe(Operation &op, int32_t result, uint32_t flags) {
   // The listener is found from its embedded operation by member offset, not by lookup.
   auto *self =
@@ -47,7 +75,7 @@ void Listener::on_cqe(Operation &op, int32_t result, uint32_t flags) {
     if (self->stopping_) {
       ::close(result); // raced with stop(): nobody will serve it
     } else {
-      self->on_accept_(self->context_, result);
+      self->on_accept_(self->context_, result, false);
     }
   } else if (result != -ECANCELED && result != -EINTR) {
     // EMFILE/ENFILE/ENOMEM: the kernel ends the multishot; the client waits in the backlog.
@@ -62,6 +90,8 @@ void Listener::on_cqe(Operation &op, int32_t result, uint32_t flags) {
     if (self->stopping_) {
       ::close(self->listen_fd_);
     } else if (result == -EMFILE || result == -ENFILE || result == -ENOMEM || result == -ENOBUFS) {
+      if (result == -EMFILE || result == -ENFILE)
+        self->accept_into_reserve();
       self->back_off();
     } else {
       self->arm();

@@ -18,6 +18,9 @@ inline constexpr std::string_view kDockerHubHost = "docker.io";
 // Where Docker Hub credentials go: its token server (docker-registry-proxy's rule).
 inline constexpr std::string_view kDockerHubCredentialsHost = "auth.docker.io";
 
+// --connections-max not given: the cap comes from the fd limit alone.
+inline constexpr uint32_t kConnectionsMaxFromFdLimit = UINT32_MAX;
+
 // Every setting of a running regcache, with its default. These initializers are the one place
 // defaults are written: --help prints them from a default-constructed Config. The exception is
 // cache_dir, whose default depends on the process (see default_cache_dir in options.h).
@@ -39,7 +42,13 @@ struct Config {
   uint32_t upstream_rate_window_ms = 60'000;
   uint32_t shutdown_grace_ms = 10'000;
 
-  uint32_t connections_max = 4096;        // client connections, per worker
+  // Client connections per worker. Not given: as many as the fd limit leaves room for (see
+  // registry/daemon/connection_budget.h); a value above that is lowered to it at start.
+  uint32_t connections_max = kConnectionsMaxFromFdLimit;
+  // Connections from one client address, all workers; 0: no limit. Off by default: one address
+  // may be a whole office behind NAT or a CI host running many jobs, and an address's idle
+  // connections cannot lock others out anyway (the oldest idle one is closed at the cap).
+  uint32_t connections_per_client_max = 0;
   uint32_t upstream_connections_max = 64; // idle pooled connections, per upstream per worker
   // Bounds on what clients can make regcache hold (issue 9): upstream connections in use or
   // opening and blob downloads, per worker (past them, 503 with Retry-After), idle pooled

@@ -101,7 +101,8 @@ constexpr std::array kOptions = {
     OptionSpec{.name = "header-timeout-ms",
                .kind = Kind::Count32,
                .value_name = "MS",
-               .help = "time a client has to send a request's headers",
+               .help = "time a client has to send a request's headers, counted from the "
+                       "accept for the first request and from its first byte for later ones",
                .count32_field = &Config::header_timeout_ms,
                .count_min = 1},
     OptionSpec{.name = "idle-timeout-ms",
@@ -145,9 +146,19 @@ constexpr std::array kOptions = {
     OptionSpec{.name = "connections-max",
                .kind = Kind::Count32,
                .value_name = "N",
-               .help = "client connections per worker",
+               .help = "client connections per worker; at the cap the oldest idle keep-alive "
+                       "connection is closed, and with none idle a new one gets 503 with "
+                       "Retry-After",
                .count32_field = &Config::connections_max,
-               .count_min = 1},
+               .count_min = 1,
+               .default_text = "as many as the fd limit allows"},
+    OptionSpec{.name = "connections-per-client-max",
+               .kind = Kind::Count32,
+               .value_name = "N",
+               .help = "connections from one client address (all workers); past it, 503 with "
+                       "Retry-After; 0: no limit",
+               .count32_field = &Config::connections_per_client_max,
+               .count_min = 0},
     OptionSpec{.name = "upstream-connections-max",
                .kind = Kind::Count32,
                .value_name = "N",

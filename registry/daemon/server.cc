@@ -1,13 +1,17 @@
 #include "registry/daemon/server.h"
 
 #include <fmt/format.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <future>
 
+#include "core/frame_pool.h"
 #include "core/io_ops.h"
 #include "core/listener.h"
 #include "core/ring.h"
@@ -36,17 +40,65 @@ struct AcceptContext {
   WorkerContext *worker;
 };
 
-void on_accept(void *context, int fd) {
+void on_accept(void *context, int fd, bool fds_exhausted) {
   auto *accept = static_cast<AcceptContext *>(context);
   WorkerContext &worker = *accept->worker;
-  if (worker.connection_count >= worker.config.connections_max || worker.stopping) {
-    ::close(fd); // over the limit: the client retries; memory stays bounded
+  if (worker.stopping) {
+    ::close(fd);
+    return;
+  }
+  // At the cap the oldest idle keep-alive connection makes room. A connection that has not
+  // sent its first request yet is not closed for a newcomer: its request may be on the way,
+  // and closing it would fail that client without an answer where the newcomer gets a 503 it
+  // can act on; it is closed at the header timeout if it never sends one.
+  if (fds_exhausted) {
+    worker.refusals.refuse(fd, RefusalReason::OutOfFds);
+    return;
+  }
+  if (!ClientConnection::make_room(worker)) {
+    worker.refusals.refuse(fd, RefusalReason::ConnectionCap);
     return;
   }
   int one = 1;
   // Response heads and small manifests are latency-bound; do not let Nagle hold them.
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   core::spawn(serve_client(worker, fd));
+}
+
+// A burst is over when a worker's connections fall to a quarter of a peak of at least this many.
+constexpr uint32_t kBurstConnectionsMin = 1024;
+
+uint64_t resident_kib() {
+  // Once per burst: /proc/self/statm's second field is the resident set in pages.
+  unsigned long long pages = 0;
+  if (std::FILE *file = std::fopen("/proc/self/statm", "r")) {
+    unsigned long long size_pages = 0;
+    if (std::fscanf(file, "%llu %llu", &size_pages, &pages) != 2)
+      pages = 0;
+    std::fclose(file);
+  }
+  return pages * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE)) / 1024;
+}
+
+// After a burst, what its connections took goes back to the system: the frames and buffers the
+// pools kept for reuse (the steady state that follows refills them as it needs), then the heap
+// pages glibc keeps in its arenas after free(), which malloc_trim hands back (madvise). Once per
+// burst, on the worker's thread between loop turns; it takes milliseconds.
+void return_burst_memory(WorkerContext &worker) {
+  if (worker.connection_peak < kBurstConnectionsMin ||
+      worker.connection_count > worker.connection_peak / 4)
+    return;
+  uint32_t peak = worker.connection_peak;
+  worker.connection_peak = worker.connection_count;
+  uint64_t before_kib = resident_kib();
+  core::frame_pool_release_kept();
+  worker.connection_buffers.release_kept();
+  ::malloc_trim(0);
+  fmt::print(stderr,
+             "regcache: worker {}: burst over ({} connections at the peak, {} now): resident "
+             "memory {} MiB -> {} MiB\n",
+             worker.refusals.worker_index(), peak, worker.connection_count, before_kib / 1024,
+             resident_kib() / 1024);
 }
 
 core::Task<void> watch_for_stop(core::Waiter &stop_waiter, WorkerContext &worker,
@@ -70,6 +122,24 @@ Server::~Server() {
 }
 
 bool Server::start(std::string *error) {
+  unsigned count =
+      config_.workers == 0 ? std::max(1u, std::thread::hardware_concurrency()) : config_.workers;
+  // Before anything opens fds: every client connection is one, and the soft limit a process
+  // starts with is often 1024 where the hard limit allows far more.
+  fd_limit_ = core::raise_fd_limit();
+  http::UpstreamSettings pool_defaults;
+  ConnectionBudgetInputs budget_inputs;
+  budget_inputs.fd_limit = fd_limit_.soft;
+  budget_inputs.workers = count;
+  budget_inputs.connections_max = config_.connections_max;
+  budget_inputs.upstream_active_max = config_.upstream_active_max;
+  budget_inputs.upstream_idle_max =
+      std::min<uint64_t>(pool_defaults.idle_total_max, uint64_t{config_.upstream_connections_max} *
+                                                           pool_defaults.idle_endpoints_max);
+  budget_inputs.fetches_max = config_.fetches_max;
+  budget_ = plan_connection_budget(budget_inputs);
+  connections_per_client_.configure(config_.connections_per_client_max,
+                                    uint64_t{budget_.connections_max} * count);
   if (!store_.open(config_.cache_dir, error))
     return false;
   tls::ClientContextOptions tls_options;
@@ -102,8 +172,6 @@ bool Server::start(std::string *error) {
   core::SocketAddress address;
   if (!core::parse_socket_address(config_.listen_address, address, error))
     return false;
-  unsigned count =
-      config_.workers == 0 ? std::max(1u, std::thread::hardware_concurrency()) : config_.workers;
   for (unsigned i = 0; i < count; ++i) {
     auto worker = std::make_unique<Worker>();
     worker->index = i;
@@ -121,9 +189,32 @@ bool Server::start(std::string *error) {
       return false;
     }
   }
-  fmt::print(stderr, "regcache: listening on {} ({} worker{}), upstream {}, cache {}\n",
+  if (budget_.fd_limit_too_low) {
+    fmt::print(stderr,
+               "regcache: warning: the fd limit ({}) leaves no room for client connections "
+               "beside the upstream bounds; {} per worker are allowed anyway: raise the hard "
+               "limit (ulimit -Hn, systemd LimitNOFILE=) or lower --upstream-active-max and "
+               "--fetches-max\n",
+               fd_limit_.soft, budget_.connections_max);
+  } else if (budget_.limited_by_fds && config_.connections_max != kConnectionsMaxFromFdLimit) {
+    fmt::print(stderr,
+               "regcache: warning: --connections-max {} is more than the fd limit ({}) leaves "
+               "room for; using {}\n",
+               config_.connections_max, fd_limit_.soft, budget_.connections_max);
+  }
+  std::string raised =
+      fd_limit_.raised() ? fmt::format(" (raised from {})", fd_limit_.soft_before) : std::string();
+  std::string per_client =
+      config_.connections_per_client_max == 0
+          ? std::string()
+          : fmt::format(", {} per client address", config_.connections_per_client_max);
+  fmt::print(stderr,
+             "regcache: listening on {} ({} worker{}), upstream {}, cache {}, fd limit {}{} "
+             "(hard {}), connections max {} per worker ({}){}\n",
              config_.listen_address, count, count == 1 ? "" : "s",
-             config_.default_upstream().url.url(), config_.cache_dir);
+             config_.default_upstream().url.url(), config_.cache_dir, fd_limit_.soft, raised,
+             fd_limit_.hard, budget_.connections_max,
+             budget_.limited_by_fds ? "sized from the fd limit" : "--connections-max", per_client);
   return true;
 }
 
@@ -168,9 +259,16 @@ void Server::run_worker(Worker &worker) {
   upstream_settings.idle_timeout_ms = config_.upstream_idle_timeout_ms;
   upstream_settings.active_connections_max = config_.upstream_active_max;
   upstream_settings.tls_context = tls_context_.get();
+  WorkerLimits limits;
+  limits.worker_index = worker.index;
+  limits.connections_max = budget_.connections_max;
+  limits.pipes_max = budget_.pipes_max;
+  limits.refusals_in_flight_max = kRefusalsInFlightMax;
   WorkerContext context(config_, store_, fetches_, tags_, *auth_, client_auth_, revalidations_,
-                        ttl_policy_, upstream_settings);
+                        ttl_policy_, upstream_settings, limits);
   context.upstream_tls = &upstream_tls_;
+  if (connections_per_client_.enabled())
+    context.connections_per_client = &connections_per_client_;
   for (const UpstreamConfig &upstream : config_.upstreams)
     context.blob_hits_need_routing |= upstream.clients.kind != ClientPolicy::Kind::Any;
   context.log.start();
@@ -183,13 +281,16 @@ void Server::run_worker(Worker &worker) {
   worker.started.set_value(std::string());
 
   using Clock = std::chrono::steady_clock;
-  while (!context.stopping)
+  while (!context.stopping) {
     ring.run_once();
+    return_burst_memory(context);
+  }
   // Stopping: let in-flight responses and downloads finish, within the grace period. The loop
   // wakes at least every 100 ms to look at the clock.
   const Clock::time_point grace_deadline =
       Clock::now() + std::chrono::milliseconds(config_.shutdown_grace_ms);
-  while ((context.connection_count > 0 || context.fetches_running > 0 || !listener.stopped()) &&
+  while ((context.connection_count > 0 || context.fetches_running > 0 ||
+          context.refusals.in_flight() > 0 || !listener.stopped()) &&
          Clock::now() < grace_deadline) {
     ring.run_once(100);
   }
@@ -199,6 +300,7 @@ void Server::run_worker(Worker &worker) {
         "regcache: worker {}: shutdown grace over with {} connections and {} downloads open\n",
         worker.index, context.connection_count, context.fetches_running);
   }
+  context.refusals.stop(); // the refusals not reported yet, before the log ends
   if (uint64_t dropped = context.log.dropped_lines(); dropped > 0) {
     fmt::print(stderr,
                "regcache: worker {}: {} log lines were dropped (the log could not keep up)\n",
@@ -211,7 +313,8 @@ void Server::run_worker(Worker &worker) {
     ring.run_once(10);
   context.upstreams.clear();
   worker.done = true;
-  if (context.connection_count > 0 || context.fetches_running > 0) {
+  if (context.connection_count > 0 || context.fetches_running > 0 ||
+      context.refusals.in_flight() > 0) {
     // Coroutines still suspended on this ring would outlive it; the process is ending anyway,
     // so leave without unwinding them.
     std::fflush(stderr);

@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/fd_limit.h"
 #include "registry/auth/client_auth.h"
 #include "registry/auth/upstream_auth.h"
 #include "registry/cache/blob_fetch.h"
@@ -17,6 +18,8 @@
 #include "registry/cache/single_flight.h"
 #include "registry/cache/tag_store.h"
 #include "registry/config/config.h"
+#include "registry/daemon/connection_budget.h"
+#include "registry/serve/connections_per_client.h"
 #include "tls/tls_context.h"
 
 namespace regcache::registry {
@@ -28,7 +31,8 @@ public:
   Server(const Server &) = delete;
   Server &operator=(const Server &) = delete;
 
-  // Opens the store, binds the sockets and starts the workers. False with `error` set when
+  // Raises the fd limit and sizes the connection cap from it, opens the store, binds the
+  // sockets and starts the workers. False with `error` set when
   // something the operator must fix is wrong (a bad cache dir, a port in use, a bad CA file).
   bool start(std::string *error);
   // Graceful stop, callable from any thread: stop accepting, let responses finish for up to
@@ -36,6 +40,9 @@ public:
   void request_stop();
   bool finished() const;
   void join();
+
+  const core::FdLimit &fd_limit() const { return fd_limit_; }
+  const ConnectionBudget &connection_budget() const { return budget_; }
 
 private:
   struct Worker;
@@ -53,6 +60,9 @@ private:
   ClientAuth client_auth_;
   SingleFlight revalidations_;
   ManifestTtlPolicy ttl_policy_;
+  core::FdLimit fd_limit_;
+  ConnectionBudget budget_;
+  ConnectionsPerClient connections_per_client_; // shared by the workers
   std::vector<std::unique_ptr<Worker>> workers_;
 };
 

@@ -1,12 +1,14 @@
 #include "registry/serve/client_connection.h"
 
 #include <fmt/format.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cassert>
 #include <cstring>
+#include <new>
 
 #include "core/bounded_format.h"
 #include "core/byte_stream.h"
@@ -50,15 +52,35 @@ std::string_view outcome_name(CacheOutcome outcome) {
   return "-";
 }
 
-ClientConnection::ClientConnection(WorkerContext &worker, int fd) : worker_(worker), fd_(fd) {
+ClientConnection::ClientConnection(WorkerContext &worker, int fd)
+    : worker_(worker), fd_(fd), accepted_at_(Clock::now()) {
   next = worker_.connections;
   if (next != nullptr)
     next->prev = this;
   worker_.connections = this;
   worker_.connection_count++;
+  worker_.connection_peak = std::max(worker_.connection_peak, worker_.connection_count);
+  if (ConnectionsPerClient *counts = worker_.connections_per_client) {
+    sockaddr_storage peer{};
+    socklen_t length = sizeof(peer);
+    // Once per connection, only with the limit on; a plain syscall that never blocks. It fails
+    // only for a client already gone, which stays uncounted and ends at its first read.
+    if (::getpeername(fd_, reinterpret_cast<sockaddr *>(&peer), &length) == 0) {
+      client_key_ = client_key_of(peer);
+      admission_ = counts->admit(client_key_);
+    }
+  }
 }
 
 ClientConnection::~ClientConnection() {
+  leave_idle_list();
+  give_back_buffers();
+  if (admission_ == ConnectionsPerClient::Admission::Counted)
+    worker_.connections_per_client->release(client_key_);
+  if (evicted_) {
+    assert(worker_.connections_closing > 0);
+    worker_.connections_closing--;
+  }
   if (prev != nullptr)
     prev->next = next;
   if (next != nullptr)
@@ -69,10 +91,82 @@ ClientConnection::~ClientConnection() {
 }
 
 void ClientConnection::stop_if_idle() {
-  // The pending recv ends with 0 bytes and the serve loop leaves; a busy connection sees
-  // `stopping` after its response.
-  if (idle_)
+  // The pending recv or poll ends (end of file) and the serve loop leaves; a busy connection
+  // sees `stopping` after its response.
+  if (waiting_ != Waiting::Busy)
     ::shutdown(fd_, SHUT_RD);
+}
+
+bool ClientConnection::close_oldest_idle(WorkerContext &worker) {
+  ClientConnection *oldest = worker.idle_oldest;
+  if (oldest == nullptr)
+    return false;
+  assert(oldest->waiting_ == Waiting::NextRequest && !oldest->evicted_);
+  oldest->leave_idle_list();
+  oldest->evicted_ = true;
+  worker.connections_closing++;
+  // Its pending recv or poll ends with end of file and its serve loop closes the socket: a FIN
+  // between requests, which keep-alive clients take as an ordinary close and reconnect (RFC
+  // 9112 section 9.3). A plain syscall: it never blocks.
+  ::shutdown(oldest->fd_, SHUT_RD);
+  return true;
+}
+
+bool ClientConnection::make_room(WorkerContext &worker) {
+  assert(worker.connection_count >= worker.connections_closing);
+  if (worker.connection_count - worker.connections_closing < worker.connections_max)
+    return true;
+  return close_oldest_idle(worker);
+}
+
+void ClientConnection::enter_idle_list() {
+  assert(!in_idle_list_);
+  in_idle_list_ = true;
+  idle_prev_ = worker_.idle_newest;
+  idle_next_ = nullptr;
+  if (idle_prev_ != nullptr) {
+    idle_prev_->idle_next_ = this;
+  } else {
+    worker_.idle_oldest = this;
+  }
+  worker_.idle_newest = this;
+  worker_.idle_count++;
+}
+
+void ClientConnection::leave_idle_list() {
+  if (!in_idle_list_)
+    return;
+  in_idle_list_ = false;
+  if (idle_prev_ != nullptr) {
+    idle_prev_->idle_next_ = idle_next_;
+  } else {
+    worker_.idle_oldest = idle_next_;
+  }
+  if (idle_next_ != nullptr) {
+    idle_next_->idle_prev_ = idle_prev_;
+  } else {
+    worker_.idle_newest = idle_prev_;
+  }
+  idle_prev_ = nullptr;
+  idle_next_ = nullptr;
+  worker_.idle_count--;
+}
+
+bool ClientConnection::take_buffers() {
+  if (buffers_ != nullptr)
+    return true;
+  void *block = worker_.connection_buffers.acquire();
+  if (block == nullptr)
+    return false; // no memory: the connection ends rather than the process
+  buffers_ = new (block) ConnectionBuffers;
+  return true;
+}
+
+void ClientConnection::give_back_buffers() {
+  if (buffers_ == nullptr)
+    return;
+  worker_.connection_buffers.release(buffers_);
+  buffers_ = nullptr;
 }
 
 void ClientConnection::set_upstream(std::string_view authority) {
@@ -81,10 +175,11 @@ void ClientConnection::set_upstream(std::string_view authority) {
 }
 
 http::HeadWriter ClientConnection::start_head(uint16_t status) {
+  assert(buffers_ != nullptr); // held from a request's first byte until its response is sent
   status_ = status;
   response_framing_ = BodyFraming::Unset;
   head_sent_ = false;
-  http::HeadWriter head(head_buffer_);
+  http::HeadWriter head(buffers_->head);
   head.status_line(status);
   head.header("Docker-Distribution-API-Version", "registry/2.0");
   return head;
@@ -161,7 +256,7 @@ core::Task<int> ClientConnection::send_body(std::span<const char> bytes) {
 }
 
 core::Task<int> ClientConnection::send_body_file(int file_fd, uint64_t offset, uint64_t bytes) {
-  assert(head_sent_); // head_buffer_ is free to serve as the copy buffer
+  assert(head_sent_); // the head buffer is free to serve as the copy buffer
   if (head_request_ || bytes == 0)
     co_return 0;
   if (response_framing_ == BodyFraming::Chunked) {
@@ -169,7 +264,7 @@ core::Task<int> ClientConnection::send_body_file(int file_fd, uint64_t offset, u
     if (rc < 0)
       co_return rc;
   }
-  const core::FileToSocket io{file_fd, fd_, worker_.config.idle_timeout_ms, head_buffer_};
+  const core::FileToSocket io{file_fd, fd_, worker_.config.idle_timeout_ms, buffers_->head};
   int rc = co_await core::send_file_range(worker_.pipes, io, offset, bytes, &body_bytes_sent_);
   if (rc < 0) {
     // The client has part of the body at most: it must not take the close for the end.
@@ -221,30 +316,74 @@ core::Task<void> ClientConnection::refuse_request(uint16_t status, std::string_v
   co_await send_simple(status, "text/plain", text);
 }
 
+core::Task<bool> ClientConnection::await_request_bytes(uint32_t timeout_ms, Waiting waiting) {
+  assert(receive_begin_ == 0 && receive_end_ == 0 && waiting != Waiting::Busy);
+  waiting_ = waiting;
+  if (waiting == Waiting::NextRequest)
+    enter_idle_list();
+  bool readable = false;
+  uint32_t left_ms = worker_.stopping ? 0 : timeout_ms;
+  if (buffers_ != nullptr && left_ms > 0) {
+    uint32_t warm_ms = std::min(kWarmWaitMs, left_ms);
+    int32_t got = co_await core::recv(fd_, receive_space(), warm_ms);
+    if (got > 0) {
+      receive_end_ += static_cast<size_t>(got);
+      readable = true;
+      left_ms = 0;
+    } else if (got == -ETIME && warm_ms < left_ms) {
+      give_back_buffers(); // a slow next request: wait for it without holding 28 KiB
+      left_ms -= warm_ms;
+    } else {
+      left_ms = 0; // end of file, an error, or the whole wait spent
+    }
+  }
+  if (!readable && left_ms > 0) {
+    assert(buffers_ == nullptr);
+    // POLLIN, or POLLHUP/POLLERR (always reported).
+    int32_t ready = co_await core::poll(fd_, POLLIN, left_ms);
+    if (ready > 0) {
+      // Most wake-ups of an idle connection are its end (the client closed, an eviction,
+      // shutdown): peek one byte, so an end takes no buffers. In the frame: the kernel writes it.
+      std::array<char, 1> first_byte;
+      int32_t peeked = co_await core::recv(fd_, first_byte, 0, MSG_PEEK | MSG_DONTWAIT);
+      readable = peeked > 0;
+    }
+  }
+  leave_idle_list();
+  waiting_ = Waiting::Busy;
+  if (!readable || evicted_)
+    co_return false;
+  co_return take_buffers();
+}
+
 core::Task<ClientConnection::ReadOutcome> ClientConnection::read_request(http::RequestHead &request,
                                                                          size_t *consumed) {
   const WorkerContext &worker = worker_;
   http::ParseLimits limits;
-  limits.header_bytes_max = kReceiveBytes;
-  limits.header_count_max = kRequestHeadersMax;
-  // Keep-alive: waiting for the first byte of the next request uses the idle timeout; once it
-  // has started, the whole head must arrive within the header timeout (slowloris defence).
-  Clock::time_point deadline{};
-  bool started = receive_end_ > receive_begin_;
-  if (started)
-    deadline = Clock::now() + std::chrono::milliseconds(worker.config.header_timeout_ms);
+  limits.header_bytes_max = ConnectionBuffers::kReceiveBytes;
+  limits.header_count_max = ConnectionBuffers::kRequestHeadersMax;
+  // The whole head must arrive within the header timeout (slowloris defence), counted from the
+  // accept for a connection's first request, so a client that connects and sends nothing or
+  // half a head is closed then; for later requests from their first byte, since waiting for
+  // that byte is keep-alive idling, bounded by the idle timeout.
+  const auto header_timeout = std::chrono::milliseconds(worker.config.header_timeout_ms);
+  const bool first_request = requests_answered_ == 0;
+  bool started = first_request || receive_end_ > receive_begin_;
+  Clock::time_point deadline = (first_request ? accepted_at_ : Clock::now()) + header_timeout;
   size_t scanned = 0;
   for (int turn = 0; turn < 100000; ++turn) {
-    std::span<const char> input(receive_.data() + receive_begin_, receive_end_ - receive_begin_);
-    if (!input.empty()) {
+    if (receive_end_ > receive_begin_) {
+      assert(buffers_ != nullptr);
+      std::span<const char> input(buffers_->receive.data() + receive_begin_,
+                                  receive_end_ - receive_begin_);
       bool ended = http::find_head_end(input, scanned) != 0;
       scanned = input.size();
-      http::ParseResult parsed = http::parse_request(input, headers_, limits, request);
+      http::ParseResult parsed = http::parse_request(input, buffers_->headers, limits, request);
       if (parsed.complete()) {
         *consumed = parsed.consumed;
         co_return ReadOutcome::Request;
       }
-      bool full = input.size() >= receive_.size();
+      bool full = input.size() >= buffers_->receive.size();
       bool implausible = parsed.incomplete() && !http::request_prefix_is_plausible(input);
       if (implausible)
         parsed.error_reason = "not an HTTP request line";
@@ -261,25 +400,28 @@ core::Task<ClientConnection::ReadOutcome> ClientConnection::read_request(http::R
     }
     // Make room: move a partial head to the front of the buffer.
     if (receive_begin_ > 0) {
-      std::memmove(receive_.data(), receive_.data() + receive_begin_,
+      std::memmove(buffers_->receive.data(), buffers_->receive.data() + receive_begin_,
                    receive_end_ - receive_begin_);
       receive_end_ -= receive_begin_;
       receive_begin_ = 0;
     }
-    idle_ = !started;
-    if (idle_ && worker_.stopping)
-      co_return ReadOutcome::Closed;
-    uint32_t timeout_ms = started ? remaining_ms(deadline) : worker.config.idle_timeout_ms;
-    int32_t got = co_await core::recv(
-        fd_, std::span<char>(receive_.data() + receive_end_, receive_.size() - receive_end_),
-        timeout_ms);
-    idle_ = false;
+    if (receive_end_ == 0) {
+      // Nothing of a head yet: wait for its first byte, giving the buffers back meanwhile.
+      uint32_t timeout_ms = started ? remaining_ms(deadline) : worker.config.idle_timeout_ms;
+      bool ready = co_await await_request_bytes(timeout_ms, first_request ? Waiting::FirstRequest
+                                                                          : Waiting::NextRequest);
+      if (!ready)
+        co_return ReadOutcome::Closed; // timeout, end of file, evicted or shutdown
+      if (!started) {
+        started = true;
+        deadline = Clock::now() + header_timeout;
+      }
+      if (receive_end_ > 0)
+        continue; // the wait brought bytes already
+    }
+    int32_t got = co_await core::recv(fd_, receive_space(), remaining_ms(deadline));
     if (got <= 0)
       co_return ReadOutcome::Closed; // EOF, reset, timeout or shutdown
-    if (!started) {
-      started = true;
-      deadline = Clock::now() + std::chrono::milliseconds(worker.config.header_timeout_ms);
-    }
     receive_end_ += static_cast<size_t>(got);
   }
   co_return ReadOutcome::Closed;
@@ -306,9 +448,10 @@ core::Task<void> ClientConnection::close_socket() {
     // The client may still be sending the request we refused; closing with unread bytes would
     // reset the connection and could destroy our error response in flight. Send FIN, then read
     // and drop what comes for a short, bounded while (RFC 9112 section 9.6).
+    assert(buffers_ != nullptr); // a refused request was read into them
     co_await core::shutdown(fd_, SHUT_WR);
     for (int turn = 0; turn < 64; ++turn) {
-      int32_t got = co_await core::recv(fd_, receive_, 500);
+      int32_t got = co_await core::recv(fd_, buffers_->receive, 500);
       if (got <= 0)
         break;
     }
@@ -333,6 +476,12 @@ void ClientConnection::begin_response(const http::RequestHead &request) {
 }
 
 core::Task<void> ClientConnection::serve(RequestHandler handler) {
+  if (admission_ == ConnectionsPerClient::Admission::Refused) {
+    // The refusal answers and closes the socket; this connection only ends.
+    worker_.refusals.refuse(fd_, RefusalReason::PerClientCap);
+    fd_ = -1;
+    co_return;
+  }
   for (;;) { // one turn per request; ends when the connection does
     http::RequestHead request;
     size_t consumed = 0;
@@ -360,6 +509,9 @@ core::Task<void> ClientConnection::serve(RequestHandler handler) {
     }
     log_access(request, started);
     receive_begin_ += consumed;
+    requests_answered_++;
+    if (receive_begin_ == receive_end_)
+      receive_begin_ = receive_end_ = 0;
     if (abort_ || broken_ || !keep_alive_ || worker_.stopping || status_ == 0)
       break;
   }

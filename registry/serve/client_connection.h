@@ -1,7 +1,9 @@
 #pragma once
-// One client connection: it owns the socket, the receive buffer the request views point into,
-// and the buffer response heads are written in. It lives in the frame of its serve coroutine
-// and is the only owner of that state; responders borrow it for one request at a time.
+// One client connection: it owns the socket, the buffers the request views point into and
+// response heads are written in (borrowed from the worker's pool only while a request is read
+// or answered, see connection_buffers.h), and its places in the worker's connection lists. It
+// lives in the frame of its serve coroutine and is the only owner of that state; responders
+// borrow it for one request at a time.
 #include <array>
 #include <chrono>
 #include <cstdint>
@@ -13,6 +15,8 @@
 #include "http/head_writer.h"
 #include "http/message_head.h"
 #include "registry/api/oci_error.h"
+#include "registry/serve/connection_buffers.h"
+#include "registry/serve/connections_per_client.h"
 #include "registry/serve/worker_context.h"
 
 namespace regcache::registry {
@@ -28,9 +32,10 @@ using RequestHandler = core::Task<void> (*)(ClientConnection &client,
 
 class ClientConnection {
 public:
-  static constexpr size_t kReceiveBytes = 16 * 1024;
-  static constexpr size_t kHeadBytes = 8 * 1024;
-  static constexpr size_t kRequestHeadersMax = 64;
+  // A connection that has just answered keeps its buffers this long for the next request
+  // (a pull asks for its next blob at once, a benchmark faster still: one recv, no poll); then
+  // it gives them back and waits for the next request with a poll that holds no buffer.
+  static constexpr uint32_t kWarmWaitMs = 100;
 
   ClientConnection(WorkerContext &worker, int fd);
   ~ClientConnection();
@@ -41,6 +46,12 @@ public:
   core::Task<void> serve(RequestHandler handler);
   // Shutdown: a connection waiting for its next request is told to stop now.
   void stop_if_idle();
+  // At the connection cap: closes the connection that has waited longest between requests, so
+  // a new client can come in. False when no connection is idle. The closed one stops counting
+  // against the cap at once (it is in worker.connections_closing until it is gone).
+  static bool close_oldest_idle(WorkerContext &worker);
+  // Whether `worker` may take one more connection now, closing an idle one if it must.
+  static bool make_room(WorkerContext &worker);
 
   WorkerContext &worker() { return worker_; }
   int fd() const { return fd_; }
@@ -90,6 +101,23 @@ public:
 
 private:
   enum class ReadOutcome : uint8_t { Request, Closed, Rejected };
+  // Where the connection is between requests (for the idle list and the timeouts).
+  enum class Waiting : uint8_t {
+    Busy,         // reading a head, or answering a request
+    FirstRequest, // accepted, nothing received yet: the header timeout runs from the accept
+    NextRequest,  // kept alive after a response, nothing buffered: the idle timeout runs
+  };
+  // Waits until the first byte of a request can be read, with no buffers held after
+  // kWarmWaitMs. False when the connection is to end (timeout, EOF, evicted, shutdown).
+  core::Task<bool> await_request_bytes(uint32_t timeout_ms, Waiting waiting);
+  bool take_buffers();
+  void give_back_buffers();
+  void enter_idle_list();
+  void leave_idle_list();
+  std::span<char> receive_space() {
+    return std::span<char>(buffers_->receive.data() + receive_end_,
+                           buffers_->receive.size() - receive_end_);
+  }
   // How the body of the response being written is delimited.
   enum class BodyFraming : uint8_t { Unset, Length, Chunked, UntilClose };
   core::Task<ReadOutcome> read_request(http::RequestHead &request, size_t *consumed);
@@ -102,7 +130,17 @@ private:
 
   WorkerContext &worker_;
   int fd_;
-  bool idle_ = true;
+  const std::chrono::steady_clock::time_point accepted_at_;
+  ConnectionBuffers *buffers_ = nullptr; // from worker_.connection_buffers while needed
+  uint64_t requests_answered_ = 0;
+  Waiting waiting_ = Waiting::FirstRequest;
+  bool evicted_ = false; // closed by close_oldest_idle: ends at its next wake-up
+  bool in_idle_list_ = false;
+  ClientConnection *idle_prev_ = nullptr;
+  ClientConnection *idle_next_ = nullptr;
+  // The client's address as the per-client limit counts it; counted_ when it was.
+  ClientKey client_key_{};
+  ConnectionsPerClient::Admission admission_ = ConnectionsPerClient::Admission::Uncounted;
   bool abort_ = false;
   bool broken_ = false;          // a send failed: the client is gone or stuck
   bool lingering_close_ = false; // a refused request: drain before closing
@@ -118,13 +156,8 @@ private:
   CacheOutcome outcome_ = CacheOutcome::None;
   std::array<char, 128> upstream_text_{}; // copied: the routing result dies before the log line
   size_t upstream_bytes_ = 0;
-  size_t receive_begin_ = 0;
+  size_t receive_begin_ = 0; // received bytes not consumed: buffers_->receive[begin, end)
   size_t receive_end_ = 0;
-  std::array<char, kReceiveBytes> receive_;
-  std::array<http::Header, kRequestHeadersMax> headers_;
-  // Response heads; also the copy buffer of send_body_file when no pipe is left, which is safe
-  // because a body is only sent after its head (asserted there).
-  std::array<char, kHeadBytes> head_buffer_;
 };
 
 } // namespace regcache::registry

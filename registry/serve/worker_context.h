@@ -1,12 +1,14 @@
 #pragma once
 // What one worker thread owns, and what it borrows from the server. Owned (one per worker,
-// never touched by another thread): the upstream connection pool, the pipes, the log buffer,
-// the match scratches of the TTL classifiers, and the list of its client connections. Borrowed
-// (shared by all workers, each safe to use from any of them): the configuration (immutable),
-// the blob store, the fetch table, the tag store, upstream auth and the revalidation flights.
+// never touched by another thread): the upstream connection pool, the pipes, the connection
+// buffers, the log buffer, the refusal reports, the match scratches of the TTL classifiers,
+// and the lists of its client connections. Borrowed (shared by all workers, each safe to use
+// from any of them): the configuration (immutable), the blob store, the fetch table, the tag
+// store, upstream auth, the revalidation flights and the per-client connection counts.
 #include <cstdint>
 #include <unordered_map>
 
+#include "core/block_pool.h"
 #include "core/log_sink.h"
 #include "core/pipe_pool.h"
 #include "core/ring.h"
@@ -14,6 +16,8 @@
 #include "registry/cache/manifest_ttl_policy.h"
 #include "registry/cache/single_flight.h"
 #include "registry/config/config.h"
+#include "registry/serve/connection_buffers.h"
+#include "registry/serve/connection_refusals.h"
 
 namespace regcache::registry {
 
@@ -23,16 +27,30 @@ class TagStore;
 class ClientConnection;
 class UpstreamAuth;
 class ClientAuth;
+class ConnectionsPerClient;
+
+// What the server decided at start for every worker, from the settings and the fd limit
+// (registry/daemon/connection_budget.h).
+struct WorkerLimits {
+  unsigned worker_index = 0;
+  uint32_t connections_max = 0; // client connections this worker holds at most
+  uint32_t pipes_max = 0;       // splice pipes this worker creates at most
+  uint32_t refusals_in_flight_max = 0;
+};
 
 struct WorkerContext {
   WorkerContext(const Config &config_in, BlobStore &store_in, FetchTable &fetches_in,
                 TagStore &tags_in, UpstreamAuth &auth_in, ClientAuth &client_auth_in,
                 SingleFlight &revalidations_in, const ManifestTtlPolicy &ttl_policy,
-                http::UpstreamSettings upstream_settings)
+                http::UpstreamSettings upstream_settings, const WorkerLimits &limits)
       : config(config_in), store(store_in), fetches(fetches_in), tags(tags_in), auth(auth_in),
         client_auth(client_auth_in), revalidations(revalidations_in),
         ttl_scratches(ttl_policy.make_scratches()), upstreams(upstream_settings),
-        pipes(config_in.connections_max, 1u << 20), log(2) {}
+        pipes(limits.pipes_max, 1u << 20),
+        connection_buffers(sizeof(ConnectionBuffers), kConnectionBuffersKeptMax), log(2),
+        refusals(log, limits.worker_index, limits.connections_max,
+                 config_in.connections_per_client_max, limits.refusals_in_flight_max),
+        connections_max(limits.connections_max) {}
 
   const Config &config;
   BlobStore &store;
@@ -51,11 +69,25 @@ struct WorkerContext {
       nullptr;
   http::UpstreamPool upstreams;
   core::PipePool pipes;
+  core::BlockPool connection_buffers; // ConnectionBuffers, lent to connections reading a request
   core::LogSink log;
+  ConnectionRefusals refusals; // 503s at accept, logged once per interval
+  // Shared by the workers; null when --connections-per-client-max is 0.
+  ConnectionsPerClient *connections_per_client = nullptr;
 
+  // The cap on client connections (the fd limit's or --connections-max, whichever is lower).
+  const uint32_t connections_max;
   // Live client connections (intrusive list), so shutdown can wake the idle ones.
   ClientConnection *connections = nullptr;
   uint32_t connection_count = 0;
+  uint32_t connection_peak = 0; // most connections at once since memory was last given back
+  // Connections waiting between requests with nothing buffered, oldest first (intrusive list):
+  // at the cap the oldest is closed, so a client with a request to make always gets in.
+  ClientConnection *idle_oldest = nullptr;
+  ClientConnection *idle_newest = nullptr;
+  uint32_t idle_count = 0;
+  // Closed to make room and not gone yet: they no longer count against the cap.
+  uint32_t connections_closing = 0;
   uint32_t fetches_running = 0;
   bool stopping = false;
 };

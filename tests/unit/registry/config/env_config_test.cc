@@ -129,6 +129,7 @@ TEST(ApplyEnvironmentTest, EveryOptionOfTheTableHasAVariableThatIsRead) {
         applied.config.upstream_rate_window_ms != defaults.upstream_rate_window_ms ||
         applied.config.shutdown_grace_ms != defaults.shutdown_grace_ms ||
         applied.config.connections_max != defaults.connections_max ||
+        applied.config.connections_per_client_max != defaults.connections_per_client_max ||
         applied.config.upstream_connections_max != defaults.upstream_connections_max ||
         applied.config.upstream_active_max != defaults.upstream_active_max ||
         applied.config.fetches_max != defaults.fetches_max ||
@@ -145,7 +146,7 @@ TEST(ApplyEnvironmentTest, EveryOptionOfTheTableHasAVariableThatIsRead) {
     EXPECT_TRUE(changed) << name;
     ++checked;
   }
-  EXPECT_EQ(checked, 29u);
+  EXPECT_EQ(checked, 30u);
 }
 
 TEST(ApplyEnvironmentTest, CountVariableSetsItsField) {

@@ -60,7 +60,8 @@ TEST(ParseOptionsTest, NoArgumentsGiveTheDefaults) {
   EXPECT_EQ(config.upstream_connect_timeout_ms, 5000u);
   EXPECT_EQ(config.upstream_read_timeout_ms, 60000u);
   EXPECT_EQ(config.shutdown_grace_ms, 10000u);
-  EXPECT_EQ(config.connections_max, 4096u);
+  EXPECT_EQ(config.connections_max, kConnectionsMaxFromFdLimit); // sized at start
+  EXPECT_EQ(config.connections_per_client_max, 0u);
   EXPECT_EQ(config.upstream_connections_max, 64u);
   EXPECT_EQ(config.upstream_active_max, 256u);
   EXPECT_EQ(config.fetches_max, 64u);
@@ -125,6 +126,7 @@ TEST(ParseOptionsTest, EveryCountOptionSetsItsField) {
       {"--upstream-read-timeout-ms", &Config::upstream_read_timeout_ms},
       {"--shutdown-grace-ms", &Config::shutdown_grace_ms},
       {"--connections-max", &Config::connections_max},
+      {"--connections-per-client-max", &Config::connections_per_client_max},
       {"--upstream-connections-max", &Config::upstream_connections_max},
       {"--upstream-active-max", &Config::upstream_active_max},
       {"--fetches-max", &Config::fetches_max},
@@ -151,6 +153,7 @@ TEST(ParseOptionsTest, ManifestBytesMaxTakesSixtyFourBitCount) {
 TEST(ParseOptionsTest, ZeroIsAcceptedWhereItMeansSomething) {
   EXPECT_EQ(parse_ok({"--shutdown-grace-ms", "0"}).shutdown_grace_ms, 0u);
   EXPECT_EQ(parse_ok({"--upstream-connections-max", "0"}).upstream_connections_max, 0u);
+  EXPECT_EQ(parse_ok({"--connections-per-client-max", "0"}).connections_per_client_max, 0u);
 }
 
 TEST(ParseOptionsTest, LastOccurrenceWins) {
@@ -384,7 +387,7 @@ TEST(HelpTextTest, EveryOptionEntryShowsItsDefaultAndEnvironmentVariable) {
     EXPECT_NE(entry.find("(default: "), std::string::npos) << entry;
     EXPECT_NE(entry.find("[env: REGCACHE_"), std::string::npos) << entry;
   }
-  EXPECT_EQ(count, 31u);
+  EXPECT_EQ(count, 32u);
 }
 
 TEST(HelpTextTest, NamesTheEnvironmentVariableOfAnOption) {
@@ -433,8 +436,9 @@ TEST(HelpTextTest, ShowsDefaultValuesFromConfig) {
   const std::string help = help_text();
   for (std::string_view fragment :
        {"(default: 127.0.0.1:3128)", "(default: https://registry-1.docker.io)", "(default: 1)",
-        "(default: 10000)", "(default: 60000)", "(default: 5000)", "(default: 4096)",
-        "(default: 64)", "(default: 4194304)", "(default: off)", "/var/cache/regcache"}) {
+        "(default: 10000)", "(default: 60000)", "(default: 5000)", "(default: 0)",
+        "the fd limit allows)", "(default: 64)", "(default: 4194304)", "(default: off)",
+        "/var/cache/regcache"}) {
     EXPECT_NE(help.find(fragment), std::string::npos) << fragment;
   }
 }
