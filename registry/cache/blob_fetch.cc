@@ -362,6 +362,7 @@ core::Task<void> BlobFetch::publish(FetchResources &resources, const StorePath &
     co_return;
   }
   co_await mark_after_publish(store, digest_, mark);
+  store.note_published(digest_, written_bytes_); // the index: eviction and the hit size check
 }
 
 core::Task<void> BlobFetch::run(std::shared_ptr<BlobFetch> self, FetchResources resources,

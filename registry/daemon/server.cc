@@ -70,8 +70,15 @@ Server::~Server() {
 }
 
 bool Server::start(std::string *error) {
-  if (!store_.open(config_.cache_dir, error))
+  IndexLoadReport index_report;
+  if (!store_.open(config_.cache_dir, error, &index_report))
     return false;
+  fmt::print(stderr, "regcache: index: {}\n", describe_index_load(index_report));
+  evictor_ = std::make_unique<Evictor>(
+      store_, fetches_, EvictorSettings{config_.cache_max_size_bytes, config_.min_free});
+  evictor_->start(index_report.rebuilt);
+  scrubber_ = std::make_unique<Scrubber>(store_, config_.scrub_rate);
+  scrubber_->start();
   tls::ClientContextOptions tls_options;
   tls_options.ca_file = config_.upstream_ca_file;
   tls_options.verify_peer = !config_.insecure_upstream;
@@ -149,6 +156,10 @@ void Server::join() {
     if (worker->thread.joinable())
       worker->thread.join();
   }
+  if (scrubber_)
+    scrubber_->stop();
+  if (evictor_)
+    evictor_->stop();
 }
 
 void Server::run_worker(Worker &worker) {

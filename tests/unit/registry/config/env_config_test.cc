@@ -108,6 +108,15 @@ TEST(ApplyEnvironmentTest, EveryOptionOfTheTableHasAVariableThatIsRead) {
     case OptionValueKind::Count64:
       value = "77";
       break;
+    case OptionValueKind::ByteSize:
+      value = "500m";
+      break;
+    case OptionValueKind::SpaceFloor:
+      value = "2g";
+      break;
+    case OptionValueKind::ScrubRate:
+      value = "10m";
+      break;
     }
     const Applied applied = apply({{name, value}});
     ASSERT_TRUE(applied.ok) << name << ": " << applied.error;
@@ -133,6 +142,9 @@ TEST(ApplyEnvironmentTest, EveryOptionOfTheTableHasAVariableThatIsRead) {
         applied.config.upstream_idle_timeout_ms != defaults.upstream_idle_timeout_ms ||
         applied.config.token_cache_entries_max != defaults.token_cache_entries_max ||
         applied.config.manifest_bytes_max != defaults.manifest_bytes_max ||
+        applied.config.cache_max_size_bytes != defaults.cache_max_size_bytes ||
+        applied.config.min_free != defaults.min_free ||
+        applied.config.scrub_rate != defaults.scrub_rate ||
         applied.config.access_log != defaults.access_log ||
         applied.config.registries.kind != defaults.registries.kind ||
         applied.config.allow_clients.everyone != defaults.allow_clients.everyone ||
@@ -141,7 +153,7 @@ TEST(ApplyEnvironmentTest, EveryOptionOfTheTableHasAVariableThatIsRead) {
     EXPECT_TRUE(changed) << name;
     ++checked;
   }
-  EXPECT_EQ(checked, 25u);
+  EXPECT_EQ(checked, 28u);
 }
 
 TEST(ApplyEnvironmentTest, CountVariableSetsItsField) {

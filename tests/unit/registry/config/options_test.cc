@@ -384,7 +384,7 @@ TEST(HelpTextTest, EveryOptionEntryShowsItsDefaultAndEnvironmentVariable) {
     EXPECT_NE(entry.find("(default: "), std::string::npos) << entry;
     EXPECT_NE(entry.find("[env: REGCACHE_"), std::string::npos) << entry;
   }
-  EXPECT_EQ(count, 27u);
+  EXPECT_EQ(count, 30u);
 }
 
 TEST(HelpTextTest, NamesTheEnvironmentVariableOfAnOption) {

@@ -1,0 +1,49 @@
+#pragma once
+// The blob index as a file: what BlobIndex keeps of every published blob (its size and when it
+// was last used) plus where the scrub stopped, so a restart needs no stat of every file and
+// keeps the least-recently-used order. Pure: bytes in, bytes out (unit-tested).
+//
+//   offset  0  "RCBLOBIX"                       magic
+//           8  u32 version (1), u32 zero
+//          16  u64 record count
+//          24  32 bytes: the digest the scrub verified last
+//          56  records, 48 bytes each, digests strictly ascending:
+//                32 bytes digest, u64 size in bytes, i64 last use (Unix seconds)
+//        end   32 bytes: sha256 of everything before it
+// Integers are little-endian. A file that fails any check is refused whole: the directory is
+// the truth, and the index is rebuilt from it.
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "registry/api/digest.h"
+
+namespace regcache::registry {
+
+struct IndexRecord {
+  Digest digest{};
+  uint64_t size_bytes = 0;
+  int64_t last_use_unix_s = 0;
+  friend bool operator==(const IndexRecord &, const IndexRecord &) = default;
+};
+
+struct IndexSnapshot {
+  Digest scrub_cursor{};
+  std::vector<IndexRecord> records; // strictly ascending by digest
+};
+
+inline constexpr size_t kIndexHeaderBytes = 56;
+inline constexpr size_t kIndexRecordBytes = 48;
+inline constexpr size_t kIndexTrailerBytes = 32;
+
+// Requires records strictly ascending by digest.
+std::string encode_index_snapshot(const IndexSnapshot &snapshot);
+// False, with the first problem found, for a damaged or foreign file.
+bool decode_index_snapshot(std::string_view bytes, IndexSnapshot &out, std::string *problem);
+
+inline bool digest_less(const Digest &a, const Digest &b) {
+  return a.bytes < b.bytes;
+}
+
+} // namespace regcache::registry
