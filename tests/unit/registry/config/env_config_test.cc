@@ -156,6 +156,25 @@ TEST(ApplyEnvironmentTest, EveryOptionOfTheTableHasAVariableThatIsRead) {
   EXPECT_EQ(checked, 28u);
 }
 
+TEST(ApplyEnvironmentTest, CacheMaxSizeIsDockerRegistryProxysVariable) {
+  const Applied applied = apply({{"CACHE_MAX_SIZE", "64g"}});
+  ASSERT_TRUE(applied.ok) << applied.error;
+  EXPECT_EQ(applied.config.cache_max_size_bytes, uint64_t{64} << 30);
+}
+
+TEST(ApplyEnvironmentTest, RegcachesOwnCacheMaxSizeWinsOverDockerRegistryProxys) {
+  const Applied applied = apply({{"CACHE_MAX_SIZE", "64g"}, {"REGCACHE_CACHE_MAX_SIZE", "1024k"}});
+  ASSERT_TRUE(applied.ok) << applied.error;
+  EXPECT_EQ(applied.config.cache_max_size_bytes, uint64_t{1} << 20);
+}
+
+TEST(ApplyEnvironmentTest, BadCacheMaxSizeIsAnErrorNamingTheVariable) {
+  const Applied applied = apply({{"CACHE_MAX_SIZE", "32 GB"}});
+  EXPECT_FALSE(applied.ok);
+  EXPECT_TRUE(contains(applied.error, "CACHE_MAX_SIZE: ")) << applied.error;
+  EXPECT_TRUE(contains(applied.error, "'32 GB'")) << applied.error;
+}
+
 TEST(ApplyEnvironmentTest, CountVariableSetsItsField) {
   const Applied applied = apply({{"REGCACHE_UPSTREAM_READ_TIMEOUT_MS", "1500"}});
   ASSERT_TRUE(applied.ok) << applied.error;
