@@ -25,8 +25,8 @@ constexpr size_t kDirectIoAlignment = 4096; // the largest logical block size in
 static_assert(kChunkBytes % kDirectIoAlignment == 0);
 constexpr uint64_t kAutoPassSeconds = 7 * 24 * 3600;
 constexpr uint64_t kAutoRateMinBytesPerS = uint64_t{64} << 10;
-constexpr int64_t kEmptyCacheWaitMs = 10'000; // nothing indexed: look again later
-constexpr int64_t kPassLogIntervalS = 3600;   // a pass summary at most this often
+constexpr int64_t kEmptyCacheWaitMs = 1000; // nothing indexed: look again soon (it costs a lookup)
+constexpr int64_t kPassLogIntervalS = 3600; // a pass summary at most this often
 // From linux/ioprio.h (not in every libc's headers).
 constexpr int kIoprioWhoProcess = 1;
 constexpr int kIoprioClassIdle = 3;
