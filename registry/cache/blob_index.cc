@@ -29,7 +29,8 @@ void BlobIndex::kick() noexcept {
     listener->on_index_work();
 }
 
-void BlobIndex::reset(uint64_t block_bytes, std::span<const IndexRecord> records) {
+void BlobIndex::reset(uint64_t block_bytes, std::span<const IndexRecord> records,
+                      uint64_t eviction_clock) {
   assert(block_bytes > 0);
   block_bytes_ = block_bytes;
   disk_bytes_ = 0;
@@ -38,14 +39,17 @@ void BlobIndex::reset(uint64_t block_bytes, std::span<const IndexRecord> records
   for (Shard &shard : shards_) {
     std::lock_guard lock(shard.mutex);
     shard.entries.clear();
+    shard.hits_since_reset = 0;
   }
+  clock_ = eviction_clock;
   for (const IndexRecord &record : records) {
     Shard &shard = shard_of(record.digest);
     std::lock_guard lock(shard.mutex);
     auto [it, inserted] = shard.entries.try_emplace(record.digest);
     if (!inserted)
       account_removed(it->second.size_bytes);
-    it->second = Entry{record.size_bytes, record.last_use_unix_s, 0, BlobState::Present};
+    it->second = Entry{record.size_bytes, record.last_use_unix_s, record.hits, record.priority, 0,
+                       BlobState::Present};
     account_added(record.size_bytes);
   }
   changes_ = 0;
@@ -64,10 +68,10 @@ BlobIndex::HitVerdict BlobIndex::check_hit(const Digest &digest, uint64_t file_s
     if (entry.state != BlobState::Present)
       return HitVerdict::Withheld;
     if (entry.size_bytes == file_size_bytes) {
-      if (entry.last_use_unix_s != now_unix_s) {
-        entry.last_use_unix_s = now_unix_s;
-        changes_.fetch_add(1, std::memory_order_relaxed);
-      }
+      entry.last_use_unix_s = now_unix_s;
+      entry.hits += entry.hits < UINT64_MAX / 2 ? 1 : 0;
+      entry.priority = clock_.load(std::memory_order_relaxed) + entry.hits;
+      ++shard.hits_since_reset;
       return HitVerdict::Serve;
     }
     // Published files never change size: this one was truncated, extended or replaced by
@@ -99,8 +103,15 @@ void BlobIndex::add(const Digest &digest, uint64_t size_bytes, int64_t now_unix_
     Entry &entry = it->second;
     if (!inserted)
       account_removed(entry.size_bytes);
-    // A new generation: the file at the path is a new one, whatever the old entry said.
-    entry = Entry{size_bytes, now_unix_s, inserted ? 0 : entry.generation + 1, BlobState::Present};
+    // A new generation: the file at the path is a new one, whatever the old entry said. The
+    // digest's hits stay: a blob fetched again after rot is as popular as it was.
+    const uint64_t hits = inserted ? 1 : entry.hits + 1;
+    entry = Entry{size_bytes,
+                  now_unix_s,
+                  hits,
+                  clock_.load(std::memory_order_relaxed) + hits,
+                  inserted ? 0 : entry.generation + 1,
+                  BlobState::Present};
     account_added(size_bytes);
   }
   if (disk_bytes() > kick_above_bytes_.load(std::memory_order_relaxed))
@@ -121,9 +132,7 @@ bool BlobIndex::lookup(const Digest &digest, IndexEntryView &out) const {
   auto it = shard.entries.find(digest);
   if (it == shard.entries.end())
     return false;
-  const Entry &entry = it->second;
-  out = IndexEntryView{digest, entry.size_bytes, entry.last_use_unix_s, entry.generation,
-                       entry.state};
+  out = view_of(digest, it->second);
   return true;
 }
 
@@ -132,10 +141,8 @@ void BlobIndex::collect(std::vector<IndexEntryView> &out) const {
   out.reserve(count() + 16);
   for (const Shard &shard : shards_) {
     std::lock_guard lock(shard.mutex);
-    for (const auto &[digest, entry] : shard.entries) {
-      out.push_back(IndexEntryView{digest, entry.size_bytes, entry.last_use_unix_s,
-                                   entry.generation, entry.state});
-    }
+    for (const auto &[digest, entry] : shard.entries)
+      out.push_back(view_of(digest, entry));
   }
 }
 
@@ -148,8 +155,9 @@ bool BlobIndex::begin_eviction(const IndexEntryView &seen) {
   Entry &entry = it->second;
   if (entry.generation != seen.generation)
     return false;
-  // Used since it was chosen: it is no longer among the least recently used.
-  if (entry.state != BlobState::Present || entry.last_use_unix_s != seen.last_use_unix_s)
+  // Used since it was chosen: it is no longer among the least valuable.
+  if (entry.state != BlobState::Present || entry.priority != seen.priority ||
+      entry.last_use_unix_s != seen.last_use_unix_s)
     return false;
   entry.state = BlobState::Evicting;
   return true;
@@ -219,6 +227,23 @@ bool BlobIndex::mark_rotten(const Digest &digest, uint32_t generation, RotCause 
   return true;
 }
 
+uint64_t BlobIndex::change_count() const {
+  uint64_t total = changes_.load(std::memory_order_relaxed);
+  for (const Shard &shard : shards_) {
+    std::lock_guard lock(shard.mutex);
+    total += shard.hits_since_reset;
+  }
+  return total;
+}
+
+void BlobIndex::advance_eviction_clock(uint64_t priority) {
+  uint64_t now = clock_.load(std::memory_order_relaxed);
+  // Only the evictor's thread advances it; the loop is for the form, never for a race.
+  while (priority > now && !clock_.compare_exchange_weak(now, priority, std::memory_order_relaxed))
+    ;
+  changes_.fetch_add(1, std::memory_order_relaxed);
+}
+
 void BlobIndex::set_scrub_cursor(const Digest &digest) {
   std::lock_guard lock(side_mutex_);
   if (scrub_cursor_ != digest)
@@ -233,6 +258,7 @@ Digest BlobIndex::scrub_cursor() const {
 
 IndexSnapshot BlobIndex::snapshot() const {
   IndexSnapshot snapshot;
+  snapshot.eviction_clock = eviction_clock();
   snapshot.scrub_cursor = scrub_cursor();
   snapshot.records.reserve(count() + 16);
   for (const Shard &shard : shards_) {
@@ -240,7 +266,8 @@ IndexSnapshot BlobIndex::snapshot() const {
     for (const auto &[digest, entry] : shard.entries) {
       // A Rotten entry's file is gone. An Evicting one's may stay (it may turn out open).
       if (entry.state != BlobState::Rotten)
-        snapshot.records.push_back(IndexRecord{digest, entry.size_bytes, entry.last_use_unix_s});
+        snapshot.records.push_back(IndexRecord{digest, entry.size_bytes, entry.last_use_unix_s,
+                                               entry.hits, entry.priority});
     }
   }
   std::sort(

@@ -5,8 +5,9 @@
 // used without walking the directory, and a hit can see a file that changed size (rot).
 //
 // Locking: 64 shards by digest, each a mutex and a hash map. A hit takes one shard's lock for
-// a lookup and a store of its last use (no allocation; a map node is allocated only when a
-// blob is published). Nothing holds a shard's lock across I/O or another lock, so there is no
+// a lookup and a store of its use (last use, hits, priority; no allocation, and no write to a
+// line another shard shares: the counter of changes is per shard). A map node is allocated only
+// when a blob is published. Nothing holds a shard's lock across I/O or another lock, so there is no
 // lock order to get wrong.
 //
 // Entry states: Present (served), Evicting (the evictor is removing it: hits see a miss),
@@ -32,6 +33,8 @@ struct IndexEntryView {
   Digest digest{};
   uint64_t size_bytes = 0;
   int64_t last_use_unix_s = 0;
+  uint64_t hits = 1;
+  uint64_t priority = 1; // GDSF (cache/eviction_policy.h)
   uint32_t generation = 0;
   BlobState state = BlobState::Present;
 };
@@ -68,7 +71,7 @@ public:
 
   // Start-up only, before any other thread uses the index. Disk use is counted in whole
   // blocks of the file system (what du shows), `block_bytes` each.
-  void reset(uint64_t block_bytes, std::span<const IndexRecord> records);
+  void reset(uint64_t block_bytes, std::span<const IndexRecord> records, uint64_t eviction_clock);
   void set_listener(IndexListener *listener) { listener_.store(listener); }
 
   enum class HitVerdict : uint8_t {
@@ -94,12 +97,16 @@ public:
   uint64_t count() const { return count_.load(std::memory_order_relaxed); }
   uint64_t block_bytes() const { return block_bytes_; }
   uint64_t disk_bytes_of(uint64_t size_bytes) const;
-  // Counts every change worth saving (publish, removal, a last use in a new second).
-  uint64_t change_count() const { return changes_.load(std::memory_order_relaxed); }
+  // Counts every change worth saving (publish, removal, a hit); reads every shard.
+  uint64_t change_count() const;
+  // GDSF's clock: the priority of the last blob evicted. A use sets an entry's priority to the
+  // clock plus its hits, so what was popular long ago ages out.
+  uint64_t eviction_clock() const { return clock_.load(std::memory_order_relaxed); }
+  void advance_eviction_clock(uint64_t priority);
 
   // The evictor's side. collect copies every entry (any order).
   void collect(std::vector<IndexEntryView> &out) const;
-  // Present and unused since `seen` was collected (or Rotten of that generation) -> Evicting.
+  // Present and unused since `seen` was collected -> Evicting.
   bool begin_eviction(const IndexEntryView &seen);
   // Evicting -> Present: the file turned out to be open.
   void cancel_eviction(const Digest &digest, uint32_t generation);
@@ -125,6 +132,8 @@ private:
   struct Entry {
     uint64_t size_bytes = 0;
     int64_t last_use_unix_s = 0;
+    uint64_t hits = 1;
+    uint64_t priority = 1;
     uint32_t generation = 0;
     BlobState state = BlobState::Present;
   };
@@ -132,7 +141,13 @@ private:
   struct alignas(64) Shard {
     mutable std::mutex mutex;
     std::unordered_map<Digest, Entry, DigestHash> entries;
+    uint64_t hits_since_reset = 0; // under mutex: hits change what blob-index would say
   };
+  static IndexEntryView view_of(const Digest &digest, const Entry &entry) {
+    return IndexEntryView{digest,     entry.size_bytes, entry.last_use_unix_s,
+                          entry.hits, entry.priority,   entry.generation,
+                          entry.state};
+  }
   static constexpr size_t kRotQueueMax = 64;
 
   // DigestHash uses the first bytes; the shard comes from the last, so a shard's map still
@@ -151,7 +166,8 @@ private:
   std::atomic<uint64_t> disk_bytes_{0};
   std::atomic<uint64_t> content_bytes_{0};
   std::atomic<uint64_t> count_{0};
-  std::atomic<uint64_t> changes_{0};
+  std::atomic<uint64_t> changes_{0}; // publishes, removals, scrub cursor moves
+  std::atomic<uint64_t> clock_{0};
   std::atomic<uint64_t> kick_above_bytes_{UINT64_MAX};
   std::atomic<IndexListener *> listener_{nullptr};
 

@@ -38,6 +38,8 @@ void order_for_eviction(std::vector<IndexEntryView> &entries) {
   std::erase_if(entries,
                 [](const IndexEntryView &entry) { return entry.state != BlobState::Present; });
   std::sort(entries.begin(), entries.end(), [](const IndexEntryView &a, const IndexEntryView &b) {
+    if (a.priority != b.priority)
+      return a.priority < b.priority;
     if (a.last_use_unix_s != b.last_use_unix_s)
       return a.last_use_unix_s < b.last_use_unix_s;
     if (a.size_bytes != b.size_bytes)

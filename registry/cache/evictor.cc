@@ -160,30 +160,36 @@ void Evictor::one_round() {
     const uint64_t wanted = bytes_to_evict(levels, disk.cache_disk_bytes);
     if (wanted > 0) {
       std::vector<Digest> evicted_manifests;
+      const auto started = std::chrono::steady_clock::now();
       const RoundResult result = evict(wanted, evicted_manifests);
+      const auto elapsed_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::chrono::steady_clock::now() - started)
+                                  .count();
       const std::string bound =
           levels.free_space_bound
-              ? fmt::format("the limit --min-free leaves on the file system, {}",
+              ? fmt::format("{}, what --min-free leaves on the file system",
                             format_byte_size(levels.limit_bytes))
               : fmt::format("--cache-max-size {}", format_byte_size(levels.limit_bytes));
       if (result.evicted > 0) {
-        fmt::print(stderr,
-                   "regcache: evicted {} blobs ({}, least recently used first): the cache holds "
-                   "{} in {} files, under {}{}\n",
-                   result.evicted, format_byte_size(result.freed_bytes),
-                   format_byte_size(index_.disk_bytes() + directory_bytes_), index_.count(), bound,
-                   result.kept_open + result.kept_fetching > 0
-                       ? fmt::format("; kept {} being read and {} being downloaded",
-                                     result.kept_open, result.kept_fetching)
-                       : std::string());
+        fmt::print(
+            stderr,
+            "regcache: evicted {} blobs ({}, fewest hits and least recently used first) in {} "
+            "ms: the cache now holds {} in {} files (limit: {}){}\n",
+            result.evicted, format_byte_size(result.freed_bytes), elapsed_ms,
+            format_byte_size(index_.disk_bytes() + directory_bytes_), index_.count(), bound,
+            result.kept_open + result.kept_fetching > 0
+                ? fmt::format("; kept {} being read and {} being downloaded", result.kept_open,
+                              result.kept_fetching)
+                : std::string());
       }
       const bool stuck = result.freed_bytes < wanted;
       if (stuck && !stuck_logged_) {
-        fmt::print(stderr,
-                   "regcache: the cache holds {}, over {}, and nothing more can be evicted now "
-                   "({} blobs being read, {} being downloaded); retrying every second\n",
-                   format_byte_size(index_.disk_bytes() + directory_bytes_), bound,
-                   result.kept_open, result.kept_fetching);
+        fmt::print(
+            stderr,
+            "regcache: the cache holds {}, over 95% of {}, and nothing more can be evicted now "
+            "({} blobs being read, {} being downloaded); retrying every second\n",
+            format_byte_size(index_.disk_bytes() + directory_bytes_), bound, result.kept_open,
+            result.kept_fetching);
       }
       stuck_logged_ = stuck;
       if (!evicted_manifests.empty()) {
@@ -191,8 +197,8 @@ void Evictor::one_round() {
         const TagSweepReport swept = sweep_tag_entries(store_, evicted_manifests);
         if (swept.entries_dropped > 0) {
           fmt::print(stderr,
-                     "regcache: {} evicted manifests: dropped the {} tag entries naming them ({} "
-                     "tags left without any)\n",
+                     "regcache: {} evicted manifests: dropped the {} tag entries naming them "
+                     "(and {} tag files left empty)\n",
                      evicted_manifests.size(), swept.entries_dropped, swept.files_removed);
         }
       }
@@ -245,6 +251,7 @@ Evictor::RoundResult Evictor::evict(uint64_t bytes_wanted, std::vector<Digest> &
   std::vector<IndexEntryView> batch;
   batch.reserve(kBatchMax);
   size_t next = 0;
+  uint64_t highest_priority = 0;
   for (int round = 0;
        round < kBatchesPerRoundMax && result.freed_bytes < bytes_wanted && next < entries_.size();
        ++round) {
@@ -274,10 +281,13 @@ Evictor::RoundResult Evictor::evict(uint64_t bytes_wanted, std::vector<Digest> &
       if (remove_files(entry.digest))
         evicted_manifests.push_back(entry.digest);
       index_.finish_removal(entry.digest, entry.generation);
+      highest_priority = std::max(highest_priority, entry.priority);
       ++result.evicted;
       result.freed_bytes += index_.disk_bytes_of(entry.size_bytes);
     }
   }
+  if (result.evicted > 0)
+    index_.advance_eviction_clock(highest_priority);
   return result;
 }
 

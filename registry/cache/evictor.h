@@ -1,5 +1,6 @@
 #pragma once
-// The evictor: one background thread that keeps the cache under its limits (eviction_policy.h),
+// The evictor: one background thread that keeps the cache under its limits (eviction_policy.h:
+// GDSF, fewest hits and least recently used first),
 // removes what the index reports rotten, and saves the index. It is the only remover of files
 // under blobs/ besides the one who finds a file rotten, and the index's only writer to disk
 // while regcache runs.

@@ -154,8 +154,7 @@ bool load_blob_index(int root_fd, BlobIndex &index, IndexLoadReport &report, std
   bool have_saved = read_whole_file(root_fd, kIndexFileName, bytes, &problem) &&
                     decode_index_snapshot(bytes, saved, &problem);
   if (!have_saved) {
-    saved.records.clear();
-    saved.scrub_cursor = Digest{};
+    saved = IndexSnapshot{};
     report.rebuilt = true;
     report.why_rebuilt = problem;
   }
@@ -183,13 +182,16 @@ bool load_blob_index(int root_fd, BlobIndex &index, IndexLoadReport &report, std
     }
     IndexRecord record;
     if (stat_record(root_fd, file, record)) {
+      // Known for one use: as valuable as anything just published.
+      record.hits = 1;
+      record.priority = saved.eviction_clock + 1;
       records.push_back(record);
       if (have_saved)
         ++report.added;
     }
   }
   report.gone += saved.records.size() - next_saved;
-  index.reset(file_system_block_bytes(root_fd), records);
+  index.reset(file_system_block_bytes(root_fd), records, saved.eviction_clock);
   index.set_scrub_cursor(saved.scrub_cursor);
   report.blobs = index.count();
   report.content_bytes = index.content_bytes();

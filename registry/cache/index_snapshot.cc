@@ -12,8 +12,8 @@ namespace {
 
 constexpr std::string_view kMagic = "RCBLOBIX";
 constexpr uint32_t kVersion = 1;
-static_assert(kMagic.size() + 4 + 4 + 8 + kSha256Bytes == kIndexHeaderBytes);
-static_assert(kSha256Bytes + 8 + 8 == kIndexRecordBytes);
+static_assert(kMagic.size() + 4 + 4 + 8 + 8 + kSha256Bytes == kIndexHeaderBytes);
+static_assert(kSha256Bytes + 8 + 8 + 8 + 8 == kIndexRecordBytes);
 static_assert(kSha256Bytes == kIndexTrailerBytes);
 
 template <typename Int> void put_le(std::string &out, Int value) {
@@ -58,11 +58,14 @@ std::string encode_index_snapshot(const IndexSnapshot &snapshot) {
   put_le<uint32_t>(out, kVersion);
   put_le<uint32_t>(out, 0);
   put_le<uint64_t>(out, snapshot.records.size());
+  put_le<uint64_t>(out, snapshot.eviction_clock);
   put_digest(out, snapshot.scrub_cursor);
   for (const IndexRecord &record : snapshot.records) {
     put_digest(out, record.digest);
     put_le<uint64_t>(out, record.size_bytes);
     put_le<int64_t>(out, record.last_use_unix_s);
+    put_le<uint64_t>(out, record.hits);
+    put_le<uint64_t>(out, record.priority);
   }
   Digest checksum = sha256_of(std::span<const char>(out.data(), out.size()));
   put_digest(out, checksum);
@@ -86,7 +89,8 @@ bool decode_index_snapshot(std::string_view bytes, IndexSnapshot &out, std::stri
   const Digest checksum = sha256_of(std::span<const char>(covered.data(), covered.size()));
   if (checksum != get_digest(bytes.data() + covered.size()))
     return fail(problem, "its checksum does not match (a damaged or cut-off file)");
-  out.scrub_cursor = get_digest(bytes.data() + 24);
+  out.eviction_clock = get_le<uint64_t>(bytes.data() + 24);
+  out.scrub_cursor = get_digest(bytes.data() + 32);
   out.records.reserve(static_cast<size_t>(count));
   const char *at = bytes.data() + kIndexHeaderBytes;
   for (uint64_t i = 0; i < count; ++i, at += kIndexRecordBytes) { // bounded by count
@@ -94,10 +98,14 @@ bool decode_index_snapshot(std::string_view bytes, IndexSnapshot &out, std::stri
     record.digest = get_digest(at);
     record.size_bytes = get_le<uint64_t>(at + 32);
     record.last_use_unix_s = get_le<int64_t>(at + 40);
+    record.hits = get_le<uint64_t>(at + 48);
+    record.priority = get_le<uint64_t>(at + 56);
     if (!out.records.empty() && !digest_less(out.records.back().digest, record.digest))
       return fail(problem, "its records are not in digest order");
+    // A priority is a clock plus the hits, and a stored blob was used at least once.
     if (record.last_use_unix_s < 0 ||
-        record.size_bytes > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+        record.size_bytes > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ||
+        record.hits == 0 || record.priority < record.hits)
       return fail(problem, "a record out of range");
     out.records.push_back(record);
   }

@@ -44,17 +44,16 @@ def du_bytes(path):
 
 def read_blob_index(cache_dir):
     """Parses <cache-dir>/blob-index (registry/cache/index_snapshot.h): {digest: (size,
-    last use)}."""
+    last use, hits, priority)}."""
     with open(os.path.join(cache_dir, "blob-index"), "rb") as f:
         data = f.read()
     assert data[:8] == b"RCBLOBIX", data[:8]
     count = struct.unpack_from("<Q", data, 16)[0]
     out = {}
     for i in range(count):
-        at = 56 + 48 * i
+        at = 64 + 64 * i
         digest = "sha256:" + data[at:at + 32].hex()
-        size, last_use = struct.unpack_from("<Qq", data, at + 32)
-        out[digest] = (size, last_use)
+        out[digest] = struct.unpack_from("<QqQQ", data, at + 32)
     return out
 
 
@@ -74,6 +73,7 @@ class DiskLimits(unittest.TestCase):
         cls.seq = [rt.make_oci_image(layout, "seq%d" % i, [SEQUENCE_LAYER], seed=100 + i)
                    for i in range(SEQUENCE)]
         cls.big = rt.make_oci_image(layout, "big", [BIG_LAYER], seed=200)
+        cls.big2 = rt.make_oci_image(layout, "big2", [BIG_LAYER], seed=201)
         cls.small = [rt.make_oci_image(layout, "small%d" % i, [1 * rt.MiB, 512 * rt.KiB],
                                        seed=300 + i) for i in range(3)]
         cls.rot = rt.make_oci_image(layout, "rot", [2 * rt.MiB, 2 * rt.MiB + 7, 1 * rt.MiB],
@@ -83,6 +83,7 @@ class DiskLimits(unittest.TestCase):
         for i in range(SEQUENCE):
             rt.push(layout, "seq%d" % i, cls.upstream, "disk/seq%d" % i, tag="v1")
         rt.push(layout, "big", cls.upstream, "disk/big", tag="v1")
+        rt.push(layout, "big2", cls.upstream, "disk/big2", tag="v1")
         for i in range(3):
             rt.push(layout, "small%d" % i, cls.upstream, "disk/small%d" % i, tag="v1")
         rt.push(layout, "rot", cls.upstream, "disk/rot", tag="v1")
@@ -124,7 +125,7 @@ class DiskLimits(unittest.TestCase):
             self.pull(rc, "disk/seq%d" % i, image)
             self.wait_under(rc, limit, "after pulling seq%d" % i)
         self.assertIn("evicted", rc.log_text())
-        self.assertIn("least recently used first", rc.log_text())
+        self.assertIn("fewest hits and least recently used first", rc.log_text())
         # The oldest images were evicted; they pull again, and the cache stays bounded.
         self.assertFalse(os.path.exists(rc.cache_blob_path(self.seq[0].layer_digests[0])))
         self.pull(rc, "disk/seq0", self.seq[0])
@@ -142,37 +143,54 @@ class DiskLimits(unittest.TestCase):
             self.pull(rc, "disk/seq%d" % i, self.seq[i])
             self.wait_under(rc, 8 * rt.MiB, "after pulling seq%d" % i)
 
-    def test_a_blob_being_read_is_not_evicted_while_it_is_read(self):
-        limit = 40 * rt.MiB
-        rc = self.regcache("reader", "--cache-max-size", "40m").start()
-        self.pull(rc, "disk/big", self.big)
-        layer = self.big.layer_digests[0]
-        path = rc.cache_blob_path(layer)
-        self.assertTrue(os.path.isfile(path))
-        out = os.path.join(self.tmp, "slow-read")
-        # A slow client: 16 MiB at 1 MiB/s. Its hit makes the layer the most recently used;
-        # the pulls below push everything older out, and then the layer is the next choice.
+    def slow_reader(self, rc, repo, digest, name):
+        """curl reading a blob at 1 MiB/s, in its own process group (killed at cleanup)."""
+        out = os.path.join(self.tmp, name)
         reader = subprocess.Popen(
             ["curl", "-sS", "--noproxy", "*", "--max-time", "120", "--limit-rate", "1M",
-             "-o", out, "-w", "%{http_code}", rc.url + "/v2/disk/big/blobs/" + layer],
+             "-o", out, "-w", "%{http_code}", "%s/v2/%s/blobs/%s" % (rc.url, repo, digest)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
         self.addCleanup(lambda: reader.poll() is None and os.killpg(reader.pid, signal.SIGKILL))
         rt.poll(lambda: os.path.exists(out) and os.path.getsize(out) > 0, 30,
-                what="the slow reader to start receiving")
-        present_while_read = []
-        for i in range(5):  # 30 MiB more: the cache must evict past the layer
-            self.pull(rc, "disk/seq%d" % i, self.seq[i])
-            if reader.poll() is None:
-                present_while_read.append(os.path.exists(path))
+                what="the slow reader of %s to start receiving" % digest)
+        return reader, out
+
+    def assert_read_whole(self, reader, out, digest):
         stdout, stderr = reader.communicate(timeout=150)
         self.assertEqual((reader.returncode, stdout.decode()), (0, "200"), stderr)
-        self.assertEqual(rt.sha256_file(out), layer, "the slow reader got the wrong bytes")
-        self.assertTrue(present_while_read, "the reader finished before the pulls: no check made")
-        self.assertTrue(all(present_while_read), "the layer was evicted while being read")
-        self.assertRegex(rc.log_text(), r"\b1 (blobs )?being read",
-                         "the evictor never had to pass over the layer being read")
-        self.wait_under(rc, limit, "after the reader finished")
+        self.assertEqual(rt.sha256_file(out), digest, "a slow reader got the wrong bytes")
+
+    def test_a_blob_being_read_is_not_evicted_while_it_is_read(self):
+        # Two 16 MiB layers and a 30 MiB limit: once both are cached one of them must go,
+        # whatever the policy prefers. Neither may while a client reads it: one is a hit
+        # (a cached blob sent by splice), the other a miss (its client follows the download,
+        # and keeps reading the published file after it).
+        limit = 30 * rt.MiB
+        rc = self.regcache("reader", "--cache-max-size", "30m").start()
+        self.pull(rc, "disk/big", self.big)
+        hit, miss = self.big.layer_digests[0], self.big2.layer_digests[0]
+        self.assertTrue(os.path.isfile(rc.cache_blob_path(hit)))
+        hit_reader, hit_out = self.slow_reader(rc, "disk/big", hit, "slow-hit")
+        miss_reader, miss_out = self.slow_reader(rc, "disk/big2", miss, "slow-miss")
+        rt.poll(lambda: os.path.isfile(rc.cache_blob_path(miss)), 30,
+                what="the followed download to be published")
+        looks = []
+        for _ in range(50):  # bounded: 5 s of looks while both read
+            if hit_reader.poll() is not None or miss_reader.poll() is not None:
+                break
+            looks.append((os.path.exists(rc.cache_blob_path(hit)),
+                          os.path.exists(rc.cache_blob_path(miss))))
+            time.sleep(0.1)
+        self.assertRegex(rc.log_text(), r"\b[1-9][0-9]* (blobs )?being read",
+                         "the evictor never had to pass over a blob being read")
+        self.assert_read_whole(hit_reader, hit_out, hit)
+        self.assert_read_whole(miss_reader, miss_out, miss)
+        self.assertTrue(looks, "a reader finished before any check was made")
+        self.assertTrue(all(h and m for h, m in looks), "a blob was evicted while read: %r" % looks)
+        self.wait_under(rc, limit, "after the readers finished")
         self.assert_consistent(rc)
+        self.pull(rc, "disk/big2", self.big2)
+        self.pull(rc, "disk/big", self.big)
 
     # -- the index ------------------------------------------------------------------------
 
@@ -189,6 +207,7 @@ class DiskLimits(unittest.TestCase):
                 self.assertIn(digest, saved)
         self.assertLess(saved[self.small[0].layer_digests[0]][1],
                         saved[self.small[1].layer_digests[0]][1])
+        self.assertTrue(all(hits >= 1 for _s, _u, hits, _p in saved.values()))
         # File times that say otherwise (a rebuild would take them) must not matter.
         old = time.mktime((2001, 1, 1, 0, 0, 0, 0, 0, -1))
         for path, _digest in rc.published_files():
@@ -201,8 +220,8 @@ class DiskLimits(unittest.TestCase):
         self.pull(rc, "disk/small2", self.small[2])
         self.assertEqual(rc.stop()[0], 0)
         again = read_blob_index(rc.cache_dir)
-        for digest, (size, last_use) in saved.items():
-            self.assertEqual(again.get(digest), (size, last_use), digest)
+        for digest, record in saved.items():
+            self.assertEqual(again.get(digest), record, digest)
         for digest in self.small[2].all_digests:
             self.assertIn(digest, again)
 

@@ -26,9 +26,9 @@ struct CountingListener final : IndexListener {
 class BlobIndexTest : public ::testing::Test {
 protected:
   void SetUp() override {
-    const std::array<IndexRecord, 2> records{IndexRecord{digest_of(1), 100, 1000},
-                                             IndexRecord{digest_of(2), 5000, 2000}};
-    index_.reset(4096, records);
+    const std::array<IndexRecord, 2> records{IndexRecord{digest_of(1), 100, 1000, 1, 1},
+                                             IndexRecord{digest_of(2), 5000, 2000, 1, 1}};
+    index_.reset(4096, records, 0);
     index_.set_listener(&listener_);
   }
   IndexEntryView entry(const Digest &digest) {
@@ -153,13 +153,43 @@ TEST_F(BlobIndexTest, TheSnapshotIsSortedAndLeavesRottenEntriesOut) {
   EXPECT_EQ(snapshot.records[1].digest, digest_of(2));
 }
 
-TEST_F(BlobIndexTest, ChangesAreCountedForTheSaveButARepeatedUseInTheSameSecondIsNot) {
+TEST_F(BlobIndexTest, EveryHitIsAChangeToSave) {
   const uint64_t before = index_.change_count();
   ASSERT_EQ(index_.check_hit(digest_of(1), 100, 7000), Verdict::Serve);
-  const uint64_t after_first = index_.change_count();
-  EXPECT_GT(after_first, before);
   ASSERT_EQ(index_.check_hit(digest_of(1), 100, 7000), Verdict::Serve);
-  EXPECT_EQ(index_.change_count(), after_first);
+  EXPECT_EQ(index_.change_count(), before + 2);
+}
+
+TEST_F(BlobIndexTest, AHitCountsAndSetsThePriorityToTheClockPlusTheHits) {
+  ASSERT_EQ(index_.check_hit(digest_of(1), 100, 7000), Verdict::Serve);
+  EXPECT_EQ(entry(digest_of(1)).hits, 2u);
+  EXPECT_EQ(entry(digest_of(1)).priority, 2u);
+  index_.advance_eviction_clock(40);
+  ASSERT_EQ(index_.check_hit(digest_of(1), 100, 7001), Verdict::Serve);
+  EXPECT_EQ(entry(digest_of(1)).hits, 3u);
+  EXPECT_EQ(entry(digest_of(1)).priority, 43u);
+}
+
+TEST_F(BlobIndexTest, APublishStartsAtTheClockAndARepublishKeepsTheHits) {
+  index_.advance_eviction_clock(10);
+  index_.add(digest_of(7), 1, 1);
+  EXPECT_EQ(entry(digest_of(7)).priority, 11u);
+  ASSERT_EQ(index_.check_hit(digest_of(7), 1, 2), Verdict::Serve);
+  index_.add(digest_of(7), 1, 3); // fetched again after rot
+  EXPECT_EQ(entry(digest_of(7)).hits, 3u);
+}
+
+TEST_F(BlobIndexTest, TheClockNeverGoesBack) {
+  index_.advance_eviction_clock(10);
+  index_.advance_eviction_clock(5);
+  EXPECT_EQ(index_.eviction_clock(), 10u);
+  EXPECT_EQ(index_.snapshot().eviction_clock, 10u);
+}
+
+TEST_F(BlobIndexTest, AHitInTheSameSecondStillStopsAnEviction) {
+  const IndexEntryView seen = entry(digest_of(2));
+  ASSERT_EQ(index_.check_hit(digest_of(2), 5000, seen.last_use_unix_s), Verdict::Serve);
+  EXPECT_FALSE(index_.begin_eviction(seen));
 }
 
 TEST_F(BlobIndexTest, HitsFromManyThreadsWhilePublishingKeepTheCountsRight) {

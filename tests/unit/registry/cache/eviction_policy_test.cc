@@ -17,8 +17,12 @@ Digest digest_of(uint8_t first) {
 }
 
 IndexEntryView entry(uint8_t id, uint64_t size_bytes, int64_t last_use,
-                     BlobState state = BlobState::Present) {
-  return IndexEntryView{digest_of(id), size_bytes, last_use, 0, state};
+                     BlobState state = BlobState::Present, uint64_t priority = 1) {
+  return IndexEntryView{digest_of(id), size_bytes, last_use, priority, priority, 0, state};
+}
+
+IndexEntryView with_priority(uint8_t id, uint64_t priority, int64_t last_use) {
+  return entry(id, 10, last_use, BlobState::Present, priority);
 }
 
 TEST(EvictionLevelsTest, TheCacheLimitAppliesWhenTheDiskHasRoom) {
@@ -60,7 +64,17 @@ TEST(EvictionLevelsTest, NothingIsEvictedUpToTheHighWatermark) {
   EXPECT_EQ(bytes_to_evict(levels, 95 * kMiB + 1), 5 * kMiB + 1);
 }
 
-TEST(EvictionOrderTest, LeastRecentlyUsedFirst) {
+TEST(EvictionOrderTest, LowestPriorityFirstWhateverTheLastUse) {
+  // 1: hit often long ago; 2: published just now, once; 3: hit a few times recently.
+  std::vector<IndexEntryView> entries = {with_priority(1, 9, 100), with_priority(2, 5, 900),
+                                         with_priority(3, 7, 800)};
+  order_for_eviction(entries);
+  EXPECT_EQ(entries[0].digest, digest_of(2));
+  EXPECT_EQ(entries[1].digest, digest_of(3));
+  EXPECT_EQ(entries[2].digest, digest_of(1));
+}
+
+TEST(EvictionOrderTest, AmongEqualPrioritiesLeastRecentlyUsedFirst) {
   std::vector<IndexEntryView> entries = {entry(1, 10, 300), entry(2, 10, 100), entry(3, 10, 200)};
   order_for_eviction(entries);
   ASSERT_EQ(entries.size(), 3u);

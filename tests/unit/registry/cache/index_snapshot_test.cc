@@ -19,10 +19,11 @@ Digest digest_of(uint8_t first, uint8_t last = 0) {
 
 IndexSnapshot sample() {
   IndexSnapshot snapshot;
+  snapshot.eviction_clock = 41;
   snapshot.scrub_cursor = digest_of(0x20);
-  snapshot.records = {{digest_of(0x01), 0, 1'700'000'000},
-                      {digest_of(0x10, 7), 4096, 1'700'000'100},
-                      {digest_of(0xff, 0xff), uint64_t{5} << 30, 1'700'000'200}};
+  snapshot.records = {{digest_of(0x01), 0, 1'700'000'000, 1, 1},
+                      {digest_of(0x10, 7), 4096, 1'700'000'100, 3, 44},
+                      {digest_of(0xff, 0xff), uint64_t{5} << 30, 1'700'000'200, 12, 12}};
   return snapshot;
 }
 
@@ -41,6 +42,7 @@ TEST(IndexSnapshotTest, RoundTripsRecordsAndTheScrubCursor) {
   ASSERT_TRUE(decode_index_snapshot(bytes, out, &problem)) << problem;
   EXPECT_EQ(out.records, in.records);
   EXPECT_EQ(out.scrub_cursor, in.scrub_cursor);
+  EXPECT_EQ(out.eviction_clock, 41u);
 }
 
 TEST(IndexSnapshotTest, AnEmptyIndexRoundTrips) {
@@ -115,6 +117,17 @@ TEST(IndexSnapshotTest, ANegativeLastUseIsRefusedEvenWithAGoodChecksum) {
   std::string problem;
   EXPECT_FALSE(decodes(resigned(body), &problem));
   EXPECT_NE(problem.find("out of range"), std::string::npos) << problem;
+}
+
+TEST(IndexSnapshotTest, ZeroHitsOrAPriorityBelowTheHitsIsRefusedEvenWithAGoodChecksum) {
+  const std::string bytes = encode_index_snapshot(sample());
+  std::string body = bytes.substr(0, bytes.size() - kIndexTrailerBytes);
+  std::string no_hits = body;
+  no_hits[kIndexHeaderBytes + 48] = 0; // the first record's hits: 1 -> 0
+  EXPECT_FALSE(decodes(resigned(no_hits)));
+  std::string low_priority = body;
+  low_priority[kIndexHeaderBytes + kIndexRecordBytes + 56] = 2; // priority 44 -> 2, hits 3
+  EXPECT_FALSE(decodes(resigned(low_priority)));
 }
 
 } // namespace
