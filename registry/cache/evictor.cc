@@ -238,10 +238,11 @@ bool Evictor::remove_files(const Digest &digest) {
   const StorePath blob = BlobStore::blob_path(digest);
   ::unlinkat(root, blob.c_str(), 0); // -ENOENT: deleted by hand; the entry goes all the same
   const StorePath meta = BlobStore::meta_path(digest);
-  const bool manifest = ::unlinkat(root, meta.c_str(), 0) == 0;
-  const StorePath limited = BlobStore::limited_path(digest);
-  ::unlinkat(root, limited.c_str(), 0);
-  return manifest;
+  // The provenance mark stays: a fetch through a limited upstream may be publishing the digest
+  // again right now (its client missed while the entry was Evicting), and removing its fresh
+  // mark would make that content public. A mark without a blob only keeps a later public
+  // fetch from adopting it; the start-up listing removes such marks (index_file.h).
+  return ::unlinkat(root, meta.c_str(), 0) == 0;
 }
 
 Evictor::RoundResult Evictor::evict(uint64_t bytes_wanted, std::vector<Digest> &evicted_manifests) {

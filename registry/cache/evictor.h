@@ -15,9 +15,9 @@
 //     Present. A reader that opened the file before the mark holds its fd, so it is in that
 //     list; one that opens it after sees the mark.
 // Removal order is what keeps a kill -9 harmless: the blob's file first (the published name
-// goes in one unlink), then its media type and its provenance mark under meta/ (a mark left
-// behind only keeps content more restricted), then the index entry. Nothing is written under
-// blobs/, so every file that remains is a whole, verified one.
+// goes in one unlink), then its media type under meta/, then the index entry; its provenance
+// mark is left for the next start (remove_files says why). Nothing is written under blobs/,
+// so every file that remains is a whole, verified one.
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
@@ -67,7 +67,7 @@ private:
   void one_round();
   void handle_rot_reports();
   RoundResult evict(uint64_t bytes_wanted, std::vector<Digest> &evicted_manifests);
-  // Unlinks the blob and then its meta files; true when it was a manifest (had a media type).
+  // Unlinks the blob and then its media type; true when it was a manifest (had one).
   bool remove_files(const Digest &digest);
   bool read_disk_state(DiskState &out);
   // What blobs/ and its 256 directories take themselves (du counts them; they grow with their

@@ -104,6 +104,45 @@ bool list_blob_files(int root_fd, std::vector<ListedFile> &out, std::string *err
   return true;
 }
 
+// meta/sha256/<dir>/<64 hex> (media type) or <64 hex>.limited (provenance mark) whose blob the
+// index lacks.
+uint64_t remove_orphan_meta(int root_fd, const BlobIndex &index) {
+  uint64_t removed = 0;
+  for (int directory = 0; directory < 256; ++directory) {
+    std::array<char, 32> path;
+    auto end = fmt::format_to_n(path.data(), path.size() - 1, "meta/sha256/{:02x}", directory);
+    *end.out = '\0';
+    int fd = ::openat(root_fd, path.data(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+      continue;
+    DIR *dir = ::fdopendir(fd);
+    if (dir == nullptr) {
+      ::close(fd);
+      continue;
+    }
+    std::string_view prefix(path.data() + 12, 2);
+    std::vector<std::string> orphans;
+    for (uint64_t seen = 0; seen < kFilesPerDirectoryMax; ++seen) {
+      dirent *entry = ::readdir(dir);
+      if (entry == nullptr)
+        break;
+      std::string_view name = entry->d_name;
+      if (name.ends_with(".limited"))
+        name.remove_suffix(std::string_view(".limited").size());
+      std::optional<Digest> digest = digest_of_name(prefix, name);
+      IndexEntryView view;
+      if (digest && !index.lookup(*digest, view))
+        orphans.emplace_back(entry->d_name);
+    }
+    for (const std::string &name : orphans) {
+      if (::unlinkat(::dirfd(dir), name.c_str(), 0) == 0)
+        ++removed;
+    }
+    ::closedir(dir);
+  }
+  return removed;
+}
+
 // What a stat says of a file the saved index does not know.
 bool stat_record(int root_fd, const ListedFile &file, IndexRecord &out) {
   std::array<char, kSha256HexChars> hex;
@@ -141,8 +180,12 @@ std::string describe_index_load(const IndexLoadReport &report) {
           ? fmt::format("rebuilt from blobs/ ({})", report.why_rebuilt)
           : fmt::format("loaded from blob-index ({} files new since it was saved, {} gone)",
                         report.added, report.gone);
-  return fmt::format("{} files, {}, {} in {} ms", report.blobs,
-                     format_byte_size(report.content_bytes), how, report.elapsed_ms);
+  return fmt::format(
+      "{} files, {}, {} in {} ms{}", report.blobs, format_byte_size(report.content_bytes), how,
+      report.elapsed_ms,
+      report.orphans_removed == 0
+          ? std::string()
+          : fmt::format("; {} meta/ files without a blob removed", report.orphans_removed));
 }
 
 bool load_blob_index(int root_fd, BlobIndex &index, IndexLoadReport &report, std::string *error) {
@@ -193,6 +236,7 @@ bool load_blob_index(int root_fd, BlobIndex &index, IndexLoadReport &report, std
   report.gone += saved.records.size() - next_saved;
   index.reset(file_system_block_bytes(root_fd), records, saved.eviction_clock);
   index.set_scrub_cursor(saved.scrub_cursor);
+  report.orphans_removed = remove_orphan_meta(root_fd, index);
   report.blobs = index.count();
   report.content_bytes = index.content_bytes();
   report.elapsed_ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(

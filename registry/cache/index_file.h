@@ -17,8 +17,9 @@ struct IndexLoadReport {
   std::string why_rebuilt; // "no blob-index file", or what was wrong with it
   uint64_t blobs = 0;
   uint64_t content_bytes = 0;
-  uint64_t added = 0; // files the saved index did not list (published after it was saved)
-  uint64_t gone = 0;  // listed entries whose file is gone (removed after it was saved)
+  uint64_t added = 0;           // files the saved index did not list (published after it was saved)
+  uint64_t gone = 0;            // listed entries whose file is gone (removed after it was saved)
+  uint64_t orphans_removed = 0; // meta/ files (media types, provenance marks) without a blob
   uint64_t elapsed_ms = 0;
 };
 
@@ -27,8 +28,10 @@ std::string describe_index_load(const IndexLoadReport &report);
 
 // Fills `index` from blob-index and a listing of blobs/sha256/ (names only; only files the
 // saved index lacks are stat'ed). Without a usable blob-index every file is stat'ed and its
-// last use taken from its atime or mtime, whichever is later. False only when blobs/ cannot be
-// read.
+// last use taken from its atime or mtime, whichever is later. Then meta/ files whose blob is
+// gone are removed: the evictor leaves provenance marks behind (a fetch may be publishing the
+// digest again while it evicts), and at start no fetch runs, so nothing can be republishing.
+// False only when blobs/ cannot be read.
 bool load_blob_index(int root_fd, BlobIndex &index, IndexLoadReport &report, std::string *error);
 
 // Writes the index to `temp_path` (under tmp/, relative to the root), fsyncs it and renames it

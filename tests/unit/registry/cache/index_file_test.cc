@@ -127,5 +127,25 @@ TEST_F(IndexFileTest, NamesThatAreNotDigestsAreNotIndexed) {
   EXPECT_EQ(report.blobs, 1u);
 }
 
+TEST_F(IndexFileTest, MetaFilesWithoutABlobAreRemovedAtStartAndOthersKept) {
+  const Digest kept = put_blob("manifest kept");
+  const Digest evicted = *parse_sha256_digest("sha256:" + std::string(64, 'e'));
+  for (const Digest &digest : {kept, evicted}) {
+    for (const StorePath &path : {BlobStore::meta_path(digest), BlobStore::limited_path(digest)}) {
+      const std::string full = root_ + "/" + path.c_str();
+      std::filesystem::create_directories(std::filesystem::path(full).parent_path());
+      std::ofstream(full) << "x";
+    }
+  }
+  BlobStore store;
+  IndexLoadReport report;
+  ASSERT_TRUE(open(store, report));
+  EXPECT_EQ(report.orphans_removed, 2u);
+  EXPECT_TRUE(std::filesystem::exists(root_ + "/" + BlobStore::meta_path(kept).c_str()));
+  EXPECT_TRUE(std::filesystem::exists(root_ + "/" + BlobStore::limited_path(kept).c_str()));
+  EXPECT_FALSE(std::filesystem::exists(root_ + "/" + BlobStore::meta_path(evicted).c_str()));
+  EXPECT_FALSE(std::filesystem::exists(root_ + "/" + BlobStore::limited_path(evicted).c_str()));
+}
+
 } // namespace
 } // namespace regcache::registry
