@@ -598,6 +598,7 @@ core::Task<void> BlobFetch::publish(FetchResources &resources, const StorePath &
     co_return;
   }
   co_await mark_after_publish(store, digest_, mark);
+  store.note_published(digest_, written_bytes_); // the index: eviction and the hit size check
   if (space.report_published())
     log_line(resources.log, "a download was cached again: downloads go to the cache disk again");
 }

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "core/io_ops.h"
+#include "core/unix_time.h"
 
 namespace regcache::registry {
 namespace {
@@ -48,7 +49,7 @@ BlobStore::~BlobStore() {
     ::close(root_fd_);
 }
 
-bool BlobStore::open(const std::string &cache_dir, std::string *error) {
+bool BlobStore::open(const std::string &cache_dir, std::string *error, IndexLoadReport *report) {
   root_ = cache_dir;
   if (!make_directories(cache_dir, error))
     return false;
@@ -89,7 +90,21 @@ bool BlobStore::open(const std::string &cache_dir, std::string *error) {
   }
   ::close(fd);
   ::unlink(probe.c_str());
+  IndexLoadReport load_report;
+  if (!load_blob_index(root_fd_, index_, load_report, error))
+    return false;
+  if (report != nullptr)
+    *report = std::move(load_report);
   return true;
+}
+
+void BlobStore::note_published(const Digest &digest, uint64_t size_bytes) {
+  index_.add(digest, size_bytes, core::unix_now_s());
+}
+
+bool BlobStore::save_index(std::string *error) {
+  StorePath temp = temp_path();
+  return save_blob_index(root_fd_, index_, temp.c_str(), error);
 }
 
 StorePath BlobStore::blob_path(const Digest &digest) {
@@ -114,10 +129,37 @@ StorePath BlobStore::temp_path() {
 core::Task<int> BlobStore::open_published(const Digest &digest, uint64_t *size_bytes) {
   StorePath path = blob_path(digest);
   int fd = co_await core::openat(root_fd_, path.c_str(), O_RDONLY | O_CLOEXEC, 0);
-  if (fd < 0)
+  if (fd < 0) {
+    if (fd == -ENOENT)
+      index_.forget_missing(digest); // deleted by hand (the README allows it): stop counting it
     co_return fd;
+  }
   struct statx stat {};
-  int rc = co_await core::statx(fd, "", AT_EMPTY_PATH, STATX_SIZE, &stat);
+  int rc = co_await core::statx(fd, "", AT_EMPTY_PATH, STATX_SIZE | STATX_NLINK, &stat);
+  // No link left: evicted or replaced between the open and now. The bytes are still readable,
+  // but the evictor may be counting on them being gone; a miss costs less than a doubt.
+  if (rc == 0 && stat.stx_nlink == 0)
+    rc = -ENOENT;
+  if (rc == 0) {
+    switch (index_.check_hit(digest, stat.stx_size, core::unix_now_s())) {
+    case BlobIndex::HitVerdict::Serve:
+      break;
+    case BlobIndex::HitVerdict::Unknown:
+      // Not published through this process's index (placed by hand, or missed by the listing
+      // at start): adopt it, as the directory is the truth.
+      index_.add(digest, stat.stx_size, core::unix_now_s());
+      break;
+    case BlobIndex::HitVerdict::Withheld:
+      rc = -ENOENT;
+      break;
+    case BlobIndex::HitVerdict::Rotten:
+      // Unlinked now rather than by the evictor later: a fetch may republish the digest soon,
+      // and a later unlink by name could remove the good file.
+      co_await core::unlinkat(root_fd_, path.c_str());
+      rc = -ENOENT;
+      break;
+    }
+  }
   if (rc < 0) {
     co_await core::close(fd);
     co_return rc;

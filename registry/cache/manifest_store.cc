@@ -35,7 +35,9 @@ core::Task<bool> store_manifest(BlobStore &store, const Digest &digest, std::str
     co_return false;
   std::string known_type;
   bool typed = co_await load_manifest_media_type(store, digest, known_type);
-  if (typed && known_type == media_type) {
+  // A file the index knows as rotten or being evicted must be written again, and so must one
+  // deleted by hand (the index learns that from the stat).
+  if (typed && known_type == media_type && store.index().holds(digest, bytes.size())) {
     StorePath blob_path = BlobStore::blob_path(digest);
     struct statx stat {};
     int rc = co_await core::statx(store.root_fd(), blob_path.c_str(), 0, STATX_SIZE, &stat);
@@ -53,8 +55,10 @@ core::Task<bool> store_manifest(BlobStore &store, const Digest &digest, std::str
     co_return false;
   StorePath blob = BlobStore::blob_path(digest);
   stored = co_await write_file_atomically(store, blob.c_str(), bytes, true);
-  if (stored)
+  if (stored) {
+    store.note_published(digest, bytes.size());
     co_await mark_after_publish(store, digest, mark);
+  }
   co_return stored;
 }
 

@@ -5,6 +5,7 @@
 #include <string_view>
 #include <vector>
 
+#include "registry/api/byte_size.h"
 #include "registry/api/client_networks.h"
 #include "registry/api/registry_policy.h"
 #include "registry/api/upstream_url.h"
@@ -25,6 +26,18 @@ inline constexpr uint32_t kConnectionsMaxFromFdLimit = UINT32_MAX;
 // defaults are written: --help prints them from a default-constructed Config. The exception is
 // cache_dir, whose default depends on the process (see default_cache_dir in options.h).
 // parse_options merges command line > environment > config file > these defaults.
+// --scrub-rate: how fast the background scrub re-reads cached files to find rot.
+struct ScrubRate {
+  enum class Mode : uint8_t {
+    Auto,  // a full pass over the cache per week, at least 64 KiB/s
+    Off,   // no background scrub (hits still check the size)
+    Fixed, // bytes_per_s
+  };
+  Mode mode = Mode::Auto;
+  uint64_t bytes_per_s = 0;
+  friend bool operator==(const ScrubRate &, const ScrubRate &) = default;
+};
+
 struct Config {
   std::string listen_address = "127.0.0.1:3128"; // IPv4:port or [IPv6]:port
   std::string cache_dir;
@@ -63,6 +76,13 @@ struct Config {
   // that is that far behind; a client still behind then is reset.
   uint64_t uncached_window_bytes = 8u << 20;
   uint32_t uncached_reader_stall_ms = 5'000;
+
+  // Disk (issue 11): published content is kept under cache_max_size_bytes (docker-registry-
+  // proxy's CACHE_MAX_SIZE default, 32g) and the cache's file system keeps min_free free; the
+  // evictor starts below the tighter of the two (README "Disk limits").
+  uint64_t cache_max_size_bytes = uint64_t{32} << 30;
+  SpaceFloor min_free;
+  ScrubRate scrub_rate;
 
   bool access_log = true;
 

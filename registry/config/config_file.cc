@@ -176,6 +176,18 @@ private:
         return false;
       return apply_text(*spec, key, std::to_string(count));
     }
+    case OptionValueKind::ByteSize:
+    case OptionValueKind::SpaceFloor:
+    case OptionValueKind::ScrubRate: {
+      // "32g" as in the environment, or a plain number of bytes.
+      uint64_t bytes = 0;
+      if (value.get_uint64().get(bytes) == simdjson::SUCCESS)
+        return apply_text(*spec, key, std::to_string(bytes));
+      std::string_view text;
+      if (!get_string(value, key, text))
+        return false;
+      return apply_text(*spec, key, text);
+    }
     case OptionValueKind::Path:
     case OptionValueKind::ListenAddress:
     case OptionValueKind::Upstream:

@@ -119,6 +119,23 @@ bool read_acr_variables(const EnvLookup &lookup, std::vector<AcrOverride> &acr,
   return true;
 }
 
+// docker-registry-proxy's CACHE_MAX_SIZE (its entrypoint pastes it into nginx's
+// `proxy_cache_path ... max_size=`). Read before the REGCACHE_ variables, so that
+// REGCACHE_CACHE_MAX_SIZE, the more specific name, wins when both are set.
+bool apply_cache_max_size_variable(const EnvLookup &lookup, Config &config, std::string *error) {
+  const std::optional<std::string_view> value = variable(lookup, "CACHE_MAX_SIZE");
+  if (!value)
+    return true;
+  const OptionSpec *spec = find_option("cache-max-size");
+  assert(spec != nullptr);
+  std::string problem;
+  if (!apply_option_text(*spec, trimmed(*value), config, &problem)) {
+    *error = "CACHE_MAX_SIZE: " + problem;
+    return false;
+  }
+  return true;
+}
+
 std::string ordinal_entry(size_t index) {
   return "entry " + std::to_string(index + 1);
 }
@@ -260,6 +277,8 @@ bool apply_manifest_ttl_environment(const EnvLookup &lookup, ManifestTtlSettings
 
 bool apply_environment(const EnvLookup &lookup, Config &config, EnvLayer &layer,
                        std::string *error) {
+  if (!apply_cache_max_size_variable(lookup, config, error))
+    return false;
   if (!apply_option_variables(lookup, config, error))
     return false;
   if (!apply_manifest_ttl_environment(lookup, config.manifest_ttl, error))

@@ -9,6 +9,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "registry/api/byte_size.h"
 #include "registry/api/client_networks.h"
 #include "registry/api/client_policy.h"
 #include "registry/api/name_grammar.h"
@@ -81,6 +82,28 @@ constexpr std::array kOptions = {
                .text_field = &Config::cache_dir,
                .default_text = "/var/cache/regcache as root, else $XDG_CACHE_HOME/regcache or "
                                "$HOME/.cache/regcache"},
+    OptionSpec{.name = "cache-max-size",
+               .kind = Kind::ByteSize,
+               .value_name = "SIZE",
+               .help = "most bytes of cached content (nginx sizes: 32g, 500m, 1024k, bytes; "
+                       "CACHE_MAX_SIZE too); least recently used blobs are evicted from 95% of "
+                       "it down to 90%",
+               .count64_field = &Config::cache_max_size_bytes,
+               .count_min = 1,
+               .default_text = "32g"},
+    OptionSpec{.name = "min-free",
+               .kind = Kind::SpaceFloor,
+               .value_name = "SPACE",
+               .help = "free space to leave on the cache's file system, a percentage of its size "
+                       "(5%) or a size (2g); the cache shrinks to keep it",
+               .default_text = "5%"},
+    OptionSpec{.name = "scrub-rate",
+               .kind = Kind::ScrubRate,
+               .value_name = "RATE",
+               .help = "bytes per second the background scrub re-reads cached files at, to "
+                       "find and remove rotten ones: auto (a full pass per week, at least "
+                       "64k), off, or an nginx size (10m)",
+               .default_text = "auto"},
     OptionSpec{.name = "workers",
                .kind = Kind::Count32,
                .value_name = "N",
@@ -410,6 +433,48 @@ bool apply_option_text(const OptionSpec &spec, std::string_view value, Config &c
     if (!parse_count(spec, value, std::numeric_limits<uint64_t>::max(), &parsed, problem))
       return false;
     config.*spec.count64_field = parsed;
+    return true;
+  }
+  case Kind::ByteSize: {
+    std::optional<uint64_t> bytes = parse_nginx_size_bytes(value);
+    if (!bytes) {
+      *problem =
+          "expected a size such as 32g, 500m, 1024k or a number of bytes, got " + quoted(value);
+      return false;
+    }
+    if (*bytes < spec.count_min) {
+      *problem =
+          "must be at least " + std::to_string(spec.count_min) + " bytes, got " + quoted(value);
+      return false;
+    }
+    config.*spec.count64_field = *bytes;
+    return true;
+  }
+  case Kind::SpaceFloor: {
+    std::optional<SpaceFloor> floor = parse_space_floor(value);
+    if (!floor) {
+      *problem = "expected a percentage from 0% to 99% or a size such as 2g, got " + quoted(value);
+      return false;
+    }
+    config.min_free = *floor;
+    return true;
+  }
+  case Kind::ScrubRate: {
+    if (value == "auto") {
+      config.scrub_rate = ScrubRate{};
+      return true;
+    }
+    if (value == "off") {
+      config.scrub_rate = ScrubRate{ScrubRate::Mode::Off, 0};
+      return true;
+    }
+    std::optional<uint64_t> rate = parse_nginx_size_bytes(value);
+    if (!rate || *rate == 0) {
+      *problem =
+          "expected auto, off, or bytes per second as a size such as 10m, got " + quoted(value);
+      return false;
+    }
+    config.scrub_rate = ScrubRate{ScrubRate::Mode::Fixed, *rate};
     return true;
   }
   }

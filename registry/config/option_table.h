@@ -24,6 +24,9 @@ enum class OptionValueKind : uint8_t {
   Clients,          // the default upstream's ClientPolicy, see parse_client_policy
   Count32,
   Count64,
+  ByteSize,   // an nginx size ("32g", "500m", bytes) into count64_field
+  SpaceFloor, // min_free: a percentage ("5%") or an nginx size
+  ScrubRate,  // scrub_rate: auto, off, or an nginx size per second
 };
 
 // One option. Parsing (all layers) and --help walk the same table, so an option cannot be

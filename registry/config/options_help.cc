@@ -40,7 +40,11 @@ std::string default_text(const OptionSpec &spec, const Config &defaults) {
   case Kind::Count32:
     return std::to_string(defaults.*spec.count32_field);
   case Kind::Count64:
+  case Kind::ByteSize:
     return std::to_string(defaults.*spec.count64_field);
+  case Kind::SpaceFloor:
+  case Kind::ScrubRate:
+    return {}; // their default_text says it
   }
   assert(false && "OptionValueKind out of range");
   return {};
@@ -90,6 +94,8 @@ constexpr std::string_view kEnvironmentHelp[][2] = {
     {"AUTH_REGISTRY_DELIMITER", "separator between HOST, USER and PASSWORD (default: \":\"). As "
                                 "in docker-registry-proxy the password ends at the next "
                                 "separator: use \":::\" for passwords with colons"},
+    {"CACHE_MAX_SIZE", "same as --cache-max-size (docker-registry-proxy; "
+                       "REGCACHE_CACHE_MAX_SIZE wins when both are set)"},
     {"ENABLE_MANIFEST_CACHE", "\"true\" enables the manifest TTL tiers below, anything else "
                               "disables them (docker-registry-proxy)"},
     {"MANIFEST_CACHE_*", "PRIMARY_REGEX, PRIMARY_TIME, SECONDARY_REGEX, SECONDARY_TIME, "

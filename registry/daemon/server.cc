@@ -4,6 +4,7 @@
 #include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -140,8 +141,24 @@ bool Server::start(std::string *error) {
   budget_ = plan_connection_budget(budget_inputs);
   connections_per_client_.configure(config_.connections_per_client_max,
                                     uint64_t{budget_.connections_max} * count);
-  if (!store_.open(config_.cache_dir, error))
+  IndexLoadReport index_report;
+  if (!store_.open(config_.cache_dir, error, &index_report))
     return false;
+  fmt::print(stderr, "regcache: index: {}\n", describe_index_load(index_report));
+  evictor_ = std::make_unique<Evictor>(
+      store_, fetches_, EvictorSettings{config_.cache_max_size_bytes, config_.min_free});
+  evictor_->start(index_report.rebuilt);
+  // Downloads tell the evictor when the disk turned out short, and stream a blob that could
+  // never stay (larger than the cache, or than the free space above the floor) uncached.
+  fetches_.space().set_eviction_kick([evictor = evictor_.get()] { evictor->on_index_work(); });
+  struct statvfs fs {};
+  uint64_t fs_total_bytes = 0;
+  if (::fstatvfs(store_.root_fd(), &fs) == 0)
+    fs_total_bytes = static_cast<uint64_t>(fs.f_blocks) * fs.f_frsize;
+  fetches_.space().set_limits(config_.cache_max_size_bytes,
+                              config_.min_free.bytes_of(fs_total_bytes));
+  scrubber_ = std::make_unique<Scrubber>(store_, config_.scrub_rate);
+  scrubber_->start();
   tls::ClientContextOptions tls_options;
   tls_options.ca_file = config_.upstream_ca_file;
   tls_options.verify_peer = !config_.insecure_upstream;
@@ -240,6 +257,10 @@ void Server::join() {
     if (worker->thread.joinable())
       worker->thread.join();
   }
+  if (scrubber_)
+    scrubber_->stop();
+  if (evictor_)
+    evictor_->stop();
 }
 
 void Server::run_worker(Worker &worker) {

@@ -14,7 +14,9 @@
 #include "registry/auth/upstream_auth.h"
 #include "registry/cache/blob_fetch.h"
 #include "registry/cache/blob_store.h"
+#include "registry/cache/evictor.h"
 #include "registry/cache/manifest_ttl_policy.h"
+#include "registry/cache/scrubber.h"
 #include "registry/cache/single_flight.h"
 #include "registry/cache/tag_store.h"
 #include "registry/config/config.h"
@@ -64,6 +66,10 @@ private:
   ConnectionBudget budget_;
   ConnectionsPerClient connections_per_client_; // shared by the workers
   std::vector<std::unique_ptr<Worker>> workers_;
+  // Background threads over the store (disk limits, rot); stopped after the workers, and the
+  // evictor saves the index as it stops.
+  std::unique_ptr<Scrubber> scrubber_;
+  std::unique_ptr<Evictor> evictor_;
 };
 
 } // namespace regcache::registry

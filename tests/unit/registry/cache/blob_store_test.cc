@@ -8,6 +8,10 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/io_ops.h"
+#include "registry/cache/sha256.h"
+#include "tests/unit/registry/cache/store_on_ring.h"
+
 namespace regcache::registry {
 namespace {
 
@@ -58,6 +62,70 @@ TEST_F(BlobStoreTest, TempPathsAreUnique) {
   std::string error;
   ASSERT_TRUE(store.open(root_, &error)) << error;
   EXPECT_NE(std::string(store.temp_path().c_str()), std::string(store.temp_path().c_str()));
+}
+
+// open_published on a ring: the index's checks on the hit path.
+class PublishedFileTest : public StoreOnRingTest {
+protected:
+  Digest publish(const std::string &bytes) {
+    const Digest digest = sha256_of(std::span<const char>(bytes.data(), bytes.size()));
+    std::ofstream(path_of(digest), std::ios::binary) << bytes;
+    store_.note_published(digest, bytes.size());
+    return digest;
+  }
+  std::string path_of(const Digest &digest) const {
+    return root_ + "/" + BlobStore::blob_path(digest).c_str();
+  }
+  // The fd's result: the size opened, or -errno; closes the fd.
+  int64_t open_size(const Digest &digest) {
+    uint64_t size_bytes = 0;
+    int fd = run(store_.open_published(digest, &size_bytes));
+    if (fd < 0)
+      return fd;
+    ::close(fd);
+    return static_cast<int64_t>(size_bytes);
+  }
+};
+
+TEST_F(PublishedFileTest, AnIndexedFileOpensWithItsSize) {
+  const Digest digest = publish("twelve bytes");
+  EXPECT_EQ(open_size(digest), 12);
+}
+
+TEST_F(PublishedFileTest, ATruncatedFileIsAMissAndIsRemoved) {
+  const Digest digest = publish("twelve bytes");
+  std::filesystem::resize_file(path_of(digest), 0);
+  EXPECT_EQ(open_size(digest), -ENOENT);
+  EXPECT_FALSE(std::filesystem::exists(path_of(digest)));
+  std::array<RotReport, 2> reports;
+  uint64_t dropped = 0;
+  ASSERT_EQ(store_.index().take_rot_reports(reports, &dropped), 1u);
+  EXPECT_EQ(reports[0].file_size_bytes, 0u);
+  EXPECT_EQ(reports[0].index_size_bytes, 12u);
+}
+
+TEST_F(PublishedFileTest, AFileBeingEvictedIsAMissButStays) {
+  const Digest digest = publish("twelve bytes");
+  IndexEntryView view;
+  ASSERT_TRUE(store_.index().lookup(digest, view));
+  ASSERT_TRUE(store_.index().begin_eviction(view));
+  EXPECT_EQ(open_size(digest), -ENOENT);
+  EXPECT_TRUE(std::filesystem::exists(path_of(digest)));
+}
+
+TEST_F(PublishedFileTest, AFilePlacedByHandIsAdopted) {
+  const std::string bytes = "placed by hand";
+  const Digest digest = sha256_of(std::span<const char>(bytes.data(), bytes.size()));
+  std::ofstream(path_of(digest), std::ios::binary) << bytes;
+  EXPECT_EQ(open_size(digest), static_cast<int64_t>(bytes.size()));
+  EXPECT_TRUE(store_.index().holds(digest, bytes.size()));
+}
+
+TEST_F(PublishedFileTest, AFileDeletedByHandLeavesTheIndex) {
+  const Digest digest = publish("twelve bytes");
+  std::filesystem::remove(path_of(digest));
+  EXPECT_EQ(open_size(digest), -ENOENT);
+  EXPECT_EQ(store_.index().count(), 0u);
 }
 
 } // namespace

@@ -82,6 +82,17 @@ TEST(ConfigFileOptionsTest, StringNumberAndBooleanKeysSetTheirFields) {
   EXPECT_EQ(applied.config.docker_config_file, "/root/.docker/config.json");
 }
 
+TEST(ConfigFileOptionsTest, DiskKeysTakeSizeStringsOrByteCounts) {
+  Applied applied = apply_ok(R"({"cache_max_size": "8g", "min_free": "10%", "scrub_rate": "1m"})");
+  EXPECT_EQ(applied.config.cache_max_size_bytes, uint64_t{8} << 30);
+  EXPECT_EQ(applied.config.min_free, (SpaceFloor{true, 10}));
+  EXPECT_EQ(applied.config.scrub_rate, (ScrubRate{ScrubRate::Mode::Fixed, uint64_t{1} << 20}));
+  applied = apply_ok(R"({"cache_max_size": 1048576, "min_free": 4096})");
+  EXPECT_EQ(applied.config.cache_max_size_bytes, uint64_t{1} << 20);
+  EXPECT_EQ(applied.config.min_free, (SpaceFloor{false, 4096}));
+  EXPECT_TRUE(contains(error_at(R"({"cache_max_size": "lots"})", "cache_max_size"), "'lots'"));
+}
+
 TEST(ConfigFileOptionsTest, DefaultUpstreamKeysSetElementZero) {
   const Applied applied = apply_ok(
       R"({"upstream": "https://example.azurecr.io", "upstream_kind": "acr", "upstream_prefix": "hub"})");

@@ -108,6 +108,15 @@ TEST(ApplyEnvironmentTest, EveryOptionOfTheTableHasAVariableThatIsRead) {
     case OptionValueKind::Count64:
       value = std::to_string(spec.count_min + 77); // accepted, and no default
       break;
+    case OptionValueKind::ByteSize:
+      value = "500m";
+      break;
+    case OptionValueKind::SpaceFloor:
+      value = "2g";
+      break;
+    case OptionValueKind::ScrubRate:
+      value = "10m";
+      break;
     }
     const Applied applied = apply({{name, value}});
     ASSERT_TRUE(applied.ok) << name << ": " << applied.error;
@@ -138,6 +147,9 @@ TEST(ApplyEnvironmentTest, EveryOptionOfTheTableHasAVariableThatIsRead) {
         applied.config.manifest_bytes_max != defaults.manifest_bytes_max ||
         applied.config.uncached_window_bytes != defaults.uncached_window_bytes ||
         applied.config.uncached_reader_stall_ms != defaults.uncached_reader_stall_ms ||
+        applied.config.cache_max_size_bytes != defaults.cache_max_size_bytes ||
+        applied.config.min_free != defaults.min_free ||
+        applied.config.scrub_rate != defaults.scrub_rate ||
         applied.config.access_log != defaults.access_log ||
         applied.config.registries.kind != defaults.registries.kind ||
         applied.config.allow_clients.everyone != defaults.allow_clients.everyone ||
@@ -146,7 +158,26 @@ TEST(ApplyEnvironmentTest, EveryOptionOfTheTableHasAVariableThatIsRead) {
     EXPECT_TRUE(changed) << name;
     ++checked;
   }
-  EXPECT_EQ(checked, 30u);
+  EXPECT_EQ(checked, 33u);
+}
+
+TEST(ApplyEnvironmentTest, CacheMaxSizeIsDockerRegistryProxysVariable) {
+  const Applied applied = apply({{"CACHE_MAX_SIZE", "64g"}});
+  ASSERT_TRUE(applied.ok) << applied.error;
+  EXPECT_EQ(applied.config.cache_max_size_bytes, uint64_t{64} << 30);
+}
+
+TEST(ApplyEnvironmentTest, RegcachesOwnCacheMaxSizeWinsOverDockerRegistryProxys) {
+  const Applied applied = apply({{"CACHE_MAX_SIZE", "64g"}, {"REGCACHE_CACHE_MAX_SIZE", "1024k"}});
+  ASSERT_TRUE(applied.ok) << applied.error;
+  EXPECT_EQ(applied.config.cache_max_size_bytes, uint64_t{1} << 20);
+}
+
+TEST(ApplyEnvironmentTest, BadCacheMaxSizeIsAnErrorNamingTheVariable) {
+  const Applied applied = apply({{"CACHE_MAX_SIZE", "32 GB"}});
+  EXPECT_FALSE(applied.ok);
+  EXPECT_TRUE(contains(applied.error, "CACHE_MAX_SIZE: ")) << applied.error;
+  EXPECT_TRUE(contains(applied.error, "'32 GB'")) << applied.error;
 }
 
 TEST(ApplyEnvironmentTest, CountVariableSetsItsField) {

@@ -150,6 +150,31 @@ TEST(ParseOptionsTest, ManifestBytesMaxTakesSixtyFourBitCount) {
             18446744073709551615u);
 }
 
+TEST(ParseOptionsTest, DiskOptionsTakeNginxSizesAndPercentages) {
+  const Config config =
+      parse_ok({"--cache-max-size", "500m", "--min-free", "10%", "--scrub-rate", "64k"});
+  EXPECT_EQ(config.cache_max_size_bytes, uint64_t{500} << 20);
+  EXPECT_EQ(config.min_free, (SpaceFloor{true, 10}));
+  EXPECT_EQ(config.scrub_rate, (ScrubRate{ScrubRate::Mode::Fixed, 64 * 1024}));
+  EXPECT_EQ(parse_ok({"--min-free=2g"}).min_free, (SpaceFloor{false, uint64_t{2} << 30}));
+  EXPECT_EQ(parse_ok({"--scrub-rate", "off"}).scrub_rate.mode, ScrubRate::Mode::Off);
+}
+
+TEST(ParseOptionsTest, DiskOptionsDefaultTo32gFivePercentAndAWeeklyScrub) {
+  const Config config = parse_ok({});
+  EXPECT_EQ(config.cache_max_size_bytes, uint64_t{32} << 30);
+  EXPECT_EQ(config.min_free, (SpaceFloor{true, 5}));
+  EXPECT_EQ(config.scrub_rate.mode, ScrubRate::Mode::Auto);
+}
+
+TEST(ParseOptionsTest, BadDiskOptionsAreErrorsNamingOptionAndValue) {
+  expect_error({"--cache-max-size", "32gb"}, "--cache-max-size", "'32gb'");
+  expect_error({"--cache-max-size", "0"}, "--cache-max-size", "'0'");
+  expect_error({"--min-free", "100%"}, "--min-free", "'100%'");
+  expect_error({"--scrub-rate", "fast"}, "--scrub-rate", "'fast'");
+  expect_error({"--scrub-rate", "0"}, "--scrub-rate", "'0'");
+}
+
 TEST(ParseOptionsTest, ZeroIsAcceptedWhereItMeansSomething) {
   EXPECT_EQ(parse_ok({"--shutdown-grace-ms", "0"}).shutdown_grace_ms, 0u);
   EXPECT_EQ(parse_ok({"--upstream-connections-max", "0"}).upstream_connections_max, 0u);
@@ -387,7 +412,7 @@ TEST(HelpTextTest, EveryOptionEntryShowsItsDefaultAndEnvironmentVariable) {
     EXPECT_NE(entry.find("(default: "), std::string::npos) << entry;
     EXPECT_NE(entry.find("[env: REGCACHE_"), std::string::npos) << entry;
   }
-  EXPECT_EQ(count, 32u);
+  EXPECT_EQ(count, 35u);
 }
 
 TEST(HelpTextTest, NamesTheEnvironmentVariableOfAnOption) {
