@@ -324,8 +324,16 @@ class RawHTTP:
     """A raw TCP connection to send arbitrary bytes and parse the HTTP/1.1 responses
     (for malformed requests, pipelining and keep-alive checks)."""
 
-    def __init__(self, port, timeout=10, host="127.0.0.1"):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+    def __init__(self, port, timeout=10, host="127.0.0.1", rcvbuf=None):
+        if rcvbuf:
+            # Before connect: the window scale is fixed by the handshake, and a buffer shrunk
+            # afterwards still lets loopback queue tens of MiB (tcp_rmem's maximum).
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.sock.settimeout(timeout)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            self.sock.connect((host, port))
+        else:
+            self.sock = socket.create_connection((host, port), timeout=timeout)
         self.rfile = self.sock.makefile("rb")
 
     def send(self, data):

@@ -26,7 +26,6 @@ import http.server
 import os
 import random
 import select
-import socket
 import socketserver
 import subprocess
 import sys
@@ -47,10 +46,8 @@ def random_bytes(size, seed):
 def read_blob(port, path, timeout=60, rcvbuf=None, before_body=None):
     """GET path on a fresh connection. Returns (status, body, error): error is None for a
     complete response, else what cut it short (a reset, a short body)."""
-    conn = rt.RawHTTP(port, timeout=timeout)
+    conn = rt.RawHTTP(port, timeout=timeout, rcvbuf=rcvbuf)
     try:
-        if rcvbuf:
-            conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         conn.send(("GET %s HTTP/1.1\r\nHost: regcache\r\n\r\n" % path).encode())
         head = conn.read_head()
         if head is None:
