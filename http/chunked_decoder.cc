@@ -4,21 +4,9 @@
 #include <cassert>
 
 #include "http/header_rules.h"
+#include "http/message_head.h"
 
 namespace regcache::http {
-namespace {
-
-int hex_digit_value(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
-} // namespace
 
 static_assert(ChunkedDecoder::kChunkBytesLimit >> 4 == uint64_t(1) << 56,
               "the overflow check below shifts by one hex digit");

@@ -79,6 +79,17 @@ size_t find_head_end(std::span<const char> input, size_t scan_from);
 
 // ASCII case-insensitive equality (field names, tokens; RFC 9110 section 5.1).
 bool iequals(std::string_view a, std::string_view b);
+// The value of one hex digit, either case; -1 for anything else (chunk sizes, %-escapes).
+inline int hex_digit_value(char c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
 // ASCII only: field names, tokens and host names are case-insensitive in ASCII alone.
 inline char ascii_lower(char c) {
   return (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c;

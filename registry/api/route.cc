@@ -2,6 +2,7 @@
 
 #include <cassert>
 
+#include "http/message_head.h"
 #include "registry/api/name_grammar.h"
 
 namespace regcache::registry {
@@ -110,15 +111,6 @@ std::string_view query_param(std::string_view query, std::string_view key) {
 
 std::optional<std::string_view> ns_param(std::string_view query, RegistryHostBuffer &buffer) {
   const std::string_view raw = query_param(query, "ns");
-  auto hex_value = [](char c) -> int {
-    if (c >= '0' && c <= '9')
-      return c - '0';
-    if (c >= 'a' && c <= 'f')
-      return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-      return c - 'A' + 10;
-    return -1;
-  };
   size_t length = 0;
   for (size_t i = 0; i < raw.size(); ++i) {
     if (length == buffer.size())
@@ -127,8 +119,8 @@ std::optional<std::string_view> ns_param(std::string_view query, RegistryHostBuf
     if (c == '%') {
       if (raw.size() - i < 3)
         return std::nullopt;
-      const int high = hex_value(raw[i + 1]);
-      const int low = hex_value(raw[i + 2]);
+      const int high = http::hex_digit_value(raw[i + 1]);
+      const int low = http::hex_digit_value(raw[i + 2]);
       if (high < 0 || low < 0)
         return std::nullopt;
       c = static_cast<char>(high * 16 + low);
