@@ -17,6 +17,7 @@
 #include "core/listener.h"
 #include "core/ring.h"
 #include "core/socket_address.h"
+#include "core/usable_cpus.h"
 #include "core/wait_list.h"
 #include "registry/serve/client_connection.h"
 #include "registry/serve/request_handler.h"
@@ -123,8 +124,12 @@ Server::~Server() {
 }
 
 bool Server::start(std::string *error) {
-  unsigned count =
-      config_.workers == 0 ? std::max(1u, std::thread::hardware_concurrency()) : config_.workers;
+  // --workers 0: one per CPU this process may run on (its affinity mask and cgroup quota), not
+  // one per CPU of the machine.
+  core::UsableCpus cpus;
+  if (config_.workers == 0)
+    cpus = core::usable_cpus();
+  unsigned count = config_.workers == 0 ? cpus.usable : config_.workers;
   // Before anything opens fds: every client connection is one, and the soft limit a process
   // starts with is often 1024 where the hard limit allows far more.
   fd_limit_ = core::raise_fd_limit();
@@ -225,10 +230,17 @@ bool Server::start(std::string *error) {
       config_.connections_per_client_max == 0
           ? std::string()
           : fmt::format(", {} per client address", config_.connections_per_client_max);
+  std::string worker_reason;
+  if (config_.workers == 0) {
+    worker_reason = fmt::format(": one per usable CPU, {} in the affinity mask", cpus.affinity);
+    if (cpus.quota_cpus > 0)
+      worker_reason +=
+          fmt::format(", cgroup quota {:.2f} CPUs ({})", cpus.quota_cpus, cpus.quota_source);
+  }
   fmt::print(stderr,
-             "regcache: listening on {} ({} worker{}), upstream {}, cache {}, fd limit {}{} "
+             "regcache: listening on {} ({} worker{}{}), upstream {}, cache {}, fd limit {}{} "
              "(hard {}), connections max {} per worker ({}){}\n",
-             config_.listen_address, count, count == 1 ? "" : "s",
+             config_.listen_address, count, count == 1 ? "" : "s", worker_reason,
              config_.default_upstream().url.url(), config_.cache_dir, fd_limit_.soft, raised,
              fd_limit_.hard, budget_.connections_max,
              budget_.limited_by_fds ? "sized from the fd limit" : "--connections-max", per_client);
