@@ -701,4 +701,9 @@ void FetchTable::forget(const BlobFetch &fetch) {
     table.erase(it);
 }
 
+size_t FetchTable::running() const {
+  std::lock_guard lock(mutex_);
+  return fetches_[0].size() + fetches_[1].size();
+}
+
 } // namespace regcache::registry

@@ -225,10 +225,12 @@ public:
   std::shared_ptr<BlobFetch> join(const Digest &digest, bool limited);
   // Removes the entry of `fetch` (an entry of a newer fetch of the digest stays).
   void forget(const BlobFetch &fetch);
+  // Downloads in the table now (for the status line and metrics).
+  size_t running() const;
 
 private:
   using Table = std::unordered_map<Digest, std::weak_ptr<BlobFetch>, DigestHash>;
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   Table fetches_[2]; // [0]: open and untracked downloads, [1]: limited ones
   CacheSpace space_;
 };

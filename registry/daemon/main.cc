@@ -3,12 +3,15 @@
 #include <signal.h>
 
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <ctime>
 #include <span>
 
 #include "registry/config/options.h"
 #include "registry/daemon/server.h"
+#include "registry/daemon/service_notify.h"
+#include "registry/daemon/service_status.h"
 
 namespace {
 
@@ -41,16 +44,37 @@ int run(std::span<const char *const> argv) {
   std::signal(SIGPIPE, SIG_IGN);
 
   regcache::registry::Server server(std::move(options.config));
+  regcache::registry::ServiceNotifier notifier;
   std::string error;
   if (!server.start(&error)) {
     fmt::print(stderr, "regcache: {}\n", error);
     return 1;
   }
+  // start() returns once every worker listens: that is what READY=1 promises.
+  notifier.ready(format_status_line(server.summary()));
+  using Clock = std::chrono::steady_clock;
+  constexpr auto kStatusInterval = std::chrono::seconds(5);
+  // systemd restarts the service when WATCHDOG=1 is late by WatchdogSec; asking the workers
+  // four times per interval leaves each answer three quarters of it.
+  const auto watchdog_interval = std::chrono::microseconds(notifier.watchdog_usec() / 4);
+  Clock::time_point next_status = Clock::now() + kStatusInterval;
+  Clock::time_point next_watchdog = Clock::now();
   bool stopping = false;
   // Bounded by the workers: they end by themselves after the shutdown grace period.
   while (!server.finished()) {
     timespec tick{0, 100 * 1000 * 1000};
     int signal_number = sigtimedwait(&signals, nullptr, &tick);
+    Clock::time_point now = Clock::now();
+    if (!stopping && notifier.watchdog_usec() > 0 && now >= next_watchdog) {
+      if (server.workers_answered())
+        notifier.watchdog();
+      server.ask_workers();
+      next_watchdog = now + watchdog_interval;
+    }
+    if (!stopping && now >= next_status) {
+      notifier.status(format_status_line(server.summary()));
+      next_status = now + kStatusInterval;
+    }
     if (signal_number < 0)
       continue;
     if (stopping) {
@@ -61,6 +85,7 @@ int run(std::span<const char *const> argv) {
     fmt::print(stderr, "regcache: {} received, finishing in-flight responses\n",
                signal_number == SIGINT ? "SIGINT" : "SIGTERM");
     stopping = true;
+    notifier.stopping("stopping: finishing in-flight responses");
     server.request_stop();
   }
   server.join();

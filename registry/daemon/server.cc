@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstddef>
 #include <cstdio>
 #include <future>
 
@@ -34,6 +35,14 @@ struct Server::Worker {
   std::atomic<bool> stop_sent{false};
   std::atomic<bool> done{false};
   std::promise<std::string> started; // empty string: ready
+  RequestCounters counters;          // the worker's; read by request_totals()
+  // The watchdog's question to the worker: the main thread posts `op` to its ring and the
+  // worker's loop answers by running on_heartbeat. `op` must stay the first member.
+  struct Heartbeat {
+    core::Operation op;
+    std::atomic<uint64_t> asked{0};
+    std::atomic<uint64_t> answered{0};
+  } heartbeat;
 };
 
 namespace {
@@ -247,6 +256,57 @@ bool Server::start(std::string *error) {
   return true;
 }
 
+void Server::on_heartbeat(core::Operation &op, int32_t, uint32_t) {
+  static_assert(offsetof(Worker::Heartbeat, op) == 0);
+  auto &heartbeat = reinterpret_cast<Worker::Heartbeat &>(op);
+  heartbeat.answered.store(heartbeat.asked.load(std::memory_order_acquire),
+                           std::memory_order_release);
+}
+
+bool Server::workers_answered() const {
+  for (const auto &worker : workers_) {
+    if (worker->done.load())
+      return false; // a worker that ended while the server should run is not well
+    if (worker->heartbeat.answered.load(std::memory_order_acquire) !=
+        worker->heartbeat.asked.load(std::memory_order_acquire))
+      return false;
+  }
+  return true;
+}
+
+void Server::ask_workers() {
+  for (auto &worker : workers_) {
+    Worker::Heartbeat &heartbeat = worker->heartbeat;
+    int fd = worker->ring_fd.load();
+    // One question at a time: the operation is in a ring until it is answered.
+    if (fd < 0 || worker->done.load() || worker->stop_sent.load() ||
+        heartbeat.answered.load(std::memory_order_acquire) !=
+            heartbeat.asked.load(std::memory_order_acquire))
+      continue;
+    heartbeat.op.kind = core::OpKind::Callback;
+    heartbeat.op.on_cqe = &on_heartbeat;
+    heartbeat.asked.fetch_add(1, std::memory_order_acq_rel);
+    core::post_to_ring(fd, heartbeat.op);
+  }
+}
+
+RequestTotals Server::request_totals() const {
+  RequestTotals totals;
+  for (const auto &worker : workers_)
+    totals.add(worker->counters);
+  return totals;
+}
+
+ServiceSummary Server::summary() const {
+  ServiceSummary summary;
+  summary.requests = request_totals();
+  summary.downloads_running = fetches_.running();
+  summary.cache_content_bytes = store_.index().content_bytes();
+  summary.cache_blobs = store_.index().count();
+  summary.cache_max_bytes = config_.cache_max_size_bytes;
+  return summary;
+}
+
 void Server::request_stop() {
   for (auto &worker : workers_) {
     int fd = worker->ring_fd.load();
@@ -300,6 +360,7 @@ void Server::run_worker(Worker &worker) {
   WorkerContext context(config_, store_, fetches_, tags_, *auth_, client_auth_, revalidations_,
                         ttl_policy_, upstream_settings, limits);
   context.upstream_tls = &upstream_tls_;
+  context.counters = &worker.counters;
   if (connections_per_client_.enabled())
     context.connections_per_client = &connections_per_client_;
   for (const UpstreamConfig &upstream : config_.upstreams)

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/fd_limit.h"
+#include "core/operation.h"
 #include "registry/auth/client_auth.h"
 #include "registry/auth/upstream_auth.h"
 #include "registry/cache/blob_fetch.h"
@@ -21,6 +22,7 @@
 #include "registry/cache/tag_store.h"
 #include "registry/config/config.h"
 #include "registry/daemon/connection_budget.h"
+#include "registry/daemon/service_status.h"
 #include "registry/serve/connections_per_client.h"
 #include "tls/tls_context.h"
 
@@ -45,9 +47,18 @@ public:
 
   const core::FdLimit &fd_limit() const { return fd_limit_; }
   const ConnectionBudget &connection_budget() const { return budget_; }
+  // Sums over the workers, callable from any thread while the server runs.
+  RequestTotals request_totals() const;
+  ServiceSummary summary() const;
+  // The watchdog: ask_workers() posts a question to every worker's ring, and workers_answered()
+  // is true once each has run it (and none has ended). A worker stuck in a loop or a blocking
+  // call never answers, and systemd restarts the service.
+  void ask_workers();
+  bool workers_answered() const;
 
 private:
   struct Worker;
+  static void on_heartbeat(core::Operation &op, int32_t result, uint32_t flags);
   void run_worker(Worker &worker);
 
   Config config_;

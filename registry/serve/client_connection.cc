@@ -30,28 +30,6 @@ uint32_t remaining_ms(Clock::time_point deadline) {
 
 } // namespace
 
-std::string_view outcome_name(CacheOutcome outcome) {
-  switch (outcome) {
-  case CacheOutcome::None:
-    return "-";
-  case CacheOutcome::Hit:
-    return "HIT";
-  case CacheOutcome::Revalidated:
-    return "REVALIDATED";
-  case CacheOutcome::Miss:
-    return "MISS";
-  case CacheOutcome::Follow:
-    return "FOLLOW";
-  case CacheOutcome::Stale:
-    return "STALE";
-  case CacheOutcome::Pass:
-    return "PASS";
-  case CacheOutcome::Error:
-    return "ERROR";
-  }
-  return "-";
-}
-
 ClientConnection::ClientConnection(WorkerContext &worker, int fd)
     : worker_(worker), fd_(fd), accepted_at_(Clock::now()) {
   next = worker_.connections;
@@ -428,6 +406,8 @@ core::Task<ClientConnection::ReadOutcome> ClientConnection::read_request(http::R
 }
 
 void ClientConnection::log_access(const http::RequestHead &request, Clock::time_point started) {
+  if (worker_.counters != nullptr)
+    worker_.counters->count(request_kind_, outcome_, body_bytes_sent_);
   if (!worker_.config.access_log)
     return;
   auto elapsed_us =
@@ -469,6 +449,7 @@ void ClientConnection::begin_response(const http::RequestHead &request) {
   status_ = 0;
   body_bytes_sent_ = 0;
   outcome_ = CacheOutcome::None;
+  request_kind_ = RequestKind::Other;
   upstream_bytes_ = 0;
   head_request_ = request.method == "HEAD";
   request_version_minor_ = static_cast<uint8_t>(request.version_minor);

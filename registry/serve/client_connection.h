@@ -15,6 +15,7 @@
 #include "http/head_writer.h"
 #include "http/message_head.h"
 #include "registry/api/oci_error.h"
+#include "registry/serve/cache_outcome.h"
 #include "registry/serve/connection_buffers.h"
 #include "registry/serve/connections_per_client.h"
 #include "registry/serve/worker_context.h"
@@ -22,8 +23,6 @@
 namespace regcache::registry {
 
 // How a response was produced, for the access log.
-enum class CacheOutcome : uint8_t { None, Hit, Revalidated, Miss, Follow, Stale, Pass, Error };
-std::string_view outcome_name(CacheOutcome outcome);
 
 class ClientConnection;
 // Answers one parsed request on `client` (request_handler.h has the registry's).
@@ -93,6 +92,7 @@ public:
   // Chunked coding is HTTP/1.1's (RFC 9112 section 7).
   bool can_chunk() const { return request_version_minor_ >= 1; }
   void set_outcome(CacheOutcome outcome) { outcome_ = outcome; }
+  void set_request_kind(RequestKind kind) { request_kind_ = kind; }
   void set_upstream(std::string_view authority);
 
   // Intrusive list of the worker's connections.
@@ -123,6 +123,7 @@ private:
   core::Task<ReadOutcome> read_request(http::RequestHead &request, size_t *consumed);
   core::Task<void> refuse_request(uint16_t status, std::string_view reason);
   void begin_response(const http::RequestHead &request);
+  // Counts the request (always) and writes its access-log line (when the log is on).
   void log_access(const http::RequestHead &request, std::chrono::steady_clock::time_point started);
   core::Task<void> close_socket();
   core::Task<int> send_bytes(std::span<const char> bytes);
@@ -154,6 +155,7 @@ private:
   uint16_t status_ = 0;
   uint64_t body_bytes_sent_ = 0;
   CacheOutcome outcome_ = CacheOutcome::None;
+  RequestKind request_kind_ = RequestKind::Other;
   std::array<char, 128> upstream_text_{}; // copied: the routing result dies before the log line
   size_t upstream_bytes_ = 0;
   size_t receive_begin_ = 0; // received bytes not consumed: buffers_->receive[begin, end)

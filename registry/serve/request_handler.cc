@@ -22,6 +22,7 @@ core::Task<void> handle_request(ClientConnection &client, const http::RequestHea
     co_return;
   }
   if (head.path == kTokenPath && client.worker().client_auth.enabled()) {
+    client.set_request_kind(RequestKind::Token);
     co_await respond_token(client, head);
     co_return;
   }
@@ -34,6 +35,19 @@ core::Task<void> handle_request(ClientConnection &client, const http::RequestHea
     co_return;
   }
   const Route &route = std::get<Route>(routed);
+  switch (route.kind) {
+  case Route::Kind::Ping:
+    client.set_request_kind(RequestKind::Ping);
+    break;
+  case Route::Kind::Manifest:
+    client.set_request_kind(RequestKind::Manifest);
+    break;
+  case Route::Kind::Blob:
+    client.set_request_kind(RequestKind::Blob);
+    break;
+  case Route::Kind::TagsList:
+    break; // Other
+  }
   if (route.kind == Route::Kind::Ping) {
     // Answered here: clients of a mirror need no upstream credentials of their own. With
     // client authentication on, a client that brings nothing is sent to the token endpoint

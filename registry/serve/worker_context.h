@@ -18,6 +18,7 @@
 #include "registry/config/config.h"
 #include "registry/serve/connection_buffers.h"
 #include "registry/serve/connection_refusals.h"
+#include "registry/serve/request_counters.h"
 
 namespace regcache::registry {
 
@@ -72,6 +73,9 @@ struct WorkerContext {
   core::BlockPool connection_buffers; // ConnectionBuffers, lent to connections reading a request
   core::LogSink log;
   ConnectionRefusals refusals; // 503s at accept, logged once per interval
+  // Owned by the server (it outlives this context, and the main thread reads it): written by
+  // this worker only.
+  RequestCounters *counters = nullptr;
   // Shared by the workers; null when --connections-per-client-max is 0.
   ConnectionsPerClient *connections_per_client = nullptr;
 

@@ -1,0 +1,12 @@
+#pragma once
+// How the cache answered a request, as the access log and the counters name it.
+#include <cstdint>
+#include <string_view>
+
+namespace regcache::registry {
+
+enum class CacheOutcome : uint8_t { None, Hit, Revalidated, Miss, Follow, Stale, Pass, Error };
+// HIT, MISS, ...; "-" for None.
+std::string_view outcome_name(CacheOutcome outcome);
+
+} // namespace regcache::registry
