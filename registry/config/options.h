@@ -14,7 +14,8 @@
 
 namespace regcache::registry {
 
-inline constexpr std::string_view kRegcacheVersion = "0.1.0";
+// From the project's version in CMakeLists.txt.
+inline constexpr std::string_view kRegcacheVersion = REGCACHE_VERSION;
 
 struct ParsedOptions {
   enum class Outcome : uint8_t { Run, Help, Version, Error } outcome;

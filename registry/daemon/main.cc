@@ -40,6 +40,8 @@ int run(std::span<const char *const> argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  // SIGHUP is systemd's ExecReload=; its default action would end the process.
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
@@ -77,6 +79,12 @@ int run(std::span<const char *const> argv) {
     }
     if (signal_number < 0)
       continue;
+    if (signal_number == SIGHUP) {
+      // Said plainly rather than half done: a reload must validate and swap every setting.
+      fmt::print(stderr, "regcache: SIGHUP received: this version cannot reload its "
+                         "configuration; the running one stays (restart to change it)\n");
+      continue;
+    }
     if (stopping) {
       fmt::print(stderr, "regcache: second signal, exiting now\n");
       std::fflush(stderr);
