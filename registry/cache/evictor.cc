@@ -162,6 +162,8 @@ void Evictor::one_round() {
       std::vector<Digest> evicted_manifests;
       const auto started = std::chrono::steady_clock::now();
       const RoundResult result = evict(wanted, evicted_manifests);
+      evicted_total_.fetch_add(result.evicted, std::memory_order_relaxed);
+      evicted_bytes_total_.fetch_add(result.freed_bytes, std::memory_order_relaxed);
       const auto elapsed_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                                   std::chrono::steady_clock::now() - started)
                                   .count();

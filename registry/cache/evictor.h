@@ -18,6 +18,7 @@
 // goes in one unlink), then its media type under meta/, then the index entry; its provenance
 // mark is left for the next start (remove_files says why). Nothing is written under blobs/,
 // so every file that remains is a whole, verified one.
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
@@ -54,6 +55,11 @@ public:
   // Ends the thread (after the round in progress); idempotent.
   void stop();
   void on_index_work() noexcept override;
+  // Since start, for the metrics (read from any thread).
+  uint64_t evicted_total() const { return evicted_total_.load(std::memory_order_relaxed); }
+  uint64_t evicted_bytes_total() const {
+    return evicted_bytes_total_.load(std::memory_order_relaxed);
+  }
 
 private:
   struct RoundResult {
@@ -86,6 +92,8 @@ private:
   bool work_ = false;
   bool stopping_ = false;
   std::thread thread_;
+  std::atomic<uint64_t> evicted_total_{0};
+  std::atomic<uint64_t> evicted_bytes_total_{0};
 
   // Thread-owned (the evictor's thread only).
   std::vector<IndexEntryView> entries_;

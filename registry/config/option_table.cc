@@ -82,6 +82,13 @@ constexpr std::array kOptions = {
                .text_field = &Config::cache_dir,
                .default_text = "/var/cache/regcache as root, else $XDG_CACHE_HOME/regcache or "
                                "$HOME/.cache/regcache"},
+    OptionSpec{.name = "drain-file",
+               .kind = Kind::Path,
+               .value_name = "FILE",
+               .help = "while this file exists, /readyz answers 503 (take the instance out of a "
+                       "load balancer without stopping it)",
+               .text_field = &Config::drain_file,
+               .default_text = "none"},
     OptionSpec{.name = "cache-max-size",
                .kind = Kind::ByteSize,
                .value_name = "SIZE",

@@ -263,6 +263,10 @@ void Server::on_heartbeat(core::Operation &op, int32_t, uint32_t) {
                            std::memory_order_release);
 }
 
+bool Server::worker_done(const Worker &worker) {
+  return worker.done.load();
+}
+
 bool Server::workers_answered() const {
   for (const auto &worker : workers_) {
     if (worker->done.load())
@@ -361,6 +365,7 @@ void Server::run_worker(Worker &worker) {
                         ttl_policy_, upstream_settings, limits);
   context.upstream_tls = &upstream_tls_;
   context.counters = &worker.counters;
+  context.service = this;
   if (connections_per_client_.enabled())
     context.connections_per_client = &connections_per_client_;
   for (const UpstreamConfig &upstream : config_.upstreams)

@@ -24,11 +24,12 @@
 #include "registry/daemon/connection_budget.h"
 #include "registry/daemon/service_status.h"
 #include "registry/serve/connections_per_client.h"
+#include "registry/serve/service_probe.h"
 #include "tls/tls_context.h"
 
 namespace regcache::registry {
 
-class Server {
+class Server final : public ServiceProbe {
 public:
   explicit Server(Config config);
   ~Server();
@@ -50,6 +51,9 @@ public:
   // Sums over the workers, callable from any thread while the server runs.
   RequestTotals request_totals() const;
   ServiceSummary summary() const;
+  // ServiceProbe, for /metrics and /readyz (answered by the workers).
+  std::string metrics_text() const override;
+  bool ready(std::string *why) const override;
   // The watchdog: ask_workers() posts a question to every worker's ring, and workers_answered()
   // is true once each has run it (and none has ended). A worker stuck in a loop or a blocking
   // call never answers, and systemd restarts the service.
@@ -59,6 +63,7 @@ public:
 private:
   struct Worker;
   static void on_heartbeat(core::Operation &op, int32_t result, uint32_t flags);
+  static bool worker_done(const Worker &worker);
   void run_worker(Worker &worker);
 
   Config config_;

@@ -406,12 +406,13 @@ core::Task<ClientConnection::ReadOutcome> ClientConnection::read_request(http::R
 }
 
 void ClientConnection::log_access(const http::RequestHead &request, Clock::time_point started) {
-  if (worker_.counters != nullptr)
-    worker_.counters->count(request_kind_, outcome_, body_bytes_sent_);
-  if (!worker_.config.access_log)
-    return;
   auto elapsed_us =
       std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count();
+  if (worker_.counters != nullptr)
+    worker_.counters->count(request_kind_, outcome_, body_bytes_sent_,
+                            static_cast<uint64_t>(elapsed_us));
+  if (!worker_.config.access_log)
+    return;
   std::array<char, 1024> line;
   std::string_view target = request.target.substr(0, 400);
   std::string_view upstream = upstream_bytes_ > 0

@@ -21,6 +21,14 @@ uint64_t sum_of(const std::array<std::array<uint64_t, kCacheOutcomes>, kRequestK
 
 } // namespace
 
+size_t duration_bucket(uint64_t elapsed_us) {
+  const double seconds = static_cast<double>(elapsed_us) / 1e6;
+  size_t bucket = 0;
+  while (bucket < kDurationBounds && seconds > kDurationBoundsS[bucket])
+    ++bucket;
+  return bucket;
+}
+
 uint64_t RequestTotals::cache_answered() const {
   return sum_of(requests, kAnsweredByCache);
 }

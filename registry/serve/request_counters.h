@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 
 #include "registry/serve/cache_outcome.h"
 
@@ -16,15 +17,24 @@ enum class RequestKind : uint8_t { Manifest, Blob, Token, Ping, Other };
 inline constexpr size_t kRequestKinds = 5;
 inline constexpr size_t kCacheOutcomes = 8; // CacheOutcome's values
 
+// Request duration buckets, in seconds: a hit takes well under a millisecond, a cold layer
+// minutes.
+inline constexpr double kDurationBoundsS[] = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300};
+inline constexpr size_t kDurationBounds = std::size(kDurationBoundsS);
+// The bucket of a duration: the first bound it does not exceed, kDurationBounds above all.
+size_t duration_bucket(uint64_t elapsed_us);
+
 class RequestCounters {
 public:
-  void count(RequestKind kind, CacheOutcome outcome, uint64_t body_bytes) {
+  void count(RequestKind kind, CacheOutcome outcome, uint64_t body_bytes, uint64_t elapsed_us) {
     Cell &cell = cells_[static_cast<size_t>(kind)][static_cast<size_t>(outcome)];
-    // Only this worker writes the cell: load + store is enough, and cheaper than fetch_add.
-    cell.requests.store(cell.requests.load(std::memory_order_relaxed) + 1,
-                        std::memory_order_relaxed);
-    cell.body_bytes.store(cell.body_bytes.load(std::memory_order_relaxed) + body_bytes,
-                          std::memory_order_relaxed);
+    // Only this worker writes: load + store is enough, and cheaper than fetch_add.
+    bump(cell.requests, 1);
+    bump(cell.body_bytes, body_bytes);
+    Durations &durations = durations_[static_cast<size_t>(kind)];
+    bump(durations.buckets[duration_bucket(elapsed_us)], 1);
+    bump(durations.sum_us, elapsed_us);
   }
   uint64_t requests(RequestKind kind, CacheOutcome outcome) const {
     return cells_[static_cast<size_t>(kind)][static_cast<size_t>(outcome)].requests.load(
@@ -35,18 +45,35 @@ public:
         std::memory_order_relaxed);
   }
 
+  uint64_t duration_count(RequestKind kind, size_t bucket) const {
+    return durations_[static_cast<size_t>(kind)].buckets[bucket].load(std::memory_order_relaxed);
+  }
+  uint64_t duration_sum_us(RequestKind kind) const {
+    return durations_[static_cast<size_t>(kind)].sum_us.load(std::memory_order_relaxed);
+  }
+
 private:
+  static void bump(std::atomic<uint64_t> &counter, uint64_t by) {
+    counter.store(counter.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+  }
+  struct Durations {
+    std::array<std::atomic<uint64_t>, kDurationBounds + 1> buckets{};
+    std::atomic<uint64_t> sum_us{0};
+  };
   struct Cell {
     std::atomic<uint64_t> requests{0};
     std::atomic<uint64_t> body_bytes{0};
   };
   std::array<std::array<Cell, kCacheOutcomes>, kRequestKinds> cells_{};
+  std::array<Durations, kRequestKinds> durations_{};
 };
 
 // The sums over every worker, as plain numbers.
 struct RequestTotals {
   std::array<std::array<uint64_t, kCacheOutcomes>, kRequestKinds> requests{};
   std::array<std::array<uint64_t, kCacheOutcomes>, kRequestKinds> body_bytes{};
+  std::array<std::array<uint64_t, kDurationBounds + 1>, kRequestKinds> durations{};
+  std::array<uint64_t, kRequestKinds> duration_sum_us{};
 
   void add(const RequestCounters &counters) {
     for (size_t kind = 0; kind < kRequestKinds; ++kind) {
@@ -56,6 +83,9 @@ struct RequestTotals {
         body_bytes[kind][outcome] +=
             counters.body_bytes(static_cast<RequestKind>(kind), static_cast<CacheOutcome>(outcome));
       }
+      for (size_t bucket = 0; bucket <= kDurationBounds; ++bucket)
+        durations[kind][bucket] += counters.duration_count(static_cast<RequestKind>(kind), bucket);
+      duration_sum_us[kind] += counters.duration_sum_us(static_cast<RequestKind>(kind));
     }
   }
   // Manifest and blob requests the cache answered itself (hit, revalidated, stale), and all of

@@ -8,6 +8,7 @@
 #include "registry/serve/client_access.h"
 #include "registry/serve/client_connection.h"
 #include "registry/serve/manifest_responder.h"
+#include "registry/serve/ops_endpoints.h"
 #include "registry/serve/upstream_answer.h"
 #include "registry/upstream/upstream_router.h"
 
@@ -20,6 +21,12 @@ core::Task<void> handle_request(ClientConnection &client, const http::RequestHea
                                    "regcache is a pull-through cache: only GET and HEAD are served",
                                    std::span<const http::Header>(&kAllow, 1));
     co_return;
+  }
+  if (!head.path.starts_with("/v2")) {
+    // Operations endpoints; the registry API is all under /v2, so a hit never gets here.
+    bool answered = co_await serve_ops_endpoint(client, head);
+    if (answered)
+      co_return;
   }
   if (head.path == kTokenPath && client.worker().client_auth.enabled()) {
     client.set_request_kind(RequestKind::Token);

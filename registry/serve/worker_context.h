@@ -29,6 +29,7 @@ class ClientConnection;
 class UpstreamAuth;
 class ClientAuth;
 class ConnectionsPerClient;
+class ServiceProbe;
 
 // What the server decided at start for every worker, from the settings and the fd limit
 // (registry/daemon/connection_budget.h).
@@ -76,6 +77,7 @@ struct WorkerContext {
   // Owned by the server (it outlives this context, and the main thread reads it): written by
   // this worker only.
   RequestCounters *counters = nullptr;
+  const ServiceProbe *service = nullptr; // the server, for /metrics and /readyz
   // Shared by the workers; null when --connections-per-client-max is 0.
   ConnectionsPerClient *connections_per_client = nullptr;
 

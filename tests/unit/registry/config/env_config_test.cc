@@ -127,6 +127,7 @@ TEST(ApplyEnvironmentTest, EveryOptionOfTheTableHasAVariableThatIsRead) {
         applied.config.upstreams[0].kind != defaults.upstreams[0].kind ||
         applied.config.upstreams[0].prefix != defaults.upstreams[0].prefix ||
         applied.config.cache_dir != defaults.cache_dir ||
+        applied.config.drain_file != defaults.drain_file ||
         applied.config.workers != defaults.workers ||
         applied.config.insecure_upstream != defaults.insecure_upstream ||
         applied.config.upstream_ca_file != defaults.upstream_ca_file ||
@@ -158,7 +159,7 @@ TEST(ApplyEnvironmentTest, EveryOptionOfTheTableHasAVariableThatIsRead) {
     EXPECT_TRUE(changed) << name;
     ++checked;
   }
-  EXPECT_EQ(checked, 33u);
+  EXPECT_EQ(checked, 34u);
 }
 
 TEST(ApplyEnvironmentTest, CacheMaxSizeIsDockerRegistryProxysVariable) {

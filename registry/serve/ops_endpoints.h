@@ -1,0 +1,15 @@
+#pragma once
+// The operations endpoints beside the registry API: /livez (the process serves), /readyz (it
+// should get traffic: see Server::ready) and /metrics (Prometheus text format). They are not
+// registry data: they need no client login, but --allow-clients still applies.
+#include "core/task.h"
+#include "http/message_head.h"
+
+namespace regcache::registry {
+
+class ClientConnection;
+
+// True when `request` was one of them and has been answered.
+core::Task<bool> serve_ops_endpoint(ClientConnection &client, const http::RequestHead &request);
+
+} // namespace regcache::registry

@@ -1,0 +1,18 @@
+#pragma once
+// What a worker may ask of the whole server for the operations endpoints (/metrics, /readyz):
+// the server implements it (registry/daemon), and a worker only holds the interface, so the
+// serve layer needs nothing from above it.
+#include <string>
+
+namespace regcache::registry {
+
+class ServiceProbe {
+public:
+  virtual ~ServiceProbe() = default;
+  // Every metric in the Prometheus text format.
+  virtual std::string metrics_text() const = 0;
+  // False with the reason when the server should not be sent traffic.
+  virtual bool ready(std::string *why) const = 0;
+};
+
+} // namespace regcache::registry
