@@ -9,7 +9,7 @@ drawn with the Agg backend, so no display is needed.
 
 DENOMINATORS = [("direct", "regcache ÷ direct", "#4c72b0"),
                 ("nginx", "regcache ÷ nginx", "#dd8452"),
-                ("registry-proxy", "regcache ÷ registry-proxy", "#55a868")]
+                ("registry-proxy", "regcache ÷ distribution (registry-proxy)", "#55a868")]
 
 
 def available():
@@ -25,15 +25,20 @@ def draw(path, links, title):
     Writes an SVG (or PNG, by path's extension) to path."""
     import matplotlib
     matplotlib.use("Agg")
+    matplotlib.rcParams["svg.fonttype"] = "none"     # text stays text: small, searchable
     import matplotlib.pyplot as plt
 
-    panels = [(name, kind, [r for r in rows if r[1] == kind])
-              for name, rows in links for kind in ("cost", "rate")]
-    panels = [p for p in panels if p[2]]
-    widths = [max(3, len(rows)) for _n, _k, rows in panels]
-    fig, axes = plt.subplots(1, len(panels), figsize=(sum(widths) * 0.75 + 2, 5.5),
+    # One row of panels per link: costs on the left, rates on the right.
+    grid = [[(name, kind, [r for r in rows if r[1] == kind]) for kind in ("cost", "rate")]
+            for name, rows in links]
+    widths = [max(3, max(len(row[k][2]) for row in grid)) for k in (0, 1)]
+    fig, axes = plt.subplots(len(grid), 2, figsize=(sum(widths) * 0.8 + 2, 5 * len(grid)),
                              gridspec_kw={"width_ratios": widths}, squeeze=False)
-    for ax, (name, kind, rows) in zip(axes[0], panels):
+    panels = [(ax, p) for axrow, row in zip(axes, grid) for ax, p in zip(axrow, row)]
+    for ax, (name, kind, rows) in panels:
+        if not rows:
+            ax.set_visible(False)
+            continue
         n = len(DENOMINATORS)
         width = 0.8 / n
         for i, (den, label, color) in enumerate(DENOMINATORS):
@@ -45,18 +50,20 @@ def draw(path, links, title):
             if xs:
                 ax.bar(xs, ys, width, label=label, color=color)
                 for x, y in zip(xs, ys):
-                    ax.annotate("%.2g" % y, (x, y), ha="center", va="bottom", fontsize=6,
+                    ax.annotate("%.0f" % y if y >= 10 else "%.2f" % y, (x, y), ha="center", va="bottom", fontsize=6,
                                 rotation=90, xytext=(0, 2), textcoords="offset points")
         ax.axhline(1.0, color="black", linewidth=0.8)
         ax.set_yscale("log")
+        lo, hi = ax.get_ylim()
+        ax.set_ylim(min(lo, 0.5), max(hi, 2.0) * 2.5)     # room for the value labels
         ax.set_xticks(range(len(rows)))
         ax.set_xticklabels([r[0] for r in rows], rotation=40, ha="right", fontsize=7)
         ax.set_title("%s: %s" % (name, "costs, below 1 is better" if kind == "cost"
                                  else "request rates, above 1 is better"), fontsize=9)
         ax.tick_params(axis="y", labelsize=7)
         ax.grid(axis="y", which="both", linewidth=0.3, alpha=0.5)
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    for ax in axes[0][1:]:
+    handles, labels = [], []
+    for ax, _p in panels:
         for h, lab in zip(*ax.get_legend_handles_labels()):
             if lab not in labels:
                 handles.append(h)
