@@ -47,24 +47,31 @@ class Direct:
         return process_tree(self.upstream.proc.pid)
 
 
-class RegcacheTarget:
-    name = "regcache"
+class LocalCache:
+    """A cache in front of upstream, listening on 127.0.0.1 on a port of its own, its data
+    under workdir; start_cold() (re)starts it with an empty cache."""
     caches = True
 
-    def __init__(self, binary, workdir, upstream, extra_args):
-        self.binary, self.workdir, self.upstream = binary, workdir, upstream
-        self.extra_args = list(extra_args)
-        self.rc = None
-        self.n = 0
+    def __init__(self, workdir, upstream):
+        self.workdir, self.upstream = workdir, upstream
         self.port = rt.free_port()
 
     @property
     def host(self):
         return "127.0.0.1:%d" % self.port
 
+
+class RegcacheTarget(LocalCache):
+    name = "regcache"
+
+    def __init__(self, binary, workdir, upstream, extra_args):
+        super().__init__(workdir, upstream)
+        self.binary = binary
+        self.extra_args = list(extra_args)
+        self.rc = None
+
     def start_cold(self):
         self.stop()
-        self.n += 1
         cache = os.path.join(self.workdir, "regcache-cache")
         shutil.rmtree(cache, ignore_errors=True)
         os.makedirs(cache)
@@ -81,21 +88,15 @@ class RegcacheTarget:
         return process_tree(self.rc.pid) if self.rc else []
 
 
-class NginxTarget:
+class NginxTarget(LocalCache):
     """nginx configured as rpardini/docker-registry-proxy 0.7.0 configures its caching server
     (with ENABLE_MANIFEST_CACHE=true and the default tiers), on plain HTTP: see config()."""
     name = "nginx"
-    caches = True
 
     def __init__(self, workdir, upstream):
+        super().__init__(workdir, upstream)
         self.prefix = os.path.join(workdir, "nginx")
-        self.upstream = upstream
-        self.port = rt.free_port()
         self.proc = None
-
-    @property
-    def host(self):
-        return "127.0.0.1:%d" % self.port
 
     def config(self):
         """docker-registry-proxy's nginx.conf, reduced to the caching server: `proxy_cache_path
@@ -196,7 +197,7 @@ http {{
         self.proc = rt.Proc(["nginx", "-p", self.prefix, "-e", os.path.join(self.prefix,
                                                                            "error.log"),
                              "-c", conf], log, "nginx :%d" % self.port)
-        rt.wait_http_ok("http://%s/v2/" % self.host, 30, self.proc)
+        wait_or_stop(self, "http://%s/v2/" % self.host, 30)
 
     def stop(self):
         if self.proc is not None:
@@ -207,24 +208,16 @@ http {{
         return process_tree(self.proc.pid) if self.proc else []
 
 
-class RegistryProxyTarget:
+class RegistryProxyTarget(LocalCache):
     """docker-registry (distribution 2.8) in pull-through proxy mode."""
     name = "registry-proxy"
-    caches = True
 
     def __init__(self, workdir, upstream):
-        self.workdir, self.upstream = workdir, upstream
-        self.port = rt.free_port()
+        super().__init__(workdir, upstream)
         self.reg = None
-        self.n = 0
-
-    @property
-    def host(self):
-        return "127.0.0.1:%d" % self.port
 
     def start_cold(self):
         self.stop()
-        self.n += 1
         shutil.rmtree(os.path.join(self.workdir, "registry-proxy"), ignore_errors=True)
         self.reg = rt.Registry(self.workdir, "registry-proxy", proxy_remote=self.upstream.url,
                                port=self.port)
@@ -466,10 +459,16 @@ class NsRegistry(rt.Registry):
                              self.config_path], self.log_path,
                             "docker-registry %s %s" % (self.name, self.host),
                             keep=lambda line: 'msg="response completed"' not in line)
-        try:
-            rt.wait_http_ok(self.url + "/v2/", timeout, self.proc)
-        except Exception:
-            self.stop()
-            raise
+        wait_or_stop(self, self.url + "/v2/", timeout)
         return self
+
+
+def wait_or_stop(server, url, timeout):
+    """Waits (bounded) for url to answer 200 while server.proc runs; a server that does not
+    come up is stopped by its PID before the error goes on."""
+    try:
+        rt.wait_http_ok(url, timeout, server.proc)
+    except Exception:
+        server.stop()
+        raise
 

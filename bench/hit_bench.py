@@ -5,7 +5,8 @@ in pull-through mode when installed), all in one run on 127.0.0.1.
 Measures, per target, once every cache is warm:
   (1) HEAD of a manifest by tag,    `ab -k -c 64 -n 100000 -t 30 -s 10 -i`;
   (2) HEAD of a manifest by digest, the same;
-  (3) GET of a manifest by tag,     `wrk -t2 -c64 -d10s --timeout 10s`;
+  (3) GET of a manifest by tag,     `wrk --latency -t2 -c64 -d10s --timeout 10s`;
+  (4) HEAD of a layer blob (pulled once while warming), as (1);
 (-c: --clients, -n: --requests, -t: --ab-seconds, -d: --wrk-seconds, -s: --timeout)
 every request with the Accept header a docker client (containerd's resolver) sends.
 Repetitions alternate the targets; medians over --reps, failed and non-2xx counts, upstream

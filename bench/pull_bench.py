@@ -97,27 +97,33 @@ def burst(target, path, size, clients, upstream_log, timeout=900):
     pids = target.pids()
     cpu0 = cpu_seconds(pids)
     procs = []
-    t0 = time.monotonic()
-    for _ in range(clients):
-        procs.append(subprocess.Popen(
-            ["curl", "-sS", "--noproxy", "*", "--max-time", str(timeout), "-o", "/dev/null", "-w",
-             "%{size_download} %{http_code} %{time_starttransfer} %{time_total}",
-             "http://%s%s" % (target.host, path)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE))
-    deadline = time.monotonic() + timeout + 30
     bad, ttfb, total = [], [], []
-    for p in procs:
-        try:
-            out, err = p.communicate(timeout=max(1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            p.kill()
-            out, err = p.communicate()
-        words = out.decode().split()
-        if p.returncode != 0 or words[:2] != [str(size), "200"]:
-            bad.append((p.returncode, out.decode(), err.decode(errors="replace")[:200]))
-        else:
-            ttfb.append(float(words[2]))
-            total.append(float(words[3]))
+    t0 = time.monotonic()
+    try:
+        for _ in range(clients):
+            procs.append(subprocess.Popen(
+                ["curl", "-sS", "--noproxy", "*", "--max-time", str(timeout), "-o", "/dev/null",
+                 "-w", "%{size_download} %{http_code} %{time_starttransfer} %{time_total}",
+                 "http://%s%s" % (target.host, path)],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+        deadline = time.monotonic() + timeout + 30
+        for p in procs:
+            try:
+                out, err = p.communicate(timeout=max(1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                out, err = p.communicate()
+            words = out.decode().split()
+            if p.returncode != 0 or words[:2] != [str(size), "200"]:
+                bad.append((p.returncode, out.decode(), err.decode(errors="replace")[:200]))
+            else:
+                ttfb.append(float(words[2]))
+                total.append(float(words[3]))
+    finally:
+        for p in procs:              # on SIGTERM or an error: no client outlives the burst
+            if p.poll() is None:
+                p.kill()
+                p.wait()
     wall = time.monotonic() - t0
     cpu = cpu_seconds(pids) - cpu0
     if bad:
