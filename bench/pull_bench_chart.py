@@ -50,7 +50,8 @@ def draw(path, links, title):
             if xs:
                 ax.bar(xs, ys, width, label=label, color=color)
                 for x, y in zip(xs, ys):
-                    ax.annotate("%.0f" % y if y >= 10 else "%.2f" % y, (x, y), ha="center", va="bottom", fontsize=6,
+                    ax.annotate("%.0f" % y if y >= 10 else "%.2f" % y, (x, y), ha="center",
+                                va="bottom", fontsize=6,
                                 rotation=90, xytext=(0, 2), textcoords="offset points")
         ax.axhline(1.0, color="black", linewidth=0.8)
         ax.set_yscale("log")
