@@ -5,7 +5,8 @@ in pull-through mode when installed), all in one run on 127.0.0.1.
 Measures, per target, once every cache is warm:
   (1) HEAD of a manifest by tag,    `ab -k -c 64 -n 100000 -t 30 -s 10 -i`;
   (2) HEAD of a manifest by digest, the same;
-  (3) GET of a manifest by tag,     `wrk -t2 -c64 -d10s --timeout 10s`;
+  (3) GET of a manifest by tag,     `wrk --latency -t2 -c64 -d10s --timeout 10s`;
+  (4) HEAD of a layer blob (pulled once while warming), as (1);
 (-c: --clients, -n: --requests, -t: --ab-seconds, -d: --wrk-seconds, -s: --timeout)
 every request with the Accept header a docker client (containerd's resolver) sends.
 Repetitions alternate the targets; medians over --reps, failed and non-2xx counts, upstream
@@ -48,8 +49,8 @@ REPO, TAG = "bench/small", "v1"
 # (key, label, tool, method, reference: "tag" or "digest")
 MEASURES = [("head-tag", "HEAD manifest by tag", "ab", "HEAD", "tag"),
             ("head-digest", "HEAD manifest by digest", "ab", "HEAD", "digest"),
-            ("get-tag", "GET manifest by tag", "wrk", "GET", "tag")]
-PEER_TOOLS = {"nginx": "nginx", "registry-proxy": "docker-registry"}
+            ("get-tag", "GET manifest by tag", "wrk", "GET", "tag"),
+            ("head-blob", "HEAD blob", "ab", "HEAD", "blob")]
 
 
 def log(msg):
@@ -64,7 +65,8 @@ def first_line(argv):
         return "n/a"
 
 # ----------------------------------------------------------------------------
-# load generators: each returns a dict with ok, rps, done, failed, non2xx, keepalive, error
+# load generators: each returns a dict with ok, rps, done, failed, non2xx, keepalive, error,
+# and p50_ms, p99_ms (latency percentiles: ab's table in whole ms, wrk --latency)
 
 
 def _num(pattern, text, conv=int):
@@ -79,7 +81,8 @@ def run_ab(url, args):
         "-n", str(args.requests), "-s", str(args.timeout), "-H", "Accept: " + DOCKER_ACCEPT,
         url]
     res = {"tool": "ab", "argv": argv, "ok": False, "rps": None, "done": 0, "failed": None,
-           "non2xx": None, "keepalive": None, "error": None}
+           "non2xx": None, "keepalive": None, "p50_ms": None, "p99_ms": None,
+           "error": None}
     limit = args.ab_seconds + args.timeout + 30
     try:
         r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=limit)
@@ -102,17 +105,20 @@ def run_ab(url, args):
     res["non2xx"] = _num(r"^Non-2xx responses:\s+(\d+)", out) or 0
     res["keepalive"] = _num(r"^Keep-Alive requests:\s+(\d+)", out) or 0
     res["rps"] = _num(r"^Requests per second:\s+([\d.]+)", out, float)
+    res["p50_ms"] = _num(r"^\s*50%\s+(\d+)", out, float)
+    res["p99_ms"] = _num(r"^\s*99%\s+(\d+)", out, float)
     if res["rps"] is None or res["done"] == 0:
         res["error"] = "unexpected ab output: %r" % out[-300:]
     return _judge(res)
 
 
 def run_wrk(url, args):
-    argv = ["wrk", "-t", str(args.wrk_threads), "-c", str(args.clients),
+    argv = ["wrk", "--latency", "-t", str(args.wrk_threads), "-c", str(args.clients),
             "-d", "%ds" % args.wrk_seconds, "--timeout", "%ds" % args.timeout,
             "-H", "Accept: " + DOCKER_ACCEPT, url]
     res = {"tool": "wrk", "argv": argv, "ok": False, "rps": None, "done": 0, "failed": None,
-           "non2xx": None, "keepalive": None, "error": None}
+           "non2xx": None, "keepalive": None, "p50_ms": None, "p99_ms": None,
+           "error": None}
     try:
         r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            timeout=args.wrk_seconds + 60)
@@ -129,9 +135,16 @@ def run_wrk(url, args):
     m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     res["failed"] = sum(int(x) for x in m.groups()) if m else 0
     res["non2xx"] = _num(r"Non-2xx or 3xx responses:\s+(\d+)", out) or 0
+    res["p50_ms"], res["p99_ms"] = _wrk_ms("50", out), _wrk_ms("99", out)
     if res["rps"] is None:
         res["error"] = "unexpected wrk output: %r" % out[-300:]
     return _judge(res)
+
+
+def _wrk_ms(pct, out):
+    """wrk --latency's "     99%    2.45ms" line, in milliseconds."""
+    m = re.search(r"^\s+%s%%\s+([\d.]+)(us|ms|s)\s*$" % pct, out, re.M)
+    return float(m.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[m.group(2)] if m else None
 
 
 def _judge(res):
@@ -151,21 +164,15 @@ def _judge(res):
 
 
 class UpstreamCounter:
-    """Counts the upstream's access-log lines for the bench manifests since the last take()."""
-    LINE = re.compile(rb'\] "(GET|HEAD) /v2/%s/manifests/' % REPO.encode())
+    """Counts the upstream's requests for the bench image (manifests, blobs) since the last
+    take()."""
 
     def __init__(self, upstream):
-        self.path, self.pos = upstream.log_path, 0
-        self.take()
+        self.log = pb.UpstreamLog(upstream)
 
     def take(self):
-        time.sleep(0.3)            # docker-registry logs after the response
-        with open(self.path, "rb") as f:
-            f.seek(self.pos)
-            data = f.read()
-        cut = data.rfind(b"\n") + 1
-        self.pos += cut
-        return sum(1 for line in data[:cut].splitlines() if self.LINE.search(line))
+        prefix = "/v2/%s/" % REPO
+        return sum(1 for _m, path, _c, _n in self.log.since() if path.startswith(prefix))
 
 
 def alive(t):
@@ -177,30 +184,55 @@ def alive(t):
 
 
 def path_of(ref, image):
+    if ref == "blob":
+        return "/v2/%s/blobs/%s" % (REPO, image.layer_digests[0])
     return "/v2/%s/manifests/%s" % (REPO, TAG if ref == "tag" else image.manifest_digest)
 
 
-def warm_and_verify(t, image, counter):
+def digest_of(ref, image):
+    return image.layer_digests[0] if ref == "blob" else image.manifest_digest
+
+
+def warm_and_verify(t, image, counter, measures=MEASURES):
     """Three rounds of every request; each answer must be 200 with the right digest (and the
-    right bytes for GET). Returns the upstream manifest requests of the last round (0: a
-    hit is served from the cache alone)."""
+    right bytes for GET). Returns the upstream requests of the last round (0: a hit is
+    served from the cache alone)."""
     for rnd in range(3):
         if rnd == 2:
             counter.take()
-        for _key, _label, _tool, method, ref in MEASURES:
+        if rnd == 0 and any(m[4] == "blob" for m in measures):
+            # A cached blob is one a client has pulled: a HEAD alone may be forwarded.
+            r = rt.http_request("GET", "http://%s%s" % (t.host, path_of("blob", image)),
+                                timeout=30)
+            if r.status != 200 or rt.sha256_bytes(r.body) != digest_of("blob", image):
+                raise RuntimeError("%s: GET of the blob -> %d, wrong bytes" % (t.name, r.status))
+        for _key, _label, _tool, method, ref in measures:
             url = "http://%s%s" % (t.host, path_of(ref, image))
+            want = digest_of(ref, image)
             r = rt.http_request(method, url, headers={"Accept": DOCKER_ACCEPT}, timeout=30)
             dcd = r.header("Docker-Content-Digest")
-            if r.status != 200 or (dcd is not None and dcd != image.manifest_digest) or (
-                    method == "GET" and rt.sha256_bytes(r.body) != image.manifest_digest):
+            if r.status != 200 or (dcd is not None and dcd != want) or (
+                    method == "GET" and rt.sha256_bytes(r.body) != want):
                 raise RuntimeError("%s: %s %s -> %d, Docker-Content-Digest %s, body %s; want "
                                    "200 and %s" % (t.name, method, url, r.status, dcd,
-                                                   rt.sha256_bytes(r.body),
-                                                   image.manifest_digest))
+                                                   rt.sha256_bytes(r.body), want))
             if rnd == 2 and t.name == "nginx" and r.header("X-Cache-Status") != "HIT":
                 raise RuntimeError("nginx: %s %s not a cache hit (X-Cache-Status %s)" % (
                     method, url, r.header("X-Cache-Status")))
     return counter.take()
+
+def measure_one(t, measure, image, counter, args):
+    """One run of ab or wrk for one of MEASURES against target t: a dict as run_ab's, plus
+    upstream (requests the upstream saw meanwhile)."""
+    _key, _label, tool, _method, ref = measure
+    if not alive(t):
+        return {"ok": False, "rps": None, "failed": None, "non2xx": None, "keepalive": None,
+                "p50_ms": None, "p99_ms": None, "error": "%s was not running" % t.name}
+    url = "http://%s%s" % (t.host, path_of(ref, image))
+    counter.take()
+    s = (run_ab if tool == "ab" else run_wrk)(url, args)
+    s["upstream"] = counter.take()
+    return s
 
 # ----------------------------------------------------------------------------
 # reporting
@@ -380,16 +412,7 @@ def main(argv):
     binary_copy = os.path.join(workdir, "regcache-under-test")
     shutil.copy2(args.regcache, binary_copy)
 
-    peers, skipped = [], []
-    want = (list(PEER_TOOLS) if args.peers == "auto" else
-            [] if args.peers == "none" else [p.strip() for p in args.peers.split(",") if p])
-    for p in want:
-        if p not in PEER_TOOLS:
-            sys.exit("unknown peer %r (nginx, registry-proxy)" % p)
-        if shutil.which(PEER_TOOLS[p]) is None:
-            skipped.append("%s (%s not installed)" % (p, PEER_TOOLS[p]))
-        else:
-            peers.append(p)
+    peers, skipped = pb.select_peers(args.peers)
 
     layout = os.path.join(workdir, "src")
     image = rt.make_oci_image(layout, "small", [2 * rt.KiB, 3 * rt.KiB], seed="hit-bench")
@@ -400,11 +423,8 @@ def main(argv):
         upstream = rt.Registry(workdir, "upstream").start()
         rt.push(layout, "small", upstream, REPO, tag=TAG)
         counter = UpstreamCounter(upstream)
-        targets = [pb.RegcacheTarget(binary_copy, workdir, upstream, args.regcache_arg)]
-        if "nginx" in peers:
-            targets.append(pb.NginxTarget(workdir, upstream))
-        if "registry-proxy" in peers:
-            targets.append(pb.RegistryProxyTarget(workdir, upstream))
+        targets = pb.make_targets(binary_copy, workdir, upstream, args.regcache_arg, peers,
+                                  direct=False)
         res["targets"] = [t.name for t in targets]
         for t in targets:
             log("starting and warming %s on %s" % (t.name, t.host))
@@ -413,30 +433,17 @@ def main(argv):
             log("%s: warm; a round of the 3 requests caused %d upstream request(s)" % (t.name, n))
             res["samples"][t.name] = {key: [] for key, *_ in MEASURES}
         for rep in range(args.reps):
-            k = rep % len(targets)
-            for t in targets[k:] + targets[:k]:
-                for key, label, tool, _method, ref in MEASURES:
-                    url = "http://%s%s" % (t.host, path_of(ref, image))
-                    if not alive(t):
-                        s = {"ok": False, "rps": None, "failed": None, "non2xx": None,
-                             "keepalive": None, "error": "%s was not running" % t.name}
-                    else:
-                        counter.take()
-                        s = (run_ab if tool == "ab" else run_wrk)(url, args)
-                        s["upstream"] = counter.take()
+            for t in pb.rotated(targets, rep):
+                for measure in MEASURES:
+                    key = measure[0]
+                    s = measure_one(t, measure, image, counter, args)
                     s["rep"] = rep + 1
                     res["samples"][t.name][key].append(s)
                     log("rep %d/%d %s %s: %s" % (rep + 1, args.reps, t.name, key,
                                                  "%.0f req/s" % s["rps"] if s["ok"]
                                                  else "FAILED: " + s["error"]))
     finally:
-        for t in targets:
-            try:
-                t.stop()
-            except Exception as e:  # noqa: BLE001
-                log("stopping %s: %r" % (t.name, e))
-        if upstream is not None:
-            upstream.stop()
+        pb.stop_all(targets, upstream, None, log)
     res["load_before"] = load_before
     res["wall"] = time.monotonic() - t_start
 

@@ -24,14 +24,11 @@ removed at the end, also on failure or SIGTERM/SIGINT.
 """
 
 import argparse
-import atexit
 import datetime
-import ipaddress
 import json
 import os
 import platform
 import random
-import re
 import shlex
 import shutil
 import signal
@@ -40,354 +37,14 @@ import subprocess
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-import regtest as rt  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_targets import (ROOT, rt, Direct, RegcacheTarget, NginxTarget,  # noqa: E402,F401
+                           RegistryProxyTarget, ShapedLink, NsRegistry, UpstreamLog,
+                           rate_bits, cpu_seconds, peak_rss_kib)
 
 MB = 1e6   # throughput is reported in MB/s (10^6 bytes per second)
+PEER_TOOLS = {"nginx": "nginx", "registry-proxy": "docker-registry"}
 
-# ----------------------------------------------------------------------------
-# targets: something that serves the registry API on 127.0.0.1 and can be made cold
-
-
-class Direct:
-    """The upstream itself (never cold or warm: the baseline)."""
-    name = "direct"
-    caches = False
-
-    def __init__(self, upstream):
-        self.upstream = upstream
-
-    @property
-    def host(self):
-        return self.upstream.host
-
-    def start_cold(self):
-        pass
-
-    def stop(self):
-        pass
-
-    def pids(self):
-        return [self.upstream.proc.pid]
-
-
-class RegcacheTarget:
-    name = "regcache"
-    caches = True
-
-    def __init__(self, binary, workdir, upstream, extra_args):
-        self.binary, self.workdir, self.upstream = binary, workdir, upstream
-        self.extra_args = list(extra_args)
-        self.rc = None
-        self.n = 0
-        self.port = rt.free_port()
-
-    @property
-    def host(self):
-        return "127.0.0.1:%d" % self.port
-
-    def start_cold(self):
-        self.stop()
-        self.n += 1
-        cache = os.path.join(self.workdir, "regcache-cache")
-        shutil.rmtree(cache, ignore_errors=True)
-        os.makedirs(cache)
-        self.rc = rt.Regcache(self.binary, self.workdir, self.upstream.url, cache_dir=cache,
-                              extra_args=self.extra_args, port=self.port, name="regcache")
-        self.rc.start(timeout=30)
-
-    def stop(self):
-        if self.rc is not None:
-            self.rc.stop(timeout=5)     # the benchmark does not need a graceful exit
-            self.rc = None
-
-    def pids(self):
-        return [self.rc.pid] if self.rc else []
-
-
-class NginxTarget:
-    """nginx as a caching reverse proxy: proxy_cache with proxy_cache_lock on."""
-    name = "nginx"
-    caches = True
-
-    def __init__(self, workdir, upstream):
-        self.prefix = os.path.join(workdir, "nginx")
-        self.upstream = upstream
-        self.port = rt.free_port()
-        self.proc = None
-
-    @property
-    def host(self):
-        return "127.0.0.1:%d" % self.port
-
-    def config(self):
-        p = self.prefix
-        user = "user root root;\n" if os.geteuid() == 0 else ""
-        return f"""{user}worker_processes 2;
-daemon off;
-master_process on;
-pid {p}/nginx.pid;
-error_log {p}/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    client_body_temp_path {p}/tmp/client;
-    proxy_temp_path {p}/tmp/proxy;
-    fastcgi_temp_path {p}/tmp/fastcgi;
-    uwsgi_temp_path {p}/tmp/uwsgi;
-    scgi_temp_path {p}/tmp/scgi;
-    sendfile on;
-    tcp_nopush on;
-    proxy_cache_path {p}/cache levels=1:2 keys_zone=registry:16m max_size=20g
-                     inactive=1d use_temp_path=off;
-    server {{
-        listen 127.0.0.1:{self.port};
-        location /v2/ {{
-            proxy_pass http://{self.upstream.host};
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $http_host;
-            proxy_cache registry;
-            proxy_cache_key "$request_method $request_uri $http_accept";
-            proxy_cache_valid 200 1d;
-            proxy_cache_lock on;
-            proxy_cache_lock_timeout 10m;
-            proxy_cache_lock_age 10m;
-            proxy_read_timeout 10m;
-            add_header X-Cache-Status $upstream_cache_status;
-        }}
-    }}
-}}
-"""
-
-    def start_cold(self):
-        self.stop()
-        shutil.rmtree(self.prefix, ignore_errors=True)
-        for d in ("tmp", "cache", "conf"):
-            os.makedirs(os.path.join(self.prefix, d))
-        conf = os.path.join(self.prefix, "conf", "nginx.conf")
-        with open(conf, "w") as f:
-            f.write(self.config())
-        log = os.path.join(self.prefix, "stderr.log")
-        self.proc = rt.Proc(["nginx", "-p", self.prefix, "-e", os.path.join(self.prefix,
-                                                                           "error.log"),
-                             "-c", conf], log, "nginx :%d" % self.port)
-        rt.wait_http_ok("http://%s/v2/" % self.host, 30, self.proc)
-
-    def stop(self):
-        if self.proc is not None:
-            self.proc.stop(signal.SIGTERM, timeout=10)
-            self.proc = None
-
-    def pids(self):
-        return [self.proc.pid] + children_of(self.proc.pid) if self.proc else []
-
-
-class RegistryProxyTarget:
-    """docker-registry (distribution 2.8) in pull-through proxy mode."""
-    name = "registry-proxy"
-    caches = True
-
-    def __init__(self, workdir, upstream):
-        self.workdir, self.upstream = workdir, upstream
-        self.port = rt.free_port()
-        self.reg = None
-        self.n = 0
-
-    @property
-    def host(self):
-        return "127.0.0.1:%d" % self.port
-
-    def start_cold(self):
-        self.stop()
-        self.n += 1
-        shutil.rmtree(os.path.join(self.workdir, "registry-proxy"), ignore_errors=True)
-        self.reg = rt.Registry(self.workdir, "registry-proxy", proxy_remote=self.upstream.url,
-                               port=self.port)
-        self.reg.start(timeout=30)
-
-    def stop(self):
-        if self.reg is not None:
-            self.reg.stop()
-            self.reg = None
-
-    def pids(self):
-        return [self.reg.proc.pid] if self.reg and self.reg.proc else []
-
-
-def children_of(pid):
-    out = []
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open("/proc/%s/stat" % d) as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-                if int(fields[1]) == pid:
-                    out.append(int(d))
-            except (OSError, IndexError, ValueError):
-                pass
-    return out
-
-
-def vm_hwm_kib(pid):
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-# ----------------------------------------------------------------------------
-# a shaped upstream link: network namespace + veth pair + tbf on both ends
-
-
-RATE_RE = re.compile(r"^(\d+(?:\.\d+)?)([kmgt]?)(bit|bps)$", re.I)
-
-
-def rate_bits(rate):
-    """tc rate string ("1gbit", "500mbit", "100mbps") -> bits per second (SI prefixes, as tc)."""
-    m = RATE_RE.match(rate.strip())
-    if not m:
-        raise ValueError("rate %r: want NUMBER[k|m|g|t](bit|bps), e.g. 1gbit, 500mbit" % rate)
-    n = float(m.group(1)) * {"": 1, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}[m.group(2).lower()]
-    return n * (8 if m.group(3).lower() == "bps" else 1)
-
-
-def run_ip(argv, check=True):
-    r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
-    if check and r.returncode != 0:
-        raise RuntimeError("%s failed (%d): %s" % (" ".join(argv), r.returncode,
-                                                  r.stderr.decode(errors="replace").strip()))
-    return r.stdout.decode(errors="replace")
-
-
-class ShapedLink:
-    """Network namespace regbench-PID joined to the host by a veth pair (host end
-    10.203.X.1/30, namespace end 10.203.X.2/30), a tbf qdisc of `rate` on the egress of both
-    ends. setup() builds it unshaped (so the images can be pushed at full speed), shape()
-    adds the qdiscs, cleanup() removes everything (idempotent; also registered with atexit)."""
-
-    def __init__(self, rate, burst, latency):
-        self.rate, self.burst, self.latency = rate, burst, latency
-        pid = os.getpid()
-        self.ns = "regbench-%d" % pid
-        self.host_if = "rbh%d" % pid          # IFNAMSIZ: at most 15 characters
-        self.ns_if = "rbn%d" % pid
-        self.host_addr = self.ns_addr = None
-        self.created_ns = self.created_link = False
-        atexit.register(self.cleanup)
-
-    def _pick_subnet(self):
-        used = []
-        for argv in (["ip", "-4", "-o", "addr", "show"], ["ip", "-4", "route", "show", "table",
-                                                          "all"]):
-            for line in run_ip(argv, check=False).splitlines():
-                for word in line.split():
-                    try:
-                        used.append(ipaddress.ip_network(word, strict=False))
-                    except ValueError:
-                        pass
-        pid = os.getpid()
-        for i in range(256):
-            x = (pid + i) % 254 + 1
-            net = ipaddress.ip_network("10.203.%d.0/30" % x)
-            if not any(net.overlaps(u) for u in used if u.prefixlen > 0):
-                return x
-        raise RuntimeError("no free 10.203.X.0/30 subnet for the upstream link")
-
-    def setup(self):
-        if self.ns in run_ip(["ip", "netns", "list"]).split():
-            raise RuntimeError("network namespace %s already exists (a stale run?); remove it "
-                               "with `ip netns del %s`" % (self.ns, self.ns))
-        x = self._pick_subnet()
-        self.host_addr, self.ns_addr = "10.203.%d.1" % x, "10.203.%d.2" % x
-        run_ip(["ip", "netns", "add", self.ns])
-        self.created_ns = True
-        run_ip(["ip", "link", "add", self.host_if, "type", "veth", "peer", "name", self.ns_if])
-        self.created_link = True
-        run_ip(["ip", "link", "set", self.ns_if, "netns", self.ns])
-        run_ip(["ip", "addr", "add", self.host_addr + "/30", "dev", self.host_if])
-        run_ip(["ip", "link", "set", self.host_if, "up"])
-        run_ip(["ip", "-n", self.ns, "addr", "add", self.ns_addr + "/30", "dev", self.ns_if])
-        run_ip(["ip", "-n", self.ns, "link", "set", self.ns_if, "up"])
-        run_ip(["ip", "-n", self.ns, "link", "set", "lo", "up"])
-        return self
-
-    def _tbf(self):
-        return ["root", "tbf", "rate", self.rate, "burst", self.burst, "latency", self.latency]
-
-    def shape(self):
-        run_ip(["tc", "qdisc", "replace", "dev", self.host_if] + self._tbf())
-        run_ip(["tc", "-n", self.ns, "qdisc", "replace", "dev", self.ns_if] + self._tbf())
-
-    def stats(self):
-        """(bytes sent, overlimits, dropped) of the namespace end's tbf (the upstream's
-        sending direction), or None."""
-        out = run_ip(["tc", "-n", self.ns, "-s", "qdisc", "show", "dev", self.ns_if],
-                     check=False)
-        m = re.search(r"qdisc tbf.*?Sent (\d+) bytes \d+ pkt \(dropped (\d+), overlimits (\d+)",
-                      out, re.S)
-        return (int(m.group(1)), int(m.group(3)), int(m.group(2))) if m else None
-
-    def describe(self):
-        return ("veth pair %s (host, %s/30) <-> %s (namespace %s, %s/30), `tc qdisc ... root "
-                "tbf rate %s burst %s latency %s` on both ends" % (
-                    self.host_if, self.host_addr, self.ns_if, self.ns, self.ns_addr, self.rate,
-                    self.burst, self.latency))
-
-    def cleanup(self):
-        if self.created_ns:
-            # Anything still inside is ours (only this script starts processes there).
-            for pid in run_ip(["ip", "netns", "pids", self.ns], check=False).split():
-                try:
-                    os.kill(int(pid), signal.SIGKILL)
-                except (ValueError, ProcessLookupError):
-                    pass
-        if self.created_link:
-            # Deleting either end removes the pair; the host end may already be gone.
-            run_ip(["ip", "link", "del", self.host_if], check=False)
-            self.created_link = False
-        if self.created_ns:
-            run_ip(["ip", "netns", "del", self.ns], check=False)
-            self.created_ns = False
-
-
-class NsRegistry(rt.Registry):
-    """rt.Registry, but listening on the namespace end of a ShapedLink and started with
-    `ip netns exec NS docker-registry serve CONFIG` (ip execs, so the PID is the registry's)."""
-
-    def __init__(self, workdir, name, link, port=5000):
-        self.link = link
-        super().__init__(workdir, name, port=port)
-
-    @property
-    def host(self):
-        return "%s:%d" % (self.link.ns_addr, self.port)
-
-    def _write_config(self):
-        super()._write_config()
-        with open(self.config_path) as f:
-            text = f.read()
-        old = "  addr: 127.0.0.1:%d\n" % self.port
-        if old not in text:
-            raise RuntimeError("unexpected registry config from regtest.Registry")
-        with open(self.config_path, "w") as f:
-            f.write(text.replace(old, "  addr: %s:%d\n" % (self.link.ns_addr, self.port)))
-
-    def start(self, timeout=30):
-        self.proc = rt.Proc(["ip", "netns", "exec", self.link.ns, "docker-registry", "serve",
-                             self.config_path], self.log_path,
-                            "docker-registry %s %s" % (self.name, self.host),
-                            keep=lambda line: 'msg="response completed"' not in line)
-        try:
-            rt.wait_http_ok(self.url + "/v2/", timeout, self.proc)
-        except Exception:
-            self.stop()
-            raise
-        return self
 
 # ----------------------------------------------------------------------------
 # measurements
@@ -431,34 +88,145 @@ def verify_blob(host, path, digest, workdir):
             host, path, code, got, digest))
 
 
-def burst(target, path, size, clients, upstream, timeout=900):
-    """clients concurrent curls of path; returns (wall seconds, upstream GETs of path)."""
-    before = len(upstream.request_lines('"GET %s ' % path))
+def burst(target, path, size, clients, upstream_log, timeout=900):
+    """clients concurrent curls of path. Returns a dict: wall (seconds), ttfb and total (per
+    client: curl's time_starttransfer and time_total), upstream_fetches (GETs of path the
+    upstream logged), upstream_bytes (body bytes the upstream sent, for any request), cpu
+    (user + system seconds of the target's processes during the burst)."""
+    upstream_log.mark()
+    pids = target.pids()
+    cpu0 = cpu_seconds(pids)
     procs = []
+    bad, ttfb, total = [], [], []
     t0 = time.monotonic()
-    for _ in range(clients):
-        procs.append(subprocess.Popen(
-            ["curl", "-sS", "--noproxy", "*", "--max-time", str(timeout), "-o", "/dev/null", "-w",
-             "%{size_download} %{http_code}", "http://%s%s" % (target.host, path)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE))
-    deadline = time.monotonic() + timeout + 30
-    bad = []
-    for p in procs:
-        try:
-            out, err = p.communicate(timeout=max(1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            p.kill()
-            out, err = p.communicate()
-        if p.returncode != 0 or out.decode().split() != [str(size), "200"]:
-            bad.append((p.returncode, out.decode(), err.decode(errors="replace")[:200]))
+    try:
+        for _ in range(clients):
+            procs.append(subprocess.Popen(
+                ["curl", "-sS", "--noproxy", "*", "--max-time", str(timeout), "-o", "/dev/null",
+                 "-w", "%{size_download} %{http_code} %{time_starttransfer} %{time_total}",
+                 "http://%s%s" % (target.host, path)],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+        deadline = time.monotonic() + timeout + 30
+        for p in procs:
+            try:
+                out, err = p.communicate(timeout=max(1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                out, err = p.communicate()
+            words = out.decode().split()
+            if p.returncode != 0 or words[:2] != [str(size), "200"]:
+                bad.append((p.returncode, out.decode(), err.decode(errors="replace")[:200]))
+            else:
+                ttfb.append(float(words[2]))
+                total.append(float(words[3]))
+    finally:
+        for p in procs:              # on SIGTERM or an error: no client outlives the burst
+            if p.poll() is None:
+                p.kill()
+                p.wait()
     wall = time.monotonic() - t0
+    cpu = cpu_seconds(pids) - cpu0
     if bad:
         raise RuntimeError("%s: %d of %d concurrent clients failed: %r" % (
             target.name, len(bad), clients, bad[:3]))
-    # The upstream's access log is written after the response; allow it a moment.
-    time.sleep(0.5)
-    after = len(upstream.request_lines('"GET %s ' % path))
-    return wall, after - before
+    # The upstream's access log is written after the response; since() allows it a moment.
+    seen = upstream_log.since(settle=0.5)
+    return {"wall": wall, "ttfb": ttfb, "total": total, "cpu": cpu,
+            "upstream_fetches": sum(1 for m, p, _c, _n in seen if m == "GET" and p == path),
+            "upstream_bytes": sum(n for _m, _p, _c, n in seen)}
+
+def select_peers(spec):
+    """--peers value ("auto", "none" or "nginx,registry-proxy") -> (peers to measure,
+    ["name (tool not installed)", ...])."""
+    want = (list(PEER_TOOLS) if spec == "auto" else
+            [] if spec == "none" else [p.strip() for p in spec.split(",") if p.strip()])
+    peers, skipped = [], []
+    for p in want:
+        if p not in PEER_TOOLS:
+            sys.exit("unknown peer %r (nginx, registry-proxy)" % p)
+        if shutil.which(PEER_TOOLS[p]) is None:
+            skipped.append("%s (%s not installed)" % (p, PEER_TOOLS[p]))
+        else:
+            peers.append(p)
+    return peers, skipped
+
+
+def make_images(layout, blob_mib, layers, layer_range):
+    """The benchmark's two images in an OCI layout: bench "big" (one blob_mib layer) and
+    "image" (layers sizes drawn from layer_range MiB). Returns (big, image, layer sizes)."""
+    big = rt.make_oci_image(layout, "big", [blob_mib * rt.MiB], seed="bench-big")
+    rng = random.Random("bench-layers")
+    layer_sizes = [rng.randint(layer_range[0] * rt.MiB, layer_range[1] * rt.MiB)
+                   for _ in range(layers)]
+    image = rt.make_oci_image(layout, "image", layer_sizes, seed="bench-image")
+    return big, image, layer_sizes
+
+
+def start_upstream(workdir, link=None):
+    """The upstream docker-registry: on 127.0.0.1, or in link's namespace."""
+    if link is not None:
+        return NsRegistry(workdir, "upstream", link).start()
+    return rt.Registry(workdir, "upstream").start()
+
+
+def make_targets(binary, workdir, upstream, regcache_args, peers, direct=True):
+    targets = [Direct(upstream)] if direct else []
+    targets.append(RegcacheTarget(binary, workdir, upstream, regcache_args))
+    if "nginx" in peers:
+        targets.append(NginxTarget(workdir, upstream))
+    if "registry-proxy" in peers:
+        targets.append(RegistryProxyTarget(workdir, upstream))
+    return targets
+
+
+def rotated(targets, rep):
+    """Round rep's order: every target once, starting with a different one each round, so
+    that a change of the machine's load during the run hits every target alike."""
+    k = rep % len(targets)
+    return targets[k:] + targets[:k]
+
+
+def verify_target(t, blob_path, blob_digest, image, workdir, pull_out):
+    """Correctness first: a target that serves wrong bytes gets no numbers."""
+    t.start_cold()
+    verify_blob(t.host, blob_path, blob_digest, workdir)
+    verify_pull(t.host, "bench/image:v1", pull_out, image)
+    t.stop()
+
+
+def blob_round(t, blob_path, blob_size):
+    """(cold seconds, warm seconds or None for the upstream itself) of one blob GET."""
+    t.start_cold()
+    times = []
+    for _ in range(2 if t.caches else 1):
+        s, n, code = curl_get(t.host, blob_path)
+        if (n, code) != (blob_size, "200"):
+            raise RuntimeError("%s: GET %s gave %s bytes, HTTP %s" % (t.name, blob_path, n, code))
+        times.append(s)
+    return times[0], (times[1] if t.caches else None)
+
+
+def pull_round(t, ref, pull_out):
+    """(cold seconds, warm seconds or None) of one skopeo copy of ref."""
+    t.start_cold()
+    cold = timed_pull(t.host, ref, pull_out)
+    return cold, (timed_pull(t.host, ref, pull_out) if t.caches else None)
+
+
+def stop_all(targets, upstream, link, log):
+    """Stops every target and the upstream by PID and removes the link; never raises."""
+    for t in targets:
+        try:
+            t.stop()
+        except Exception as e:  # noqa: BLE001
+            log("stopping %s: %r" % (t.name, e))
+    if upstream is not None:
+        try:
+            upstream.stop()
+        except Exception as e:  # noqa: BLE001
+            log("stopping the upstream: %r" % e)
+    if link is not None:
+        link.cleanup()
 
 # ----------------------------------------------------------------------------
 # reporting
@@ -490,8 +258,16 @@ def machine():
                     break
     except OSError:
         pass
+    mem_kib = None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    mem_kib = int(line.split()[1])
+    except (OSError, ValueError):
+        pass
     return {"nproc": os.cpu_count(), "kernel": platform.release(), "cpu": cpu,
-            "loadavg": os.getloadavg()}
+            "loadavg": os.getloadavg(), "mem_kib": mem_kib}
 
 
 def tool_versions(binary):
@@ -738,27 +514,11 @@ def main(argv):
     binary_copy = os.path.join(workdir, "regcache-under-test")
     shutil.copy2(args.regcache, binary_copy)
 
-    peers = []
-    skipped = []
-    want = (["nginx", "registry-proxy"] if args.peers == "auto" else
-            [] if args.peers == "none" else [p.strip() for p in args.peers.split(",") if p])
-    for p in want:
-        tool = {"nginx": "nginx", "registry-proxy": "docker-registry"}.get(p)
-        if tool is None:
-            sys.exit("unknown peer %r (nginx, registry-proxy)" % p)
-        if shutil.which(tool) is None:
-            skipped.append("%s (%s not installed)" % (p, tool))
-        else:
-            peers.append(p)
-
+    peers, skipped = select_peers(args.peers)
     log("workdir %s; generating images" % workdir)
     layout = os.path.join(workdir, "src")
     blob_size = args.blob_mib * rt.MiB
-    big = rt.make_oci_image(layout, "big", [blob_size], seed="bench-big")
-    rng = random.Random("bench-layers")
-    layer_sizes = [rng.randint(args.layer_range[0] * rt.MiB, args.layer_range[1] * rt.MiB)
-                   for _ in range(args.layers)]
-    image = rt.make_oci_image(layout, "image", layer_sizes, seed="bench-image")
+    big, image, layer_sizes = make_images(layout, args.blob_mib, args.layers, args.layer_range)
     blob_path = "/v2/bench/big/blobs/%s" % big.layer_digests[0]
 
     link = upstream = None
@@ -769,22 +529,14 @@ def main(argv):
             link = ShapedLink(args.upstream_rate, args.upstream_burst, args.upstream_latency)
             link.setup()
             log("upstream link: %s" % link.describe())
-            upstream = NsRegistry(workdir, "upstream", link).start()
-        else:
-            upstream = rt.Registry(workdir, "upstream").start()
+        upstream = start_upstream(workdir, link)
         rt.push(layout, "big", upstream, "bench/big", tag="v1")
         rt.push(layout, "image", upstream, "bench/image", tag="v1")
         shutil.rmtree(layout)        # the upstream holds the only copy now
         if link:
             link.shape()
-
-        targets = [Direct(upstream),
-                   RegcacheTarget(binary_copy, workdir, upstream, args.regcache_arg)]
-        if "nginx" in peers:
-            targets.append(NginxTarget(workdir, upstream))
-        if "registry-proxy" in peers:
-            targets.append(RegistryProxyTarget(workdir, upstream))
-
+        upstream_log = UpstreamLog(upstream)
+        targets = make_targets(binary_copy, workdir, upstream, args.regcache_arg, peers)
         res = {"targets": [t.name for t in targets], "blob": {}, "pull": {}, "burst": {},
                "skipped": skipped}
         pull_out = os.path.join(workdir, "pulled")
@@ -794,34 +546,15 @@ def main(argv):
             if t.caches:
                 res["blob"][t.name]["warm"] = []
                 res["pull"][t.name]["warm"] = []
-            # Correctness first: a target that serves wrong bytes gets no numbers.
-            t.start_cold()
-            verify_blob(t.host, blob_path, big.layer_digests[0], workdir)
-            verify_pull(t.host, "bench/image:v1", pull_out, image)
-            t.stop()
-        # Repetitions are interleaved (round r measures every target, starting with a
-        # different one each round), so that a change of the machine's load during the run
-        # affects every target alike instead of skewing the ratios.
+            verify_target(t, blob_path, big.layer_digests[0], image, workdir, pull_out)
         for rep in range(args.reps):
-            k = rep % len(targets)
-            for t in targets[k:] + targets[:k]:
+            for t in rotated(targets, rep):
                 log("rep %d/%d: %s" % (rep + 1, args.reps, t.name))
-                # (a) blob
-                t.start_cold()
-                s, n, code = curl_get(t.host, blob_path)
-                assert (n, code) == (blob_size, "200"), (t.name, n, code)
-                res["blob"][t.name]["cold"].append(s)
-                if t.caches:
-                    s, n, code = curl_get(t.host, blob_path)
-                    assert (n, code) == (blob_size, "200"), (t.name, n, code)
-                    res["blob"][t.name]["warm"].append(s)
-                # (b) image
-                t.start_cold()
-                res["pull"][t.name]["cold"].append(timed_pull(t.host, "bench/image:v1",
-                                                              pull_out))
-                if t.caches:
-                    res["pull"][t.name]["warm"].append(timed_pull(t.host, "bench/image:v1",
-                                                                  pull_out))
+                for kind, result in (("blob", blob_round(t, blob_path, blob_size)),
+                                     ("pull", pull_round(t, "bench/image:v1", pull_out))):
+                    res[kind][t.name]["cold"].append(result[0])
+                    if t.caches:
+                        res[kind][t.name]["warm"].append(result[1])
                 t.stop()
         shutil.rmtree(pull_out, ignore_errors=True)
         # (c) concurrent clients
@@ -829,25 +562,17 @@ def main(argv):
             if t.caches:
                 log("%s: %d concurrent clients" % (t.name, args.clients))
                 t.start_cold()
-                cold, fetches = burst(t, blob_path, blob_size, args.clients, upstream)
-                warm, _ = burst(t, blob_path, blob_size, args.clients, upstream)
-                hwm = [vm_hwm_kib(p) for p in t.pids()]
-                hwm = sum(h for h in hwm if h) if any(hwm) else None
-                res["burst"][t.name] = {"cold": cold, "warm": warm, "hwm_kib": hwm,
-                                        "upstream_fetches": fetches}
+                cold = burst(t, blob_path, blob_size, args.clients, upstream_log)
+                warm = burst(t, blob_path, blob_size, args.clients, upstream_log)
+                hwm = peak_rss_kib(t.pids())
+                res["burst"][t.name] = {"cold": cold["wall"], "warm": warm["wall"],
+                                        "hwm_kib": hwm,
+                                        "upstream_fetches": cold["upstream_fetches"]}
                 t.stop()
         if link:
             link_stats = link.stats()
     finally:
-        for t in targets:
-            try:
-                t.stop()
-            except Exception as e:  # noqa: BLE001
-                log("stopping %s: %r" % (t.name, e))
-        if upstream is not None:
-            upstream.stop()
-        if link is not None:
-            link.cleanup()
+        stop_all(targets, upstream, link, log)
     res["load_before"] = load_before
     res["wall"] = time.monotonic() - t_start
     res["link"] = link.describe() if link else None
