@@ -228,6 +228,15 @@ void UpstreamExchange::finish_body() {
   body_done_ = true;
 }
 
+int UpstreamExchange::body_stream_ended() {
+  // Closed before Content-Length bytes or the last chunk: truncated.
+  if (framing_ != BodyFraming::UntilClose)
+    return -ECONNRESET;
+  keep_alive_ = false;
+  finish_body();
+  return 0;
+}
+
 core::Task<int> UpstreamExchange::read_body(std::span<const char> &piece, uint32_t wait_ms_max) {
   int got = co_await read_buffered_body(piece, wait_ms_max, SIZE_MAX);
   co_return got;
@@ -253,13 +262,8 @@ core::Task<int> UpstreamExchange::read_body_into(std::span<char> room, uint32_t 
     room = room.first(static_cast<size_t>(std::min<uint64_t>(room.size(), body_remaining_)));
   }
   int got = co_await receive(room, wait_ms_max);
-  if (got == 0 && framing_ == BodyFraming::ContentLength)
-    co_return -ECONNRESET; // closed before Content-Length bytes: truncated
-  if (got == 0) {
-    keep_alive_ = false;
-    finish_body();
-    co_return 0;
-  }
+  if (got == 0)
+    co_return body_stream_ended();
   if (got < 0)
     co_return got;
   if (framing_ == BodyFraming::ContentLength) {
@@ -284,7 +288,7 @@ core::Task<int> UpstreamExchange::read_buffered_body(std::span<const char> &piec
     if (connection.begin == connection.end) {
       int got = co_await fill(wait_ms_max);
       if (got == 0)
-        co_return -ECONNRESET; // closed before Content-Length bytes: truncated
+        co_return body_stream_ended();
       if (got < 0)
         co_return got;
     }
@@ -300,11 +304,8 @@ core::Task<int> UpstreamExchange::read_buffered_body(std::span<const char> &piec
   case BodyFraming::UntilClose: {
     if (connection.begin == connection.end) {
       int got = co_await fill(wait_ms_max);
-      if (got == 0) {
-        keep_alive_ = false;
-        finish_body();
-        co_return 0;
-      }
+      if (got == 0)
+        co_return body_stream_ended();
       if (got < 0)
         co_return got;
     }
@@ -331,7 +332,7 @@ core::Task<int> UpstreamExchange::read_buffered_body(std::span<const char> &piec
       case ChunkedDecoder::Step::Kind::NeedMore: {
         int got = co_await fill(wait_ms_max);
         if (got == 0)
-          co_return -ECONNRESET;
+          co_return body_stream_ended();
         if (got < 0)
           co_return got;
         break;

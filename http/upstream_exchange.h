@@ -93,6 +93,9 @@ private:
   core::Task<int> read_buffered_body(std::span<const char> &piece, uint32_t wait_ms_max,
                                      size_t bytes_max);
   void finish_body();
+  // A read found the connection closed: the end of an until-close body (0), else a truncated
+  // body (-ECONNRESET).
+  int body_stream_ended();
 
   UpstreamPool &pool_;
   std::unique_ptr<UpstreamConnection> connection_;

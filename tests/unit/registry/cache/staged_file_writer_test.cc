@@ -90,23 +90,30 @@ core::Task<bool> fail_then_retarget(StagedFileWriter &writer, const std::vector<
   co_return flushed;
 }
 
+// A file whose writes fail with ENOSPC, and the memory file a writer is retargeted to.
+struct FullThenMemory {
+  int full_fd = ::open("/dev/full", O_WRONLY | O_CLOEXEC);
+  int memory_fd = ::memfd_create("staged-writer-test", MFD_CLOEXEC);
+  ~FullThenMemory() {
+    ::close(full_fd);
+    ::close(memory_fd);
+  }
+};
+
 TEST_F(StagedFileWriterTest, AFailedWriteLosesNothingOnceRetargeted) {
   const std::vector<char> bytes = random_bytes(2 * StagedFileWriter::kStageBytes + 777, 2);
-  int full_fd = ::open("/dev/full", O_WRONLY | O_CLOEXEC);
-  ASSERT_GE(full_fd, 0);
-  int memory_fd = ::memfd_create("staged-writer-test", MFD_CLOEXEC);
-  ASSERT_GE(memory_fd, 0);
+  FullThenMemory files;
+  ASSERT_GE(files.full_fd, 0);
+  ASSERT_GE(files.memory_fd, 0);
   int failure_errno = 0;
   {
-    StagedFileWriter writer(full_fd);
-    EXPECT_TRUE(run(fail_then_retarget(writer, bytes, memory_fd, &failure_errno)));
+    StagedFileWriter writer(files.full_fd);
+    EXPECT_TRUE(run(fail_then_retarget(writer, bytes, files.memory_fd, &failure_errno)));
     EXPECT_EQ(writer.written(), bytes.size());
     EXPECT_FALSE(writer.failed());
   }
   EXPECT_EQ(failure_errno, -ENOSPC);
-  EXPECT_EQ(file_bytes(memory_fd, bytes.size() + 1), bytes);
-  ::close(full_fd);
-  ::close(memory_fd);
+  EXPECT_EQ(file_bytes(files.memory_fd, bytes.size() + 1), bytes);
 }
 
 core::Task<bool> fail_small(StagedFileWriter &writer, std::span<const char> bytes) {
@@ -187,26 +194,25 @@ core::Task<bool> receive_fail_retarget(StagedFileWriter &writer, const std::vect
     offset += piece;
   }
   bool flushed = co_await writer.flush();
-  co_return flushed &&retargeted;
+  const bool retargeted_and_flushed = retargeted && flushed;
+  co_return retargeted_and_flushed;
 }
 
 TEST_F(StagedFileWriterTest, AFailedWriteUnderTheRoomLosesNothingOnceRetargeted) {
   const std::vector<char> bytes = random_bytes(3 * StagedFileWriter::kStageBytes + 99, 5);
-  int full_fd = ::open("/dev/full", O_WRONLY | O_CLOEXEC);
-  ASSERT_GE(full_fd, 0);
-  int memory_fd = ::memfd_create("staged-writer-test", MFD_CLOEXEC);
-  ASSERT_GE(memory_fd, 0);
+  FullThenMemory files;
+  ASSERT_GE(files.full_fd, 0);
+  ASSERT_GE(files.memory_fd, 0);
   size_t committed_before_failure = 0;
   {
-    StagedFileWriter writer(full_fd);
-    EXPECT_TRUE(run(receive_fail_retarget(writer, bytes, memory_fd, &committed_before_failure)));
+    StagedFileWriter writer(files.full_fd);
+    EXPECT_TRUE(
+        run(receive_fail_retarget(writer, bytes, files.memory_fd, &committed_before_failure)));
     EXPECT_EQ(writer.written(), bytes.size());
   }
   // The first stage's write failed when the second was full: both stages were committed.
   EXPECT_EQ(committed_before_failure, 2 * StagedFileWriter::kStageBytes);
-  EXPECT_EQ(file_bytes(memory_fd, bytes.size() + 1), bytes);
-  ::close(full_fd);
-  ::close(memory_fd);
+  EXPECT_EQ(file_bytes(files.memory_fd, bytes.size() + 1), bytes);
 }
 
 } // namespace
