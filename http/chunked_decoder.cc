@@ -11,7 +11,8 @@ namespace regcache::http {
 static_assert(ChunkedDecoder::kChunkBytesLimit >> 4 == uint64_t(1) << 56,
               "the overflow check below shifts by one hex digit");
 
-ChunkedDecoder::Step ChunkedDecoder::decode(std::span<const char> input) {
+ChunkedDecoder::Step ChunkedDecoder::decode(std::span<const char> input, size_t data_bytes_max) {
+  assert(data_bytes_max > 0);
   size_t pos = 0;
   // Bounded: every iteration consumes at least one byte of input or returns.
   while (true) {
@@ -24,7 +25,8 @@ ChunkedDecoder::Step ChunkedDecoder::decode(std::span<const char> input) {
       if (pos == input.size())
         return Step{.kind = Step::Kind::NeedMore, .consumed = pos, .data = {}};
       assert(chunk_bytes_left_ > 0);
-      const size_t piece_bytes = size_t(std::min<uint64_t>(chunk_bytes_left_, input.size() - pos));
+      const size_t piece_bytes =
+          size_t(std::min<uint64_t>({chunk_bytes_left_, input.size() - pos, data_bytes_max}));
       const std::string_view piece(input.data() + pos, piece_bytes);
       chunk_bytes_left_ -= piece_bytes;
       if (chunk_bytes_left_ == 0)

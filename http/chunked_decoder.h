@@ -36,8 +36,9 @@ public:
   //   Done:     the last chunk and the trailer section ended; consumed stops right after the final
   //             CRLF, so a pipelined message may start there. Later calls return Done, consumed 0.
   //   Error:    invalid framing; consumed includes the offending byte. Later calls return Error.
-  // Chunk extensions and trailer fields are checked, bounded and dropped.
-  Step decode(std::span<const char> input);
+  // Chunk extensions and trailer fields are checked, bounded and dropped. A Data step holds at
+  // most `data_bytes_max` (> 0) bytes, for a caller copying into a buffer of that size.
+  Step decode(std::span<const char> input, size_t data_bytes_max = SIZE_MAX);
 
   bool done() const { return state_ == State::Done; }
   bool failed() const { return state_ == State::Error; }

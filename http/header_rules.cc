@@ -192,22 +192,28 @@ ParseResult make_error(uint16_t status, size_t offset, std::string_view reason) 
                      .error_reason = reason};
 }
 
-ParseResult locate_head(std::span<const char> input, const ParseLimits &limits) {
-  const size_t head_end = find_head_end(input, 0);
+ParseResult locate_head(std::span<const char> input, const ParseLimits &limits, HeadScan &scan) {
+  const size_t from = std::min(scan.checked_bytes, input.size());
+  const size_t head_end = find_head_end(input, from);
   const size_t head_bytes_known = head_end != 0 ? head_end : input.size();
-  const size_t scan_bytes = std::min(head_bytes_known, limits.header_bytes_max);
+  const size_t scan_bytes = std::max(from, std::min(head_bytes_known, limits.header_bytes_max));
+  // find_head_end steps back 3 bytes for a CRLFCRLF split across calls.
+  scan.scanned_bytes += (input.size() - from + std::min<size_t>(from, 3)) + (scan_bytes - from);
   // RFC 9112 section 2.2: a bare CR (not followed by LF) in the head is invalid; we reject it
   // rather than replace it with SP. Lines must end in CRLF: accepting a bare LF (which 2.2 allows
   // but does not require) is how front and back ends come to disagree on where a field ends.
   // Checked before the head is complete so a client sending only LF fails fast instead of waiting
   // for a CRLFCRLF that never comes. A CR at the end of the input is undecided until the next byte.
-  for (size_t i = 0; i < scan_bytes; ++i) {
+  for (size_t i = from; i < scan_bytes; ++i) {
     const char c = input[i];
     if (c == '\r' && i + 1 < input.size() && input[i + 1] != '\n')
       return make_error(400, i, "bare CR in head");
     if (c == '\n' && (i == 0 || input[i - 1] != '\r'))
       return make_error(400, i, "bare LF line ending");
   }
+  // The next call resumes here; a CR at the very end is checked again with the byte after it.
+  const bool cr_undecided = scan_bytes == input.size() && scan_bytes > 0 && input.back() == '\r';
+  scan.checked_bytes = cr_undecided ? scan_bytes - 1 : scan_bytes;
   // Slowloris defence: cap the head before its end is found, so a client trickling field lines
   // cannot make us buffer and rescan without bound.
   const bool too_large =

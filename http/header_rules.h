@@ -40,7 +40,8 @@ inline constexpr ParseResult kRuleHolds = make_complete(0);
 // Finds the end of the head and applies the checks that do not need all of it: bare CR / bare LF
 // line endings and the header_bytes_max cap. Returns Complete with consumed = head end, Incomplete,
 // or Error. An error, once returned for a prefix, is returned for every longer input too.
-ParseResult locate_head(std::span<const char> input, const ParseLimits &limits);
+// `scan` says how much of `input` earlier calls checked: only the rest is looked at.
+ParseResult locate_head(std::span<const char> input, const ParseLimits &limits, HeadScan &scan);
 
 // Parses "HTTP/1.0" or "HTTP/1.1" (exactly 8 bytes); 400 when malformed, 505 for other versions.
 ParseResult parse_http_version(std::string_view text, size_t offset, uint8_t &version_minor);

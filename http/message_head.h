@@ -42,6 +42,16 @@ struct ParseResult {
   bool error() const { return kind == Kind::Error; }
 };
 
+// Where the parse of a head that arrives in pieces left off, so that the next call looks only
+// at the bytes that came since (picohttpparser's last_len; STYLE rule 10): a head received in
+// many pieces costs time linear in its size. One per head; start the next head (or a retry
+// after an error) with a new one. Offsets count from the head's first byte, so a caller may
+// move the partial head in its buffer, but not change it.
+struct HeadScan {
+  size_t checked_bytes = 0;   // input[0, checked_bytes) was searched and checked, and passed
+  uint64_t scanned_bytes = 0; // bytes looked at over all calls: what a test counts
+};
+
 struct RequestHead {
   std::string_view method;
   std::string_view target;   // as received

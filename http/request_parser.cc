@@ -122,7 +122,13 @@ ParseResult read_host(const FramingFields &fields, RequestHead &out) {
 
 ParseResult parse_request(std::span<const char> input, std::span<Header> header_storage,
                           const ParseLimits &limits, RequestHead &out) {
-  const ParseResult located = locate_head(input, limits);
+  HeadScan scan;
+  return parse_request(input, header_storage, limits, out, scan);
+}
+
+ParseResult parse_request(std::span<const char> input, std::span<Header> header_storage,
+                          const ParseLimits &limits, RequestHead &out, HeadScan &scan) {
+  const ParseResult located = locate_head(input, limits, scan);
   if (!located.complete())
     return located;
   const std::string_view head(input.data(), located.consumed);

@@ -12,14 +12,18 @@ namespace regcache::http {
 // Parses the request head at the start of `input`.
 //   Complete:   `out` describes the head; consumed = head bytes including the final CRLFCRLF
 //               (with pipelining, the next request starts there).
-//   Incomplete: the head has not ended yet; call again with more bytes (use find_head_end with
-//               the previous size to learn cheaply when that is worth doing).
+//   Incomplete: the head has not ended yet; call again with more bytes (with a HeadScan, the
+//               call looks only at the new ones).
 //   Error:      respond with error_status and close. Checks that need only a prefix (bare CR/LF,
 //               header_bytes_max) fail before the head is complete; once an input fails, every
 //               longer input fails the same way.
 // `out` is written only on Complete. Never reads past input.size().
 ParseResult parse_request(std::span<const char> input, std::span<Header> header_storage,
                           const ParseLimits &limits, RequestHead &out);
+// The same, resumed where the last call on this head left off (`scan`): a head fed in pieces
+// is scanned once, not once per call.
+ParseResult parse_request(std::span<const char> input, std::span<Header> header_storage,
+                          const ParseLimits &limits, RequestHead &out, HeadScan &scan);
 
 // False when `input`, the first bytes of a request not yet complete, cannot begin a valid
 // request line: its method so far has a byte that is not a tchar (RFC 9110 section 5.6.2), or

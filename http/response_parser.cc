@@ -82,7 +82,14 @@ ParseResult read_response_framing(const FramingFields &fields, bool request_was_
 
 ParseResult parse_response(std::span<const char> input, std::span<Header> header_storage,
                            const ParseLimits &limits, bool request_was_head, ResponseHead &out) {
-  const ParseResult located = locate_head(input, limits);
+  HeadScan scan;
+  return parse_response(input, header_storage, limits, request_was_head, out, scan);
+}
+
+ParseResult parse_response(std::span<const char> input, std::span<Header> header_storage,
+                           const ParseLimits &limits, bool request_was_head, ResponseHead &out,
+                           HeadScan &scan) {
+  const ParseResult located = locate_head(input, limits, scan);
   if (!located.complete())
     return located;
   const std::string_view head(input.data(), located.consumed);

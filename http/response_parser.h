@@ -15,5 +15,10 @@ namespace regcache::http {
 // `out` is written only on Complete. Never reads past input.size().
 ParseResult parse_response(std::span<const char> input, std::span<Header> header_storage,
                            const ParseLimits &limits, bool request_was_head, ResponseHead &out);
+// The same, resumed where the last call on this head left off (`scan`): a head fed in pieces
+// is scanned once, not once per call.
+ParseResult parse_response(std::span<const char> input, std::span<Header> header_storage,
+                           const ParseLimits &limits, bool request_was_head, ResponseHead &out,
+                           HeadScan &scan);
 
 } // namespace regcache::http

@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cassert>
 #include <chrono>
+#include <cstdint>
 #include <cstring>
 
 #include "http/head_writer.h"
@@ -90,7 +92,7 @@ core::Task<int> UpstreamExchange::attempt(const Endpoint &endpoint, const Upstre
   ResponseHead head;
   ParseLimits limits;
   limits.header_bytes_max = 64 * 1024;
-  size_t scanned = 0;
+  HeadScan head_scan; // each turn parses only the bytes that came since the last
   // A head is bounded by header_bytes_max, but 1xx heads are consumed and replaced by the
   // next, so they are counted: an upstream sending endless 100 Continue is cut off.
   constexpr int kInterimResponsesMax = 16;
@@ -98,13 +100,15 @@ core::Task<int> UpstreamExchange::attempt(const Endpoint &endpoint, const Upstre
   for (;;) { // bounded: every turn adds bytes, consumes an interim head (counted) or ends
     std::span<const char> input(connection_->buffer.data() + connection_->begin,
                                 connection_->end - connection_->begin);
-    if (!input.empty() && find_head_end(input, scanned) != 0) {
-      ParseResult parsed =
-          parse_response(input, header_storage, limits, request.method == "HEAD", head);
-      if (parsed.error()) {
-        *error = fmt::format("bad response from {}: {}", endpoint.authority, parsed.error_reason);
-        co_return -EPROTO;
-      }
+    ParseResult parsed; // Incomplete
+    if (!input.empty())
+      parsed =
+          parse_response(input, header_storage, limits, request.method == "HEAD", head, head_scan);
+    if (parsed.error()) {
+      *error = fmt::format("bad response from {}: {}", endpoint.authority, parsed.error_reason);
+      co_return -EPROTO;
+    }
+    if (parsed.complete()) {
       if (head.status >= 100 && head.status < 200) { // interim responses carry nothing for us
         if (++interim_responses > kInterimResponsesMax) {
           *error = fmt::format("{} sent more than {} interim responses", endpoint.authority,
@@ -112,7 +116,7 @@ core::Task<int> UpstreamExchange::attempt(const Endpoint &endpoint, const Upstre
           co_return -EPROTO;
         }
         connection_->begin += parsed.consumed;
-        scanned = 0;
+        head_scan = HeadScan(); // the next head starts here
         continue;
       }
       connection_->begin += parsed.consumed;
@@ -122,7 +126,6 @@ core::Task<int> UpstreamExchange::attempt(const Endpoint &endpoint, const Upstre
       *error = fmt::format("response head from {} too large", endpoint.authority);
       co_return -EPROTO;
     }
-    scanned = input.size();
     int got = co_await fill();
     if (got <= 0) {
       // Nothing at all on a reused connection: the upstream closed it while idle. Not after a
@@ -174,12 +177,21 @@ core::Task<int> UpstreamExchange::fill(uint32_t wait_ms_max) {
     co_return -E2BIG;
   const std::span<char> room(connection.buffer.data() + connection.end,
                              connection.buffer.size() - connection.end);
+  int got = co_await receive(room, wait_ms_max);
+  if (got > 0)
+    connection.end += static_cast<size_t>(got);
+  co_return got;
+}
+
+core::Task<int> UpstreamExchange::receive(std::span<char> room, uint32_t wait_ms_max) {
+  assert(!room.empty());
+  core::ByteStream &stream = connection_->stream();
   // Bounded: a turn that brings no byte spends at least 1 ms of the silence budget, which ends
   // the loop when it runs out.
   for (;;) {
     const uint32_t wait_ms = budget_.next_wait_ms(wait_ms_max);
     const auto started = std::chrono::steady_clock::now();
-    int got = co_await connection.stream().read(room, wait_ms);
+    int got = co_await stream.read(room, wait_ms);
     const auto waited = std::chrono::steady_clock::now() - started;
     switch (budget_.account(got > 0 ? static_cast<uint64_t>(got) : 0, waited)) {
     case ReadBudget::Verdict::Silent:
@@ -189,8 +201,6 @@ core::Task<int> UpstreamExchange::fill(uint32_t wait_ms_max) {
     case ReadBudget::Verdict::Continue:
       break;
     }
-    if (got > 0)
-      connection.end += static_cast<size_t>(got);
     if (got != -ETIME)
       co_return got;
     // The wait ended early on purpose: at the caller's bound, or at the end of a rate window
@@ -218,7 +228,55 @@ void UpstreamExchange::finish_body() {
   body_done_ = true;
 }
 
+int UpstreamExchange::body_stream_ended() {
+  // Closed before Content-Length bytes or the last chunk: truncated.
+  if (framing_ != BodyFraming::UntilClose)
+    return -ECONNRESET;
+  keep_alive_ = false;
+  finish_body();
+  return 0;
+}
+
 core::Task<int> UpstreamExchange::read_body(std::span<const char> &piece, uint32_t wait_ms_max) {
+  int got = co_await read_buffered_body(piece, wait_ms_max, SIZE_MAX);
+  co_return got;
+}
+
+core::Task<int> UpstreamExchange::read_body_into(std::span<char> room, uint32_t wait_ms_max) {
+  assert(!room.empty());
+  if (body_done_ || !connection_)
+    co_return 0;
+  const bool buffered = connection_->begin < connection_->end;
+  const bool delimited_by_bytes =
+      framing_ == BodyFraming::ContentLength || framing_ == BodyFraming::UntilClose;
+  if (buffered || !delimited_by_bytes) {
+    // The bytes that came with the head, or a chunked body: one copy out of the buffer.
+    std::span<const char> piece;
+    int got = co_await read_buffered_body(piece, wait_ms_max, room.size());
+    if (got > 0)
+      std::memcpy(room.data(), piece.data(), piece.size());
+    co_return got;
+  }
+  if (framing_ == BodyFraming::ContentLength) {
+    assert(body_remaining_ > 0); // else the body would be done
+    room = room.first(static_cast<size_t>(std::min<uint64_t>(room.size(), body_remaining_)));
+  }
+  int got = co_await receive(room, wait_ms_max);
+  if (got == 0)
+    co_return body_stream_ended();
+  if (got < 0)
+    co_return got;
+  if (framing_ == BodyFraming::ContentLength) {
+    body_remaining_ -= static_cast<uint64_t>(got);
+    if (body_remaining_ == 0)
+      finish_body();
+  }
+  co_return got;
+}
+
+core::Task<int> UpstreamExchange::read_buffered_body(std::span<const char> &piece,
+                                                     uint32_t wait_ms_max, size_t bytes_max) {
+  assert(bytes_max > 0);
   if (body_done_ || !connection_)
     co_return 0;
   UpstreamConnection &connection = *connection_;
@@ -230,12 +288,12 @@ core::Task<int> UpstreamExchange::read_body(std::span<const char> &piece, uint32
     if (connection.begin == connection.end) {
       int got = co_await fill(wait_ms_max);
       if (got == 0)
-        co_return -ECONNRESET; // closed before Content-Length bytes: truncated
+        co_return body_stream_ended();
       if (got < 0)
         co_return got;
     }
     size_t available = connection.end - connection.begin;
-    size_t take = static_cast<size_t>(std::min<uint64_t>(available, body_remaining_));
+    size_t take = static_cast<size_t>(std::min<uint64_t>({available, body_remaining_, bytes_max}));
     piece = std::span<const char>(connection.buffer.data() + connection.begin, take);
     connection.begin += take;
     body_remaining_ -= take;
@@ -246,15 +304,12 @@ core::Task<int> UpstreamExchange::read_body(std::span<const char> &piece, uint32
   case BodyFraming::UntilClose: {
     if (connection.begin == connection.end) {
       int got = co_await fill(wait_ms_max);
-      if (got == 0) {
-        keep_alive_ = false;
-        finish_body();
-        co_return 0;
-      }
+      if (got == 0)
+        co_return body_stream_ended();
       if (got < 0)
         co_return got;
     }
-    size_t take = connection.end - connection.begin;
+    size_t take = std::min(connection.end - connection.begin, bytes_max);
     piece = std::span<const char>(connection.buffer.data() + connection.begin, take);
     connection.begin += take;
     co_return static_cast<int>(take);
@@ -263,7 +318,7 @@ core::Task<int> UpstreamExchange::read_body(std::span<const char> &piece, uint32
     for (int turn = 0; turn < 1 << 20; ++turn) {
       std::span<const char> input(connection.buffer.data() + connection.begin,
                                   connection.end - connection.begin);
-      ChunkedDecoder::Step step = chunked_.decode(input);
+      ChunkedDecoder::Step step = chunked_.decode(input, bytes_max);
       connection.begin += step.consumed;
       switch (step.kind) {
       case ChunkedDecoder::Step::Kind::Data:
@@ -277,7 +332,7 @@ core::Task<int> UpstreamExchange::read_body(std::span<const char> &piece, uint32
       case ChunkedDecoder::Step::Kind::NeedMore: {
         int got = co_await fill(wait_ms_max);
         if (got == 0)
-          co_return -ECONNRESET;
+          co_return body_stream_ended();
         if (got < 0)
           co_return got;
         break;

@@ -70,6 +70,12 @@ public:
   // when no byte came for that long (the response goes on: call again), so a caller can do
   // time-bound work (a download wakes its readers) while the upstream is quiet.
   core::Task<int> read_body(std::span<const char> &piece, uint32_t wait_ms_max = 0);
+  // The next bytes of the body, put into `room` (not empty); returns as read_body() does. A
+  // Content-Length or until-close body is received straight into `room` once the bytes that
+  // came with the head are used up, so a download's bytes are never copied by us; a chunked
+  // body is decoded in the connection buffer and copied (its framing sits between the data).
+  // Never receives past the body's end: the connection stays reusable.
+  core::Task<int> read_body_into(std::span<char> room, uint32_t wait_ms_max = 0);
   // A phrase for a log line saying why a read failed with `rc`.
   std::string describe_read_failure(int rc) const;
   // Reads and discards up to `bytes_max` of the body so the connection can be reused; false if
@@ -81,7 +87,15 @@ private:
                           bool allow_reuse, bool *retryable, std::string *error);
   // More bytes into the buffer: > 0 read, 0 EOF, < 0 error (-EAGAIN: `wait_ms_max` passed).
   core::Task<int> fill(uint32_t wait_ms_max = 0);
+  // One read into `room` within the read budget; returns as fill() does.
+  core::Task<int> receive(std::span<char> room, uint32_t wait_ms_max);
+  // read_body() with pieces of at most `bytes_max`.
+  core::Task<int> read_buffered_body(std::span<const char> &piece, uint32_t wait_ms_max,
+                                     size_t bytes_max);
   void finish_body();
+  // A read found the connection closed: the end of an until-close body (0), else a truncated
+  // body (-ECONNRESET).
+  int body_stream_ended();
 
   UpstreamPool &pool_;
   std::unique_ptr<UpstreamConnection> connection_;

@@ -38,8 +38,8 @@ struct UpstreamSettings {
 
 class UpstreamConnection {
 public:
-  // Large enough that a plain-TCP blob streams in few ring round trips (each recv, hash and
-  // file write covers up to 1 MiB; over TLS a receive is one TLS read, at most 16 KiB today);
+  // Response heads, chunked bodies and small bodies are received here (a download's
+  // Content-Length body goes straight into its write stage, UpstreamExchange::read_body_into);
   // the pages are touched only as far as a response fills them.
   static constexpr size_t kBufferBytes = 1024 * 1024;
 

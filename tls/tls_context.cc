@@ -4,6 +4,12 @@
 #include <openssl/err.h>
 
 namespace regcache::tls {
+namespace {
+
+// OpenSSL's receive buffer per session: four full records.
+constexpr size_t kRecordBufferBytes = 4 * (16 * 1024 + 512);
+
+} // namespace
 
 std::string last_error_text() {
   unsigned long code = ERR_get_error();
@@ -26,6 +32,13 @@ std::unique_ptr<ClientContext> ClientContext::create(const ClientContextOptions 
   // Upstream sessions are pooled and reused by HTTP keep-alive; resumption on reconnect saves
   // a full handshake per new pooled connection.
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT);
+  // Downloads: a read takes many records (tls_stream.cc). With read-ahead OpenSSL moves the
+  // received ciphertext from the memory BIO into its record buffer in large copies, several
+  // records each, instead of a 5-byte header then a body per record. SSL_MODE_RELEASE_BUFFERS
+  // stays off on purpose: it frees the record buffers whenever they empty, which is between
+  // any two reads of a download, so every read would allocate them again.
+  SSL_CTX_set_read_ahead(ctx, 1);
+  SSL_CTX_set_default_read_buffer_len(ctx, kRecordBufferBytes);
   static const unsigned char kAlpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
   SSL_CTX_set_alpn_protos(ctx, kAlpn, sizeof(kAlpn));
   if (options.verify_peer) {

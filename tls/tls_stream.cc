@@ -5,7 +5,9 @@
 #include <openssl/x509v3.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cerrno>
+#include <cstdint>
 
 namespace regcache::tls {
 namespace {
@@ -18,7 +20,8 @@ bool is_ip_literal(const std::string &host) {
 
 } // namespace
 
-TlsStream::TlsStream(const ClientContext &context, int fd, std::string_view server_name) : fd_(fd) {
+TlsStream::TlsStream(const ClientContext &context, int fd, std::string_view server_name)
+    : fd_(fd), ciphertext_(std::make_unique<char[]>(kCiphertextBytes)) {
   ssl_ = SSL_new(context.get());
   network_in_ = BIO_new(BIO_s_mem());
   network_out_ = BIO_new(BIO_s_mem());
@@ -61,11 +64,11 @@ void TlsStream::note_error(int ssl_result) {
 core::Task<int> TlsStream::flush_ciphertext(uint32_t timeout_ms) {
   // Bounded by what OpenSSL has queued: each turn drains up to one buffer.
   while (BIO_ctrl_pending(network_out_) > 0) {
-    int bytes = BIO_read(network_out_, ciphertext_.data(), static_cast<int>(ciphertext_.size()));
+    int bytes = BIO_read(network_out_, ciphertext_.get(), static_cast<int>(kCiphertextBytes));
     if (bytes <= 0)
       break;
     int rc =
-        co_await core::send_all(fd_, std::span<const char>(ciphertext_.data(), bytes), timeout_ms);
+        co_await core::send_all(fd_, std::span<const char>(ciphertext_.get(), bytes), timeout_ms);
     if (rc < 0)
       co_return rc;
   }
@@ -73,11 +76,16 @@ core::Task<int> TlsStream::flush_ciphertext(uint32_t timeout_ms) {
 }
 
 core::Task<int> TlsStream::receive_ciphertext(uint32_t timeout_ms) {
-  int32_t received = co_await core::recv(fd_, ciphertext_, timeout_ms);
+  int32_t received =
+      co_await core::recv(fd_, std::span<char>(ciphertext_.get(), kCiphertextBytes), timeout_ms);
   if (received <= 0)
     co_return received == 0 ? -ECONNRESET : received;
-  BIO_write(network_in_, ciphertext_.data(), received);
-  co_return 0;
+  // A memory BIO takes everything (it grows), or fails for want of memory.
+  if (BIO_write(network_in_, ciphertext_.get(), received) != received) {
+    error_text_ = "cannot buffer received TLS bytes";
+    co_return -ENOMEM;
+  }
+  co_return received;
 }
 
 core::Task<int> TlsStream::handshake(uint32_t timeout_ms) {
@@ -94,7 +102,8 @@ core::Task<int> TlsStream::handshake(uint32_t timeout_ms) {
     }
     int received = co_await receive_ciphertext(timeout_ms);
     if (received < 0) {
-      error_text_ = "connection closed during the TLS handshake";
+      if (received != -ENOMEM)
+        error_text_ = "connection closed during the TLS handshake";
       co_return received;
     }
   }
@@ -103,30 +112,44 @@ core::Task<int> TlsStream::handshake(uint32_t timeout_ms) {
 }
 
 core::Task<int> TlsStream::read(std::span<char> buffer, uint32_t timeout_ms) {
+  assert(!buffer.empty());
+  if (failed_)
+    co_return -EPROTO;
+  size_t filled = 0;
+  // Bounded: a turn either adds plaintext, returns, or receives (each receive adds at least a
+  // byte of ciphertext or returns, and waits at most timeout_ms).
   for (;;) {
-    int result =
-        SSL_read(ssl_, buffer.data(), static_cast<int>(std::min<size_t>(buffer.size(), INT32_MAX)));
-    if (result > 0)
-      co_return result;
+    const size_t want = std::min<size_t>(buffer.size() - filled, INT32_MAX);
+    int result = SSL_read(ssl_, buffer.data() + filled, static_cast<int>(want));
+    if (result > 0) {
+      filled += static_cast<size_t>(result);
+      if (filled == buffer.size())
+        co_return static_cast<int>(filled);
+      continue; // more records may be decrypted from what was received already
+    }
     int code = SSL_get_error(ssl_, result);
+    if (code != SSL_ERROR_WANT_READ && code != SSL_ERROR_ZERO_RETURN) {
+      note_error(result);
+      failed_ = true;
+    }
+    // What was read is returned first; the end (OpenSSL keeps returning it) or the error
+    // (failed_) is the next call's answer.
+    if (filled > 0)
+      co_return static_cast<int>(filled);
+    if (failed_)
+      co_return -EPROTO;
     if (code == SSL_ERROR_ZERO_RETURN)
       co_return 0;
-    if (code != SSL_ERROR_WANT_READ) {
-      note_error(result);
-      co_return -EPROTO;
-    }
     // Post-handshake messages (TLS 1.3 tickets, key updates) may need an answer first.
     int flushed = co_await flush_ciphertext(timeout_ms);
     if (flushed < 0)
       co_return flushed;
-    int32_t received = co_await core::recv(fd_, ciphertext_, timeout_ms);
-    // The peer closed TCP without close_notify: a truncation, never a clean end (RFC 8446
-    // section 6.1), so a body delimited by the connection's end is not taken as complete.
-    if (received == 0)
-      co_return -ECONNRESET;
+    // The peer closing TCP without close_notify is a truncation, never a clean end (RFC 8446
+    // section 6.1), so a body delimited by the connection's end is not taken as complete:
+    // receive_ciphertext says -ECONNRESET.
+    int received = co_await receive_ciphertext(timeout_ms);
     if (received < 0)
       co_return received;
-    BIO_write(network_in_, ciphertext_.data(), received);
   }
 }
 

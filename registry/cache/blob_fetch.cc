@@ -367,8 +367,13 @@ core::Task<std::string> BlobFetch::download(http::UpstreamExchange &exchange, Do
     uint32_t wait_ms_max = 0;
     if (writer.received() > told_readers)
       wait_ms_max = ms_until(unannounced_since + kAnnounceAfter, Clock::now());
-    std::span<const char> piece;
-    int got = co_await exchange.read_body(piece, wait_ms_max);
+    // The body is received straight into the stage the file write takes it from.
+    const std::span<char> room = co_await stage_room(writer, state);
+    if (room.empty()) {
+      failure = write_failure();
+      break;
+    }
+    int got = co_await exchange.read_body_into(room, wait_ms_max);
     if (got == 0)
       break;
     const bool quiet = got == -EAGAIN; // the upstream is quiet and bytes are waiting
@@ -380,12 +385,11 @@ core::Task<std::string> BlobFetch::download(http::UpstreamExchange &exchange, Do
     if (got > 0) {
       if (writer.received() == told_readers)
         unannounced_since = Clock::now();
-      hasher.update(piece);
-      bool stored = co_await store_piece(writer, piece, state);
-      if (!stored) {
-        failure = write_failure();
-        break;
-      }
+      // Hashed where it landed, while the cache may still hold it; the other stage's write
+      // goes on meanwhile.
+      const size_t received = static_cast<size_t>(got);
+      hasher.update(room.first(received));
+      writer.commit(received);
     }
     if (quiet ||
         (writer.received() > told_readers && Clock::now() - unannounced_since >= kAnnounceAfter)) {
@@ -433,21 +437,21 @@ core::Task<std::string> BlobFetch::download(http::UpstreamExchange &exchange, Do
   co_return failure;
 }
 
-// Appends a piece; a failed write of the cache file turns the download into a pass-through,
-// and the piece's rest goes there. False when the bytes cannot be kept anywhere.
-core::Task<bool> BlobFetch::store_piece(StagedFileWriter &writer, std::span<const char> piece,
-                                        Download &state) {
-  const size_t taken = co_await writer.append(piece);
-  if (!writer.failed())
-    co_return true;
+// The stage's free room; a failed write of the cache file turns the download into a
+// pass-through first, and the room is the memory file's. Empty when the bytes cannot be kept
+// anywhere.
+core::Task<std::span<char>> BlobFetch::stage_room(StagedFileWriter &writer, Download &state) {
+  std::span<char> room = co_await writer.room();
+  if (!room.empty())
+    co_return room;
   bool switched = co_await pass_through_after_failure(writer, state);
   if (!switched)
-    co_return false;
-  co_await writer.append(piece.subspan(taken));
-  co_return !writer.failed();
+    co_return std::span<char>();
+  room = co_await writer.room();
+  co_return room;
 }
 
-// Writes everything received (see store_piece for a failed write).
+// Writes everything received (see stage_room for a failed write).
 core::Task<bool> BlobFetch::flush_writes(StagedFileWriter &writer, Download &state) {
   bool flushed = co_await writer.flush();
   if (flushed)

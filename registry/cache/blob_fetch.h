@@ -177,8 +177,7 @@ private:
                               Download &state);
   core::Task<std::string> download(http::UpstreamExchange &exchange, Download &state);
   // The steps of download().
-  core::Task<bool> store_piece(StagedFileWriter &writer, std::span<const char> piece,
-                               Download &state);
+  core::Task<std::span<char>> stage_room(StagedFileWriter &writer, Download &state);
   core::Task<bool> flush_writes(StagedFileWriter &writer, Download &state);
   core::Task<bool> pass_through_after_failure(StagedFileWriter &writer, Download &state);
   core::Task<bool> copy_tail(int from_fd, int to_fd, uint64_t first, uint64_t end,

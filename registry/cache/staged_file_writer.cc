@@ -15,22 +15,37 @@ StagedFileWriter::~StagedFileWriter() {
   assert(!pending_.started());
 }
 
+core::Task<std::span<char>> StagedFileWriter::room() {
+  if (staged_ == kStageBytes) {
+    bool flushed = co_await flush_staged();
+    if (!flushed)
+      co_return std::span<char>();
+  }
+  assert(staged_ < kStageBytes);
+  co_return std::span<char>(buffers_[filling_].get() + staged_, kStageBytes - staged_);
+}
+
+void StagedFileWriter::commit(size_t bytes) {
+  assert(bytes <= kStageBytes - staged_);
+  staged_ += bytes;
+}
+
 core::Task<size_t> StagedFileWriter::append(std::span<const char> piece) {
   size_t taken = 0;
-  // Bounded: every turn copies at least one byte, empties a full stage, or returns.
-  for (;;) {
-    if (staged_ == kStageBytes) {
-      bool flushed = co_await flush_staged();
-      if (!flushed)
-        co_return taken;
-    }
-    if (taken == piece.size())
+  // Bounded: every turn copies at least one byte or returns.
+  while (taken < piece.size()) {
+    const std::span<char> free = co_await room();
+    if (free.empty())
       co_return taken;
-    size_t take = std::min(piece.size() - taken, kStageBytes - staged_);
-    std::memcpy(buffers_[filling_].get() + staged_, piece.data() + taken, take);
-    staged_ += take;
+    const size_t take = std::min(piece.size() - taken, free.size());
+    std::memcpy(free.data(), piece.data() + taken, take);
+    commit(take);
     taken += take;
   }
+  // A full stage goes to the kernel now, as soon as it is full, not at the next call.
+  if (staged_ == kStageBytes)
+    co_await room();
+  co_return taken;
 }
 
 core::Task<bool> StagedFileWriter::flush() {

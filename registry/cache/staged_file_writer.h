@@ -1,6 +1,8 @@
 #pragma once
 // Double buffering for a download's file: while the kernel writes one buffer, the next chunk is
-// received and copied into the other, so receiving, hashing and writing overlap. A failed write
+// received into the other, so receiving, hashing and writing overlap. A download receives
+// straight into the stage (room() then commit()), so a body byte is copied by the kernel into
+// the stage and from there into the file, and never by us. A failed write
 // (a full disk) loses nothing received: the bytes the file has not confirmed are still in the
 // buffers, and retarget() writes them to another file and carries on there.
 #include <array>
@@ -24,15 +26,22 @@ public:
   StagedFileWriter &operator=(const StagedFileWriter &) = delete;
 
   uint64_t written() const { return written_; }              // bytes the file holds (confirmed)
-  uint64_t received() const { return submitted_ + staged_; } // bytes given to append()
+  uint64_t received() const { return submitted_ + staged_; } // bytes committed or appended
   bool has_unwritten() const { return received() > written_; }
   // -errno of the write that failed (-EIO for one that made no progress), 0 while none has.
   int failure_errno() const { return failure_errno_; }
   bool failed() const { return failure_errno_ != 0; }
 
-  // Copies `piece` into the stage; a full stage goes to the kernel. Returns how many bytes of
-  // `piece` it took: all, unless a write failed (failed() says so; the rest is appended again
-  // after retarget()).
+  // The free part of the stage being filled, for a caller that receives into it directly; a
+  // full stage goes to the kernel first. Never empty, unless that write failed (failed() says
+  // so; the staged bytes are kept, and room() after retarget() goes on). Valid until the next
+  // call of anything but commit().
+  core::Task<std::span<char>> room();
+  // Counts the first `bytes` of the last room() as received.
+  void commit(size_t bytes);
+  // Copies `piece` into the stage (room() and commit()). Returns how many bytes of `piece` it
+  // took: all, unless a write failed (failed() says so; the rest is appended again after
+  // retarget()).
   core::Task<size_t> append(std::span<const char> piece);
   // Hands the staged bytes to the kernel now and waits for every write, so that written() ==
   // received(). False when a write failed.
@@ -43,7 +52,7 @@ public:
   // offsets, and goes on writing there (the old fd stays the caller's). False when that fails.
   core::Task<bool> retarget(int fd);
   // The buffer no write uses: valid only while nothing is in flight (after flush() or
-  // retarget()), until the next append(). A caller copying a file range borrows it.
+  // retarget()), until the next room() or append(). A caller copying a file range borrows it.
   std::span<char> spare_buffer();
 
 private:

@@ -348,15 +348,14 @@ core::Task<ClientConnection::ReadOutcome> ClientConnection::read_request(http::R
   const bool first_request = requests_answered_ == 0;
   bool started = first_request || receive_end_ > receive_begin_;
   Clock::time_point deadline = (first_request ? accepted_at_ : Clock::now()) + header_timeout;
-  size_t scanned = 0;
+  http::HeadScan head_scan; // each turn parses only the bytes that came since the last
   for (int turn = 0; turn < 100000; ++turn) {
     if (receive_end_ > receive_begin_) {
       assert(buffers_ != nullptr);
       std::span<const char> input(buffers_->receive.data() + receive_begin_,
                                   receive_end_ - receive_begin_);
-      bool ended = http::find_head_end(input, scanned) != 0;
-      scanned = input.size();
-      http::ParseResult parsed = http::parse_request(input, buffers_->headers, limits, request);
+      http::ParseResult parsed =
+          http::parse_request(input, buffers_->headers, limits, request, head_scan);
       if (parsed.complete()) {
         *consumed = parsed.consumed;
         co_return ReadOutcome::Request;
@@ -365,7 +364,7 @@ core::Task<ClientConnection::ReadOutcome> ClientConnection::read_request(http::R
       bool implausible = parsed.incomplete() && !http::request_prefix_is_plausible(input);
       if (implausible)
         parsed.error_reason = "not an HTTP request line";
-      if (parsed.error() || ended || full || implausible) {
+      if (parsed.error() || full || implausible) {
         uint16_t status = parsed.error_status != 0 ? parsed.error_status : 400;
         std::string_view reason = parsed.error_reason;
         if (!parsed.error() && full) {

@@ -1,6 +1,7 @@
 // libFuzzer target: parse_request and ChunkedDecoder on arbitrary bytes. Checks that nothing reads
 // outside the input (ASan), that results are consistent (consumed within the input, views inside
-// the head, the prefix before a complete head is incomplete, results stable as bytes arrive), and
+// the head, the prefix before a complete head is incomplete, results stable as bytes arrive, also
+// when the parse resumes on a HeadScan), and
 // that the chunked decoder gives the same answer however its input is split.
 #include <array>
 #include <cstddef>
@@ -95,6 +96,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   parse(input.first(size / 2), prefix);
   if (!prefix.result.incomplete())
     FUZZ_CHECK(same_outcome(prefix.result, result));
+  // Resumed after the prefix on the same HeadScan, the parse gives what a fresh one gives.
+  HeadScan scan;
+  Parsed resumed;
+  resumed.result =
+      parse_request(input.first(size / 2), resumed.storage, kLimits, resumed.head, scan);
+  if (resumed.result.incomplete()) {
+    resumed.result = parse_request(input, resumed.storage, kLimits, resumed.head, scan);
+    FUZZ_CHECK(same_outcome(resumed.result, result));
+  }
   // find_head_end resumed after the prefix finds what a full scan finds.
   if (find_head_end(input.first(size / 2), 0) == 0)
     FUZZ_CHECK(find_head_end(input, size / 2) == find_head_end(input, 0));

@@ -8,6 +8,7 @@ Run: python3 tests/integration/test_upstream_tls.py --regcache build/regcache
 
 import os
 import sys
+import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -90,6 +91,34 @@ class UpstreamTls(unittest.TestCase):
     def test_insecure_upstream_option_accepts_a_certificate_for_another_host(self):
         rc = self.start_regcache(self.wrong.url, "--insecure-upstream")
         self.assertPullWorks(rc)
+
+    def test_a_large_blob_over_tls_arrives_whole_and_is_cached_verified(self):
+        # Many 256 KiB ciphertext receives and 1 MiB write stages, a size that fills neither;
+        # two clients at once, one joining the running download.
+        layout = os.path.join(self.tmp, "src-big")
+        big = rt.make_oci_image(layout, "big", [24 * rt.MiB + 7], seed=43)
+        rt.push(layout, "big", self.up, "secure-big")
+        digest = big.layer_digests[0]
+        rc = self.start_regcache(self.up.url, "--upstream-ca-file", self.ca)
+        results = {}
+
+        def fetch(name):
+            results[name] = rc.get("/v2/secure-big/blobs/" + digest, timeout=120)
+
+        threads = [threading.Thread(target=fetch, args=(n,)) for n in ("first", "joined")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(150)
+        for name in ("first", "joined"):
+            r = results.get(name)
+            self.assertIsNotNone(r, "%s never answered" % name)
+            self.assertEqual(r.status, 200, "%s: %r" % (name, r))
+            self.assertEqual(len(r.body), 24 * rt.MiB + 7, name)
+            self.assertEqual(rt.sha256_bytes(r.body), digest, name)
+        p = rc.cache_blob_path(digest)
+        rt.poll(lambda: os.path.isfile(p), 10, what="%s to be cached" % p)
+        self.assertEqual(rt.sha256_file(p), digest)
 
 
 if __name__ == "__main__":

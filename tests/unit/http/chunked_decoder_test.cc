@@ -312,5 +312,32 @@ TEST(ChunkedDecoder, NeedsMoreOnEmptyInputWithoutConsuming) {
   EXPECT_EQ(step.consumed, 0u);
 }
 
+TEST(ChunkedDecoder, DataStepsStayWithinTheCallersBound) {
+  // A caller copying into a small buffer gets the chunk in pieces of at most that size, and the
+  // framing after it is still decoded: the same body, the same end.
+  const std::string data(5000, 'x');
+  const std::string input = "1388\r\n" + data + "\r\n3\r\nabc\r\n0\r\n\r\n";
+  ChunkedDecoder decoder;
+  std::span<const char> rest(input.data(), input.size());
+  std::string body;
+  size_t data_steps = 0;
+  // Bounded: every step consumes at least one byte until Done.
+  for (size_t steps = 0; steps <= input.size(); ++steps) {
+    const ChunkedDecoder::Step step = decoder.decode(rest, 512);
+    rest = rest.subspan(step.consumed);
+    if (step.kind != StepKind::Data) {
+      EXPECT_EQ(step.kind, StepKind::Done);
+      break;
+    }
+    EXPECT_LE(step.data.size(), 512u);
+    body.append(step.data);
+    ++data_steps;
+  }
+  EXPECT_TRUE(decoder.done());
+  EXPECT_TRUE(rest.empty());
+  EXPECT_EQ(body, data + "abc");
+  EXPECT_EQ(data_steps, 5000u / 512 + 1 + 1); // 9 full, 1 of 392, then "abc"
+}
+
 } // namespace
 } // namespace regcache::http

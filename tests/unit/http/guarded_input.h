@@ -7,8 +7,10 @@
 #include <unistd.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include <gtest/gtest.h>
@@ -56,28 +58,50 @@ inline bool view_is_inside(std::span<const char> input, std::string_view view) {
   return view.data() >= input.data() && view.data() + view.size() <= input.data() + input.size();
 }
 
-// Runs parse(std::span<const char>) -> Outcome on the input whole (ordinary memory), whole
-// against the guard page, and on every prefix against the guard page. Prefixes must be Incomplete
-// until the outcome settles; from then on every longer prefix gives the whole input's outcome, and
-// a Complete one settles exactly at `consumed` bytes. Returns the whole input's outcome.
+// Runs parse(std::span<const char>, HeadScan *) -> Outcome on the input whole (ordinary memory),
+// whole against the guard page, and on every prefix against the guard page, each from scratch
+// (a null HeadScan). Prefixes must be Incomplete until the outcome settles; from then on every
+// longer prefix gives the whole input's outcome, and a Complete one settles exactly at
+// `consumed` bytes. Then once more byte by byte against the guard page resuming one HeadScan,
+// as a server receiving the head in one-byte pieces does: the first outcome that is not
+// Incomplete must be the whole input's, at the same prefix. Returns the whole input's outcome;
+// `resumed_scanned_bytes`, when given, gets the bytes the resumed run looked at in all.
 template <typename Parse>
-auto parse_whole_guarded_and_bytewise(std::string_view input, Parse parse) {
+auto parse_whole_guarded_and_bytewise(std::string_view input, Parse parse,
+                                      uint64_t *resumed_scanned_bytes = nullptr) {
   const std::string copy(input);
-  const auto whole = parse(std::span<const char>(copy.data(), copy.size()));
+  const auto whole = parse(std::span<const char>(copy.data(), copy.size()), nullptr);
   GuardedInput guarded(input.size());
-  EXPECT_EQ(parse(guarded.place(input)), whole) << "input flush against a guard page";
+  EXPECT_EQ(parse(guarded.place(input), nullptr), whole) << "input flush against a guard page";
   bool settled = false;
+  size_t settled_at_bytes = input.size() + 1;
   // Bounded: one parse per prefix length.
   for (size_t prefix_bytes = 0; prefix_bytes <= input.size(); ++prefix_bytes) {
-    const auto partial = parse(guarded.place(input.substr(0, prefix_bytes)));
+    const auto partial = parse(guarded.place(input.substr(0, prefix_bytes)), nullptr);
     if (!settled && partial.kind == ParseResult::Kind::Incomplete)
       continue;
     EXPECT_EQ(partial, whole) << "fed byte by byte, after " << prefix_bytes << " bytes";
     if (!settled && whole.kind == ParseResult::Kind::Complete) {
       EXPECT_EQ(prefix_bytes, whole.consumed) << "complete before the head ended";
     }
+    if (!settled)
+      settled_at_bytes = prefix_bytes;
     settled = true;
   }
+  HeadScan scan;
+  // Bounded: one parse per prefix length, until the first settled outcome.
+  for (size_t prefix_bytes = 0; prefix_bytes <= input.size(); ++prefix_bytes) {
+    const auto partial = parse(guarded.place(input.substr(0, prefix_bytes)), &scan);
+    if (partial.kind == ParseResult::Kind::Incomplete) {
+      EXPECT_LE(scan.checked_bytes, prefix_bytes);
+      continue;
+    }
+    EXPECT_EQ(partial, whole) << "resumed byte by byte, after " << prefix_bytes << " bytes";
+    EXPECT_EQ(prefix_bytes, settled_at_bytes) << "resumed, settled at another length";
+    break;
+  }
+  if (resumed_scanned_bytes != nullptr)
+    *resumed_scanned_bytes = scan.scanned_bytes;
   return whole;
 }
 

@@ -48,11 +48,13 @@ struct RequestOutcome {
         << " keep_alive=" << o.keep_alive << " headers=" << o.headers.size();
 }
 
+// From scratch, or resumed with `scan`.
 RequestOutcome parse_once(std::span<const char> input, const ParseLimits &limits,
-                          size_t storage_count) {
+                          size_t storage_count, HeadScan *scan) {
   std::vector<Header> storage(storage_count);
   RequestHead head;
-  const ParseResult result = parse_request(input, storage, limits, head);
+  const ParseResult result = scan != nullptr ? parse_request(input, storage, limits, head, *scan)
+                                             : parse_request(input, storage, limits, head);
   RequestOutcome outcome;
   outcome.kind = result.kind;
   outcome.consumed = result.consumed;
@@ -86,10 +88,16 @@ RequestOutcome parse_once(std::span<const char> input, const ParseLimits &limits
   return outcome;
 }
 
-// Parses whole, flush against a guard page, and byte by byte; all must agree.
-RequestOutcome parse(std::string_view input, ParseLimits limits = {}, size_t storage_count = 64) {
+// Parses whole, flush against a guard page, and byte by byte (from scratch and resumed); all
+// must agree.
+RequestOutcome parse(std::string_view input, ParseLimits limits = {}, size_t storage_count = 64,
+                     uint64_t *resumed_scanned_bytes = nullptr) {
   return parse_whole_guarded_and_bytewise(
-      input, [&](std::span<const char> bytes) { return parse_once(bytes, limits, storage_count); });
+      input,
+      [&](std::span<const char> bytes, HeadScan *scan) {
+        return parse_once(bytes, limits, storage_count, scan);
+      },
+      resumed_scanned_bytes);
 }
 
 void expect_error(const RequestOutcome &outcome, uint16_t status, std::string_view reason) {
@@ -702,6 +710,47 @@ TEST(RequestPrefixTest, RefusesNulAndEmptyMethodsAndOverlongMethods) {
   EXPECT_FALSE(request_prefix_is_plausible(std::string_view("\0", 1)));
   EXPECT_FALSE(request_prefix_is_plausible(" /"));
   EXPECT_FALSE(request_prefix_is_plausible(std::string(40, 'G')));
+}
+
+// ---- Resumed parsing (review section 4.3) ----
+
+// A request head of about `bytes` bytes with many short field lines.
+std::string long_request_head(size_t bytes) {
+  std::string head =
+      "GET /v2/library/busybox/manifests/latest HTTP/1.1\r\nHost: registry.local\r\n";
+  for (int field = 0; head.size() + 32 < bytes; ++field)
+    head += "X-Field-" + std::to_string(field) + ": some value\r\n";
+  return head + "\r\n";
+}
+
+TEST(RequestParser, AHeadFedByteByByteIsScannedInLinearTime) {
+  const std::string input = long_request_head(12 * 1024);
+  ParseLimits limits;
+  limits.header_count_max = 1024;
+  uint64_t scanned_bytes = 0;
+  const RequestOutcome o = parse(input, limits, 1024, &scanned_bytes);
+  ASSERT_EQ(o.kind, Kind::Complete);
+  EXPECT_EQ(o.consumed, input.size());
+  // Each one-byte call looks at the new byte, the 3 before it (a CRLFCRLF split across calls)
+  // and a CR left undecided at the end: a few bytes per byte. Rescanning from the start on
+  // every call would look at about size^2 / 2 bytes, some 75 million here.
+  EXPECT_GT(scanned_bytes, input.size());
+  EXPECT_LE(scanned_bytes, 8 * input.size());
+}
+
+TEST(RequestParser, AResumedParseRejectsABareCrSplitFromItsNextByte) {
+  // The CR ends one piece and the byte after it starts the next: undecided, then rejected.
+  const std::string input = "GET / HTTP/1.1\r\nHost: a\rb\r\n\r\n";
+  HeadScan scan;
+  std::vector<Header> storage(8);
+  RequestHead head;
+  const size_t cr = input.find("\rb");
+  EXPECT_TRUE(parse_request(std::span<const char>(input.data(), cr + 1), storage, {}, head, scan)
+                  .incomplete());
+  const ParseResult result = parse_request(input, storage, {}, head, scan);
+  ASSERT_TRUE(result.error());
+  EXPECT_EQ(result.error_offset, cr);
+  EXPECT_EQ(result.error_reason, "bare CR in head");
 }
 
 } // namespace

@@ -8,7 +8,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -88,23 +90,30 @@ core::Task<bool> fail_then_retarget(StagedFileWriter &writer, const std::vector<
   co_return flushed;
 }
 
+// A file whose writes fail with ENOSPC, and the memory file a writer is retargeted to.
+struct FullThenMemory {
+  int full_fd = ::open("/dev/full", O_WRONLY | O_CLOEXEC);
+  int memory_fd = ::memfd_create("staged-writer-test", MFD_CLOEXEC);
+  ~FullThenMemory() {
+    ::close(full_fd);
+    ::close(memory_fd);
+  }
+};
+
 TEST_F(StagedFileWriterTest, AFailedWriteLosesNothingOnceRetargeted) {
   const std::vector<char> bytes = random_bytes(2 * StagedFileWriter::kStageBytes + 777, 2);
-  int full_fd = ::open("/dev/full", O_WRONLY | O_CLOEXEC);
-  ASSERT_GE(full_fd, 0);
-  int memory_fd = ::memfd_create("staged-writer-test", MFD_CLOEXEC);
-  ASSERT_GE(memory_fd, 0);
+  FullThenMemory files;
+  ASSERT_GE(files.full_fd, 0);
+  ASSERT_GE(files.memory_fd, 0);
   int failure_errno = 0;
   {
-    StagedFileWriter writer(full_fd);
-    EXPECT_TRUE(run(fail_then_retarget(writer, bytes, memory_fd, &failure_errno)));
+    StagedFileWriter writer(files.full_fd);
+    EXPECT_TRUE(run(fail_then_retarget(writer, bytes, files.memory_fd, &failure_errno)));
     EXPECT_EQ(writer.written(), bytes.size());
     EXPECT_FALSE(writer.failed());
   }
   EXPECT_EQ(failure_errno, -ENOSPC);
-  EXPECT_EQ(file_bytes(memory_fd, bytes.size() + 1), bytes);
-  ::close(full_fd);
-  ::close(memory_fd);
+  EXPECT_EQ(file_bytes(files.memory_fd, bytes.size() + 1), bytes);
 }
 
 core::Task<bool> fail_small(StagedFileWriter &writer, std::span<const char> bytes) {
@@ -125,6 +134,85 @@ TEST_F(StagedFileWriterTest, AFailedFlushSaysWhyAndKeepsTheBytesUnwritten) {
   EXPECT_EQ(writer.received(), bytes.size());
   EXPECT_TRUE(writer.has_unwritten());
   ::close(full_fd);
+}
+
+// Receives `bytes` as a download does: straight into room(), committing pieces of sizes that do
+// not divide the stage (sometimes less than the room, sometimes all of it), then flushes.
+core::Task<bool> receive_all(StagedFileWriter &writer, const std::vector<char> &bytes) {
+  size_t offset = 0;
+  // Bounded: every turn commits at least one byte or returns.
+  for (size_t turn = 0; offset < bytes.size(); ++turn) {
+    const std::span<char> room = co_await writer.room();
+    if (room.empty())
+      co_return false;
+    const size_t want = turn % 3 == 0 ? room.size() : 1 + turn * 7919 % 300000;
+    const size_t piece = std::min({bytes.size() - offset, room.size(), want});
+    std::memcpy(room.data(), bytes.data() + offset, piece);
+    writer.commit(piece);
+    offset += piece;
+  }
+  bool flushed = co_await writer.flush();
+  co_return flushed;
+}
+
+TEST_F(StagedFileWriterTest, BytesReceivedIntoTheRoomLandAtTheirOffsets) {
+  const std::vector<char> bytes = random_bytes(3 * StagedFileWriter::kStageBytes + 4321, 4);
+  int fd = ::memfd_create("staged-writer-test", MFD_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  {
+    StagedFileWriter writer(fd);
+    EXPECT_TRUE(run(receive_all(writer, bytes)));
+    EXPECT_EQ(writer.written(), bytes.size());
+    EXPECT_EQ(writer.received(), bytes.size());
+    EXPECT_FALSE(writer.failed());
+  }
+  EXPECT_EQ(file_bytes(fd, bytes.size() + 1), bytes);
+  ::close(fd);
+}
+
+// Fills the room until it comes back empty (a write failed), retargets, and receives the rest.
+core::Task<bool> receive_fail_retarget(StagedFileWriter &writer, const std::vector<char> &bytes,
+                                       int second_fd, size_t *committed_before_failure) {
+  size_t offset = 0;
+  bool retargeted = false;
+  // Bounded: every turn commits at least one byte, retargets once, or returns.
+  while (offset < bytes.size()) {
+    const std::span<char> room = co_await writer.room();
+    if (room.empty()) {
+      if (retargeted || !writer.failed())
+        co_return false;
+      *committed_before_failure = offset;
+      co_await writer.abandon();
+      retargeted = co_await writer.retarget(second_fd);
+      if (!retargeted)
+        co_return false;
+      continue;
+    }
+    const size_t piece = std::min(bytes.size() - offset, room.size());
+    std::memcpy(room.data(), bytes.data() + offset, piece);
+    writer.commit(piece);
+    offset += piece;
+  }
+  bool flushed = co_await writer.flush();
+  const bool retargeted_and_flushed = retargeted && flushed;
+  co_return retargeted_and_flushed;
+}
+
+TEST_F(StagedFileWriterTest, AFailedWriteUnderTheRoomLosesNothingOnceRetargeted) {
+  const std::vector<char> bytes = random_bytes(3 * StagedFileWriter::kStageBytes + 99, 5);
+  FullThenMemory files;
+  ASSERT_GE(files.full_fd, 0);
+  ASSERT_GE(files.memory_fd, 0);
+  size_t committed_before_failure = 0;
+  {
+    StagedFileWriter writer(files.full_fd);
+    EXPECT_TRUE(
+        run(receive_fail_retarget(writer, bytes, files.memory_fd, &committed_before_failure)));
+    EXPECT_EQ(writer.written(), bytes.size());
+  }
+  // The first stage's write failed when the second was full: both stages were committed.
+  EXPECT_EQ(committed_before_failure, 2 * StagedFileWriter::kStageBytes);
+  EXPECT_EQ(file_bytes(files.memory_fd, bytes.size() + 1), bytes);
 }
 
 } // namespace
