@@ -34,8 +34,9 @@ LAYERS = [
     ("cold-multi", 6 * rt.MiB + 1),
     ("chunked", 3 * rt.MiB + 41),
     ("chunked-invalid", 1 * rt.MiB + 43),
-    ("tampered-middle", 4 * rt.MiB + 11),
-    ("tampered-last", 4 * rt.MiB + 13),
+    ("tampered-middle", 32 * rt.MiB + 11),  # large enough that a 206 head goes out before the
+    # download (and its digest check) can finish on loopback, so the reset path is what runs
+    ("tampered-last", 32 * rt.MiB + 13),
 ]
 TAMPERED = {"tampered-middle": "middle", "tampered-last": "last"}
 HOLD_AFTER_BYTES = 2 * rt.MiB
