@@ -34,69 +34,58 @@ TagIndex::Shard &TagIndex::shard_of(std::string_view key) {
   return *shards_[std::hash<std::string_view>{}(key) % kShards];
 }
 
-TagIndex::Lookup TagIndex::find(const TagKey &key, uint8_t accept_mask, TagEntry &out) {
+template <typename Visit> void TagIndex::with_shard(const TagKey &key, Visit visit) {
   if (tags_max_ == 0)
-    return Lookup::NotHeld;
+    return;
   KeyText buffer;
   const std::string_view text = key_text(key, buffer);
   if (text.empty())
-    return Lookup::NotHeld;
+    return;
   Shard &shard = shard_of(text);
   std::lock_guard lock(shard.mutex);
-  const Held *held = shard.tags.find(text);
-  if (held == nullptr)
-    return Lookup::NotHeld;
-  const TagEntry *entry = entry_for_client(held->entries, accept_mask);
-  if (entry == nullptr)
-    return Lookup::NoAnswer;
-  out = *entry;
-  return Lookup::Answer;
+  visit(shard.tags, text);
+}
+
+TagIndex::Lookup TagIndex::find(const TagKey &key, uint8_t accept_mask, TagEntry &out) {
+  Lookup lookup = Lookup::NotHeld;
+  with_shard(key, [&](core::LruMap<Held> &tags, std::string_view text) {
+    const Held *held = tags.find(text);
+    if (held == nullptr)
+      return;
+    const TagEntry *entry = entry_for_client(held->entries, accept_mask);
+    lookup = entry == nullptr ? Lookup::NoAnswer : Lookup::Answer;
+    if (entry != nullptr)
+      out = *entry;
+  });
+  return lookup;
 }
 
 bool TagIndex::copy_entries(const TagKey &key, std::vector<TagEntry> &out) {
-  if (tags_max_ == 0)
-    return false;
-  KeyText buffer;
-  const std::string_view text = key_text(key, buffer);
-  if (text.empty())
-    return false;
-  Shard &shard = shard_of(text);
-  std::lock_guard lock(shard.mutex);
-  const Held *held = shard.tags.find(text);
-  if (held == nullptr)
-    return false;
-  out = held->entries;
-  return true;
+  bool copied = false;
+  with_shard(key, [&](core::LruMap<Held> &tags, std::string_view text) {
+    if (const Held *held = tags.find(text)) {
+      out = held->entries;
+      copied = true;
+    }
+  });
+  return copied;
 }
 
 void TagIndex::hold(const TagKey &key, std::span<const TagEntry> entries) {
-  if (tags_max_ == 0)
-    return;
   if (entries.empty()) {
     forget(key);
     return;
   }
-  KeyText buffer;
-  const std::string_view text = key_text(key, buffer);
-  if (text.empty())
-    return;
-  Shard &shard = shard_of(text);
-  std::lock_guard lock(shard.mutex);
-  Held &held = shard.tags.find_or_insert(
-      text, [](const Held &) { return false; }, [](const Held &) { return false; });
-  held.entries.assign(entries.begin(), entries.begin() + std::min(entries.size(), kTagEntriesMax));
+  with_shard(key, [&](core::LruMap<Held> &tags, std::string_view text) {
+    Held &held = tags.find_or_insert(
+        text, [](const Held &) { return false; }, [](const Held &) { return false; });
+    held.entries.assign(entries.begin(),
+                        entries.begin() + std::min(entries.size(), kTagEntriesMax));
+  });
 }
 
 void TagIndex::forget(const TagKey &key) {
-  if (tags_max_ == 0)
-    return;
-  KeyText buffer;
-  const std::string_view text = key_text(key, buffer);
-  if (text.empty())
-    return;
-  Shard &shard = shard_of(text);
-  std::lock_guard lock(shard.mutex);
-  shard.tags.erase(text);
+  with_shard(key, [](core::LruMap<Held> &tags, std::string_view text) { tags.erase(text); });
 }
 
 void TagIndex::drop_entries_naming(std::span<const Digest> evicted) {

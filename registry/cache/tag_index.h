@@ -66,6 +66,9 @@ private:
   using KeyText = std::array<char, kTagKeyBytesMax>;
   static std::string_view key_text(const TagKey &key, KeyText &out);
   Shard &shard_of(std::string_view key);
+  // Calls visit(the shard's map, the key's text) under the shard's lock; nothing when the
+  // index is off or the key does not fit a KeyText.
+  template <typename Visit> void with_shard(const TagKey &key, Visit visit);
 
   const size_t tags_max_;
   std::array<std::unique_ptr<Shard>, kShards> shards_;

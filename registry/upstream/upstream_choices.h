@@ -33,6 +33,8 @@ public:
   UpstreamRefusal choose(const Config &config, const UpstreamTlsContexts *tls,
                          std::string_view query, std::string_view name, UpstreamChoiceRef &out);
 
+  size_t remembered() const { return memo_.size(); }
+
 private:
   core::LruMap<UpstreamChoiceRef> memo_;
 };
