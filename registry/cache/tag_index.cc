@@ -84,6 +84,19 @@ void TagIndex::hold(const TagKey &key, std::span<const TagEntry> entries) {
   });
 }
 
+void TagIndex::hold_if_absent(const TagKey &key, std::span<const TagEntry> entries) {
+  if (entries.empty())
+    return;
+  with_shard(key, [&](core::LruMap<Held> &tags, std::string_view text) {
+    bool inserted = false;
+    Held &held = tags.find_or_insert(
+        text, [](const Held &) { return false; }, [](const Held &) { return false; }, &inserted);
+    if (inserted)
+      held.entries.assign(entries.begin(),
+                          entries.begin() + std::min(entries.size(), kTagEntriesMax));
+  });
+}
+
 void TagIndex::forget(const TagKey &key) {
   with_shard(key, [](core::LruMap<Held> &tags, std::string_view text) { tags.erase(text); });
 }

@@ -44,6 +44,9 @@ public:
   bool copy_entries(const TagKey &key, std::vector<TagEntry> &out);
   // The tag's entries are `entries` now (what its file holds); none: the tag is forgotten.
   void hold(const TagKey &key, std::span<const TagEntry> entries);
+  // The same for what a file read found, unless the tag is held already: a save that ran
+  // while the file was read holds the newer entries, which a stale read must not replace.
+  void hold_if_absent(const TagKey &key, std::span<const TagEntry> entries);
   void forget(const TagKey &key);
   // Drops the entries naming a digest in `evicted` (ascending), as the tag sweep does in the
   // files; a tag left with none is forgotten. Walks every held tag (the evictor's thread).

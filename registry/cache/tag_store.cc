@@ -49,7 +49,7 @@ core::Task<bool> TagStore::load(const TagKey &key, uint8_t accept_mask, TagEntry
   bool loaded = co_await load_all(path, entries);
   if (!loaded)
     co_return false;
-  index_->hold(key, entries);
+  index_->hold_if_absent(key, entries);
   const TagEntry *entry = entry_for_client(entries, accept_mask);
   if (entry == nullptr)
     co_return false;

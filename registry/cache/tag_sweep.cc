@@ -151,7 +151,7 @@ size_t preload_tag_index(BlobStore &store, TagIndex &index) {
       return false;
     TagKey key;
     if (tag_key_of_path(path, upstream, key) && !entries.empty()) {
-      index.hold(key, entries);
+      index.hold_if_absent(key, entries);
       ++held;
     }
     return true;

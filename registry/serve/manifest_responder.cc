@@ -31,26 +31,11 @@ bool is_signed_schema1(std::string_view media_type) {
   return media_type.starts_with(kMediaTypeDockerManifestV1Signed);
 }
 
-// The head of a 200 manifest answer: type, digest, length and `extra_headers` (written into
-// the connection's head buffer at once, so the digest's text need not outlive this).
-http::HeadWriter start_manifest_head(ClientConnection &client, std::string_view media_type,
-                                     const Digest &digest, uint64_t size_bytes,
-                                     std::span<const http::Header> extra_headers) {
-  std::array<char, kDigestChars> digest_text;
-  http::HeadWriter head = client.start_head(200);
-  head.header("Content-Type", media_type);
-  add_digest_header(head, digest, digest_text);
-  client.frame_length(head, size_bytes);
-  for (const http::Header &header : extra_headers)
-    head.header(header.name, header.value);
-  return head;
-}
-
 // A manifest from memory: head and body in one send.
 core::Task<void> send_held_manifest(ClientConnection &client, const HeldManifest &held,
                                     std::span<const http::Header> extra_headers) {
-  http::HeadWriter head = start_manifest_head(client, held.media_type.view(), held.digest,
-                                              held.bytes.size(), extra_headers);
+  http::HeadWriter head = start_stored_head(client, held.media_type.view(), held.digest,
+                                            held.bytes.size(), extra_headers);
   co_await client.send_head_and_body(head,
                                      std::span<const char>(held.bytes.data(), held.bytes.size()));
 }
@@ -189,8 +174,8 @@ bool entry_from_head(const SmallResponse &probe, uint8_t accept_mask, TagEntry &
 // Hub counts as a pull) and the type.
 core::Task<void> answer_head_from_entry(ClientConnection &client, const TagEntry &entry,
                                         std::span<const http::Header> extra_headers) {
-  http::HeadWriter head = start_manifest_head(client, entry.media_type.view(), entry.digest,
-                                              entry.size_bytes, extra_headers);
+  http::HeadWriter head = start_stored_head(client, entry.media_type.view(), entry.digest,
+                                            entry.size_bytes, extra_headers);
   co_await client.send_head(head);
 }
 

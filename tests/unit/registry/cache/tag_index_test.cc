@@ -81,6 +81,21 @@ TEST(TagIndex, HoldsNoMoreTagsThanItsBoundAllows) {
             TagIndex::Lookup::Answer);
 }
 
+TEST(TagIndex, WhatAFileReadFoundDoesNotReplaceWhatASaveHeld) {
+  TagIndex index(100);
+  index.hold(kKey, std::vector<TagEntry>{entry_naming('b', kMediaTypeOciIndex, kIndexOnlyMask)});
+  index.hold_if_absent(
+      kKey, std::vector<TagEntry>{entry_naming('a', kMediaTypeOciIndex, kIndexOnlyMask)});
+  TagEntry found;
+  ASSERT_EQ(index.find(kKey, kIndexOnlyMask, found), TagIndex::Lookup::Answer);
+  EXPECT_EQ(found.digest, digest_of('b'));
+  const TagKey other{"host", "name", "tag"};
+  index.hold_if_absent(
+      other, std::vector<TagEntry>{entry_naming('a', kMediaTypeOciIndex, kIndexOnlyMask)});
+  ASSERT_EQ(index.find(other, kIndexOnlyMask, found), TagIndex::Lookup::Answer);
+  EXPECT_EQ(found.digest, digest_of('a'));
+}
+
 TEST(TagIndex, ZeroHoldsNothing) {
   TagIndex index(0);
   index.hold(kKey, std::vector<TagEntry>{entry_naming('a', kMediaTypeOciIndex, kIndexOnlyMask)});
