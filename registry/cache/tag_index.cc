@@ -22,7 +22,8 @@ std::string_view TagIndex::key_text(const TagKey &key, KeyText &out) {
     return {}; // longer than any key the route grammar lets through: not held
   char *place = out.data();
   for (std::string_view part : {key.upstream, key.name, key.tag}) {
-    std::memcpy(place, part.data(), part.size());
+    if (!part.empty()) // a null view must not reach memcpy
+      std::memcpy(place, part.data(), part.size());
     place += part.size();
     if (place < out.data() + bytes)
       *place++ = '\n';

@@ -22,7 +22,8 @@ UpstreamRefusal UpstreamChoices::choose(const Config &config, const UpstreamTlsC
   const bool keyed = ns.size() + 1 + name.size() <= key_buffer.size();
   std::string_view key;
   if (keyed) {
-    std::memcpy(key_buffer.data(), ns.data(), ns.size());
+    if (!ns.empty()) // an absent ns= is a null view, which memcpy must not see
+      std::memcpy(key_buffer.data(), ns.data(), ns.size());
     key_buffer[ns.size()] = '\n';
     std::memcpy(key_buffer.data() + ns.size() + 1, name.data(), name.size());
     key = std::string_view(key_buffer.data(), ns.size() + 1 + name.size());
