@@ -85,6 +85,12 @@ inline auto send(int fd, std::span<const char> bytes, uint32_t timeout_ms = 0, i
       },
       timeout_ms);
 }
+// `message` and the iovecs it points to are read after submission: they live in the caller's
+// frame until the operation completes.
+inline auto sendmsg(int fd, const msghdr *message, uint32_t timeout_ms = 0) {
+  return ring_op([=](io_uring_sqe *sqe) { io_uring_prep_sendmsg(sqe, fd, message, MSG_NOSIGNAL); },
+                 timeout_ms);
+}
 inline auto connect(int fd, const sockaddr *address, socklen_t length, uint32_t timeout_ms) {
   return ring_op([=](io_uring_sqe *sqe) { io_uring_prep_connect(sqe, fd, address, length); },
                  timeout_ms);

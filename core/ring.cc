@@ -24,6 +24,7 @@ constexpr std::array kRequiredOps = {
     RequiredOp{IORING_OP_ACCEPT, "accept", "5.5 (multishot: 5.19)"},
     RequiredOp{IORING_OP_RECV, "recv", "5.6"},
     RequiredOp{IORING_OP_SEND, "send", "5.6"},
+    RequiredOp{IORING_OP_SENDMSG, "sendmsg", "5.3"},
     RequiredOp{IORING_OP_CONNECT, "connect", "5.5"},
     RequiredOp{IORING_OP_SOCKET, "socket", "5.19"},
     RequiredOp{IORING_OP_SPLICE, "splice", "5.7"},

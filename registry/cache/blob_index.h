@@ -43,6 +43,7 @@ enum class RotCause : uint8_t {
   SizeOnHit,     // a hit found the file's size differs from the index's
   SizeOnScrub,   // the scrub found the same
   DigestOnScrub, // the scrub found the bytes do not hash to the name
+  DigestOnHit,   // a manifest read into memory on a hit does not hash to its name
 };
 
 struct RotReport {

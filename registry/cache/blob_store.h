@@ -19,6 +19,7 @@
 #include "registry/api/digest.h"
 #include "registry/cache/blob_index.h"
 #include "registry/cache/index_file.h"
+#include "registry/cache/manifest_memory.h"
 
 namespace regcache::registry {
 
@@ -59,11 +60,14 @@ public:
   void note_published(const Digest &digest, uint64_t size_bytes);
   BlobIndex &index() { return index_; }
   const BlobIndex &index() const { return index_; }
+  // Copies of small manifests of this store (manifest_memory.h; manifest_store.h fills them).
+  ManifestMemory &manifests_in_memory() { return manifests_in_memory_; }
   // Writes blob-index (blocking: the evictor's thread or shutdown).
   bool save_index(std::string *error);
 
 private:
   BlobIndex index_;
+  ManifestMemory manifests_in_memory_;
   int root_fd_ = -1;
   std::string root_;
   std::atomic<uint64_t> temp_counter_{0};

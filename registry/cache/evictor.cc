@@ -47,14 +47,19 @@ std::string rot_description(const RotReport &report) {
   case RotCause::DigestOnScrub:
     return fmt::format("the scrub found {} bytes that do not hash to the digest",
                        report.file_size_bytes);
+  case RotCause::DigestOnHit:
+    return fmt::format("a hit read {} bytes that do not hash to the digest",
+                       report.file_size_bytes);
   }
   return "rot";
 }
 
 } // namespace
 
-Evictor::Evictor(BlobStore &store, FetchTable &fetches, EvictorSettings settings)
-    : store_(store), index_(store.index()), fetches_(fetches), settings_(settings) {}
+Evictor::Evictor(BlobStore &store, FetchTable &fetches, EvictorSettings settings,
+                 TagIndex *tags_held)
+    : store_(store), index_(store.index()), fetches_(fetches), tags_held_(tags_held),
+      settings_(settings) {}
 
 Evictor::~Evictor() {
   stop();
@@ -196,7 +201,7 @@ void Evictor::one_round() {
       stuck_logged_ = stuck;
       if (!evicted_manifests.empty()) {
         std::sort(evicted_manifests.begin(), evicted_manifests.end(), digest_less);
-        const TagSweepReport swept = sweep_tag_entries(store_, evicted_manifests);
+        const TagSweepReport swept = sweep_tag_entries(store_, evicted_manifests, tags_held_);
         if (swept.entries_dropped > 0) {
           fmt::print(stderr,
                      "regcache: {} evicted manifests: dropped the {} tag entries naming them "
@@ -281,8 +286,11 @@ Evictor::RoundResult Evictor::evict(uint64_t bytes_wanted, std::vector<Digest> &
         ++result.kept_open;
         continue;
       }
-      if (remove_files(entry.digest))
+      if (remove_files(entry.digest)) {
         evicted_manifests.push_back(entry.digest);
+        // Hits already miss (the index entry is Evicting); this gives the memory back.
+        store_.manifests_in_memory().drop(entry.digest);
+      }
       index_.finish_removal(entry.digest, entry.generation);
       highest_priority = std::max(highest_priority, entry.priority);
       ++result.evicted;

@@ -34,6 +34,7 @@ namespace regcache::registry {
 
 class BlobStore;
 class FetchTable;
+class TagIndex;
 
 struct EvictorSettings {
   uint64_t cache_max_bytes = uint64_t{32} << 30;
@@ -44,7 +45,9 @@ struct EvictorSettings {
 
 class Evictor final : public IndexListener {
 public:
-  Evictor(BlobStore &store, FetchTable &fetches, EvictorSettings settings);
+  // `tags_held`: the tag entries in memory, swept with the files (null: none).
+  Evictor(BlobStore &store, FetchTable &fetches, EvictorSettings settings,
+          TagIndex *tags_held = nullptr);
   ~Evictor();
   Evictor(const Evictor &) = delete;
   Evictor &operator=(const Evictor &) = delete;
@@ -84,6 +87,7 @@ private:
   BlobStore &store_;
   BlobIndex &index_;
   FetchTable &fetches_;
+  TagIndex *const tags_held_;
   const EvictorSettings settings_;
   std::string blobs_prefix_; // as /proc/self/fd shows the files
 

@@ -6,7 +6,9 @@
 #include <array>
 
 #include "core/io_ops.h"
+#include "core/unix_time.h"
 #include "registry/cache/atomic_file.h"
+#include "registry/cache/sha256.h"
 
 namespace regcache::registry {
 namespace {
@@ -43,6 +45,7 @@ core::Task<bool> store_manifest(BlobStore &store, const Digest &digest, std::str
     int rc = co_await core::statx(store.root_fd(), blob_path.c_str(), 0, STATX_SIZE, &stat);
     if (rc == 0 && stat.stx_size == bytes.size()) {
       co_await mark_after_publish(store, digest, mark);
+      store.manifests_in_memory().put(digest, intern_media_type(media_type), bytes);
       co_return true;
     }
   }
@@ -58,8 +61,84 @@ core::Task<bool> store_manifest(BlobStore &store, const Digest &digest, std::str
   if (stored) {
     store.note_published(digest, bytes.size());
     co_await mark_after_publish(store, digest, mark);
+    store.manifests_in_memory().put(digest, intern_media_type(media_type), bytes);
   }
   co_return stored;
+}
+
+core::Task<HeldManifestRef> find_held_manifest(BlobStore &store, const Digest &digest) {
+  ManifestMemory &memory = store.manifests_in_memory();
+  HeldManifestRef held = memory.find(digest);
+  if (!held)
+    co_return nullptr;
+  switch (store.index().check_hit(digest, held->bytes.size(), core::unix_now_s())) {
+  case BlobIndex::HitVerdict::Serve:
+    co_return held;
+  case BlobIndex::HitVerdict::Unknown:  // evicted: the index forgot it
+  case BlobIndex::HitVerdict::Withheld: // being evicted, or rotten
+    memory.drop(digest);
+    co_return nullptr;
+  case BlobIndex::HitVerdict::Rotten: {
+    // The held bytes hash to the digest, so the file of another size is the damaged copy:
+    // unlinked at once, as open_published does (a fetch may republish the digest soon).
+    memory.drop(digest);
+    StorePath path = BlobStore::blob_path(digest);
+    co_await core::unlinkat(store.root_fd(), path.c_str());
+    co_return nullptr;
+  }
+  }
+  co_return nullptr;
+}
+
+core::Task<HeldManifestRef> hold_stored_manifest(BlobStore &store, const Digest &digest,
+                                                 bool *rotten) {
+  *rotten = false;
+  ManifestMemory &memory = store.manifests_in_memory();
+  IndexEntryView indexed;
+  // The index knows the size without a stat: a manifest too large for memory is not opened here
+  // (the caller splices it from its file).
+  if (!store.index().lookup(digest, indexed) || !memory.fits(indexed.size_bytes))
+    co_return nullptr;
+  std::string media_type;
+  bool typed = co_await load_manifest_media_type(store, digest, media_type);
+  if (!typed)
+    co_return nullptr;
+  uint64_t size_bytes = 0;
+  int fd = co_await store.open_published(digest, &size_bytes);
+  if (fd < 0)
+    co_return nullptr;
+  std::string bytes;
+  if (memory.fits(size_bytes)) {
+    bytes.resize(size_bytes);
+    uint64_t have = 0;
+    // Bounded: every turn reads at least one byte or ends.
+    while (have < size_bytes) {
+      int got = co_await core::read(
+          fd, std::span<char>(bytes.data() + have, static_cast<size_t>(size_bytes - have)), have);
+      if (got <= 0)
+        break;
+      have += static_cast<uint64_t>(got);
+    }
+    if (have != size_bytes)
+      bytes.clear();
+  }
+  co_await core::close(fd);
+  if (bytes.empty())
+    co_return nullptr;
+  if (sha256_of(bytes) != digest) {
+    // Bit rot under a published name: never served, and removed so the next store writes it
+    // again (store_manifest skips a file the index holds at the right size).
+    *rotten = true;
+    IndexEntryView current;
+    if (store.index().lookup(digest, current) &&
+        store.index().mark_rotten(digest, current.generation, RotCause::DigestOnHit, size_bytes)) {
+      StorePath path = BlobStore::blob_path(digest);
+      co_await core::unlinkat(store.root_fd(), path.c_str());
+    }
+    co_return nullptr;
+  }
+  memory.put(digest, intern_media_type(media_type), bytes);
+  co_return memory.find(digest);
 }
 
 } // namespace regcache::registry

@@ -1,135 +1,32 @@
 #include "registry/cache/tag_store.h"
 
 #include <fcntl.h>
-#include <fmt/format.h>
 
-#include <algorithm>
 #include <array>
-#include <charconv>
 
 #include "core/io_ops.h"
-#include "registry/api/accept_kind.h"
 #include "registry/cache/atomic_file.h"
 #include "registry/cache/blob_store.h"
+#include "registry/cache/tag_index.h"
+#include "registry/cache/tag_sweep.h"
 
 namespace regcache::registry {
-namespace {
 
-// kTagEntriesMax lines of mask, digest, two numbers and a media type (RFC 6838 caps its type and
-// subtype at 127 bytes each).
-constexpr size_t kEntriesBytesMax = 4096;
-// The first line names the format: entries of another layout are not misread.
-constexpr std::string_view kFormatLine = "regcache-tag-entries 1\n";
+TagStore::TagStore(BlobStore &store, size_t tags_in_memory_max)
+    : store_(store), index_(std::make_unique<TagIndex>(tags_in_memory_max)) {}
 
-bool safe_segment(std::string_view segment) {
-  return !segment.empty() && segment != "." && segment != ".." &&
-         segment.find('/') == std::string_view::npos &&
-         segment.find('\0') == std::string_view::npos;
+TagStore::~TagStore() = default;
+
+size_t TagStore::preload() {
+  return preload_tag_index(store_, *index_);
 }
 
-template <typename Number> bool parse_number(std::string_view text, Number &out) {
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
-  return ec == std::errc() && end == text.data() + text.size();
-}
-
-// Cuts the next space-separated field off `line`.
-std::string_view take_field(std::string_view &line) {
-  size_t space = line.find(' ');
-  std::string_view field = line.substr(0, space);
-  line.remove_prefix(space == std::string_view::npos ? line.size() : space + 1);
-  return field;
-}
-
-// "<mask> <digest> <size> <confirmed ms> <media type>"
-bool parse_entry_line(std::string_view line, TagEntry &out) {
-  unsigned mask = 0;
-  if (!parse_number(take_field(line), mask) || mask > kAcceptMaskAll)
-    return false;
-  std::optional<Digest> digest = parse_sha256_digest(take_field(line));
-  if (!digest)
-    return false;
-  if (!parse_number(take_field(line), out.size_bytes))
-    return false;
-  if (!parse_number(take_field(line), out.confirmed_unix_ms))
-    return false;
-  if (line.empty())
-    return false;
-  out.accept_mask = static_cast<uint8_t>(mask);
-  out.digest = *digest;
-  out.media_type = std::string(line);
-  return true;
-}
-
-} // namespace
-
-std::string format_tag_entries(std::span<const TagEntry> entries) {
-  std::string text(kFormatLine);
-  for (const TagEntry &entry : entries) {
-    fmt::format_to(std::back_inserter(text), "{} {} {} {} {}\n", entry.accept_mask,
-                   to_string(entry.digest), entry.size_bytes, entry.confirmed_unix_ms,
-                   entry.media_type);
-  }
-  return text;
-}
-
-bool parse_tag_entries(std::string_view text, std::vector<TagEntry> &out) {
-  out.clear();
-  if (!text.starts_with(kFormatLine))
-    return false;
-  text.remove_prefix(kFormatLine.size());
-  while (!text.empty()) { // bounded: each round removes one line
-    size_t line_end = text.find('\n');
-    if (line_end == std::string_view::npos || out.size() == kTagEntriesMax)
-      return false; // a cut-off last line, or more than this version ever writes
-    TagEntry entry;
-    if (!parse_entry_line(text.substr(0, line_end), entry))
-      return false;
-    out.push_back(std::move(entry));
-    text.remove_prefix(line_end + 1);
-  }
-  return true;
-}
-
-const TagEntry *entry_for_client(std::span<const TagEntry> entries, uint8_t accept_mask) {
-  const TagEntry *best = nullptr;
-  for (const TagEntry &entry : entries) {
-    if (entry.accept_mask == accept_mask)
-      return &entry;
-    if (!stored_answer_serves(entry.accept_mask, entry.media_type, accept_mask))
-      continue;
-    if (best == nullptr || entry.confirmed_unix_ms > best->confirmed_unix_ms)
-      best = &entry;
-  }
-  return best;
-}
-
-bool tag_entries_path(const TagKey &key, std::string &out) {
-  std::string upstream(key.upstream);
-  for (char &c : upstream) {
-    if (c == ':')
-      c = '_'; // host:port -> host_port, one path segment
-  }
-  if (!safe_segment(upstream) || !safe_segment(key.tag))
-    return false;
-  size_t start = 0;
-  for (;;) { // every component of the repository name must be a plain segment
-    size_t slash = key.name.find('/', start);
-    if (!safe_segment(
-            key.name.substr(start, slash == std::string_view::npos ? slash : slash - start)))
-      return false;
-    if (slash == std::string_view::npos)
-      break;
-    start = slash + 1;
-  }
-  // '@' cannot occur in a repository name, so "<tag>@entries" never collides with a directory.
-  // (Entries of the earlier one-file-per-Accept layout were named "<tag>@<mask letters>"; they
-  // are no longer read, which costs one upstream request per tag after an upgrade.)
-  out = fmt::format("tags/{}/{}/{}@entries", upstream, key.name, key.tag);
-  return true;
+void TagStore::drop_entries_naming(std::span<const Digest> evicted) {
+  index_->drop_entries_naming(evicted);
 }
 
 core::Task<bool> TagStore::load_all(const std::string &path, std::vector<TagEntry> &out) {
-  std::array<char, kEntriesBytesMax> text;
+  std::array<char, kTagEntriesBytesMax> text;
   int got = co_await read_small_file(store_, path.c_str(), text);
   if (got <= 0)
     co_return false;
@@ -137,6 +34,14 @@ core::Task<bool> TagStore::load_all(const std::string &path, std::vector<TagEntr
 }
 
 core::Task<bool> TagStore::load(const TagKey &key, uint8_t accept_mask, TagEntry &out) {
+  switch (index_->find(key, accept_mask, out)) {
+  case TagIndex::Lookup::Answer:
+    co_return true;
+  case TagIndex::Lookup::NoAnswer:
+    co_return false;
+  case TagIndex::Lookup::NotHeld:
+    break;
+  }
   std::string path;
   if (!tag_entries_path(key, path))
     co_return false;
@@ -144,6 +49,7 @@ core::Task<bool> TagStore::load(const TagKey &key, uint8_t accept_mask, TagEntry
   bool loaded = co_await load_all(path, entries);
   if (!loaded)
     co_return false;
+  index_->hold_if_absent(key, entries);
   const TagEntry *entry = entry_for_client(entries, accept_mask);
   if (entry == nullptr)
     co_return false;
@@ -155,26 +61,17 @@ core::Task<bool> TagStore::save(const TagKey &key, const TagEntry &entry) {
   std::string path;
   if (!tag_entries_path(key, path))
     co_return false;
+  if (entry.media_type.empty())
+    co_return false; // a type media_type_name.h could not hold: not remembered
   std::vector<TagEntry> entries;
-  bool loaded = co_await load_all(path, entries);
-  if (!loaded)
-    entries.clear(); // missing or damaged: start over
-  auto same_mask = std::find_if(entries.begin(), entries.end(), [&](const TagEntry &other) {
-    return other.accept_mask == entry.accept_mask;
-  });
-  if (same_mask != entries.end()) {
-    *same_mask = entry;
-  } else if (entries.size() < kTagEntriesMax) {
-    entries.push_back(entry);
-  } else {
-    auto oldest =
-        std::min_element(entries.begin(), entries.end(), [](const auto &a, const auto &b) {
-          return a.confirmed_unix_ms < b.confirmed_unix_ms;
-        });
-    *oldest = entry;
+  if (!index_->copy_entries(key, entries)) {
+    bool loaded = co_await load_all(path, entries);
+    if (!loaded)
+      entries.clear(); // missing or damaged: start over
   }
+  record_answer(entries, entry);
   std::string text = format_tag_entries(entries);
-  if (text.size() > kEntriesBytesMax)
+  if (text.size() > kTagEntriesBytesMax)
     co_return false; // media types no registry sends; the next request asks again
   // Create the directories, one component at a time (EEXIST is the common answer).
   for (size_t slash = path.find('/'); slash != std::string::npos;
@@ -185,7 +82,15 @@ core::Task<bool> TagStore::save(const TagKey &key, const TagEntry &entry) {
       co_return false;
   }
   // No fsync: a lost tag entry after a power cut costs one upstream request, nothing more.
-  co_return co_await write_file_atomically(store_, path.c_str(), text, false);
+  bool written = co_await write_file_atomically(store_, path.c_str(), text, false);
+  // Memory follows the file: what it holds is what a restart would read. A failed write leaves
+  // the file as it was, which the next load reads again.
+  if (written) {
+    index_->hold(key, entries);
+  } else {
+    index_->forget(key);
+  }
+  co_return written;
 }
 
 } // namespace regcache::registry

@@ -9,17 +9,17 @@
 // evicted manifest costs one upstream request when a client asks for it.
 #include <cstdint>
 #include <span>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "registry/api/digest.h"
-#include "registry/cache/tag_store.h"
+#include "registry/cache/tag_entries.h"
 
 namespace regcache::registry {
 
 class BlobStore;
-
-// Pure: removes the entries whose digest is in `evicted` (ascending); true when any was.
-bool drop_entries_naming(std::vector<TagEntry> &entries, std::span<const Digest> evicted);
+class TagIndex;
 
 struct TagSweepReport {
   uint64_t files_seen = 0;
@@ -27,6 +27,17 @@ struct TagSweepReport {
   uint64_t files_removed = 0; // every entry of the tag was dropped
 };
 
-TagSweepReport sweep_tag_entries(BlobStore &store, std::span<const Digest> evicted);
+// Drops the entries naming `evicted` from every tag file, and from `held` (the tags in memory)
+// when given.
+TagSweepReport sweep_tag_entries(BlobStore &store, std::span<const Digest> evicted,
+                                 TagIndex *held = nullptr);
+
+// The key a tag file was written for (the inverse of tag_entries_path); the views point into
+// `path` and `upstream`. False for a path tag_entries_path cannot have made.
+bool tag_key_of_path(std::string_view path, std::string &upstream, TagKey &out);
+
+// Startup, blocking: holds in `index` the entries of the tag files found, up to its bound.
+// Returns how many tags it holds.
+size_t preload_tag_index(BlobStore &store, TagIndex &index);
 
 } // namespace regcache::registry

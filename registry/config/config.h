@@ -72,6 +72,10 @@ struct Config {
   uint32_t upstream_idle_timeout_ms = 30'000;
   uint32_t token_cache_entries_max = 10'000;
   uint64_t manifest_bytes_max = 4u << 20; // 4 MiB, the limit distribution sets for manifests
+  // The hit path in memory (issue 12): manifests of at most 64 KiB, this many bytes of them in
+  // all (0: none), and the entries of this many tags (0: none; the files are read each time).
+  uint64_t manifest_memory_bytes = 4u << 20;
+  uint32_t tags_in_memory_max = 16384;
   // A download that cannot be cached (disk full, blob larger than the free space) keeps this
   // much of its most recent bytes in memory for its clients, and waits this long for a client
   // that is that far behind; a client still behind then is reset.

@@ -125,7 +125,8 @@ core::Task<void> watch_for_stop(core::Waiter &stop_waiter, WorkerContext &worker
 
 } // namespace
 
-Server::Server(Config config) : config_(std::move(config)), tags_(store_) {}
+Server::Server(Config config)
+    : config_(std::move(config)), tags_(store_, config_.tags_in_memory_max) {}
 
 Server::~Server() {
   request_stop();
@@ -159,8 +160,12 @@ bool Server::start(std::string *error) {
   if (!store_.open(config_.cache_dir, error, &index_report))
     return false;
   fmt::print(stderr, "regcache: index: {}\n", describe_index_load(index_report));
+  store_.manifests_in_memory().configure(config_.manifest_memory_bytes,
+                                         kManifestMemoryEntryBytesDefault);
+  fmt::print(stderr, "regcache: tags: {} held in memory\n", tags_.preload());
   evictor_ = std::make_unique<Evictor>(
-      store_, fetches_, EvictorSettings{config_.cache_max_size_bytes, config_.min_free});
+      store_, fetches_, EvictorSettings{config_.cache_max_size_bytes, config_.min_free},
+      &tags_.index());
   evictor_->start(index_report.rebuilt);
   // Downloads tell the evictor when the disk turned out short, and stream a blob that could
   // never stay (larger than the cache, or than the free space above the floor) uncached.

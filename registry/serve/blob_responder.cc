@@ -8,6 +8,7 @@
 
 #include "core/bounded_format.h"
 #include "core/io_ops.h"
+#include "core/unix_time.h"
 #include "registry/api/byte_range.h"
 #include "registry/cache/blob_fetch.h"
 #include "registry/cache/blob_store.h"
@@ -266,6 +267,21 @@ core::Task<void> follow_fetch(ClientConnection &client, BlobFetch &fetch,
   }
 }
 
+// A HEAD of a stored blob answered from the index alone, no file opened: the size of a Present
+// entry, its use recorded as a file hit's would be. False for a blob the index does not hold
+// as Present (not stored, being evicted, rotten, or a file placed by hand: the file decides).
+// A file removed by hand behind the index's back still answers HEAD until a GET finds it gone.
+bool head_from_index(BlobStore &store, const Digest &digest, uint64_t *size_bytes) {
+  IndexEntryView entry;
+  if (!store.index().lookup(digest, entry) || entry.state != BlobState::Present)
+    return false;
+  if (store.index().check_hit(digest, entry.size_bytes, core::unix_now_s()) !=
+      BlobIndex::HitVerdict::Serve)
+    return false; // evicted or republished between the two looks: the file decides
+  *size_bytes = entry.size_bytes;
+  return true;
+}
+
 // Downloads are counted per worker so a graceful shutdown lets them finish.
 core::Task<void> run_counted_fetch(WorkerContext &worker, std::shared_ptr<BlobFetch> fetch,
                                    BlobFetchRequest request) {
@@ -289,9 +305,14 @@ core::Task<bool> serve_stored_blob(ClientConnection &client, const http::Request
   if (!digest)
     co_return false;
   uint64_t size_bytes = 0;
-  int fd = co_await client.worker().store.open_published(*digest, &size_bytes);
-  if (fd < 0)
-    co_return false;
+  int fd = -1;
+  if (!client.is_head_request() || !head_from_index(client.worker().store, *digest, &size_bytes)) {
+    fd = co_await client.worker().store.open_published(*digest, &size_bytes);
+    if (fd < 0)
+      co_return false;
+  }
+  // A HEAD from the index has no fd: nothing below touches it for a HEAD (send_body_file sends
+  // no body then).
   client.set_outcome(CacheOutcome::Hit);
   std::array<char, kBlobEtagChars> etag;
   const std::string_view range_value = requested_ranges(request, format_blob_etag(*digest, etag));
@@ -315,7 +336,8 @@ core::Task<bool> serve_stored_blob(ClientConnection &client, const http::Request
     }
     }
   }
-  co_await core::close(fd);
+  if (fd >= 0)
+    co_await core::close(fd);
   co_return true;
 }
 

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -198,7 +199,7 @@ core::Task<int> ClientConnection::send_chunk_head(uint64_t chunk_bytes) {
   co_return rc;
 }
 
-core::Task<int> ClientConnection::send_head(http::HeadWriter &head) {
+std::span<const char> ClientConnection::finish_head(http::HeadWriter &head) {
   assert(response_framing_ != BodyFraming::Unset); // every response says how its body ends
   if (worker_.stopping)
     keep_alive_ = false;
@@ -212,7 +213,50 @@ core::Task<int> ClientConnection::send_head(http::HeadWriter &head) {
   head.end();
   assert(!head.overflowed());
   head_sent_ = true;
-  co_return co_await send_bytes(std::span<const char>(head.view().data(), head.size()));
+  return std::span<const char>(head.view().data(), head.size());
+}
+
+core::Task<int> ClientConnection::send_head(http::HeadWriter &head) {
+  co_return co_await send_bytes(finish_head(head));
+}
+
+core::Task<int> ClientConnection::send_head_and_body(http::HeadWriter &head,
+                                                     std::span<const char> body) {
+  assert(response_framing_ == BodyFraming::Length);
+  const std::span<const char> head_bytes = finish_head(head);
+  if (head_request_ || body.empty())
+    co_return co_await send_bytes(head_bytes);
+  // The kernel reads these after submission: they live in this frame until the send completes.
+  std::array<iovec, 2> parts{{
+      {const_cast<char *>(head_bytes.data()), head_bytes.size()},
+      {const_cast<char *>(body.data()), body.size()},
+  }};
+  msghdr message{};
+  message.msg_iov = parts.data();
+  message.msg_iovlen = parts.size();
+  // Bounded: every turn sends at least one byte or ends; a short send (memory pressure) goes on
+  // from where it stopped.
+  size_t left = head_bytes.size() + body.size();
+  while (left > 0) {
+    int32_t sent = co_await core::sendmsg(fd_, &message, worker_.config.idle_timeout_ms);
+    if (sent <= 0) {
+      broken_ = true;
+      co_return sent < 0 ? sent : -EPIPE;
+    }
+    left -= static_cast<size_t>(sent);
+    size_t skip = static_cast<size_t>(sent);
+    while (message.msg_iovlen > 0 && skip >= message.msg_iov->iov_len) {
+      skip -= message.msg_iov->iov_len;
+      ++message.msg_iov;
+      --message.msg_iovlen;
+    }
+    if (message.msg_iovlen > 0) {
+      message.msg_iov->iov_base = static_cast<char *>(message.msg_iov->iov_base) + skip;
+      message.msg_iov->iov_len -= skip;
+    }
+  }
+  body_bytes_sent_ += body.size();
+  co_return 0;
 }
 
 core::Task<int> ClientConnection::send_body(std::span<const char> bytes) {

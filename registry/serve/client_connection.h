@@ -71,6 +71,9 @@ public:
   void frame_unknown_length(http::HeadWriter &head);
   // Adds Connection when needed and sends the head; the framing must have been chosen.
   core::Task<int> send_head(http::HeadWriter &head);
+  // The head and the whole body of a response framed with frame_length(body.size()), in one
+  // sendmsg (a memory hit: one system call per response). For a HEAD request, the head alone.
+  core::Task<int> send_head_and_body(http::HeadWriter &head, std::span<const char> body);
   // Body bytes of the response, chunk-encoded when its framing is chunked. Nothing is sent for a
   // HEAD request.
   core::Task<int> send_body(std::span<const char> bytes);
@@ -127,6 +130,8 @@ private:
   void log_access(const http::RequestHead &request, std::chrono::steady_clock::time_point started);
   core::Task<void> close_socket();
   core::Task<int> send_bytes(std::span<const char> bytes);
+  // Adds Connection when needed and ends the head (send_head's first half).
+  std::span<const char> finish_head(http::HeadWriter &head);
   core::Task<int> send_chunk_head(uint64_t chunk_bytes);
 
   WorkerContext &worker_;

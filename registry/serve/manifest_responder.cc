@@ -8,7 +8,9 @@
 #include "registry/api/accept_kind.h"
 #include "registry/auth/upstream_auth.h"
 #include "registry/cache/blob_store.h"
+#include "registry/cache/manifest_memory.h"
 #include "registry/cache/manifest_store.h"
+#include "registry/cache/media_type_name.h"
 #include "registry/cache/sha256.h"
 #include "registry/cache/single_flight.h"
 #include "registry/cache/tag_store.h"
@@ -29,18 +31,48 @@ bool is_signed_schema1(std::string_view media_type) {
   return media_type.starts_with(kMediaTypeDockerManifestV1Signed);
 }
 
+// A manifest from memory: head and body in one send.
+core::Task<void> send_held_manifest(ClientConnection &client, const HeldManifest &held,
+                                    std::span<const http::Header> extra_headers) {
+  http::HeadWriter head = start_stored_head(client, held.media_type.view(), held.digest,
+                                            held.bytes.size(), extra_headers);
+  co_await client.send_head_and_body(head,
+                                     std::span<const char>(held.bytes.data(), held.bytes.size()));
+}
+
 // A manifest from the store by digest; false when it is not there, or when the client's Accept
 // excludes its media type (nothing sent then: the upstream answers such a client itself, as
 // distribution does with a 404, so a Docker-schema2-only client never gets an OCI manifest).
+// From memory when it is held or fits there (its first hit reads it in), else from its file.
 core::Task<bool> serve_stored_manifest(ClientConnection &client, const Digest &digest,
                                        uint8_t accept,
                                        std::span<const http::Header> extra_headers) {
+  BlobStore &store = client.worker().store;
+  // Kept in this frame until the send is done: the memory may drop its entry meanwhile.
+  HeldManifestRef held = co_await find_held_manifest(store, digest);
+  if (!held) {
+    bool rotten = false;
+    held = co_await hold_stored_manifest(store, digest, &rotten);
+    if (rotten)
+      co_return false; // never served: fetched again
+  }
+  if (held) {
+    if (!mask_accepts(accept, held->media_type.view()))
+      co_return false;
+    co_await send_held_manifest(client, *held, extra_headers);
+    co_return true;
+  }
   std::string media_type;
-  bool known = co_await load_manifest_media_type(client.worker().store, digest, media_type);
+  bool known = co_await load_manifest_media_type(store, digest, media_type);
   if (!known || !mask_accepts(accept, media_type))
     co_return false;
   bool served = co_await serve_stored_file(client, digest, media_type, extra_headers);
   co_return served;
+}
+
+// The upstream's path of the manifest: built only when the upstream is asked.
+std::string manifest_target(const UpstreamChoice &upstream, const Route &route) {
+  return fmt::format("/v2/{}/manifests/{}", upstream.name, route.reference);
 }
 
 uint8_t accept_mask_of(std::span<const http::Header> accept) {
@@ -52,19 +84,21 @@ uint8_t accept_mask_of(std::span<const http::Header> accept) {
 
 core::Task<void> respond_by_digest(ClientConnection &client, const http::RequestHead &head,
                                    const Route &route, const UpstreamChoice &upstream,
-                                   std::span<const http::Header> accept,
-                                   const std::string &target) {
+                                   std::span<const http::Header> accept) {
   std::optional<Digest> digest = parse_sha256_digest(route.reference);
+  if (digest) {
+    bool servable = co_await stored_content_serves(client, upstream, *digest);
+    bool served = false;
+    if (servable)
+      served = co_await serve_stored_manifest(client, *digest, accept_mask_of(accept), {});
+    if (served) {
+      client.set_outcome(CacheOutcome::Hit);
+      co_return;
+    }
+  }
+  const std::string target = manifest_target(upstream, route);
   if (!digest) {
     co_await relay_request(client, head, upstream, target, accept);
-    co_return;
-  }
-  bool servable = co_await stored_content_serves(client, upstream, *digest);
-  bool served = false;
-  if (servable)
-    served = co_await serve_stored_manifest(client, *digest, accept_mask_of(accept), {});
-  if (served) {
-    client.set_outcome(CacheOutcome::Hit);
     co_return;
   }
   if (client.is_head_request()) {
@@ -115,7 +149,7 @@ TagEntry entry_for(const Digest &digest, const SmallResponse &answer, uint8_t ac
   entry.digest = digest;
   entry.size_bytes = answer.body.size();
   entry.confirmed_unix_ms = core::unix_now_ms();
-  entry.media_type = answer.fields.content_type;
+  entry.media_type = intern_media_type(answer.fields.content_type); // empty: not remembered
   entry.accept_mask = accept_mask;
   return entry;
 }
@@ -130,9 +164,9 @@ bool entry_from_head(const SmallResponse &probe, uint8_t accept_mask, TagEntry &
   out.digest = *digest;
   out.size_bytes = probe.fields.content_length;
   out.confirmed_unix_ms = core::unix_now_ms();
-  out.media_type = probe.fields.content_type;
+  out.media_type = intern_media_type(probe.fields.content_type);
   out.accept_mask = accept_mask;
-  return true;
+  return !out.media_type.empty(); // a type no table holds: the GET path, never remembered
 }
 
 // A HEAD answered from the tag entry alone, with no file opened: the digest and the length
@@ -140,13 +174,8 @@ bool entry_from_head(const SmallResponse &probe, uint8_t accept_mask, TagEntry &
 // Hub counts as a pull) and the type.
 core::Task<void> answer_head_from_entry(ClientConnection &client, const TagEntry &entry,
                                         std::span<const http::Header> extra_headers) {
-  std::array<char, kDigestChars> digest_text;
-  http::HeadWriter head = client.start_head(200);
-  head.header("Content-Type", entry.media_type);
-  add_digest_header(head, entry.digest, digest_text);
-  client.frame_length(head, entry.size_bytes);
-  for (const http::Header &header : extra_headers)
-    head.header(header.name, header.value);
+  http::HeadWriter head = start_stored_head(client, entry.media_type.view(), entry.digest,
+                                            entry.size_bytes, extra_headers);
   co_await client.send_head(head);
 }
 
@@ -341,7 +370,7 @@ core::Task<int> revalidate(ClientConnection &client, const UpstreamChoice &upstr
 
 core::Task<void> respond_by_tag(ClientConnection &client, const Route &route,
                                 const UpstreamChoice &upstream,
-                                std::span<const http::Header> accept, const std::string &target) {
+                                std::span<const http::Header> accept) {
   WorkerContext &worker = client.worker();
   const uint8_t mask = accept_mask_of(accept);
   const TagKey key{upstream.endpoint.authority, upstream.name, route.reference};
@@ -358,6 +387,7 @@ core::Task<void> respond_by_tag(ClientConnection &client, const Route &route,
     }
     have_entry = false; // the manifest bytes are not stored: ask again
   }
+  const std::string target = manifest_target(upstream, route);
   if (have_entry) {
     // One revalidation per tag and Accept mask at a time; followers share its outcome.
     std::string flight_key;
@@ -400,11 +430,10 @@ core::Task<void> respond_manifest(ClientConnection &client, const http::RequestH
   std::array<http::Header, 8> accept_storage;
   size_t accept_count = collect_accept_headers(head, accept_storage);
   std::span<const http::Header> accept(accept_storage.data(), accept_count);
-  std::string target = fmt::format("/v2/{}/manifests/{}", upstream.name, route.reference);
   if (route.reference_is_digest) {
-    co_await respond_by_digest(client, head, route, upstream, accept, target);
+    co_await respond_by_digest(client, head, route, upstream, accept);
   } else {
-    co_await respond_by_tag(client, route, upstream, accept, target);
+    co_await respond_by_tag(client, route, upstream, accept);
   }
 }
 

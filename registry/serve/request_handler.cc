@@ -81,8 +81,12 @@ core::Task<void> handle_request(ClientConnection &client, const http::RequestHea
     if (served)
       co_return;
   }
-  UpstreamChoice upstream;
-  switch (choose_upstream(client.worker().config, head.query, route.name, upstream)) {
+  // Remembered per worker (upstream_choices.h): routing a manifest hit allocates nothing. Held
+  // in this frame for the whole request.
+  UpstreamChoiceRef chosen;
+  WorkerContext &worker = client.worker();
+  switch (worker.upstream_choices.choose(worker.config, worker.upstream_tls, head.query, route.name,
+                                         chosen)) {
   case UpstreamRefusal::None:
     break;
   case UpstreamRefusal::InvalidHost:
@@ -92,11 +96,7 @@ core::Task<void> handle_request(ClientConnection &client, const http::RequestHea
     co_await send_registry_denied(client);
     co_return;
   }
-  if (upstream.config != nullptr && client.worker().upstream_tls != nullptr) {
-    auto it = client.worker().upstream_tls->find(upstream.config);
-    if (it != client.worker().upstream_tls->end())
-      upstream.endpoint.tls_context = it->second;
-  }
+  const UpstreamChoice &upstream = *chosen;
   client.set_upstream(upstream.endpoint.authority);
   bool admitted = co_await admit_to_upstream(client, head, upstream, *identity);
   if (!admitted)

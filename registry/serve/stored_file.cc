@@ -26,13 +26,9 @@ void add_blob_headers(http::HeadWriter &head, const Digest &digest) {
   head.header("Accept-Ranges", "bytes");
 }
 
-core::Task<bool> serve_stored_file(ClientConnection &client, const Digest &digest,
-                                   std::string_view content_type,
+http::HeadWriter start_stored_head(ClientConnection &client, std::string_view content_type,
+                                   const Digest &digest, uint64_t size_bytes,
                                    std::span<const http::Header> extra_headers) {
-  uint64_t size_bytes = 0;
-  int fd = co_await client.worker().store.open_published(digest, &size_bytes);
-  if (fd < 0)
-    co_return false;
   std::array<char, kDigestChars> digest_text;
   http::HeadWriter head = client.start_head(200);
   head.header("Content-Type", content_type);
@@ -40,6 +36,18 @@ core::Task<bool> serve_stored_file(ClientConnection &client, const Digest &diges
   client.frame_length(head, size_bytes);
   for (const http::Header &header : extra_headers)
     head.header(header.name, header.value);
+  return head;
+}
+
+core::Task<bool> serve_stored_file(ClientConnection &client, const Digest &digest,
+                                   std::string_view content_type,
+                                   std::span<const http::Header> extra_headers) {
+  uint64_t size_bytes = 0;
+  int fd = co_await client.worker().store.open_published(digest, &size_bytes);
+  if (fd < 0)
+    co_return false;
+  http::HeadWriter head =
+      start_stored_head(client, content_type, digest, size_bytes, extra_headers);
   if (co_await client.send_head(head) == 0)
     co_await client.send_body_file(fd, 0, size_bytes);
   co_await core::close(fd);

@@ -26,6 +26,12 @@ std::string_view format_blob_etag(const Digest &digest, std::array<char, kBlobEt
 // are served), which every blob answer of the cache carries.
 void add_blob_headers(http::HeadWriter &head, const Digest &digest);
 
+// The head of a 200 answer of stored content: type, Docker-Content-Digest, length and
+// `extra_headers` (written into the connection's head buffer at once).
+http::HeadWriter start_stored_head(ClientConnection &client, std::string_view content_type,
+                                   const Digest &digest, uint64_t size_bytes,
+                                   std::span<const http::Header> extra_headers);
+
 // Streams the store file of `digest` with the given content type. Returns false when the file
 // is not in the store (nothing was sent).
 core::Task<bool> serve_stored_file(ClientConnection &client, const Digest &digest,

@@ -19,6 +19,7 @@
 #include "registry/serve/connection_buffers.h"
 #include "registry/serve/connection_refusals.h"
 #include "registry/serve/request_counters.h"
+#include "registry/upstream/upstream_choices.h"
 
 namespace regcache::registry {
 
@@ -67,8 +68,9 @@ struct WorkerContext {
   // the name as the client gave it, as docker-registry-proxy's nginx locations do.
   ManifestTtlPolicy::Scratches ttl_scratches;
   // TLS contexts of upstreams with their own CA file or verification setting (the server's).
-  const std::unordered_map<const UpstreamConfig *, const tls::ClientContext *> *upstream_tls =
-      nullptr;
+  const UpstreamTlsContexts *upstream_tls = nullptr;
+  // choose_upstream's answers, remembered (registry/upstream/upstream_choices.h).
+  UpstreamChoices upstream_choices;
   http::UpstreamPool upstreams;
   core::PipePool pipes;
   core::BlockPool connection_buffers; // ConnectionBuffers, lent to connections reading a request

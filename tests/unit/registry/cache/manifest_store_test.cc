@@ -117,5 +117,77 @@ TEST_F(ManifestStoreTest, AMediaTypeTooLongForTheMetaFileIsNotStored) {
   EXPECT_FALSE(run(load_manifest_media_type(store_, digest_, loaded)));
 }
 
+// --- the manifests in memory (manifest_memory.h) ---
+
+TEST_F(ManifestStoreTest, AStoredManifestIsHeldInMemoryForHits) {
+  store_.manifests_in_memory().configure(1 << 20, 64 << 10);
+  ASSERT_TRUE(store(kOciManifestType));
+  HeldManifestRef held = run(find_held_manifest(store_, digest_));
+  ASSERT_NE(held, nullptr);
+  EXPECT_EQ(held->bytes, kManifestBytes);
+  EXPECT_EQ(held->media_type.view(), kOciManifestType);
+}
+
+TEST_F(ManifestStoreTest, AHeldManifestWhoseFileIsBeingEvictedIsAMissAndLetGo) {
+  store_.manifests_in_memory().configure(1 << 20, 64 << 10);
+  ASSERT_TRUE(store(kOciManifestType));
+  IndexEntryView entry;
+  ASSERT_TRUE(store_.index().lookup(digest_, entry));
+  ASSERT_TRUE(store_.index().begin_eviction(entry));
+  EXPECT_EQ(run(find_held_manifest(store_, digest_)), nullptr);
+  EXPECT_EQ(store_.manifests_in_memory().find(digest_), nullptr);
+}
+
+TEST_F(ManifestStoreTest, AHeldManifestTheIndexNoLongerHoldsIsAMiss) {
+  store_.manifests_in_memory().configure(1 << 20, 64 << 10);
+  ASSERT_TRUE(store(kOciManifestType));
+  IndexEntryView entry;
+  ASSERT_TRUE(store_.index().lookup(digest_, entry));
+  ASSERT_TRUE(store_.index().begin_eviction(entry));
+  store_.index().finish_removal(digest_, entry.generation);
+  EXPECT_EQ(run(find_held_manifest(store_, digest_)), nullptr);
+}
+
+TEST_F(ManifestStoreTest, TheFirstHitOfAStoredManifestReadsItIntoMemory) {
+  ASSERT_TRUE(store(kOciManifestType)); // memory off: nothing held
+  store_.manifests_in_memory().configure(1 << 20, 64 << 10);
+  EXPECT_EQ(run(find_held_manifest(store_, digest_)), nullptr);
+  bool rotten = true;
+  HeldManifestRef held = run(hold_stored_manifest(store_, digest_, &rotten));
+  EXPECT_FALSE(rotten);
+  ASSERT_NE(held, nullptr);
+  EXPECT_EQ(held->bytes, kManifestBytes);
+  EXPECT_EQ(held->media_type.view(), kOciManifestType);
+  EXPECT_NE(run(find_held_manifest(store_, digest_)), nullptr);
+}
+
+TEST_F(ManifestStoreTest, AStoredManifestWhoseBytesDoNotHashToItsNameIsNeverHeld) {
+  ASSERT_TRUE(store(kOciManifestType));
+  {
+    // The same size, one byte flipped: only the hash can tell.
+    std::string damaged(kManifestBytes);
+    damaged[10] ^= 1;
+    std::ofstream out(path_of(BlobStore::blob_path(digest_)), std::ios::binary | std::ios::trunc);
+    out << damaged;
+  }
+  store_.manifests_in_memory().configure(1 << 20, 64 << 10);
+  bool rotten = false;
+  EXPECT_EQ(run(hold_stored_manifest(store_, digest_, &rotten)), nullptr);
+  EXPECT_TRUE(rotten);
+  EXPECT_EQ(store_.manifests_in_memory().find(digest_), nullptr);
+  EXPECT_FALSE(std::filesystem::exists(path_of(BlobStore::blob_path(digest_))));
+  IndexEntryView entry;
+  ASSERT_TRUE(store_.index().lookup(digest_, entry));
+  EXPECT_EQ(entry.state, BlobState::Rotten);
+}
+
+TEST_F(ManifestStoreTest, AManifestLargerThanTheEntryBoundIsNotReadIntoMemory) {
+  ASSERT_TRUE(store(kOciManifestType));
+  store_.manifests_in_memory().configure(1 << 20, kManifestBytes.size() - 1);
+  bool rotten = true;
+  EXPECT_EQ(run(hold_stored_manifest(store_, digest_, &rotten)), nullptr);
+  EXPECT_FALSE(rotten);
+}
+
 } // namespace
 } // namespace regcache::registry

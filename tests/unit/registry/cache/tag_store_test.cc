@@ -27,7 +27,7 @@ TagEntry entry_of(char digest_hex, std::string_view media_type, uint8_t mask,
   entry.digest = *parse_sha256_digest("sha256:" + std::string(64, digest_hex));
   entry.size_bytes = 1234;
   entry.confirmed_unix_ms = confirmed;
-  entry.media_type = std::string(media_type);
+  entry.media_type = intern_media_type(media_type);
   entry.accept_mask = mask;
   return entry;
 }
@@ -41,9 +41,9 @@ TEST(TagEntriesText, RoundTripsEveryField) {
   EXPECT_EQ(parsed[0].digest, entries[0].digest);
   EXPECT_EQ(parsed[0].size_bytes, 1234u);
   EXPECT_EQ(parsed[0].confirmed_unix_ms, 1700000000123);
-  EXPECT_EQ(parsed[0].media_type, kMediaTypeOciIndex);
+  EXPECT_EQ(parsed[0].media_type.view(), kMediaTypeOciIndex);
   EXPECT_EQ(parsed[0].accept_mask, kContainerdMask);
-  EXPECT_EQ(parsed[1].media_type, "application/x; charset=utf-8");
+  EXPECT_EQ(parsed[1].media_type.view(), "application/x; charset=utf-8");
   EXPECT_EQ(parsed[1].accept_mask, 0);
   EXPECT_EQ(parsed[1].confirmed_unix_ms, 42);
 }
@@ -144,13 +144,15 @@ TEST(EntryForClient, OfSeveralServableAnswersTheNewestWins) {
   EXPECT_EQ(chosen->digest, entries[1].digest);
 }
 
-class TagStoreTest : public StoreOnRingTest {
+// Every behaviour holds with the tags' entries in memory (tag_index.h) and without.
+class TagStoreTest : public StoreOnRingTest, public ::testing::WithParamInterface<size_t> {
 protected:
-  TagStore tags_{store_};
+  TagStore tags_{store_, GetParam()};
   const TagKey key_{"127.0.0.1:5000", "team/app", "1.0"};
 };
+INSTANTIATE_TEST_SUITE_P(InMemoryAndFilesOnly, TagStoreTest, ::testing::Values(1024, 0));
 
-TEST_F(TagStoreTest, SavedEntriesLoadBackPerAcceptMask) {
+TEST_P(TagStoreTest, SavedEntriesLoadBackPerAcceptMask) {
   ASSERT_TRUE(run(tags_.save(key_, entry_of('a', kMediaTypeOciIndex, kContainerdMask))));
   ASSERT_TRUE(run(tags_.save(key_, entry_of('b', kMediaTypeDockerManifestV2, kDockerV2OnlyMask))));
   TagEntry loaded;
@@ -168,7 +170,7 @@ TEST_F(TagStoreTest, SavedEntriesLoadBackPerAcceptMask) {
   EXPECT_EQ(loaded.digest, entry_of('b', "", 0).digest);
 }
 
-TEST_F(TagStoreTest, AMissingOrDamagedFileIsNoEntryAndASaveRepairsIt) {
+TEST_P(TagStoreTest, AMissingOrDamagedFileIsNoEntryAndASaveRepairsIt) {
   TagEntry loaded;
   EXPECT_FALSE(run(tags_.load(key_, kContainerdMask, loaded)));
   ASSERT_TRUE(run(tags_.save(key_, entry_of('a', kMediaTypeOciIndex, kContainerdMask))));
@@ -178,13 +180,19 @@ TEST_F(TagStoreTest, AMissingOrDamagedFileIsNoEntryAndASaveRepairsIt) {
     std::ofstream damaged(root_ + "/" + path, std::ios::trunc);
     damaged << "regcache-tag-entries 1\n1 sha256:";
   }
-  EXPECT_FALSE(run(tags_.load(key_, kContainerdMask, loaded)));
-  ASSERT_TRUE(run(tags_.save(key_, entry_of('b', kMediaTypeOciIndex, kContainerdMask))));
-  ASSERT_TRUE(run(tags_.load(key_, kContainerdMask, loaded)));
+  // A restart reads the file (memory followed it until now, and holds what was saved).
+  TagStore restarted(store_, GetParam());
+  EXPECT_EQ(restarted.preload(), 0u);
+  EXPECT_FALSE(run(restarted.load(key_, kContainerdMask, loaded)));
+  ASSERT_TRUE(run(restarted.save(key_, entry_of('b', kMediaTypeOciIndex, kContainerdMask))));
+  ASSERT_TRUE(run(restarted.load(key_, kContainerdMask, loaded)));
+  EXPECT_EQ(loaded.digest, entry_of('b', "", 0).digest);
+  TagStore restarted_again(store_, GetParam());
+  ASSERT_TRUE(run(restarted_again.load(key_, kContainerdMask, loaded)));
   EXPECT_EQ(loaded.digest, entry_of('b', "", 0).digest);
 }
 
-TEST_F(TagStoreTest, PastTheBoundTheAnswerConfirmedLongestAgoIsReplaced) {
+TEST_P(TagStoreTest, PastTheBoundTheAnswerConfirmedLongestAgoIsReplaced) {
   for (uint8_t mask = 1; mask <= kTagEntriesMax; ++mask)
     ASSERT_TRUE(run(tags_.save(key_, entry_of('a', kMediaTypeOciIndex, mask, 100 + mask))));
   ASSERT_TRUE(run(tags_.save(key_, entry_of('b', kMediaTypeOciIndex, 100, 500))));

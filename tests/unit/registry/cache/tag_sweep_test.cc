@@ -7,6 +7,7 @@
 
 #include "registry/api/accept_kind.h"
 #include "registry/cache/index_snapshot.h"
+#include "registry/cache/tag_store.h"
 #include "tests/unit/registry/cache/store_on_ring.h"
 
 namespace regcache::registry {
@@ -21,7 +22,7 @@ TagEntry entry_naming(char hex, uint8_t mask) {
   entry.digest = digest_of(hex);
   entry.size_bytes = 10;
   entry.confirmed_unix_ms = 1000;
-  entry.media_type = std::string(kMediaTypeOciIndex);
+  entry.media_type = intern_media_type(kMediaTypeOciIndex);
   entry.accept_mask = mask;
   return entry;
 }
@@ -41,7 +42,7 @@ class TagSweepTest : public StoreOnRingTest {
 protected:
   void SetUp() override {
     StoreOnRingTest::SetUp();
-    tags_ = std::make_unique<TagStore>(store_);
+    tags_ = std::make_unique<TagStore>(store_, 0); // the files alone (tag_index_test: memory)
   }
   std::unique_ptr<TagStore> tags_;
 };

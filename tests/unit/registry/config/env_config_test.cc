@@ -146,6 +146,8 @@ TEST(ApplyEnvironmentTest, EveryOptionOfTheTableHasAVariableThatIsRead) {
         applied.config.upstream_idle_timeout_ms != defaults.upstream_idle_timeout_ms ||
         applied.config.token_cache_entries_max != defaults.token_cache_entries_max ||
         applied.config.manifest_bytes_max != defaults.manifest_bytes_max ||
+        applied.config.manifest_memory_bytes != defaults.manifest_memory_bytes ||
+        applied.config.tags_in_memory_max != defaults.tags_in_memory_max ||
         applied.config.uncached_window_bytes != defaults.uncached_window_bytes ||
         applied.config.uncached_reader_stall_ms != defaults.uncached_reader_stall_ms ||
         applied.config.cache_max_size_bytes != defaults.cache_max_size_bytes ||
@@ -159,7 +161,7 @@ TEST(ApplyEnvironmentTest, EveryOptionOfTheTableHasAVariableThatIsRead) {
     EXPECT_TRUE(changed) << name;
     ++checked;
   }
-  EXPECT_EQ(checked, 34u);
+  EXPECT_EQ(checked, 36u);
 }
 
 TEST(ApplyEnvironmentTest, CacheMaxSizeIsDockerRegistryProxysVariable) {
