@@ -114,7 +114,9 @@ constexpr std::array kOptions = {
     OptionSpec{.name = "workers",
                .kind = Kind::Count32,
                .value_name = "N",
-               .help = "worker threads, each with its own ring; 0: one per core",
+               .help =
+                   "worker threads, each with its own ring; 0: one per CPU this process may use "
+                   "(affinity mask and cgroup quota)",
                .count32_field = &Config::workers,
                .count_min = 0},
     OptionSpec{.name = "insecure-upstream",
