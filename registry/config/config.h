@@ -41,8 +41,8 @@ struct ScrubRate {
 struct Config {
   std::string listen_address = "127.0.0.1:3128"; // IPv4:port or [IPv6]:port
   std::string cache_dir;
-  std::string drain_file; // /readyz fails while it exists; empty: none
-  unsigned workers = 1;           // 0: one per core
+  std::string drain_file;         // /readyz fails while it exists; empty: none
+  unsigned workers = 1;           // 0: one per usable CPU (core/usable_cpus.h)
   bool insecure_upstream = false; // skip verification of the default upstream's TLS certificate
   std::string upstream_ca_file;   // empty: the system trust store
 
