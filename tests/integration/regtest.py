@@ -781,6 +781,28 @@ class Regcache:
         return http_request(method, self.url + path, headers=headers, timeout=timeout)
 
 
+def concurrent_blob_gets(rc, path, count, timeout=180):
+    """`count` GETs of `path` at once, each on its own connection; a list of (status, sha256
+    of the body, body length), or the exception a client raised, and whether any client hung
+    past `timeout`."""
+    results = [None] * count
+
+    def fetch(i):
+        try:
+            r = rc.get(path, timeout=120)
+            results[i] = (r.status, sha256_bytes(r.body), len(r.body))
+        except Exception as e:  # noqa: BLE001 - the caller asserts on it
+            results[i] = e
+
+    threads = [threading.Thread(target=fetch, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + timeout
+    for t in threads:
+        t.join(max(0.1, deadline - time.monotonic()))
+    return results, any(t.is_alive() for t in threads)
+
+
 def regcache_binary_from_argv(argv):
     """Parses --regcache PATH (or --regcache=PATH); returns (path, remaining argv)."""
     rest, binary = [argv[0]], None

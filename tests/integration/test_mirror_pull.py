@@ -8,8 +8,6 @@ Run: python3 tests/integration/test_mirror_pull.py --regcache build/regcache
 
 import os
 import sys
-import threading
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -141,22 +139,8 @@ class MirrorPull(unittest.TestCase):
 
     def test_concurrent_cold_requests_for_one_blob_all_get_the_exact_bytes(self):
         d = self.herd.layer_digests[0]
-        results = [None] * 8
-
-        def fetch(i):
-            try:
-                r = self.rc.get("/v2/herd/blobs/%s" % d, timeout=120)
-                results[i] = (r.status, rt.sha256_bytes(r.body), len(r.body))
-            except Exception as e:  # noqa: BLE001
-                results[i] = e
-
-        threads = [threading.Thread(target=fetch, args=(i,)) for i in range(len(results))]
-        for t in threads:
-            t.start()
-        deadline = time.monotonic() + 180
-        for t in threads:
-            t.join(max(0.1, deadline - time.monotonic()))
-        self.assertFalse(any(t.is_alive() for t in threads), "a client hung")
+        results, hung = rt.concurrent_blob_gets(self.rc, "/v2/herd/blobs/%s" % d, 8)
+        self.assertFalse(hung, "a client hung")
         for r in results:
             self.assertEqual(r, (200, d, self.herd.layer_sizes[0]))
         p = self.rc.cache_blob_path(d)

@@ -10,8 +10,6 @@ import os
 import re
 import shlex
 import sys
-import threading
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -143,23 +141,9 @@ class SeveralWorkers(unittest.TestCase):
 
     def test_concurrent_cold_clients_share_one_upstream_download(self):
         d = self.image.layer_digests[0]
-        results = [None] * 16
-
-        def fetch(i):
-            try:
-                # A new connection each: the kernel spreads them over both listening sockets.
-                r = self.rc.get("/v2/herd/blobs/%s" % d, timeout=120)
-                results[i] = (r.status, rt.sha256_bytes(r.body), len(r.body))
-            except Exception as e:  # noqa: BLE001 - asserted below
-                results[i] = e
-
-        threads = [threading.Thread(target=fetch, args=(i,)) for i in range(len(results))]
-        for t in threads:
-            t.start()
-        deadline = time.monotonic() + 180
-        for t in threads:
-            t.join(max(0.1, deadline - time.monotonic()))
-        self.assertFalse(any(t.is_alive() for t in threads), "a client hung")
+        # A new connection each: the kernel spreads them over both listening sockets.
+        results, hung = rt.concurrent_blob_gets(self.rc, "/v2/herd/blobs/%s" % d, 16)
+        self.assertFalse(hung, "a client hung")
         for r in results:
             self.assertEqual(r, (200, d, self.image.layer_sizes[0]))
         gets = self.upstream.request_lines('"GET /v2/herd/blobs/%s' % d)
