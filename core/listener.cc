@@ -1,12 +1,13 @@
 #include "core/listener.h"
 
 #include <fcntl.h>
-#include <fmt/format.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cassert>
 #include <cstddef>
+#include <cstdio>
 #include <cstring>
 
 namespace regcache::core {
@@ -81,8 +82,17 @@ void Listener::on_cqe(Operation &op, int32_t result, uint32_t flags) {
     // EMFILE/ENFILE/ENOMEM: the kernel ends the multishot; the client waits in the backlog.
     // Logged on the first failure and every 100th after, not on every retry.
     if (self->accept_failures_++ % 100 == 0) {
-      fmt::print(stderr, "regcache: accept: {} ({} failures so far)\n", strerror(-result),
-                 self->accept_failures_);
+      // snprintf + write, not fmt: this runs with every fd in use, and the sanitizer build's
+      // check of fmt's polymorphic buffer opens a pipe, fails, and reports a false bad vptr.
+      char line[128];
+      int length =
+          std::snprintf(line, sizeof(line), "regcache: accept: %s (%llu failures so far)\n",
+                        strerror(-result), static_cast<unsigned long long>(self->accept_failures_));
+      if (length > 0) {
+        ssize_t written =
+            ::write(STDERR_FILENO, line, std::min(static_cast<size_t>(length), sizeof(line) - 1));
+        (void)written; // a log line that cannot be written is dropped
+      }
     }
   }
   if (!(flags & IORING_CQE_F_MORE)) {
