@@ -243,11 +243,11 @@ def process_tree(pid):
                 parent_of[int(d)] = int(fields[1])
             except (OSError, IndexError, ValueError):
                 pass
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
+    out, unvisited = [], [pid]
+    while unvisited:
+        p = unvisited.pop()
         out.append(p)
-        todo += [c for c, pp in parent_of.items() if pp == p]
+        unvisited += [c for c, pp in parent_of.items() if pp == p]
     return out
 
 
