@@ -874,9 +874,13 @@ class StaleIfError(ManifestCase):
         self.front.fail_manifests = None
 
     def cached(self, repo, rc=None):
+        """repo:latest pushed and fetched once through rc, and that fetch's access-log line
+        written (it is written after the response; a mark taken before it would count it)."""
         rc = rc or self.rc
         U.push("a", repo, "latest")
+        mark = (None, rc.log_mark())
         self.assert_manifest(self.fetch(rc, repo, "latest"), U.a, what="while the upstream is up")
+        self.logged(rc, mark, repo, "latest")
 
     def test_a_cached_tag_is_served_stale_with_warning_110_while_the_upstream_answers_503(self):
         self.cached("stale/503")
