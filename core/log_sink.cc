@@ -1,8 +1,10 @@
 #include "core/log_sink.h"
 
+#include <array>
 #include <cstring>
 
 #include "core/io_ops.h"
+#include "core/log_style.h"
 
 namespace regcache::core {
 
@@ -24,6 +26,11 @@ void LogSink::append(std::string_view line) {
   std::memcpy(buffers_[filling_].data() + filled_bytes_, line.data(), line.size());
   filled_bytes_ += line.size();
   wake_flusher();
+}
+
+void LogSink::append_message(std::string_view text) {
+  std::array<char, 1024> line;
+  append(format_message_line(line, text, log_clock_now()));
 }
 
 void LogSink::wake_flusher() {

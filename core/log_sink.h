@@ -25,7 +25,10 @@ public:
   void stop();
   bool flushed() const { return flusher_done_; }
 
+  // A line already in its final form (it ends in '\n'), such as an access-log record.
   void append(std::string_view line);
+  // A daemon message, formatted in the process's log style (core/log_style.h).
+  void append_message(std::string_view text);
   uint64_t dropped_lines() const { return dropped_lines_; }
 
 private:

@@ -9,6 +9,8 @@
 #include <memory>
 #include <utility>
 
+#include "core/log_style.h"
+
 namespace regcache::core {
 namespace {
 
@@ -124,11 +126,11 @@ io_uring_sqe *Ring::get_sqe() {
       return sqe;
     int rc = io_uring_submit(&ring_);
     if (rc < 0 && rc != -EAGAIN && rc != -EBUSY && rc != -EINTR) {
-      fmt::print(stderr, "regcache: io_uring_submit failed: {}\n", strerror(-rc));
+      core::log_message(fmt::format("io_uring_submit failed: {}", strerror(-rc)));
       std::abort();
     }
   }
-  fmt::print(stderr, "regcache: io_uring submission queue stays full\n");
+  core::log_message("io_uring submission queue stays full");
   std::abort();
 }
 
@@ -179,7 +181,7 @@ void Ring::run_once(uint32_t wait_max_ms) {
     rc = io_uring_submit_and_wait_timeout(&ring_, &first, 1, &wait, nullptr);
   }
   if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY && rc != -ETIME) {
-    fmt::print(stderr, "regcache: io_uring_submit_and_wait failed: {}\n", strerror(-rc));
+    core::log_message(fmt::format("io_uring_submit_and_wait failed: {}", strerror(-rc)));
     std::abort();
   }
   std::array<ReapedCqe, kCqeBatchMax> batch;

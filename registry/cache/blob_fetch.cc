@@ -33,8 +33,7 @@ static_assert(BlobFetch::kWindowStepBytes % 4096 == 0, "holes are punched in who
 void log_line(core::LogSink *log, std::string_view text) {
   if (log == nullptr)
     return;
-  std::array<char, 512> line;
-  log->append(core::format_line_bounded(line, "regcache: {}", text));
+  log->append_message(text);
 }
 
 bool is_redirect(uint16_t status) {

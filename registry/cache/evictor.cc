@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "core/log_style.h"
 #include "registry/cache/blob_fetch.h"
 #include "registry/cache/blob_store.h"
 #include "registry/cache/index_snapshot.h"
@@ -69,15 +70,15 @@ void Evictor::start(bool save_now) {
   assert(!thread_.joinable());
   blobs_prefix_ = open_blobs_prefix(store_.root_fd());
   if (blobs_prefix_.empty()) {
-    fmt::print(stderr, "regcache: /proc/self/fd cannot be read: nothing will be evicted (which "
-                       "blobs are being read cannot be known)\n");
+    core::log_message("/proc/self/fd cannot be read: nothing will be evicted (which "
+                      "blobs are being read cannot be known)");
   }
-  fmt::print(stderr,
-             "regcache: disk: evicting from 95% of --cache-max-size {} or of what keeps "
-             "--min-free {} free on the file system, whichever is less\n",
-             format_byte_size(settings_.cache_max_bytes),
-             settings_.min_free.is_percent ? fmt::format("{}%", settings_.min_free.value)
-                                           : format_byte_size(settings_.min_free.value));
+  core::log_message(fmt::format("disk: evicting from 95% of --cache-max-size {} or of what keeps "
+                                "--min-free {} free on the file system, whichever is less",
+                                format_byte_size(settings_.cache_max_bytes),
+                                settings_.min_free.is_percent
+                                    ? fmt::format("{}%", settings_.min_free.value)
+                                    : format_byte_size(settings_.min_free.value)));
   saved_changes_ = save_now ? index_.change_count() - 1 : index_.change_count();
   last_save_s_ = save_now ? 0 : steady_now_s();
   index_.set_listener(this);
@@ -178,35 +179,33 @@ void Evictor::one_round() {
                             format_byte_size(levels.limit_bytes))
               : fmt::format("--cache-max-size {}", format_byte_size(levels.limit_bytes));
       if (result.evicted > 0) {
-        fmt::print(
-            stderr,
-            "regcache: evicted {} blobs ({}, fewest hits and least recently used first) in {} "
-            "ms: the cache now holds {} in {} files (limit: {}){}\n",
+        core::log_message(fmt::format(
+            "evicted {} blobs ({}, fewest hits and least recently used first) in {} "
+            "ms: the cache now holds {} in {} files (limit: {}){}",
             result.evicted, format_byte_size(result.freed_bytes), elapsed_ms,
             format_byte_size(index_.disk_bytes() + directory_bytes_), index_.count(), bound,
             result.kept_open + result.kept_fetching > 0
                 ? fmt::format("; kept {} being read and {} being downloaded", result.kept_open,
                               result.kept_fetching)
-                : std::string());
+                : std::string()));
       }
       const bool stuck = result.freed_bytes < wanted;
       if (stuck && !stuck_logged_) {
-        fmt::print(
-            stderr,
-            "regcache: the cache holds {}, over 95% of {}, and nothing more can be evicted now "
-            "({} blobs being read, {} being downloaded); retrying every second\n",
-            format_byte_size(index_.disk_bytes() + directory_bytes_), bound, result.kept_open,
-            result.kept_fetching);
+        core::log_message(
+            fmt::format("the cache holds {}, over 95% of {}, and nothing more can be evicted now "
+                        "({} blobs being read, {} being downloaded); retrying every second",
+                        format_byte_size(index_.disk_bytes() + directory_bytes_), bound,
+                        result.kept_open, result.kept_fetching));
       }
       stuck_logged_ = stuck;
       if (!evicted_manifests.empty()) {
         std::sort(evicted_manifests.begin(), evicted_manifests.end(), digest_less);
         const TagSweepReport swept = sweep_tag_entries(store_, evicted_manifests, tags_held_);
         if (swept.entries_dropped > 0) {
-          fmt::print(stderr,
-                     "regcache: {} evicted manifests: dropped the {} tag entries naming them "
-                     "(and {} tag files left empty)\n",
-                     evicted_manifests.size(), swept.entries_dropped, swept.files_removed);
+          core::log_message(
+              fmt::format("{} evicted manifests: dropped the {} tag entries naming them "
+                          "(and {} tag files left empty)",
+                          evicted_manifests.size(), swept.entries_dropped, swept.files_removed));
         }
       }
     } else {
@@ -225,14 +224,14 @@ void Evictor::handle_rot_reports() {
     // The finder unlinked the file already; the entry goes now unless the digest was published
     // again meanwhile (a new generation).
     index_.finish_removal(report.digest, report.generation);
-    fmt::print(stderr,
-               "regcache: rot: {}: {}; the file was removed and is fetched again on the next "
-               "request\n",
-               digest_text(report.digest), rot_description(report));
+    core::log_message(
+        fmt::format("rot: {}: {}; the file was removed and is fetched again on the next "
+                    "request",
+                    digest_text(report.digest), rot_description(report)));
   }
   if (dropped == 0)
     return;
-  fmt::print(stderr, "regcache: rot: {} more rotten files were removed (not listed)\n", dropped);
+  core::log_message(fmt::format("rot: {} more rotten files were removed (not listed)", dropped));
   index_.collect(entries_);
   for (const IndexEntryView &entry : entries_) {
     if (entry.state == BlobState::Rotten)
@@ -311,8 +310,8 @@ void Evictor::save_index_if_changed(bool force) {
     return;
   std::string error;
   if (!store_.save_index(&error)) {
-    fmt::print(stderr, "regcache: index: {} (kept in memory; the next start lists blobs/)\n",
-               error);
+    core::log_message(
+        fmt::format("index: {} (kept in memory; the next start lists blobs/)", error));
   }
   saved_changes_ = changes;
   last_save_s_ = now_s;

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdlib>
 
+#include "core/log_style.h"
 #include "registry/api/byte_size.h"
 #include "registry/cache/blob_store.h"
 #include "registry/cache/index_snapshot.h"
@@ -62,18 +63,18 @@ Scrubber::~Scrubber() {
 void Scrubber::start() {
   assert(!thread_.joinable());
   if (rate_.mode == ScrubRate::Mode::Off) {
-    fmt::print(stderr, "regcache: scrub: off (--scrub-rate off); hits still check sizes\n");
+    core::log_message("scrub: off (--scrub-rate off); hits still check sizes");
     return;
   }
   buffer_ = {static_cast<char *>(std::aligned_alloc(kDirectIoAlignment, kChunkBytes)), &std::free};
   if (!buffer_) {
-    fmt::print(stderr, "regcache: scrub: no memory for its buffer; not scrubbing\n");
+    core::log_message("scrub: no memory for its buffer; not scrubbing");
     return;
   }
-  fmt::print(stderr, "regcache: scrub: {}, at idle priority\n",
-             rate_.mode == ScrubRate::Mode::Auto
-                 ? std::string("a full pass per week (at least 64 KiB/s)")
-                 : format_byte_size(rate_.bytes_per_s) + "/s");
+  core::log_message(fmt::format("scrub: {}, at idle priority",
+                                rate_.mode == ScrubRate::Mode::Auto
+                                    ? std::string("a full pass per week (at least 64 KiB/s)")
+                                    : format_byte_size(rate_.bytes_per_s) + "/s"));
   thread_ = std::thread([this] { run(); });
 }
 
@@ -167,9 +168,10 @@ void Scrubber::run() {
     index_.set_scrub_cursor(Digest{});
     const int64_t now_s = steady_now_ns() / 1'000'000'000;
     if (rotten > 0 || now_s - last_log_s >= kPassLogIntervalS) {
-      fmt::print(stderr, "regcache: scrub: verified {} files ({}) in {} s, {} rotten{}\n", files,
-                 format_byte_size(bytes), (steady_now_ns() - started_ns) / 1'000'000'000, rotten,
-                 first == entries_.begin() ? "" : " (the rest of a pass begun earlier)");
+      core::log_message(fmt::format(
+          "scrub: verified {} files ({}) in {} s, {} rotten{}", files, format_byte_size(bytes),
+          (steady_now_ns() - started_ns) / 1'000'000'000, rotten,
+          first == entries_.begin() ? "" : " (the rest of a pass begun earlier)"));
       last_log_s = now_s;
     }
   }

@@ -5,6 +5,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/log_style.h"
 #include "registry/api/byte_size.h"
 #include "registry/api/client_networks.h"
 #include "registry/api/registry_policy.h"
@@ -90,6 +91,10 @@ struct Config {
   ScrubRate scrub_rate;
 
   bool access_log = true;
+  // Where stderr goes (appended; reopened on SIGUSR1 for logrotate), empty: stderr as given.
+  // Plain lines written there carry a timestamp: nothing else stamps them.
+  std::string log_file;
+  core::LogFormat log_format = core::LogFormat::Text;
 
   // Which registries clients may name beyond the configured upstreams (?ns=). Whatever it
   // says, an unconfigured host is reached only at a public address.

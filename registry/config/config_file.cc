@@ -193,6 +193,7 @@ private:
     case OptionValueKind::Upstream:
     case OptionValueKind::AcrDomain:
     case OptionValueKind::UpstreamKind:
+    case OptionValueKind::LogFormat:
     case OptionValueKind::RepositoryPrefix:
     case OptionValueKind::Registries:
     case OptionValueKind::ClientNetworks:

@@ -265,6 +265,18 @@ constexpr std::array kOptions = {
                .help = "do not write one line per request to stderr",
                .flag_field = &Config::access_log,
                .flag_sets = false},
+    OptionSpec{.name = "log-file",
+               .kind = Kind::Path,
+               .value_name = "FILE",
+               .help = "append the log (access lines and messages, timestamped) to FILE instead "
+                       "of stderr; SIGUSR1 reopens it (for logrotate)",
+               .text_field = &Config::log_file,
+               .default_text = "none: stderr"},
+    OptionSpec{.name = "log-format",
+               .kind = Kind::LogFormat,
+               .value_name = "FORMAT",
+               .help = "text (one plain line per request or message) or json (one JSON object "
+                       "per line, for log shippers)"},
     // The file named here is the one being read: a key for it in the file would mean nothing.
     OptionSpec{.name = "config",
                .kind = Kind::Path,
@@ -483,6 +495,16 @@ bool apply_option_text(const OptionSpec &spec, std::string_view value, Config &c
     config.min_free = *floor;
     return true;
   }
+  case Kind::LogFormat:
+    if (value == "text") {
+      config.log_format = core::LogFormat::Text;
+    } else if (value == "json") {
+      config.log_format = core::LogFormat::Json;
+    } else {
+      *problem = "expected text or json, got " + quoted(value);
+      return false;
+    }
+    return true;
   case Kind::ScrubRate: {
     if (value == "auto") {
       config.scrub_rate = ScrubRate{};

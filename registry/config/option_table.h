@@ -27,6 +27,7 @@ enum class OptionValueKind : uint8_t {
   ByteSize,   // an nginx size ("32g", "500m", bytes) into count64_field
   SpaceFloor, // min_free: a percentage ("5%") or an nginx size
   ScrubRate,  // scrub_rate: auto, off, or an nginx size per second
+  LogFormat,  // log_format: text or json
 };
 
 // One option. Parsing (all layers) and --help walk the same table, so an option cannot be

@@ -42,6 +42,8 @@ std::string default_text(const OptionSpec &spec, const Config &defaults) {
   case Kind::Count64:
   case Kind::ByteSize:
     return std::to_string(defaults.*spec.count64_field);
+  case Kind::LogFormat:
+    return defaults.log_format == core::LogFormat::Json ? "json" : "text";
   case Kind::SpaceFloor:
   case Kind::ScrubRate:
     return {}; // their default_text says it

@@ -8,12 +8,30 @@
 #include <ctime>
 #include <span>
 
+#include "core/log_file.h"
+#include "core/log_style.h"
 #include "registry/config/options.h"
 #include "registry/daemon/server.h"
 #include "registry/daemon/service_notify.h"
 #include "registry/daemon/service_status.h"
 
 namespace {
+
+using regcache::core::log_message;
+
+// SIGUSR1: logrotate has moved the file away; new lines go to a new file of the same name. A
+// file that cannot be opened now keeps the log where it was, and says so there.
+void reopen_log_file(const std::string &log_file) {
+  if (log_file.empty()) {
+    log_message("SIGUSR1 received: there is no --log-file to reopen");
+    return;
+  }
+  std::string error;
+  if (regcache::core::redirect_stderr_to(log_file, &error))
+    log_message("SIGUSR1 received: log file reopened");
+  else
+    log_message(fmt::format("SIGUSR1 received: {}; logging on to the file already open", error));
+}
 
 int run(std::span<const char *const> argv) {
   using regcache::registry::ParsedOptions;
@@ -31,8 +49,19 @@ int run(std::span<const char *const> argv) {
   case ParsedOptions::Outcome::Run:
     break;
   }
+  // The log's form and place come first, so everything after goes there in that form.
+  const regcache::registry::Config &settings = options.config;
+  regcache::core::set_log_style(
+      {.format = settings.log_format, .timestamps = !settings.log_file.empty()});
+  std::string error;
+  if (!settings.log_file.empty() &&
+      !regcache::core::redirect_stderr_to(settings.log_file, &error)) {
+    fmt::print(stderr, "regcache: {}\n", error);
+    return 1;
+  }
+  const std::string log_file = settings.log_file; // the config moves into the server
   for (const std::string &warning : options.warnings)
-    fmt::print(stderr, "regcache: warning: {}\n", warning);
+    log_message(fmt::format("warning: {}", warning));
 
   // Signals are taken synchronously by this thread; workers never see them. SIGPIPE is ignored:
   // a client that goes away must be an error result, not the end of the process.
@@ -42,14 +71,15 @@ int run(std::span<const char *const> argv) {
   sigaddset(&signals, SIGTERM);
   // SIGHUP is systemd's ExecReload=; its default action would end the process.
   sigaddset(&signals, SIGHUP);
+  // SIGUSR1 reopens --log-file (logrotate's postrotate); its default action would end the process.
+  sigaddset(&signals, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
   regcache::registry::Server server(std::move(options.config));
   regcache::registry::ServiceNotifier notifier;
-  std::string error;
   if (!server.start(&error)) {
-    fmt::print(stderr, "regcache: {}\n", error);
+    log_message(error);
     return 1;
   }
   // start() returns once every worker listens: that is what READY=1 promises.
@@ -79,19 +109,23 @@ int run(std::span<const char *const> argv) {
     }
     if (signal_number < 0)
       continue;
+    if (signal_number == SIGUSR1) {
+      reopen_log_file(log_file);
+      continue;
+    }
     if (signal_number == SIGHUP) {
       // Said plainly rather than half done: a reload must validate and swap every setting.
-      fmt::print(stderr, "regcache: SIGHUP received: this version cannot reload its "
-                         "configuration; the running one stays (restart to change it)\n");
+      log_message("SIGHUP received: this version cannot reload its configuration; the running "
+                  "one stays (restart to change it)");
       continue;
     }
     if (stopping) {
-      fmt::print(stderr, "regcache: second signal, exiting now\n");
+      log_message("second signal, exiting now");
       std::fflush(stderr);
       std::_Exit(1);
     }
-    fmt::print(stderr, "regcache: {} received, finishing in-flight responses\n",
-               signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+    log_message(fmt::format("{} received, finishing in-flight responses",
+                            signal_number == SIGINT ? "SIGINT" : "SIGTERM"));
     stopping = true;
     notifier.stopping("stopping: finishing in-flight responses");
     server.request_stop();

@@ -16,6 +16,7 @@
 #include "core/frame_pool.h"
 #include "core/io_ops.h"
 #include "core/listener.h"
+#include "core/log_style.h"
 #include "core/ring.h"
 #include "core/socket_address.h"
 #include "core/usable_cpus.h"
@@ -105,11 +106,11 @@ void return_burst_memory(WorkerContext &worker) {
   core::frame_pool_release_kept();
   worker.connection_buffers.release_kept();
   ::malloc_trim(0);
-  fmt::print(stderr,
-             "regcache: worker {}: burst over ({} connections at the peak, {} now): resident "
-             "memory {} MiB -> {} MiB\n",
-             worker.refusals.worker_index(), peak, worker.connection_count, before_kib / 1024,
-             resident_kib() / 1024);
+  core::log_message(
+      fmt::format("worker {}: burst over ({} connections at the peak, {} now): resident "
+                  "memory {} MiB -> {} MiB",
+                  worker.refusals.worker_index(), peak, worker.connection_count, before_kib / 1024,
+                  resident_kib() / 1024));
 }
 
 core::Task<void> watch_for_stop(core::Waiter &stop_waiter, WorkerContext &worker,
@@ -159,10 +160,10 @@ bool Server::start(std::string *error) {
   IndexLoadReport index_report;
   if (!store_.open(config_.cache_dir, error, &index_report))
     return false;
-  fmt::print(stderr, "regcache: index: {}\n", describe_index_load(index_report));
+  core::log_message(fmt::format("index: {}", describe_index_load(index_report)));
   store_.manifests_in_memory().configure(config_.manifest_memory_bytes,
                                          kManifestMemoryEntryBytesDefault);
-  fmt::print(stderr, "regcache: tags: {} held in memory\n", tags_.preload());
+  core::log_message(fmt::format("tags: {} held in memory", tags_.preload()));
   evictor_ = std::make_unique<Evictor>(
       store_, fetches_, EvictorSettings{config_.cache_max_size_bytes, config_.min_free},
       &tags_.index());
@@ -226,17 +227,17 @@ bool Server::start(std::string *error) {
     }
   }
   if (budget_.fd_limit_too_low) {
-    fmt::print(stderr,
-               "regcache: warning: the fd limit ({}) leaves no room for client connections "
-               "beside the upstream bounds; {} per worker are allowed anyway: raise the hard "
-               "limit (ulimit -Hn, systemd LimitNOFILE=) or lower --upstream-active-max and "
-               "--fetches-max\n",
-               fd_limit_.soft, budget_.connections_max);
+    core::log_message(
+        fmt::format("warning: the fd limit ({}) leaves no room for client connections "
+                    "beside the upstream bounds; {} per worker are allowed anyway: raise the hard "
+                    "limit (ulimit -Hn, systemd LimitNOFILE=) or lower --upstream-active-max and "
+                    "--fetches-max",
+                    fd_limit_.soft, budget_.connections_max));
   } else if (budget_.limited_by_fds && config_.connections_max != kConnectionsMaxFromFdLimit) {
-    fmt::print(stderr,
-               "regcache: warning: --connections-max {} is more than the fd limit ({}) leaves "
-               "room for; using {}\n",
-               config_.connections_max, fd_limit_.soft, budget_.connections_max);
+    core::log_message(
+        fmt::format("warning: --connections-max {} is more than the fd limit ({}) leaves "
+                    "room for; using {}",
+                    config_.connections_max, fd_limit_.soft, budget_.connections_max));
   }
   std::string raised =
       fd_limit_.raised() ? fmt::format(" (raised from {})", fd_limit_.soft_before) : std::string();
@@ -251,13 +252,13 @@ bool Server::start(std::string *error) {
       worker_reason +=
           fmt::format(", cgroup quota {:.2f} CPUs ({})", cpus.quota_cpus, cpus.quota_source);
   }
-  fmt::print(stderr,
-             "regcache: listening on {} ({} worker{}{}), upstream {}, cache {}, fd limit {}{} "
-             "(hard {}), connections max {} per worker ({}){}\n",
-             config_.listen_address, count, count == 1 ? "" : "s", worker_reason,
-             config_.default_upstream().url.url(), config_.cache_dir, fd_limit_.soft, raised,
-             fd_limit_.hard, budget_.connections_max,
-             budget_.limited_by_fds ? "sized from the fd limit" : "--connections-max", per_client);
+  core::log_message(fmt::format(
+      "listening on {} ({} worker{}{}), upstream {}, cache {}, fd limit {}{} "
+      "(hard {}), connections max {} per worker ({}){}",
+      config_.listen_address, count, count == 1 ? "" : "s", worker_reason,
+      config_.default_upstream().url.url(), config_.cache_dir, fd_limit_.soft, raised,
+      fd_limit_.hard, budget_.connections_max,
+      budget_.limited_by_fds ? "sized from the fd limit" : "--connections-max", per_client));
   return true;
 }
 
@@ -399,16 +400,14 @@ void Server::run_worker(Worker &worker) {
     ring.run_once(100);
   }
   if (context.connection_count > 0 || context.fetches_running > 0) {
-    fmt::print(
-        stderr,
-        "regcache: worker {}: shutdown grace over with {} connections and {} downloads open\n",
-        worker.index, context.connection_count, context.fetches_running);
+    core::log_message(
+        fmt::format("worker {}: shutdown grace over with {} connections and {} downloads open",
+                    worker.index, context.connection_count, context.fetches_running));
   }
   context.refusals.stop(); // the refusals not reported yet, before the log ends
   if (uint64_t dropped = context.log.dropped_lines(); dropped > 0) {
-    fmt::print(stderr,
-               "regcache: worker {}: {} log lines were dropped (the log could not keep up)\n",
-               worker.index, dropped);
+    core::log_message(fmt::format(
+        "worker {}: {} log lines were dropped (the log could not keep up)", worker.index, dropped));
   }
   context.log.stop();
   // Bounded, and never an unbounded wait: the flusher may finish inside run_once's first step,

@@ -15,6 +15,7 @@
 #include "core/byte_stream.h"
 #include "core/file_to_socket.h"
 #include "core/io_ops.h"
+#include "core/log_style.h"
 #include "http/chunked_encoder.h"
 #include "http/request_parser.h"
 
@@ -456,15 +457,40 @@ void ClientConnection::log_access(const http::RequestHead &request, Clock::time_
                             static_cast<uint64_t>(elapsed_us));
   if (!worker_.config.access_log)
     return;
-  std::array<char, 1024> line;
+  std::string_view method = request.method.substr(0, 16);
   std::string_view target = request.target.substr(0, 400);
   std::string_view upstream = upstream_bytes_ > 0
                                   ? std::string_view(upstream_text_.data(), upstream_bytes_)
-                                  : std::string_view("-");
+                                  : std::string_view();
+  const core::LogStyle &style = core::log_style();
+  std::array<char, core::kLogTimeChars> time_text;
+  std::string_view time;
+  if (style.format == core::LogFormat::Json || style.timestamps)
+    time = core::format_log_time(time_text, core::log_clock_now());
+  std::array<char, 1536> line; // room for every field at its longest, escaped
+  if (style.format == core::LogFormat::Text) {
+    worker_.log.append(core::format_line_bounded(
+        line, "{}{}{} {} {} {} {}.{:03}ms {} {}{}", time, time.empty() ? "" : " ", method, target,
+        status_, body_bytes_sent_, elapsed_us / 1000, elapsed_us % 1000, outcome_name(outcome_),
+        upstream.empty() ? std::string_view("-") : upstream, abort_ ? " ABORTED" : ""));
+    return;
+  }
+  // The method, target and upstream come from the client or are derived from what it sent:
+  // escaped, so a record is always one valid JSON object.
+  std::array<char, 512> target_json;
+  std::array<char, 48> method_json;
+  std::array<char, 300> upstream_json;
+  auto json = [](std::span<char> out, std::string_view text) {
+    return std::string_view(out.data(), core::append_json_text(out, 0, text));
+  };
   worker_.log.append(core::format_line_bounded(
-      line, "{} {} {} {} {}.{:03}ms {} {}{}", request.method.substr(0, 16), target, status_,
-      body_bytes_sent_, elapsed_us / 1000, elapsed_us % 1000, outcome_name(outcome_), upstream,
-      abort_ ? " ABORTED" : ""));
+      line,
+      "{{\"time\":\"{}\",\"type\":\"access\",\"method\":\"{}\",\"target\":\"{}\","
+      "\"status\":{},\"bytes\":{},\"duration_ms\":{}.{:03},\"cache\":\"{}\","
+      "\"upstream\":\"{}\",\"aborted\":{}}}",
+      time, json(method_json, method), json(target_json, target), status_, body_bytes_sent_,
+      elapsed_us / 1000, elapsed_us % 1000, outcome_name(outcome_), json(upstream_json, upstream),
+      abort_ ? "true" : "false"));
 }
 
 core::Task<void> ClientConnection::close_socket() {

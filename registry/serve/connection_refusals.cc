@@ -160,9 +160,9 @@ void ConnectionRefusals::report(bool periodic) {
           ? std::string_view()
           : core::format_bounded(at_once_text, "; {} answered without waiting (every slot busy)",
                                  answered_at_once_);
-  std::array<char, 640> line;
-  log_->append(core::format_line_bounded(
-      line, "regcache: worker {}: refused {} connection{} with 503{}{}{}{}{}", worker_index_, total,
+  std::array<char, 640> text;
+  log_->append_message(core::format_bounded(
+      text, "worker {}: refused {} connection{} with 503{}{}{}{}{}", worker_index_, total,
       total == 1 ? "" : "s", since, cap_part, per_client_part, no_fd_part, at_once_part));
   unreported_ = {};
   answered_at_once_ = 0;

@@ -117,6 +117,9 @@ TEST(ApplyEnvironmentTest, EveryOptionOfTheTableHasAVariableThatIsRead) {
     case OptionValueKind::ScrubRate:
       value = "10m";
       break;
+    case OptionValueKind::LogFormat:
+      value = "json";
+      break;
     }
     const Applied applied = apply({{name, value}});
     ASSERT_TRUE(applied.ok) << name << ": " << applied.error;
@@ -154,6 +157,8 @@ TEST(ApplyEnvironmentTest, EveryOptionOfTheTableHasAVariableThatIsRead) {
         applied.config.min_free != defaults.min_free ||
         applied.config.scrub_rate != defaults.scrub_rate ||
         applied.config.access_log != defaults.access_log ||
+        applied.config.log_file != defaults.log_file ||
+        applied.config.log_format != defaults.log_format ||
         applied.config.registries.kind != defaults.registries.kind ||
         applied.config.allow_clients.everyone != defaults.allow_clients.everyone ||
         applied.config.htpasswd_file != defaults.htpasswd_file ||
@@ -161,7 +166,7 @@ TEST(ApplyEnvironmentTest, EveryOptionOfTheTableHasAVariableThatIsRead) {
     EXPECT_TRUE(changed) << name;
     ++checked;
   }
-  EXPECT_EQ(checked, 36u);
+  EXPECT_EQ(checked, 38u);
 }
 
 TEST(ApplyEnvironmentTest, CacheMaxSizeIsDockerRegistryProxysVariable) {
