@@ -18,6 +18,7 @@ Run: python3 tests/integration/test_regcachectl.py --regcache build/regcache
 import base64
 import json
 import os
+import pty
 import shutil
 import subprocess
 import sys
@@ -141,6 +142,48 @@ class PrefetchListStats(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("0 fetched", r.stdout)
         self.assertEqual(FRONT.counts(mark).get(("GET", "blobs"), 0), 0)
+
+    def test_on_a_tty_each_image_gets_a_progress_bar(self):
+        master, slave = pty.openpty()
+        try:
+            proc = subprocess.Popen([sys.executable, CTL, "--url", self.rc.url, "prefetch",
+                                     "team/multi:1"], stdout=subprocess.PIPE, stderr=slave)
+            os.close(slave)
+            slave = None
+            out, _ = proc.communicate(timeout=120)
+            shown = b""
+            for _ in range(1000):  # bounded: the child has exited, the pty holds what it wrote
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # EIO: every writer is gone and everything was read
+                    break
+                if not chunk:
+                    break
+                shown += chunk
+        finally:
+            os.close(master)
+            if slave is not None:
+                os.close(slave)
+        self.assertEqual(proc.returncode, 0, shown)
+        self.assertIn(b"prefetched 1 of 1 images", out)
+        text = shown.decode()
+        self.assertIn("\rteam/multi:1", text)
+        self.assertRegex(text, r"\[#{30}\] 100\.0%")
+        self.assertNotIn("prefetch: team/multi:1:", text)  # the plain lines are for non-TTYs
+
+    def test_an_image_named_with_its_registry_is_fetched_with_ns_and_cached_as_a_pull_keys_it(self):
+        rc = start_regcache("prefetch-ns")
+        self.addCleanup(rc.stop)
+        mark = FRONT.mark()
+        r = ctl(rc, "prefetch", "%s/team/multi:1" % FRONT.host)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(any("ns=" in line for line in rc.access_lines()), rc.access_lines())
+        FRONT.settle()
+        self.assertGreater(FRONT.counts(mark).get(("GET", "blobs"), 0), 0)
+        mark = FRONT.mark()
+        pull_platform(rc, "team/multi:1", "arm64", os.path.join(TMP, "pulled-ns"))
+        FRONT.settle()
+        self.assertEqual(FRONT.counts(mark), {})
 
     def test_ls_lists_the_image_with_the_size_of_every_file_pushed(self):
         listing = ctl_json(self, self.rc, "ls")
