@@ -22,6 +22,7 @@ import pty
 import shutil
 import subprocess
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -284,6 +285,40 @@ class Purge(unittest.TestCase):
         r = ctl(self.rc, "purge", "team/never:1")
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         self.assertIn("nothing in the cache matched", r.stderr)
+
+
+class KillDuringPurge(unittest.TestCase):
+    """kill -9 while a purge runs, at a few different moments: whatever it had done, the cache
+    it leaves serves only verified content, and both images pull whole afterwards."""
+
+    def test_a_kill_9_during_a_purge_leaves_a_cache_that_serves_every_image_right(self):
+        rc = start_regcache("kill-purge")
+        self.addCleanup(rc.stop)
+        # The moment of the kill varies (the purge's request not sent yet, on its way, done);
+        # nothing here depends on which moment it was.
+        for round_number, wait in enumerate(("none", 0.01, 0.05, "purge done")):
+            for repo in ("team/multi:1", "team/twin:1"):
+                r = ctl(rc, "prefetch", repo)
+                self.assertEqual(r.returncode, 0, r.stderr)
+            target = "team/multi:1" if round_number % 2 else MULTI.images["amd64"].layer_digests[0]
+            purge = subprocess.Popen([sys.executable, CTL, "--url", rc.url, "purge", target],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if wait == "purge done":
+                purge.wait(timeout=60)
+            elif wait != "none":
+                time.sleep(wait)
+            rc.kill9()
+            purge.wait(timeout=60)
+            rc.start()
+            self.assertEqual(rc.bad_published_files(), [], "round %d" % round_number)
+            for repo in ("team/multi:1", "team/twin:1"):
+                for arch in ARCHES:
+                    out = os.path.join(TMP, "kill-%d-%s-%s" % (round_number, repo[5:9], arch))
+                    pull_platform(rc, repo, arch, out)
+                    top, _, digests = rt.layout_digests(out, "pulled")  # verifies every file
+                    img = MULTI.images[arch]
+                    self.assertEqual(top, img.manifest_digest)
+                    self.assertEqual(digests, {img.manifest_digest, *img.blob_digests})
 
 
 class Options(unittest.TestCase):
