@@ -144,6 +144,21 @@ class PrefetchListStats(unittest.TestCase):
         self.assertIn("0 fetched", r.stdout)
         self.assertEqual(FRONT.counts(mark).get(("GET", "blobs"), 0), 0)
 
+    def test_from_file_prefetches_each_listed_image_and_a_failed_one_makes_the_exit_code_1(self):
+        listing = os.path.join(TMP, "images.txt")
+        with open(listing, "w") as f:
+            f.write("# the morning's images\nteam/never:1\n\nteam/twin@%s  # by digest\n"
+                    % MULTI.index_digest)
+        r = ctl(self.rc, "prefetch", "--from-file", listing)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("prefetch: team/never:1: failed: manifest 1: 404", r.stderr)
+        # The twin's files are the prefetched image's: all found cached, none fetched.
+        blobs = sum(len(img.blob_digests) for img in MULTI.images.values())
+        self.assertIn("prefetched 1 of 2 images: 3 manifests, %d blobs (%d already cached"
+                      % (blobs, blobs), r.stdout)
+        self.assertIn("0 fetched", r.stdout)
+        self.assertIn("1 failed", r.stdout)
+
     def test_on_a_tty_each_image_gets_a_progress_bar(self):
         master, slave = pty.openpty()
         try:
