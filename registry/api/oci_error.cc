@@ -151,6 +151,16 @@ size_t oci_error_bytes(OciErrorCode code, std::string_view message) {
   return total;
 }
 
+void append_json_string(std::string &out, std::string_view text) {
+  out.push_back('"');
+  while (!text.empty()) { // bounded: every unit consumes at least one byte
+    const EscapedUnit unit = escape_next(text);
+    out.append(unit.bytes.data(), unit.produced_bytes);
+    text.remove_prefix(unit.consumed_bytes);
+  }
+  out.push_back('"');
+}
+
 size_t format_oci_error(std::span<char> out, OciErrorCode code, std::string_view message) {
   if (out.size() < fixed_bytes(code))
     return 0;

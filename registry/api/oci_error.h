@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 
 namespace regcache::registry {
@@ -39,6 +40,10 @@ std::string_view code_name(OciErrorCode code);
 // at a character boundary, so the output is always a complete JSON document; when even an empty
 // message does not fit, nothing is written and 0 is returned.
 size_t format_oci_error(std::span<char> out, OciErrorCode code, std::string_view message);
+
+// Appends `text` as a JSON string, quotes included, escaped as format_oci_error escapes the
+// message (the control endpoints' JSON uses it too).
+void append_json_string(std::string &out, std::string_view text);
 
 // The exact number of bytes format_oci_error needs to write `message` untruncated.
 size_t oci_error_bytes(OciErrorCode code, std::string_view message);

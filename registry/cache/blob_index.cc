@@ -163,6 +163,17 @@ bool BlobIndex::begin_eviction(const IndexEntryView &seen) {
   return true;
 }
 
+bool BlobIndex::begin_purge(const Digest &digest, IndexEntryView *out) {
+  Shard &shard = shard_of(digest);
+  std::lock_guard lock(shard.mutex);
+  auto it = shard.entries.find(digest);
+  if (it == shard.entries.end() || it->second.state != BlobState::Present)
+    return false;
+  it->second.state = BlobState::Evicting;
+  *out = view_of(digest, it->second);
+  return true;
+}
+
 void BlobIndex::cancel_eviction(const Digest &digest, uint32_t generation) {
   Shard &shard = shard_of(digest);
   std::lock_guard lock(shard.mutex);

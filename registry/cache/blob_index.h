@@ -109,6 +109,10 @@ public:
   void collect(std::vector<IndexEntryView> &out) const;
   // Present and unused since `seen` was collected -> Evicting.
   bool begin_eviction(const IndexEntryView &seen);
+  // An operator's purge (cache_purge.h): Present -> Evicting whatever its use, so no new hit
+  // opens it; `*out` gets the entry (its generation for finish_removal). False when it is not
+  // Present (absent, or the evictor or the scrubber is removing it already).
+  bool begin_purge(const Digest &digest, IndexEntryView *out);
   // Evicting -> Present: the file turned out to be open.
   void cancel_eviction(const Digest &digest, uint32_t generation);
   // Removes an Evicting or Rotten entry of this generation (its file is gone).

@@ -50,11 +50,7 @@ bool write_tag_file(BlobStore &store, const std::string &path, const std::string
 
 } // namespace
 
-namespace {
-
-// Calls visit(path relative to the root, its entries) for every readable, well-formed tag file;
-// stops when visit returns false. Counts the files seen in `*files_seen`.
-template <typename Visit> void walk_tag_files(BlobStore &store, uint64_t *files_seen, Visit visit) {
+void walk_tag_files(BlobStore &store, uint64_t *files_seen, const TagFileVisitor &visit) {
   const std::filesystem::path root(store.root());
   std::error_code ec;
   auto walk = std::filesystem::recursive_directory_iterator(
@@ -76,8 +72,6 @@ template <typename Visit> void walk_tag_files(BlobStore &store, uint64_t *files_
       break;
   }
 }
-
-} // namespace
 
 TagSweepReport sweep_tag_entries(BlobStore &store, std::span<const Digest> evicted,
                                  TagIndex *held) {

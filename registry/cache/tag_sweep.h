@@ -8,6 +8,7 @@
 // the other way round); either way the file is a whole, valid one, and an entry left naming an
 // evicted manifest costs one upstream request when a client asks for it.
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -26,6 +27,11 @@ struct TagSweepReport {
   uint64_t entries_dropped = 0;
   uint64_t files_removed = 0; // every entry of the tag was dropped
 };
+
+// Calls visit(path relative to the root, its entries) for every readable, well-formed tag file;
+// stops when visit returns false. Counts the files seen in `*files_seen`. Blocking.
+using TagFileVisitor = std::function<bool(const std::string &path, std::vector<TagEntry> &entries)>;
+void walk_tag_files(BlobStore &store, uint64_t *files_seen, const TagFileVisitor &visit);
 
 // Drops the entries naming `evicted` from every tag file, and from `held` (the tags in memory)
 // when given.

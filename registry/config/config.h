@@ -8,6 +8,7 @@
 #include "core/log_style.h"
 #include "registry/api/byte_size.h"
 #include "registry/api/client_networks.h"
+#include "registry/api/client_policy.h"
 #include "registry/api/registry_policy.h"
 #include "registry/api/upstream_url.h"
 #include "registry/config/upstream_config.h"
@@ -104,6 +105,9 @@ struct Config {
   // use an upstream is each upstream's `clients`.
   ClientNetworks allow_clients;
   std::string htpasswd_file;
+  // Who may use the control endpoints from an address that is not loopback (--control-users;
+  // default: nobody, i.e. loopback only).
+  ClientPolicy control_users{ClientPolicy::Kind::Users, {}};
 
   // Element 0 is always the default upstream (--upstream, --upstream-kind, --upstream-prefix);
   // its `host` is the URL's authority, "docker.io" for Docker Hub, and it carries the global

@@ -197,7 +197,8 @@ private:
     case OptionValueKind::RepositoryPrefix:
     case OptionValueKind::Registries:
     case OptionValueKind::ClientNetworks:
-    case OptionValueKind::Clients: {
+    case OptionValueKind::Clients:
+    case OptionValueKind::ControlUsers: {
       std::string_view text;
       if (!get_string(value, key, text))
         return false;

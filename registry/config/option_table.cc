@@ -9,6 +9,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "http/message_head.h"
 #include "registry/api/byte_size.h"
 #include "registry/api/client_networks.h"
 #include "registry/api/client_policy.h"
@@ -75,6 +76,13 @@ constexpr std::array kOptions = {
                .help = "who may pull through the default upstream and unconfigured registries: "
                        "any, authenticated, or user names separated by commas",
                .default_text = "any"},
+    OptionSpec{.name = "control-users",
+               .kind = Kind::ControlUsers,
+               .value_name = "WHO",
+               .help = "who may use the control endpoints (/_/control/, regcachectl) from an "
+                       "address that is not loopback: none, authenticated, or --htpasswd user "
+                       "names separated by commas; loopback clients always may",
+               .default_text = "none"},
     OptionSpec{.name = "cache-dir",
                .kind = Kind::Path,
                .value_name = "DIR",
@@ -455,6 +463,24 @@ bool apply_option_text(const OptionSpec &spec, std::string_view value, Config &c
     if (!policy)
       return false;
     config.upstreams.front().clients = std::move(*policy);
+    return true;
+  }
+  case Kind::ControlUsers: {
+    if (http::trim_ows(value) == "none") {
+      config.control_users = ClientPolicy{ClientPolicy::Kind::Users, {}};
+      return true;
+    }
+    std::optional<ClientPolicy> policy = parse_client_policy(value, problem);
+    if (policy && policy->kind == ClientPolicy::Kind::Any) {
+      // Anyone who can reach the port could purge the cache: not an operator's choice to make
+      // by accident.
+      *problem = "expected none, authenticated, or user names separated by commas (any is not "
+                 "allowed for the control endpoints)";
+      return false;
+    }
+    if (!policy)
+      return false;
+    config.control_users = std::move(*policy);
     return true;
   }
   case Kind::Count32: {

@@ -22,6 +22,7 @@ enum class OptionValueKind : uint8_t {
   Registries,       // see parse_registry_policy
   ClientNetworks,   // see parse_client_networks
   Clients,          // the default upstream's ClientPolicy, see parse_client_policy
+  ControlUsers,     // control_users: none, authenticated, or user names (parse_client_policy)
   Count32,
   Count64,
   ByteSize,   // an nginx size ("32g", "500m", bytes) into count64_field

@@ -37,6 +37,8 @@ std::string default_text(const OptionSpec &spec, const Config &defaults) {
     return defaults.allow_clients.text;
   case Kind::Clients:
     return "any";
+  case Kind::ControlUsers:
+    return {}; // its default_text says it
   case Kind::Count32:
     return std::to_string(defaults.*spec.count32_field);
   case Kind::Count64:

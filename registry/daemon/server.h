@@ -49,7 +49,7 @@ public:
   const core::FdLimit &fd_limit() const { return fd_limit_; }
   const ConnectionBudget &connection_budget() const { return budget_; }
   // Sums over the workers, callable from any thread while the server runs.
-  RequestTotals request_totals() const;
+  RequestTotals request_totals() const override;
   ServiceSummary summary() const;
   // ServiceProbe, for /metrics and /readyz (answered by the workers).
   std::string metrics_text() const override;

@@ -541,7 +541,12 @@ core::Task<void> ClientConnection::serve(RequestHandler handler) {
       break;
     Clock::time_point started = Clock::now();
     begin_response(request);
-    if (request.framing != http::BodyFraming::None) {
+    // "Content-Length: 0" is no body (RFC 9110 section 8.6): what many clients send with a
+    // bodiless POST, such as a control purge.
+    const bool has_body =
+        request.framing != http::BodyFraming::None &&
+        !(request.framing == http::BodyFraming::ContentLength && request.content_length == 0);
+    if (has_body) {
       // regcache serves the pull API only; a request body (a push) is refused, and the
       // connection closed (after draining) rather than reading a body of unknown use.
       keep_alive_ = false;

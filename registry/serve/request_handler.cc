@@ -7,6 +7,7 @@
 #include "registry/serve/blob_responder.h"
 #include "registry/serve/client_access.h"
 #include "registry/serve/client_connection.h"
+#include "registry/serve/control_endpoints.h"
 #include "registry/serve/manifest_responder.h"
 #include "registry/serve/ops_endpoints.h"
 #include "registry/serve/upstream_answer.h"
@@ -15,6 +16,10 @@
 namespace regcache::registry {
 
 core::Task<void> handle_request(ClientConnection &client, const http::RequestHead &head) {
+  if (head.path.starts_with(kControlPrefix)) { // before the method check: purge is a POST
+    co_await serve_control_endpoint(client, head);
+    co_return;
+  }
   if (head.method != "GET" && head.method != "HEAD") {
     static constexpr http::Header kAllow{"Allow", "GET, HEAD"};
     co_await client.send_oci_error(405, OciErrorCode::Unsupported,

@@ -4,6 +4,8 @@
 // serve layer needs nothing from above it.
 #include <string>
 
+#include "registry/serve/request_counters.h"
+
 namespace regcache::registry {
 
 class ServiceProbe {
@@ -11,6 +13,8 @@ public:
   virtual ~ServiceProbe() = default;
   // Every metric in the Prometheus text format.
   virtual std::string metrics_text() const = 0;
+  // The request counters summed over every worker (the control endpoints' stats).
+  virtual RequestTotals request_totals() const = 0;
   // False with the reason when the server should not be sent traffic.
   virtual bool ready(std::string *why) const = 0;
 };

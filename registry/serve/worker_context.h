@@ -97,6 +97,7 @@ struct WorkerContext {
   // Closed to make room and not gone yet: they no longer count against the cap.
   uint32_t connections_closing = 0;
   uint32_t fetches_running = 0;
+  uint32_t control_jobs_running = 0; // listings and purges on their threads (control_endpoints)
   bool stopping = false;
 };
 

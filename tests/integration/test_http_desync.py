@@ -189,6 +189,14 @@ class HttpDesync(unittest.TestCase):
         self.assertEqual(len(ex.responses), 1, ex)
         self.assertEqual(ex.responses[0].status, 400, ex)
 
+    def test_content_length_0_is_no_body_and_the_connection_serves_the_next_request(self):
+        # RFC 9110 section 8.6: a zero length is no content; clients send it on bodiless
+        # requests. Both pipelined requests are answered on the one connection.
+        first = b"GET /v2/ HTTP/1.1\r\n%sContent-Length: 0\r\n\r\n" % self.host()
+        second = b"GET /v2/ HTTP/1.1\r\n%sConnection: close\r\n\r\n" % self.host()
+        ex = self.exchange(first + second)
+        self.assertEqual(ex.statuses, [200, 200], ex)
+
     # -- Content-Length and Transfer-Encoding
 
     def test_transfer_encoding_with_content_length_gets_400_and_close(self):

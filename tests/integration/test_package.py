@@ -28,6 +28,7 @@ dpkg -i /tmp/pkg/regcache.deb >/tmp/pkg/dpkg.log 2>&1 || { cat /tmp/pkg/dpkg.log
 getent passwd regcache
 stat -c '%a %U %G' /etc/regcache/config.json
 regcache --version
+regcachectl --help | head -n 1
 systemd-analyze verify /usr/lib/systemd/system/regcache.service
 echo verify-ok
 mkdir -p /var/cache/regcache && chown regcache:regcache /var/cache/regcache
@@ -103,6 +104,13 @@ class Package(unittest.TestCase):
                      "./usr/share/doc/regcache/README.md"):
             self.assertIn(want, paths, self.contents)
 
+    def test_ships_regcachectl_as_an_executable_python3_script_and_depends_on_python3(self):
+        lines = [line for line in self.contents.splitlines() if line.endswith("./usr/bin/regcachectl")]
+        self.assertEqual(len(lines), 1, self.contents)
+        self.assertTrue(lines[0].startswith("-rwxr-xr-x"), lines[0])
+        fields = run(["dpkg-deb", "--field", self.deb, "Depends"]).stdout
+        self.assertRegex(fields, r"\bpython3\b")
+
     def test_control_fields_scripts_and_conffiles(self):
         fields = run(["dpkg-deb", "--field", self.deb, "Package", "Version", "Depends"]).stdout
         self.assertIn("Package: regcache", fields)
@@ -171,6 +179,7 @@ exec chroot {merged} sh /tmp/pkg/in_chroot.sh
         self.assertIn("640 root regcache", text)
         self.assertIn("regcache " + run([rt.REGCACHE, "--version"]).stdout.split()[-1], text)
         self.assertIn("verify-ok", text)
+        self.assertIn("usage: regcachectl", text)  # the installed regcachectl runs
         self.assertIn("pull 0 True", text)
         self.assertIn("pull 1 True", text)
         self.assertIn("cached True True", text)

@@ -104,6 +104,9 @@ TEST(ApplyEnvironmentTest, EveryOptionOfTheTableHasAVariableThatIsRead) {
     case OptionValueKind::Clients:
       value = "authenticated";
       break;
+    case OptionValueKind::ControlUsers:
+      value = "alice";
+      break;
     case OptionValueKind::Count32:
     case OptionValueKind::Count64:
       value = std::to_string(spec.count_min + 77); // accepted, and no default
@@ -162,11 +165,12 @@ TEST(ApplyEnvironmentTest, EveryOptionOfTheTableHasAVariableThatIsRead) {
         applied.config.registries.kind != defaults.registries.kind ||
         applied.config.allow_clients.everyone != defaults.allow_clients.everyone ||
         applied.config.htpasswd_file != defaults.htpasswd_file ||
-        applied.config.upstreams[0].clients.kind != defaults.upstreams[0].clients.kind;
+        applied.config.upstreams[0].clients.kind != defaults.upstreams[0].clients.kind ||
+        applied.config.control_users.users != defaults.control_users.users;
     EXPECT_TRUE(changed) << name;
     ++checked;
   }
-  EXPECT_EQ(checked, 38u);
+  EXPECT_EQ(checked, 39u);
 }
 
 TEST(ApplyEnvironmentTest, CacheMaxSizeIsDockerRegistryProxysVariable) {

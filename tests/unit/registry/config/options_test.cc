@@ -11,7 +11,9 @@
 #include <string>
 #include <vector>
 
+#include "registry/api/client_policy.h"
 #include "registry/config/credentials.h"
+#include "registry/config/option_table.h"
 
 namespace regcache::registry {
 namespace {
@@ -403,6 +405,20 @@ std::vector<std::string> option_entries(const std::string &help) {
   return entries;
 }
 
+TEST(ParseOptionsTest, ControlUsersTakesUserNamesAndRefusesAny) {
+  Config config;
+  std::string error;
+  ASSERT_TRUE(apply_option_text(*find_option("control-users"), "alice, bob", config, &error))
+      << error;
+  EXPECT_EQ(config.control_users.kind, ClientPolicy::Kind::Users);
+  EXPECT_EQ(config.control_users.users, (std::vector<std::string>{"alice", "bob"}));
+  ASSERT_TRUE(apply_option_text(*find_option("control-users"), "none", config, &error));
+  EXPECT_TRUE(config.control_users.users.empty());
+  EXPECT_FALSE(client_policy_allows(config.control_users, "alice"));
+  EXPECT_FALSE(apply_option_text(*find_option("control-users"), "any", config, &error));
+  EXPECT_NE(error.find("any is not allowed"), std::string::npos) << error;
+}
+
 TEST(HelpTextTest, EveryOptionEntryShowsItsDefaultAndEnvironmentVariable) {
   size_t count = 0;
   for (const std::string &entry : option_entries(help_text())) {
@@ -412,7 +428,7 @@ TEST(HelpTextTest, EveryOptionEntryShowsItsDefaultAndEnvironmentVariable) {
     EXPECT_NE(entry.find("(default: "), std::string::npos) << entry;
     EXPECT_NE(entry.find("[env: REGCACHE_"), std::string::npos) << entry;
   }
-  EXPECT_EQ(count, 40u);
+  EXPECT_EQ(count, 41u);
 }
 
 TEST(HelpTextTest, NamesTheEnvironmentVariableOfAnOption) {
