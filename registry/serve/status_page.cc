@@ -36,9 +36,9 @@ void text_cell(std::string &out, std::string_view key, std::string_view text) {
   fmt::format_to(Out(out), R"(<td data-key="{}">{}</td>)", html_escape(key), html_escape(text));
 }
 
-std::string percent(uint64_t part, uint64_t whole) {
+std::string percent(uint64_t part, uint64_t whole, std::string_view when_none = "no requests") {
   if (whole == 0)
-    return "no requests";
+    return std::string(when_none);
   return fmt::format("{:.1f}%", 100.0 * static_cast<double>(part) / static_cast<double>(whole));
 }
 
@@ -120,10 +120,12 @@ void render_disk(std::string &out, const StatusPageView &view) {
   number(out, "disk.min_free_bytes", view.min_free_bytes, format_byte_size(view.min_free_bytes));
   out += "<td></td></tr>\n<tr><th>free on the file system</th>";
   number(out, "disk.fs_free_bytes", view.fs_free_bytes, format_byte_size(view.fs_free_bytes));
+  const uint64_t fs_used_bytes =
+      view.fs_total_bytes - std::min(view.fs_free_bytes, view.fs_total_bytes);
   out += "<td>";
-  bar(out, view.fs_total_bytes - std::min(view.fs_free_bytes, view.fs_total_bytes),
-      view.fs_total_bytes);
-  fmt::format_to(Out(out), " of {}</td></tr>\n<tr><th>entries</th>",
+  bar(out, fs_used_bytes, view.fs_total_bytes);
+  fmt::format_to(Out(out), " {} used of {}</td></tr>\n<tr><th>entries</th>",
+                 percent(fs_used_bytes, view.fs_total_bytes, "?"),
                  format_byte_size(view.fs_total_bytes));
   number(out, "disk.entries", view.cache_entries, fmt::format("{}", view.cache_entries));
   out += "<td class=\"muted\">blobs and manifests</td></tr>\n</table>\n";
