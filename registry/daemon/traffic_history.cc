@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <optional>
 
 #include "core/unix_time.h"
 #include "registry/cache/atomic_file.h"
@@ -49,12 +50,13 @@ void TrafficHistory::start(BlobStore &store, std::function<RequestTotals()> tota
   totals_ = std::move(totals);
   std::array<char, DailyTraffic::kEncodedBytesMax + 1> buffer;
   int got = read_small_file_blocking(store, kFileName, buffer);
-  if (got > 0 && static_cast<size_t>(got) <= DailyTraffic::kEncodedBytesMax) {
-    if (auto kept = DailyTraffic::decode(std::string_view(buffer.data(), static_cast<size_t>(got))))
-      days_ = *kept;
-    else
-      fmt::print(stderr, "regcache: {} is damaged: the daily figures start again\n", kFileName);
-  }
+  std::optional<DailyTraffic> kept;
+  if (got > 0 && static_cast<size_t>(got) <= DailyTraffic::kEncodedBytesMax)
+    kept = DailyTraffic::decode(std::string_view(buffer.data(), static_cast<size_t>(got)));
+  if (kept)
+    days_ = *kept;
+  else if (got != 0) // a file too long, unreadable or not ours; missing or empty is a first start
+    fmt::print(stderr, "regcache: {} is damaged: the daily figures start again\n", kFileName);
   thread_ = std::thread([this] { run(); });
 }
 

@@ -78,6 +78,25 @@ TEST_F(TrafficHistoryTest, ADamagedFileStartsAnEmptyHistory) {
   history.stop();
 }
 
+TEST_F(TrafficHistoryTest, AFileLongerThanAnyHistoryIsReportedAndNotRead) {
+  std::filesystem::create_directories(root_ + "/meta");
+  // A valid first day, then more than the encoded bound allows.
+  const int64_t today = unix_day(core::unix_now_s());
+  std::ofstream(root_ + "/" + TrafficHistory::kFileName)
+      << "regcache-daily-traffic 1\n"
+      << today << " 5 5 5 5\n"
+      << std::string(DailyTraffic::kEncodedBytesMax, '\n');
+  BlobStore store;
+  std::string error;
+  ASSERT_TRUE(store.open(root_, &error)) << error;
+  TrafficHistory history;
+  ::testing::internal::CaptureStderr();
+  history.start(store, [] { return RequestTotals{}; });
+  EXPECT_NE(::testing::internal::GetCapturedStderr().find("is damaged"), std::string::npos);
+  EXPECT_EQ(history.current(RequestTotals{}, today).of_day(today).lookups, 0u);
+  history.stop();
+}
+
 TEST(UnixDay, CountsWholeUtcDays) {
   EXPECT_EQ(unix_day(0), 0);
   EXPECT_EQ(unix_day(86399), 0);
