@@ -5,7 +5,8 @@ docker-registry upstream behind the counting front), then every key number the p
 at the front shows on the page with its progress; the page opened in headless Chromium
 (Debian's chromium) gives a real, non-blank screenshot of the window's size and a DOM with the
 same numbers as /metrics and as the page served (no script anywhere: what a client without
-JavaScript reads is what the browser shows); the per-day figures survive a restart.
+JavaScript reads is what the browser shows); the page needs no client login and is refused to
+an address outside --allow-clients; the per-day figures survive a restart.
 
 Run: python3 tests/integration/test_status_page.py --regcache build/regcache
 """
@@ -20,6 +21,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import authtest as at  # noqa: E402
 import countingproxy as cp  # noqa: E402
 import regtest as rt  # noqa: E402
 
@@ -273,6 +275,42 @@ class StatusPage(unittest.TestCase):
         text = self.page()
         self.assertNotIn("<script", text)
         self.assertEqual(PageNumbers(text).scripts, 0)
+
+    # -- who may read it
+
+    def started_answering(self, rc):
+        """Starts `rc` and waits until /v2/ answers anything (a 401 or 403 here)."""
+        rc.start(wait=False)
+        self.addCleanup(rc.stop)
+
+        def answers():
+            if not rc.alive():
+                raise rt.PollAbort("regcache exited: " + rt.tail(rc.stderr_text(), 5))
+            try:
+                return rt.http_request("GET", rc.url + "/v2/", timeout=2).status
+            except OSError:
+                return None
+        rt.poll(answers, 30, what="regcache answering")
+        return rc
+
+    def test_the_page_needs_no_client_login(self):
+        htpasswd = os.path.join(self.tmp, "htpasswd")
+        at.make_htpasswd(htpasswd, {"ops": "secret"})
+        rc = self.started_answering(rt.Regcache(
+            rt.REGCACHE, self.tmp, self.front.url, name="with-login",
+            extra_args=["--htpasswd", htpasswd]))
+        self.assertEqual(rt.http_request("GET", rc.url + "/v2/").status, 401)
+        r = rt.http_request("GET", rc.url + "/_/status")
+        self.assertEqual(r.status, 200, r)
+        self.assertIn("total.lookups", PageNumbers(r.body.decode()).numbers)
+
+    def test_allow_clients_applies_to_the_page(self):
+        rc = self.started_answering(rt.Regcache(
+            rt.REGCACHE, self.tmp, self.front.url, name="elsewhere-only",
+            extra_args=["--allow-clients", "10.0.0.0/8"]))
+        r = rt.http_request("GET", rc.url + "/_/status")
+        self.assertEqual(r.status, 403, r)
+        self.assertNotIn(b"data-key", r.body)
 
     # -- in a browser
 
