@@ -5,6 +5,7 @@
 #include <array>
 #include <optional>
 
+#include "core/log_style.h"
 #include "core/unix_time.h"
 #include "registry/cache/atomic_file.h"
 
@@ -56,7 +57,7 @@ void TrafficHistory::start(BlobStore &store, std::function<RequestTotals()> tota
   if (kept)
     days_ = *kept;
   else if (got != 0) // a file too long, unreadable or not ours; missing or empty is a first start
-    fmt::print(stderr, "regcache: {} is damaged: the daily figures start again\n", kFileName);
+    core::log_message(fmt::format("{} is damaged: the daily figures start again", kFileName));
   thread_ = std::thread([this] { run(); });
 }
 
@@ -99,7 +100,7 @@ void TrafficHistory::sample_and_save() {
   }
   // Not fsynced: a crash loses at most the last minute's figures, never the whole file.
   if (!write_file_atomically_blocking(*store_, kFileName, text, false))
-    fmt::print(stderr, "regcache: cannot write {}\n", kFileName);
+    core::log_message(fmt::format("cannot write {}", kFileName));
 }
 
 DailyTraffic TrafficHistory::current(const RequestTotals &totals, int64_t today) const {
