@@ -2,6 +2,7 @@
 // kept apart from the start-up and worker code in server.cc.
 #include <sys/statvfs.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "core/unix_time.h"

@@ -2,9 +2,12 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <ctime>
 #include <iterator>
+#include <utility>
 
 #include "registry/api/byte_size.h"
 
