@@ -19,4 +19,9 @@ core::Task<bool> write_file_atomically(BlobStore &store, const char *path, std::
 // the file is missing or empty, or -errno.
 core::Task<int> read_small_file(BlobStore &store, const char *path, std::span<char> out);
 
+// The same for a thread without a ring (the server's background threads), with blocking calls.
+bool write_file_atomically_blocking(BlobStore &store, const char *path, std::string_view bytes,
+                                    bool durable);
+int read_small_file_blocking(BlobStore &store, const char *path, std::span<char> out);
+
 } // namespace regcache::registry

@@ -168,6 +168,25 @@ BlobFetch::Progress BlobFetch::progress() {
   return progress_locked();
 }
 
+FetchSnapshot BlobFetch::snapshot() {
+  FetchSnapshot snapshot;
+  snapshot.digest = digest_;
+  std::lock_guard lock(mutex_);
+  // The target is /v2/<name>/blobs/<digest>: the repository is what lies between.
+  std::string_view target = target_;
+  constexpr std::string_view kPrefix = "/v2/";
+  size_t blobs = target.rfind("/blobs/");
+  if (target.starts_with(kPrefix) && blobs != std::string_view::npos && blobs > kPrefix.size())
+    snapshot.repository = target.substr(kPrefix.size(), blobs - kPrefix.size());
+  snapshot.written_bytes = written_bytes_;
+  snapshot.total_known = total_known_;
+  snapshot.total_bytes = total_bytes_;
+  snapshot.passing_through = passing_through_;
+  for (const Reader *reader = readers_; reader != nullptr; reader = reader->next_)
+    ++snapshot.readers; // bounded: one Reader per following client, all in this list
+  return snapshot;
+}
+
 core::Task<BlobFetch::Progress> BlobFetch::wait_beyond(uint64_t offset, State seen) {
   core::Waiter waiter;
   {
@@ -614,6 +633,10 @@ core::Task<void> BlobFetch::run(std::shared_ptr<BlobFetch> self, FetchResources 
     const BlobFetch &fetch;
     ~LeaveTable() { table.forget(fetch); }
   } leave_table{resources.table, *self};
+  {
+    std::lock_guard lock(self->mutex_);
+    self->target_ = request.target;
+  }
 
   std::array<char, kDigestChars> digest_text;
   format_digest(self->digest_, digest_text);
@@ -707,6 +730,28 @@ void FetchTable::forget(const BlobFetch &fetch) {
 size_t FetchTable::running() const {
   std::lock_guard lock(mutex_);
   return fetches_[0].size() + fetches_[1].size();
+}
+
+std::vector<FetchSnapshot> FetchTable::snapshots(size_t count_max) const {
+  // The fetches are taken under the table's lock and asked outside it, so the table's lock is
+  // never held while a fetch's is taken.
+  std::vector<std::shared_ptr<BlobFetch>> running;
+  {
+    std::lock_guard lock(mutex_);
+    for (const Table &table : fetches_) {
+      for (const auto &[digest, weak] : table) {
+        if (running.size() >= count_max)
+          break;
+        if (std::shared_ptr<BlobFetch> fetch = weak.lock())
+          running.push_back(std::move(fetch));
+      }
+    }
+  }
+  std::vector<FetchSnapshot> snapshots;
+  snapshots.reserve(running.size());
+  for (const auto &fetch : running)
+    snapshots.push_back(fetch->snapshot());
+  return snapshots;
 }
 
 } // namespace regcache::registry

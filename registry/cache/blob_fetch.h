@@ -31,6 +31,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "core/log_sink.h"
 #include "core/task.h"
@@ -71,6 +72,17 @@ struct FetchResources {
   // it waits for its slowest reader when they are all in use (--uncached-reader-stall-ms).
   uint64_t uncached_window_bytes = 8u << 20;
   uint32_t uncached_reader_stall_ms = 5000;
+};
+
+// A running download as the status page shows it.
+struct FetchSnapshot {
+  Digest digest;
+  std::string repository; // from the upstream target; empty before the download starts
+  uint64_t written_bytes = 0;
+  bool total_known = false;
+  uint64_t total_bytes = 0;
+  uint32_t readers = 0; // clients following it now
+  bool passing_through = false;
 };
 
 class BlobFetch {
@@ -138,6 +150,7 @@ public:
   const Digest &digest() const { return digest_; }
   bool limited() const { return limited_; }
   Progress progress();
+  FetchSnapshot snapshot();
   // Suspends until the readable bytes pass `offset` or the state leaves `seen`; returns the new
   // progress at once when that is already true.
   core::Task<Progress> wait_beyond(uint64_t offset, State seen);
@@ -202,6 +215,7 @@ private:
   bool passing_through_ = false;
   uint64_t first_held_byte_ = 0;
   Reader *readers_ = nullptr; // every Reader of this fetch (intrusive list)
+  std::string target_;        // the upstream path, set once run() starts (for snapshot())
   http::ResponseFields answer_;
   std::string answer_body_;
   std::string failure_;
@@ -226,6 +240,8 @@ public:
   void forget(const BlobFetch &fetch);
   // Downloads in the table now (for the status line and metrics).
   size_t running() const;
+  // What the status page shows of at most `count_max` of them (in no order).
+  std::vector<FetchSnapshot> snapshots(size_t count_max) const;
 
 private:
   using Table = std::unordered_map<Digest, std::weak_ptr<BlobFetch>, DigestHash>;

@@ -9,6 +9,7 @@
 #include <string>
 #include <system_error>
 
+#include "registry/cache/atomic_file.h"
 #include "registry/cache/blob_store.h"
 #include "registry/cache/index_snapshot.h"
 #include "registry/cache/tag_index.h"
@@ -35,17 +36,8 @@ bool read_tag_file(int root_fd, const std::string &path, std::string &out) {
 }
 
 bool write_tag_file(BlobStore &store, const std::string &path, const std::string &text) {
-  StorePath temp = store.temp_path();
-  int fd = ::openat(store.root_fd(), temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0)
-    return false;
-  bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-  ::close(fd);
   // No fsync, as TagStore::save: a lost rewrite leaves the old file, whole.
-  if (written && ::renameat(store.root_fd(), temp.c_str(), store.root_fd(), path.c_str()) == 0)
-    return true;
-  ::unlinkat(store.root_fd(), temp.c_str(), 0);
-  return false;
+  return write_file_atomically_blocking(store, path.c_str(), text, false);
 }
 
 } // namespace

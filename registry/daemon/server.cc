@@ -226,6 +226,7 @@ bool Server::start(std::string *error) {
       return false;
     }
   }
+  traffic_history_.start(store_, [this] { return request_totals(); });
   if (budget_.fd_limit_too_low) {
     core::log_message(
         fmt::format("warning: the fd limit ({}) leaves no room for client connections "
@@ -339,6 +340,7 @@ void Server::join() {
     if (worker->thread.joinable())
       worker->thread.join();
   }
+  traffic_history_.stop(); // after the workers: their last requests are counted
   if (scrubber_)
     scrubber_->stop();
   if (evictor_)
@@ -372,6 +374,7 @@ void Server::run_worker(Worker &worker) {
   context.upstream_tls = &upstream_tls_;
   context.counters = &worker.counters;
   context.service = this;
+  context.image_rankings = &image_rankings_;
   if (connections_per_client_.enabled())
     context.connections_per_client = &connections_per_client_;
   for (const UpstreamConfig &upstream : config_.upstreams)

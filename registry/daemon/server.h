@@ -3,6 +3,7 @@
 // and its own SO_REUSEPORT listening socket, so the kernel spreads connections and nothing about
 // a connection is shared between threads.
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <thread>
@@ -23,11 +24,15 @@
 #include "registry/config/config.h"
 #include "registry/daemon/connection_budget.h"
 #include "registry/daemon/service_status.h"
+#include "registry/daemon/traffic_history.h"
 #include "registry/serve/connections_per_client.h"
+#include "registry/serve/image_rankings.h"
 #include "registry/serve/service_probe.h"
 #include "tls/tls_context.h"
 
 namespace regcache::registry {
+
+struct StatusPageView;
 
 class Server final : public ServiceProbe {
 public:
@@ -54,6 +59,11 @@ public:
   // ServiceProbe, for /metrics and /readyz (answered by the workers).
   std::string metrics_text() const override;
   bool ready(std::string *why) const override;
+  // The status page (server_status_page.cc).
+  std::string status_page_html() const override;
+  StatusPageView status_page_view() const;
+  // The page's upstream rows: the configured hosts, and what is known of their health.
+  void fill_upstream_rows(StatusPageView &view) const;
   // The watchdog: ask_workers() posts a question to every worker's ring, and workers_answered()
   // is true once each has run it (and none has ended). A worker stuck in a loop or a blocking
   // call never answers, and systemd restarts the service.
@@ -86,6 +96,11 @@ private:
   // evictor saves the index as it stops.
   std::unique_ptr<Scrubber> scrubber_;
   std::unique_ptr<Evictor> evictor_;
+  // For the status page: the images clients pull (counted by the workers) and the per-day
+  // figures (kept by their own thread, stopped after the workers).
+  ImageRankings image_rankings_;
+  TrafficHistory traffic_history_;
+  const std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();
 };
 
 } // namespace regcache::registry

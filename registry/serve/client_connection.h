@@ -95,6 +95,7 @@ public:
   // Chunked coding is HTTP/1.1's (RFC 9112 section 7).
   bool can_chunk() const { return request_version_minor_ >= 1; }
   void set_outcome(CacheOutcome outcome) { outcome_ = outcome; }
+  CacheOutcome outcome() const { return outcome_; }
   void set_request_kind(RequestKind kind) { request_kind_ = kind; }
   void set_upstream(std::string_view authority);
 

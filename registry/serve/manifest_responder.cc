@@ -6,6 +6,7 @@
 
 #include "core/unix_time.h"
 #include "registry/api/accept_kind.h"
+#include "registry/api/image_size.h"
 #include "registry/auth/upstream_auth.h"
 #include "registry/cache/blob_store.h"
 #include "registry/cache/manifest_memory.h"
@@ -15,6 +16,7 @@
 #include "registry/cache/single_flight.h"
 #include "registry/cache/tag_store.h"
 #include "registry/serve/client_access.h"
+#include "registry/serve/image_rankings.h"
 #include "registry/serve/stored_file.h"
 #include "registry/serve/upstream_answer.h"
 
@@ -244,6 +246,10 @@ core::Task<bool> accept_tag_manifest(ClientConnection &client, ProvenanceMark ma
   entry = entry_for(digest, answer, accept_mask);
   if (stored)
     co_await worker.tags.save(key, entry);
+  if (worker.image_rankings != nullptr) {
+    if (std::optional<uint64_t> image_bytes = image_bytes_of_manifest(answer.body))
+      worker.image_rankings->note_size(key.name, key.tag, *image_bytes);
+  }
   if (answer.fields.docker_content_digest.empty())
     answer.fields.docker_content_digest = to_string(digest);
   co_return true;
@@ -368,6 +374,26 @@ core::Task<int> revalidate(ClientConnection &client, const UpstreamChoice &upstr
   co_return kAskYourself;
 }
 
+// The status page's most-pulled images: a GET by tag that the client got a manifest for.
+void count_tag_pull(ClientConnection &client, const UpstreamChoice &upstream, const Route &route) {
+  ImageRankings *rankings = client.worker().image_rankings;
+  if (rankings == nullptr || client.is_head_request())
+    return;
+  switch (client.outcome()) {
+  case CacheOutcome::Hit:
+  case CacheOutcome::Revalidated:
+  case CacheOutcome::Miss:
+  case CacheOutcome::Stale:
+    rankings->count_pull(upstream.name, route.reference);
+    return;
+  case CacheOutcome::None:
+  case CacheOutcome::Follow:
+  case CacheOutcome::Pass:
+  case CacheOutcome::Error:
+    return;
+  }
+}
+
 core::Task<void> respond_by_tag(ClientConnection &client, const Route &route,
                                 const UpstreamChoice &upstream,
                                 std::span<const http::Header> accept) {
@@ -434,6 +460,7 @@ core::Task<void> respond_manifest(ClientConnection &client, const http::RequestH
     co_await respond_by_digest(client, head, route, upstream, accept);
   } else {
     co_await respond_by_tag(client, route, upstream, accept);
+    count_tag_pull(client, upstream, route);
   }
 }
 

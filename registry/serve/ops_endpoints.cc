@@ -25,6 +25,11 @@ core::Task<bool> serve_ops_endpoint(ClientConnection &client, const http::Reques
     }
     co_return true;
   }
+  if (request.path == "/_/status") {
+    std::string page = probe->status_page_html();
+    co_await client.send_simple(200, "text/html; charset=utf-8", page);
+    co_return true;
+  }
   if (request.path == "/metrics") {
     std::string text = probe->metrics_text();
     co_await client.send_simple(200, "text/plain; version=0.0.4; charset=utf-8", text);

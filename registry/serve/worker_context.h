@@ -31,6 +31,7 @@ class UpstreamAuth;
 class ClientAuth;
 class ConnectionsPerClient;
 class ServiceProbe;
+class ImageRankings;
 
 // What the server decided at start for every worker, from the settings and the fd limit
 // (registry/daemon/connection_budget.h).
@@ -82,6 +83,8 @@ struct WorkerContext {
   const ServiceProbe *service = nullptr; // the server, for /metrics and /readyz
   // Shared by the workers; null when --connections-per-client-max is 0.
   ConnectionsPerClient *connections_per_client = nullptr;
+  // The server's most-pulled and largest images, for the status page; null: not counted.
+  ImageRankings *image_rankings = nullptr;
 
   // The cap on client connections (the fd limit's or --connections-max, whichever is lower).
   const uint32_t connections_max;

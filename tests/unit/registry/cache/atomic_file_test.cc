@@ -104,5 +104,32 @@ TEST_F(AtomicFileTest, EmptyFileRoundTrips) {
   EXPECT_EQ(run(read_small_file(store_, "tags/empty", buffer)), 0);
 }
 
+// The blocking forms, for threads without a ring (the traffic history's).
+TEST_F(AtomicFileTest, BlockingWriteCreatesTheFileAndLeavesNothingInTmp) {
+  EXPECT_TRUE(write_file_atomically_blocking(store_, "meta/history", kSampleBytes, false));
+  EXPECT_EQ(file_text("meta/history"), kSampleBytes);
+  EXPECT_TRUE(tmp_is_empty());
+}
+
+TEST_F(AtomicFileTest, BlockingRewriteReplacesTheFileWhole) {
+  ASSERT_TRUE(write_file_atomically_blocking(store_, "meta/history", "a much longer first", true));
+  ASSERT_TRUE(write_file_atomically_blocking(store_, "meta/history", "short", true));
+  EXPECT_EQ(file_text("meta/history"), "short");
+}
+
+TEST_F(AtomicFileTest, BlockingWriteIntoAMissingFolderFailsAndLeavesNothingInTmp) {
+  EXPECT_FALSE(write_file_atomically_blocking(store_, "no/such/folder/f", "x", false));
+  EXPECT_TRUE(tmp_is_empty());
+}
+
+TEST_F(AtomicFileTest, BlockingReadReturnsTheBytesAndZeroForAMissingFile) {
+  ASSERT_TRUE(write_file_atomically_blocking(store_, "meta/history", kSampleBytes, false));
+  std::array<char, 64> buffer{};
+  int got = read_small_file_blocking(store_, "meta/history", buffer);
+  ASSERT_EQ(got, static_cast<int>(kSampleBytes.size()));
+  EXPECT_EQ(std::string(buffer.data(), static_cast<size_t>(got)), kSampleBytes);
+  EXPECT_EQ(read_small_file_blocking(store_, "meta/missing", buffer), 0);
+}
+
 } // namespace
 } // namespace regcache::registry

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <memory>
+#include <string>
+#include <vector>
 
 namespace regcache::registry {
 namespace {
@@ -108,6 +110,36 @@ TEST(BlobFetchTest, ReadersComeAndGoInAnyOrder) {
   first.reset();
   third.reset();
   // The fetch's destructor asserts that no reader is left.
+}
+
+TEST(FetchTableTest, SnapshotsCountTheReadersOfEachRunningFetch) {
+  FetchTable table;
+  bool created = false;
+  auto followed = table.join_or_create(digest_of_hex('6'), false, &created);
+  auto limited = table.join_or_create(digest_of_hex('7'), true, &created);
+  BlobFetch::Reader first(*followed);
+  BlobFetch::Reader second(*followed);
+  std::vector<FetchSnapshot> snapshots = table.snapshots(10);
+  ASSERT_EQ(snapshots.size(), 2u);
+  std::sort(snapshots.begin(), snapshots.end(),
+            [](const auto &a, const auto &b) { return a.readers > b.readers; });
+  EXPECT_EQ(snapshots[0].digest, digest_of_hex('6'));
+  EXPECT_EQ(snapshots[0].readers, 2u);
+  EXPECT_EQ(snapshots[1].digest, digest_of_hex('7'));
+  EXPECT_EQ(snapshots[1].readers, 0u);
+  // Before run() starts nothing names the repository or the size.
+  EXPECT_EQ(snapshots[0].repository, "");
+  EXPECT_FALSE(snapshots[0].total_known);
+}
+
+TEST(FetchTableTest, SnapshotsStopAtTheirBound) {
+  FetchTable table;
+  bool created = false;
+  std::vector<std::shared_ptr<BlobFetch>> fetches;
+  for (char c : std::string("89abcdef"))
+    fetches.push_back(table.join_or_create(digest_of_hex(c), c > 'b', &created));
+  EXPECT_EQ(table.snapshots(3).size(), 3u);
+  EXPECT_EQ(table.snapshots(100).size(), fetches.size());
 }
 
 } // namespace

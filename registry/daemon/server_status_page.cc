@@ -1,0 +1,89 @@
+// Server's status page: the view it is drawn from, gathered from the parts that own each number,
+// kept apart from the start-up and worker code in server.cc.
+#include <sys/statvfs.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "core/unix_time.h"
+#include "registry/config/options.h"
+#include "registry/daemon/server.h"
+#include "registry/serve/status_page.h"
+
+namespace regcache::registry {
+namespace {
+
+// Rows the page shows at most: the page stays small however busy the server is.
+constexpr size_t kDownloadRowsMax = 50;
+constexpr size_t kImageRowsMax = 10;
+constexpr size_t kDayRowsMax = 14;
+
+} // namespace
+
+void Server::fill_upstream_rows(StatusPageView &view) const {
+  // The configured upstreams by host. Their health, quota and counts come from the upstream
+  // observations (another branch); until they are connected here, the rest reads "not checked
+  // yet". Connect: for each row of upstream_observations(), set up, last_check_unix_s,
+  // ratelimit, requests, errors and too_many_requests on the row of its host, and copy
+  // recent_upstream_errors() into view.recent_errors.
+  for (const UpstreamConfig &upstream : config_.upstreams) {
+    UpstreamRow row;
+    row.host = upstream.host;
+    view.upstreams.push_back(std::move(row));
+  }
+}
+
+StatusPageView Server::status_page_view() const {
+  StatusPageView view;
+  view.version = std::string(kRegcacheVersion);
+  view.now_unix_s = core::unix_now_s();
+  view.uptime_s = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                            std::chrono::steady_clock::now() - started_at_)
+                                            .count());
+  const RequestTotals totals = request_totals();
+  const DayTraffic since_start = day_traffic_of(totals, 0);
+  view.requests = since_start.requests;
+  view.lookups = since_start.lookups;
+  view.answered = since_start.answered;
+  view.cache_bytes = since_start.cache_bytes;
+  size_t day_count = 0;
+  const auto days =
+      traffic_history_.current(totals, unix_day(view.now_unix_s)).newest_first(&day_count);
+  view.days.assign(days.begin(),
+                   days.begin() + static_cast<ptrdiff_t>(std::min(day_count, kDayRowsMax)));
+
+  const BlobIndex &index = store_.index();
+  view.cache_content_bytes = index.content_bytes();
+  view.cache_entries = index.count();
+  view.cache_max_bytes = config_.cache_max_size_bytes;
+  struct statvfs fs {};
+  if (::fstatvfs(store_.root_fd(), &fs) == 0) {
+    view.fs_total_bytes = static_cast<uint64_t>(fs.f_blocks) * fs.f_frsize;
+    view.fs_free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+  }
+  view.min_free_bytes = config_.min_free.bytes_of(view.fs_total_bytes);
+
+  view.most_pulled = image_rankings_.most_pulled(kImageRowsMax);
+  view.largest = image_rankings_.largest(kImageRowsMax);
+
+  view.downloads_running = fetches_.running();
+  for (const FetchSnapshot &fetch : fetches_.snapshots(kDownloadRowsMax)) {
+    DownloadRow row;
+    row.digest = to_string(fetch.digest);
+    row.repository = fetch.repository;
+    row.written_bytes = fetch.written_bytes;
+    if (fetch.total_known)
+      row.total_bytes = fetch.total_bytes;
+    row.readers = fetch.readers;
+    row.passing_through = fetch.passing_through;
+    view.downloads.push_back(std::move(row));
+  }
+  fill_upstream_rows(view);
+  return view;
+}
+
+std::string Server::status_page_html() const {
+  return render_status_page(status_page_view());
+}
+
+} // namespace regcache::registry
