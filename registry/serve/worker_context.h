@@ -97,6 +97,9 @@ struct WorkerContext {
   // Closed to make room and not gone yet: they no longer count against the cap.
   uint32_t connections_closing = 0;
   uint32_t fetches_running = 0;
+  // The upstream health probe runs on this worker (registry/serve/upstream_probe.h): a stopping
+  // worker waits for it like for its downloads.
+  bool upstream_probe_running = false;
   bool stopping = false;
 };
 

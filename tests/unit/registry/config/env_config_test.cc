@@ -154,6 +154,8 @@ TEST(ApplyEnvironmentTest, EveryOptionOfTheTableHasAVariableThatIsRead) {
         applied.config.min_free != defaults.min_free ||
         applied.config.scrub_rate != defaults.scrub_rate ||
         applied.config.access_log != defaults.access_log ||
+        applied.config.upstream_check_interval_ms != defaults.upstream_check_interval_ms ||
+        applied.config.metrics_listen_address != defaults.metrics_listen_address ||
         applied.config.registries.kind != defaults.registries.kind ||
         applied.config.allow_clients.everyone != defaults.allow_clients.everyone ||
         applied.config.htpasswd_file != defaults.htpasswd_file ||
@@ -161,7 +163,7 @@ TEST(ApplyEnvironmentTest, EveryOptionOfTheTableHasAVariableThatIsRead) {
     EXPECT_TRUE(changed) << name;
     ++checked;
   }
-  EXPECT_EQ(checked, 36u);
+  EXPECT_EQ(checked, 38u);
 }
 
 TEST(ApplyEnvironmentTest, CacheMaxSizeIsDockerRegistryProxysVariable) {

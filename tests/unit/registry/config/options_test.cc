@@ -412,7 +412,7 @@ TEST(HelpTextTest, EveryOptionEntryShowsItsDefaultAndEnvironmentVariable) {
     EXPECT_NE(entry.find("(default: "), std::string::npos) << entry;
     EXPECT_NE(entry.find("[env: REGCACHE_"), std::string::npos) << entry;
   }
-  EXPECT_EQ(count, 38u);
+  EXPECT_EQ(count, 40u);
 }
 
 TEST(HelpTextTest, NamesTheEnvironmentVariableOfAnOption) {
