@@ -179,14 +179,16 @@ class UpstreamObservations(unittest.TestCase):
         self.assertEqual(r.status, 200, r)
         r = self.rc.get("/v2/app/manifests/no-such-tag", {"Accept": rt.ALL_MANIFEST_TYPES})
         self.assertEqual(r.status, 404, r)
-        self.front.fail_manifests = 503
-        try:
-            r = self.rc.get("/v2/app/manifests/other-tag", {"Accept": rt.ALL_MANIFEST_TYPES})
-            self.assertGreaterEqual(r.status, 500, r)
-        finally:
-            self.front.fail_manifests = None
+        for injected_status in (503, 429):
+            self.front.fail_manifests = injected_status
+            try:
+                r = self.rc.get("/v2/app/manifests/tag-%d" % injected_status,
+                                {"Accept": rt.ALL_MANIFEST_TYPES})
+                self.assertEqual(r.status, injected_status, r)
+            finally:
+                self.front.fail_manifests = None
         after = self.scrape()
-        for status in ("200", "404", "503"):
+        for status in ("200", "404", "503", "429"):
             self.assertGreaterEqual(self.requests(after, status) - self.requests(before, status),
                                     1.0, "status %s: %r" % (status, self.front.seen()))
         # What the front answered with 503 is what regcache counted as 503, no more.
