@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "tests/unit/http/guarded_input.h"
+
 namespace regcache::http {
 namespace {
 
@@ -51,6 +53,21 @@ TEST(RateLimitHeader, RejectsValuesAboveTheMaximumWithoutOverflowing) {
 
 TEST(RateLimitHeader, RejectsControlCharactersInQuotedParameters) {
   EXPECT_FALSE(parse_ratelimit_header(std::string("1;q=\"a\nb\"")));
+}
+
+TEST(RateLimitHeader, NeverReadsPastTheValue) {
+  // Each value flush against an unreadable page, whole and every prefix: an over-read crashes.
+  testing::GuardedInput guarded(64);
+  for (const char *value : {"100;w=21600", "76 ; w = 21600 ", "5;q=\"a\\\"b\"", "5;q=\"open",
+                            "5;q=\"a\\", "100;w", "100;w=", "  ", "12345678901234567890"}) {
+    const std::string_view text(value);
+    for (size_t bytes = 0; bytes <= text.size(); ++bytes) {
+      const std::span<const char> placed = guarded.place(text.substr(0, bytes));
+      EXPECT_EQ(parse_ratelimit_header(std::string_view(placed.data(), placed.size())),
+                parse_ratelimit_header(std::string(text.substr(0, bytes))))
+          << value << " cut at " << bytes;
+    }
+  }
 }
 
 } // namespace
