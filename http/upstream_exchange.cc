@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "http/exchange_observer.h"
 #include "http/head_writer.h"
 #include "http/response_parser.h"
 
@@ -41,6 +42,11 @@ core::Task<int> UpstreamExchange::start(const Endpoint &endpoint, const Upstream
   if (rc < 0 && retryable) {
     connection_.reset();
     rc = co_await attempt(endpoint, request, false, &retryable, error);
+  }
+  if (request.observed_as != 0 && pool_.observer() != nullptr) {
+    const ExchangeReport report{endpoint, request, rc, rc == 0 ? &fields_ : nullptr,
+                                rc < 0 ? std::string_view(*error) : std::string_view()};
+    pool_.observer()->on_exchange(report);
   }
   co_return rc;
 }
@@ -153,6 +159,8 @@ core::Task<int> UpstreamExchange::attempt(const Endpoint &endpoint, const Upstre
   fields_.link = copy_field(head, "Link");
   fields_.etag = copy_field(head, "ETag");
   fields_.last_modified = copy_field(head, "Last-Modified");
+  fields_.ratelimit_limit = copy_field(head, "RateLimit-Limit");
+  fields_.ratelimit_remaining = copy_field(head, "RateLimit-Remaining");
   framing_ = head.framing;
   keep_alive_ = head.keep_alive;
   body_remaining_ = head.framing == BodyFraming::ContentLength ? head.content_length : 0;

@@ -22,6 +22,9 @@ struct UpstreamRequest {
   std::span<const Header> headers; // extra request headers (Accept, Authorization, ...)
   std::string_view body;           // sent with Content-Length when not empty (token POSTs)
   std::string_view body_content_type;
+  // What the caller says this request is, for the pool's ExchangeObserver (http/
+  // exchange_observer.h); 0: not reported. Its meaning is the observer's, not http's.
+  uint32_t observed_as = 0;
 };
 
 // The response fields regcache uses, copied out of the receive buffer.
@@ -37,6 +40,9 @@ struct ResponseFields {
   std::string link;
   std::string etag;
   std::string last_modified;
+  // Docker Hub's quota (http/ratelimit_header.h parses them); empty when absent.
+  std::string ratelimit_limit;
+  std::string ratelimit_remaining;
 };
 
 // How much of an unwanted body (a 401's, a redirect's) is read to keep its connection: more

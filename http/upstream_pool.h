@@ -21,6 +21,8 @@
 
 namespace regcache::http {
 
+class ExchangeObserver;
+
 struct UpstreamSettings {
   uint32_t connect_timeout_ms = 5000;
   uint32_t read_timeout_ms = 60000; // longest silence in a response; also a send's timeout
@@ -80,6 +82,10 @@ public:
   UpstreamPool(const UpstreamPool &) = delete;
   UpstreamPool &operator=(const UpstreamPool &) = delete;
   const UpstreamSettings &settings() const { return settings_; }
+  // Told the outcome of every exchange through this pool that asks for it
+  // (UpstreamRequest::observed_as); null: none. Not owned; it outlives the pool's exchanges.
+  void set_observer(ExchangeObserver *observer) { observer_ = observer; }
+  ExchangeObserver *observer() const { return observer_; }
 
   // An idle pooled connection to the endpoint, or a new one (resolve, connect, TLS handshake).
   // On failure returns null, sets `error` to a message fit for a log line and `*failure` to
@@ -122,6 +128,7 @@ private:
   void close_least_recent();
 
   UpstreamSettings settings_;
+  ExchangeObserver *observer_ = nullptr;
   uint32_t in_use_ = 0;         // connections out of the pool, and connects in progress
   core::LruMap<IdleList> idle_; // by pool key; no key holds an empty list
   size_t idle_total_ = 0;       // connections in idle_'s lists

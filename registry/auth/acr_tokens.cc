@@ -42,8 +42,8 @@ bool parse_url(const std::string &text, Url &out) {
 // POSTs a form and returns the answer (status checked by the caller); an answer larger than
 // any token response is an error.
 core::Task<void> post_form(http::UpstreamPool &pool, const Url &url, const std::string &form,
-                           SmallResponse &answer) {
-  const http::UpstreamRequest request{"POST", url.target, {}, form, kFormType};
+                           uint32_t observed_as, SmallResponse &answer) {
+  const http::UpstreamRequest request{"POST", url.target, {}, form, kFormType, observed_as};
   co_await fetch_small(pool, url.endpoint, request, kAnswerBytesMax, answer);
   if (answer.rc == 0 && answer.too_large) {
     answer.rc = -E2BIG;
@@ -73,7 +73,7 @@ core::Task<int> read_token_file(const std::string &path, std::string &token, std
 
 // Step 1: an Entra ID access token for the ARM audience.
 core::Task<int> entra_token(http::UpstreamPool &pool, const AcrSettings &acr, std::string &token,
-                            uint32_t &lifetime_s, std::string *error) {
+                            uint32_t &lifetime_s, uint32_t observed_as, std::string *error) {
   if (!acr.token_file.empty()) {
     int rc = co_await read_token_file(acr.token_file, token, error);
     lifetime_s = jwt_lifetime_s(token, kFallbackLifetimeS);
@@ -94,7 +94,7 @@ core::Task<int> entra_token(http::UpstreamPool &pool, const AcrSettings &acr, st
          {"client_secret", acr.client_secret},
          {"scope", scope}}};
     std::string form = form_urlencode(fields);
-    co_await post_form(pool, url, form, answer);
+    co_await post_form(pool, url, form, observed_as, answer);
   } else {
     // Managed identity through the instance metadata endpoint; AZURE_CLIENT_ID picks a
     // user-assigned identity.
@@ -108,8 +108,8 @@ core::Task<int> entra_token(http::UpstreamPool &pool, const AcrSettings &acr, st
       co_return -EINVAL;
     }
     static constexpr http::Header kMetadata{"Metadata", "true"};
-    const http::UpstreamRequest request{"GET", url.target,
-                                        std::span<const http::Header>(&kMetadata, 1)};
+    const http::UpstreamRequest request{
+        "GET", url.target, std::span<const http::Header>(&kMetadata, 1), {}, {}, observed_as};
     co_await fetch_small(pool, url.endpoint, request, kAnswerBytesMax, answer);
   }
   if (answer.rc < 0) {
@@ -148,7 +148,7 @@ std::string refresh_token_key(const UpstreamChoice &upstream) {
 // Step 2: the ACR refresh token for this registry (cached, single flight).
 core::Task<int> acr_refresh_token(http::UpstreamPool &pool, TokenCache &tokens,
                                   const UpstreamChoice &upstream, std::string &refresh_token,
-                                  std::string *error) {
+                                  uint32_t observed_as, std::string *error) {
   const AcrSettings &acr = upstream.config->acr;
   std::string key = refresh_token_key(upstream);
   TokenCache::Lookup lookup = co_await tokens.acquire(key);
@@ -162,7 +162,7 @@ core::Task<int> acr_refresh_token(http::UpstreamPool &pool, TokenCache &tokens,
   }
   std::string entra;
   uint32_t entra_lifetime_s = 0;
-  int rc = co_await entra_token(pool, acr, entra, entra_lifetime_s, error);
+  int rc = co_await entra_token(pool, acr, entra, entra_lifetime_s, observed_as, error);
   if (rc < 0) {
     tokens.fail(key, *error, rc == -EBUSY ? -EBUSY : -EACCES);
     co_return rc;
@@ -183,7 +183,7 @@ core::Task<int> acr_refresh_token(http::UpstreamPool &pool, TokenCache &tokens,
   size_t field_count = acr.tenant_id.empty() ? 3 : 4;
   std::string form = form_urlencode(std::span(fields.data(), field_count));
   SmallResponse answer;
-  co_await post_form(pool, url, form, answer);
+  co_await post_form(pool, url, form, observed_as, answer);
   if (answer.rc < 0 || answer.fields.status != 200) {
     *error = answer.rc < 0 ? "ACR exchange: " + answer.error
                            : fmt::format("ACR /oauth2/exchange answered {}", answer.fields.status);
@@ -207,9 +207,9 @@ core::Task<int> acr_refresh_token(http::UpstreamPool &pool, TokenCache &tokens,
 core::Task<int> acr_access_token(http::UpstreamPool &pool, TokenCache &tokens,
                                  const UpstreamChoice &upstream, const std::string &challenge_realm,
                                  const std::string &scope, std::string &token, uint32_t &lifetime_s,
-                                 std::string *error) {
+                                 uint32_t observed_as, std::string *error) {
   std::string refresh_token;
-  int rc = co_await acr_refresh_token(pool, tokens, upstream, refresh_token, error);
+  int rc = co_await acr_refresh_token(pool, tokens, upstream, refresh_token, observed_as, error);
   if (rc < 0)
     co_return rc;
   const AcrSettings &acr = upstream.config->acr;
@@ -230,7 +230,7 @@ core::Task<int> acr_access_token(http::UpstreamPool &pool, TokenCache &tokens,
        {"refresh_token", refresh_token}}};
   std::string form = form_urlencode(fields);
   SmallResponse answer;
-  co_await post_form(pool, url, form, answer);
+  co_await post_form(pool, url, form, observed_as, answer);
   if (answer.rc < 0) {
     *error = "ACR token endpoint: " + answer.error;
     co_return answer.rc;

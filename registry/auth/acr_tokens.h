@@ -17,9 +17,11 @@
 
 namespace regcache::registry {
 
+// `observed_as` tags the token requests for the worker's upstream observer
+// (registry/upstream/upstream_observer.h).
 core::Task<int> acr_access_token(http::UpstreamPool &pool, TokenCache &tokens,
                                  const UpstreamChoice &upstream, const std::string &challenge_realm,
                                  const std::string &scope, std::string &token, uint32_t &lifetime_s,
-                                 std::string *error);
+                                 uint32_t observed_as, std::string *error);
 
 } // namespace regcache::registry

@@ -13,6 +13,7 @@
 #include "registry/auth/form_encoding.h"
 #include "registry/auth/token_response.h"
 #include "registry/config/credentials.h"
+#include "registry/upstream/upstream_observer.h"
 
 namespace regcache::registry {
 namespace {
@@ -129,7 +130,8 @@ core::Task<int> UpstreamAuth::fetch_registry_token(http::UpstreamPool &pool,
   }
   SmallResponse answer;
   std::span<const http::Header> header_span(headers.data(), header_count);
-  const http::UpstreamRequest request{"GET", target, header_span};
+  const http::UpstreamRequest request{
+      "GET", target, header_span, {}, {}, observed_as(config_, upstream, ObservedAs::Token)};
   co_await fetch_small(pool, realm, request, kTokenBodyBytesMax, answer);
   if (answer.rc < 0) {
     *error = "token server: " + answer.error;
@@ -191,7 +193,8 @@ core::Task<int> UpstreamAuth::authorization(http::UpstreamPool &pool,
   int rc = 0;
   if (is_acr(upstream)) {
     rc = co_await acr_access_token(pool, tokens_, upstream, challenge.realm, scope, token,
-                                   lifetime_s, error);
+                                   lifetime_s, observed_as(config_, upstream, ObservedAs::Token),
+                                   error);
   } else {
     rc = co_await fetch_registry_token(pool, upstream, challenge, scope, token, lifetime_s, error);
   }
@@ -226,6 +229,8 @@ core::Task<int> UpstreamAuth::start(http::UpstreamPool &pool, http::UpstreamExch
       headers[count++] = http::Header{"Authorization", authorization};
     http::UpstreamRequest authorized = request;
     authorized.headers = std::span<const http::Header>(headers.data(), count);
+    if (authorized.observed_as == 0) // every registry request is counted for its upstream
+      authorized.observed_as = observed_as(config_, upstream, ObservedAs::Registry);
     rc = co_await exchange.start(upstream.endpoint, authorized, error);
     if (rc < 0 || exchange.fields().status != 401) {
       if (rc == 0 && challenge.scheme == Scheme::Unknown) {

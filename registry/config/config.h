@@ -97,6 +97,13 @@ struct Config {
   std::string log_file;
   core::LogFormat log_format = core::LogFormat::Text;
 
+  // Upstream observations (README "Metrics and health"): a configured upstream nothing has
+  // reached for this long gets a cheap GET /v2/ without credentials, so /readyz and
+  // regcache_upstream_up know whether it answers; 0: no probe. A separate listener for
+  // /metrics, /livez and /readyz only; empty: they are answered on the main port.
+  uint32_t upstream_check_interval_ms = 30'000;
+  std::string metrics_listen_address;
+
   // Which registries clients may name beyond the configured upstreams (?ns=). Whatever it
   // says, an unconfigured host is reached only at a public address.
   RegistryPolicy registries;

@@ -97,6 +97,21 @@ constexpr std::array kOptions = {
                        "load balancer without stopping it)",
                .text_field = &Config::drain_file,
                .default_text = "none"},
+    OptionSpec{.name = "metrics-listen",
+               .kind = Kind::ListenAddress,
+               .value_name = "ADDR",
+               .help = "also listen here, IPv4:port or [IPv6]:port, for /metrics, /livez and "
+                       "/readyz only (everything else 404); /metrics then leaves the main port, "
+                       "which keeps /livez and /readyz for load balancers",
+               .text_field = &Config::metrics_listen_address,
+               .default_text = "none (all three on the main port)"},
+    OptionSpec{.name = "upstream-check-interval-ms",
+               .kind = Kind::Count32,
+               .value_name = "MS",
+               .help = "probe a configured upstream with GET /v2/ (no credentials; 401 counts as "
+                       "reachable) when nothing reached it for this long; /readyz fails when no "
+                       "upstream answered its last check; 0: no probe",
+               .count32_field = &Config::upstream_check_interval_ms},
     OptionSpec{.name = "cache-max-size",
                .kind = Kind::ByteSize,
                .value_name = "SIZE",

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdio>
 #include <future>
+#include <optional>
 
 #include "core/frame_pool.h"
 #include "core/io_ops.h"
@@ -23,6 +24,7 @@
 #include "core/wait_list.h"
 #include "registry/serve/client_connection.h"
 #include "registry/serve/request_handler.h"
+#include "registry/serve/upstream_probe.h"
 #include "registry/serve/worker_context.h"
 
 namespace regcache::registry {
@@ -30,6 +32,7 @@ namespace regcache::registry {
 struct Server::Worker {
   unsigned index = 0;
   int listen_fd = -1;
+  int metrics_listen_fd = -1; // --metrics-listen; -1: none
   std::thread thread;
   std::atomic<int> ring_fd{-1};
   core::Waiter stop_waiter; // armed by the worker before it reports ready
@@ -50,6 +53,7 @@ namespace {
 
 struct AcceptContext {
   WorkerContext *worker;
+  bool ops_only = false; // the --metrics-listen listener
 };
 
 void on_accept(void *context, int fd, bool fds_exhausted) {
@@ -74,7 +78,10 @@ void on_accept(void *context, int fd, bool fds_exhausted) {
   int one = 1;
   // Response heads and small manifests are latency-bound; do not let Nagle hold them.
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  core::spawn(serve_client(worker, fd));
+  if (accept->ops_only)
+    core::spawn(serve_ops_client(worker, fd));
+  else
+    core::spawn(serve_client(worker, fd));
 }
 
 // A burst is over when a worker's connections fall to a quarter of a peak of at least this many.
@@ -114,10 +121,12 @@ void return_burst_memory(WorkerContext &worker) {
 }
 
 core::Task<void> watch_for_stop(core::Waiter &stop_waiter, WorkerContext &worker,
-                                core::Listener &listener) {
+                                core::Listener &listener, core::Listener *metrics_listener) {
   co_await stop_waiter;
   worker.stopping = true;
   listener.stop();
+  if (metrics_listener != nullptr)
+    metrics_listener->stop();
   for (ClientConnection *connection = worker.connections; connection != nullptr;
        connection = connection->next) {
     connection->stop_if_idle();
@@ -217,6 +226,9 @@ bool Server::start(std::string *error) {
       return false;
     workers_.push_back(std::move(worker));
   }
+  if (!listen_for_metrics(count, error))
+    return false;
+  upstream_observers_ = std::make_unique<UpstreamObservers>(config_, count);
   for (auto &worker : workers_) {
     std::future<std::string> started = worker->started.get_future();
     worker->thread = std::thread([this, raw = worker.get()] { run_worker(*raw); });
@@ -260,6 +272,26 @@ bool Server::start(std::string *error) {
       config_.default_upstream().url.url(), config_.cache_dir, fd_limit_.soft, raised,
       fd_limit_.hard, budget_.connections_max,
       budget_.limited_by_fds ? "sized from the fd limit" : "--connections-max", per_client));
+  return true;
+}
+
+bool Server::listen_for_metrics(unsigned workers, std::string *error) {
+  if (config_.metrics_listen_address.empty())
+    return true;
+  core::SocketAddress address;
+  if (!core::parse_socket_address(config_.metrics_listen_address, address, error))
+    return false;
+  // One socket per worker with SO_REUSEPORT, as for the main port: a scrape is served by
+  // whichever worker the kernel picks, and sums over all of them anyway.
+  for (auto &worker : workers_) {
+    worker->metrics_listen_fd = core::listen_tcp(address, workers > 1, 128, error);
+    if (worker->metrics_listen_fd < 0) {
+      *error = "--metrics-listen " + config_.metrics_listen_address + ": " + *error;
+      return false;
+    }
+  }
+  fmt::print(stderr, "regcache: metrics on {} (/metrics, /livez, /readyz)\n",
+             config_.metrics_listen_address);
   return true;
 }
 
@@ -372,6 +404,7 @@ void Server::run_worker(Worker &worker) {
   WorkerContext context(config_, store_, fetches_, tags_, *auth_, client_auth_, revalidations_,
                         ttl_policy_, upstream_settings, limits);
   context.upstream_tls = &upstream_tls_;
+  context.upstreams.set_observer(&upstream_observers_->worker(worker.index));
   context.counters = &worker.counters;
   context.service = this;
   context.image_rankings = &image_rankings_;
@@ -383,8 +416,18 @@ void Server::run_worker(Worker &worker) {
   AcceptContext accept_context{&context};
   core::Listener listener(worker.listen_fd, &on_accept, &accept_context);
   listener.start();
+  AcceptContext metrics_accept_context{&context, true};
+  std::optional<core::Listener> metrics_listener;
+  if (worker.metrics_listen_fd >= 0) {
+    metrics_listener.emplace(worker.metrics_listen_fd, &on_accept, &metrics_accept_context);
+    metrics_listener->start();
+  }
   worker.stop_waiter.arm();
-  core::spawn(watch_for_stop(worker.stop_waiter, context, listener));
+  core::spawn(watch_for_stop(worker.stop_waiter, context, listener,
+                             metrics_listener ? &*metrics_listener : nullptr));
+  // One worker probes the upstreams nothing has reached lately (registry/serve/upstream_probe.h).
+  if (worker.index == 0 && config_.upstream_check_interval_ms > 0)
+    core::spawn(probe_upstreams(context, *upstream_observers_));
   worker.ring_fd = ring.fd();
   worker.started.set_value(std::string());
 
@@ -398,7 +441,8 @@ void Server::run_worker(Worker &worker) {
   const Clock::time_point grace_deadline =
       Clock::now() + std::chrono::milliseconds(config_.shutdown_grace_ms);
   while ((context.connection_count > 0 || context.fetches_running > 0 ||
-          context.refusals.in_flight() > 0 || !listener.stopped()) &&
+          context.refusals.in_flight() > 0 || !listener.stopped() ||
+          (metrics_listener && !metrics_listener->stopped()) || context.upstream_probe_running) &&
          Clock::now() < grace_deadline) {
     ring.run_once(100);
   }
@@ -420,7 +464,7 @@ void Server::run_worker(Worker &worker) {
   context.upstreams.clear();
   worker.done = true;
   if (context.connection_count > 0 || context.fetches_running > 0 ||
-      context.refusals.in_flight() > 0) {
+      context.refusals.in_flight() > 0 || context.upstream_probe_running) {
     // Coroutines still suspended on this ring would outlive it; the process is ending anyway,
     // so leave without unwinding them.
     std::fflush(stderr);

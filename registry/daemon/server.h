@@ -28,7 +28,13 @@
 #include "registry/serve/connections_per_client.h"
 #include "registry/serve/image_rankings.h"
 #include "registry/serve/service_probe.h"
+#include "registry/upstream/upstream_observation.h"
+#include "registry/upstream/upstream_observer.h"
 #include "tls/tls_context.h"
+
+namespace regcache::core {
+class PrometheusText;
+} // namespace regcache::core
 
 namespace regcache::registry {
 
@@ -56,6 +62,11 @@ public:
   // Sums over the workers, callable from any thread while the server runs.
   RequestTotals request_totals() const override;
   ServiceSummary summary() const;
+  // What the upstreams answered (registry/upstream/upstream_observation.h), for the status
+  // page: one entry per configured upstream in configuration order, and the recent failures
+  // and 429s, oldest first. Callable from any thread while the server runs.
+  std::vector<UpstreamObservation> upstream_observations() const;
+  std::vector<RecentUpstreamError> recent_upstream_errors() const;
   // ServiceProbe, for /metrics and /readyz (answered by the workers).
   std::string metrics_text() const override;
   bool ready(std::string *why) const override;
@@ -75,6 +86,11 @@ private:
   static void on_heartbeat(core::Operation &op, int32_t result, uint32_t flags);
   static bool worker_done(const Worker &worker);
   void run_worker(Worker &worker);
+  // --metrics-listen: one socket per worker; true when not given.
+  bool listen_for_metrics(unsigned workers, std::string *error);
+  // The upstream part of metrics_text() and ready() (server_metrics.cc).
+  void write_upstream_metrics(core::PrometheusText &out) const;
+  bool an_upstream_reachable(std::string *why) const;
 
   Config config_;
   BlobStore store_;
@@ -101,6 +117,8 @@ private:
   ImageRankings image_rankings_;
   TrafficHistory traffic_history_;
   const std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();
+  // What the upstreams answered, one observer per worker (set as its pool's); made at start.
+  std::unique_ptr<UpstreamObservers> upstream_observers_;
 };
 
 } // namespace regcache::registry

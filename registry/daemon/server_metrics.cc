@@ -1,8 +1,11 @@
-// Server's ServiceProbe: the metrics text and the readiness check, kept apart from the start-up
-// and worker code in server.cc.
+// Server's ServiceProbe: the metrics text and the readiness check, and the upstream
+// observations behind them, kept apart from the start-up and worker code in server.cc.
 #include <unistd.h>
 
+#include <algorithm>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/prometheus_text.h"
 #include "registry/config/options.h"
@@ -100,7 +103,139 @@ std::string Server::metrics_text() const {
              evictor_ ? evictor_->evicted_bytes_total() : 0);
   out.family("regcache_workers", Type::Gauge, "worker threads, each with its own ring");
   out.sample("regcache_workers", {}, uint64_t{workers_.size()});
+
+  // Client connections (the workers' counts of opened and closed, summed).
+  out.family("regcache_client_connections_open", Type::Gauge, "client connections open now");
+  out.sample("regcache_client_connections_open", {},
+             totals.connections_opened -
+                 std::min(totals.connections_opened, totals.connections_closed));
+  out.family("regcache_client_connections_accepted_total", Type::Counter,
+             "client connections taken and served (not those refused at a bound)");
+  out.sample("regcache_client_connections_accepted_total", {}, totals.connections_opened);
+
+  write_upstream_metrics(out);
   return out.text();
+}
+
+// What the upstreams answered: requests by status, token requests by result, health and the
+// Docker Hub quota, from the workers' observers (registry/upstream/upstream_observer.h).
+void Server::write_upstream_metrics(core::PrometheusText &out) const {
+  using Type = core::PrometheusText::Type;
+  if (!upstream_observers_)
+    return;
+  std::vector<UpstreamSlotTotals> slots;
+  slots.reserve(upstream_observers_->slots());
+  for (size_t slot = 0; slot < upstream_observers_->slots(); ++slot)
+    slots.push_back(upstream_observers_->totals(slot));
+  auto label_of = [this](size_t slot) -> std::string_view {
+    return slot < config_.upstreams.size() ? std::string_view(config_.upstreams[slot].host)
+                                           : kUnconfiguredUpstreamLabel;
+  };
+  out.family("regcache_upstream_requests_total", Type::Counter,
+             "requests sent to upstream registries (manifests, blobs, HEADs, relays, health "
+             "probes), by upstream and the status of the answer; status=\"error\": no answer "
+             "(connection, TLS, timeout)");
+  for (size_t slot = 0; slot < slots.size(); ++slot) {
+    const UpstreamSlotTotals &totals = slots[slot];
+    for (size_t i = 0; i < kObservedStatuses; ++i) {
+      if (totals.by_status[i] == 0)
+        continue; // series appear once they count something
+      const std::string status = std::to_string(kObservedStatusFirst + i);
+      out.sample("regcache_upstream_requests_total",
+                 {{"upstream", label_of(slot)}, {"status", status}}, totals.by_status[i]);
+    }
+    if (totals.no_answer != 0) {
+      out.sample("regcache_upstream_requests_total",
+                 {{"upstream", label_of(slot)}, {"status", "error"}}, totals.no_answer);
+    }
+  }
+  out.family("regcache_upstream_token_requests_total", Type::Counter,
+             "requests to upstreams' token servers (bearer flow, ACR exchange and token, Entra "
+             "ID), by upstream and result (ok, denied: 401/403, failed: another status, error: "
+             "no answer)");
+  for (size_t slot = 0; slot < slots.size(); ++slot) {
+    for (size_t result = 0; result < kTokenResults; ++result) {
+      const uint64_t count = slots[slot].tokens[result];
+      if (count == 0)
+        continue;
+      out.sample("regcache_upstream_token_requests_total",
+                 {{"upstream", label_of(slot)},
+                  {"result", token_result_label(static_cast<TokenResult>(result))}},
+                 count);
+    }
+  }
+  // Health and quota: configured upstreams only (the unconfigured slot is many registries).
+  out.family("regcache_upstream_up", Type::Gauge,
+             "1 when the upstream's last contact (a request or the probe) got an answer below "
+             "500; 1 before any contact");
+  for (size_t slot = 0; slot < config_.upstreams.size(); ++slot)
+    out.sample("regcache_upstream_up", {{"upstream", label_of(slot)}},
+               uint64_t{slots[slot].up ? 1u : 0u});
+  out.family("regcache_upstream_last_check_timestamp_seconds", Type::Gauge,
+             "Unix time of the upstream's last contact; 0: none yet");
+  for (size_t slot = 0; slot < config_.upstreams.size(); ++slot)
+    out.sample("regcache_upstream_last_check_timestamp_seconds", {{"upstream", label_of(slot)}},
+               static_cast<double>(slots[slot].contact_unix_ms) / 1000.0);
+  struct Quota {
+    std::string_view upstream;
+    std::string credential;
+    RateLimit value;
+  };
+  std::vector<Quota> quotas;
+  for (size_t slot = 0; slot < config_.upstreams.size(); ++slot) {
+    if (slots[slot].ratelimit)
+      quotas.push_back(Quota{label_of(slot), credential_label(config_, config_.upstreams[slot]),
+                             *slots[slot].ratelimit});
+  }
+  out.family("regcache_upstream_ratelimit_remaining", Type::Gauge,
+             "requests left in the upstream's window, from its last RateLimit-Remaining header "
+             "(Docker Hub's pull quota)");
+  for (const Quota &quota : quotas)
+    out.sample("regcache_upstream_ratelimit_remaining",
+               {{"upstream", quota.upstream}, {"credential", quota.credential}},
+               quota.value.remaining);
+  out.family("regcache_upstream_ratelimit_limit", Type::Gauge,
+             "requests allowed per window, from the upstream's last RateLimit-Limit header");
+  for (const Quota &quota : quotas)
+    out.sample("regcache_upstream_ratelimit_limit",
+               {{"upstream", quota.upstream}, {"credential", quota.credential}}, quota.value.limit);
+  out.family("regcache_upstream_ratelimit_window_seconds", Type::Gauge,
+             "the quota's window (the headers' w= parameter), when the upstream gives one");
+  for (const Quota &quota : quotas) {
+    if (quota.value.window_s != 0)
+      out.sample("regcache_upstream_ratelimit_window_seconds",
+                 {{"upstream", quota.upstream}, {"credential", quota.credential}},
+                 quota.value.window_s);
+  }
+}
+
+// The upstream observations as plain values, for the status page.
+std::vector<UpstreamObservation> Server::upstream_observations() const {
+  std::vector<UpstreamObservation> out;
+  if (!upstream_observers_)
+    return out;
+  out.reserve(config_.upstreams.size());
+  for (size_t slot = 0; slot < config_.upstreams.size(); ++slot) {
+    const UpstreamSlotTotals totals = upstream_observers_->totals(slot);
+    UpstreamObservation seen;
+    seen.host = config_.upstreams[slot].host;
+    seen.up = totals.up;
+    seen.last_check_unix_s = totals.contact_unix_ms / 1000;
+    seen.ratelimit = totals.ratelimit;
+    if (seen.ratelimit)
+      seen.ratelimit->credential = credential_label(config_, config_.upstreams[slot]);
+    seen.requests = totals.requests();
+    seen.errors = totals.no_answer + totals.server_errors();
+    seen.too_many_requests = totals.status_count(429);
+    out.push_back(std::move(seen));
+  }
+  return out;
+}
+
+std::vector<RecentUpstreamError> Server::recent_upstream_errors() const {
+  if (!upstream_observers_)
+    return {};
+  return upstream_observers_->recent().snapshot();
 }
 
 bool Server::ready(std::string *why) const {
@@ -123,7 +258,27 @@ bool Server::ready(std::string *why) const {
       return false;
     }
   }
-  return true;
+  return an_upstream_reachable(why);
+}
+
+// The "at least one upstream reachable within its last check". An upstream not
+// contacted yet counts as reachable: right after start nothing is known, and failing readiness
+// then would keep a fresh instance out of its load balancer before it has tried anything (the
+// probe reaches every configured upstream within a tick of the start).
+bool Server::an_upstream_reachable(std::string *why) const {
+  if (!upstream_observers_)
+    return true;
+  std::string down;
+  for (size_t slot = 0; slot < config_.upstreams.size(); ++slot) {
+    const UpstreamSlotTotals totals = upstream_observers_->totals(slot);
+    if (totals.contact_unix_ms == 0 || totals.up)
+      return true;
+    if (!down.empty())
+      down += ", ";
+    down += config_.upstreams[slot].host;
+  }
+  *why = "no upstream answered at its last check (" + down + ")";
+  return false;
 }
 
 } // namespace regcache::registry

@@ -21,15 +21,36 @@ constexpr size_t kDayRowsMax = 14;
 } // namespace
 
 void Server::fill_upstream_rows(StatusPageView &view) const {
-  // The configured upstreams by host. Their health, quota and counts come from the upstream
-  // observations (another branch); until they are connected here, the rest reads "not checked
-  // yet". Connect: for each row of upstream_observations(), set up, last_check_unix_s,
-  // ratelimit, requests, errors and too_many_requests on the row of its host, and copy
-  // recent_upstream_errors() into view.recent_errors.
-  for (const UpstreamConfig &upstream : config_.upstreams) {
+  // One row per configured upstream, in configuration order (upstream_observations() keeps
+  // it). "Not checked yet" stays for an upstream nothing has reached: its time is 0.
+  for (UpstreamObservation &seen : upstream_observations()) {
     UpstreamRow row;
-    row.host = upstream.host;
+    row.host = std::move(seen.host);
+    if (seen.last_check_unix_s > 0) {
+      row.up = seen.up;
+      row.last_check_unix_s = seen.last_check_unix_s;
+    }
+    if (seen.ratelimit) {
+      row.ratelimit = RateLimitRow{.limit = seen.ratelimit->limit,
+                                   .remaining = seen.ratelimit->remaining,
+                                   .window_s = seen.ratelimit->window_s,
+                                   .credential = std::move(seen.ratelimit->credential)};
+    }
+    row.requests = seen.requests;
+    row.errors = seen.errors;
+    row.too_many_requests = seen.too_many_requests;
     view.upstreams.push_back(std::move(row));
+  }
+  for (RecentUpstreamError &failure : recent_upstream_errors()) {
+    RecentErrorRow row;
+    row.unix_s = failure.unix_ms / 1000;
+    row.upstream = std::move(failure.upstream);
+    row.method = std::move(failure.method);
+    row.path = std::move(failure.path);
+    if (failure.status != 0)
+      row.status = failure.status;
+    row.error = std::move(failure.error);
+    view.recent_errors.push_back(std::move(row));
   }
 }
 

@@ -40,6 +40,8 @@ ClientConnection::ClientConnection(WorkerContext &worker, int fd)
   worker_.connections = this;
   worker_.connection_count++;
   worker_.connection_peak = std::max(worker_.connection_peak, worker_.connection_count);
+  if (worker_.counters != nullptr)
+    worker_.counters->connection_opened();
   if (ConnectionsPerClient *counts = worker_.connections_per_client) {
     sockaddr_storage peer{};
     socklen_t length = sizeof(peer);
@@ -68,6 +70,8 @@ ClientConnection::~ClientConnection() {
   if (worker_.connections == this)
     worker_.connections = next;
   worker_.connection_count--;
+  if (worker_.counters != nullptr)
+    worker_.counters->connection_closed();
 }
 
 void ClientConnection::stop_if_idle() {

@@ -45,6 +45,17 @@ public:
         std::memory_order_relaxed);
   }
 
+  // Client connections this worker took and ended (regcache_client_connections_*): the open
+  // ones are the difference, so the worker never stores a count another thread must trust.
+  void connection_opened() { bump(connections_opened_, 1); }
+  void connection_closed() { bump(connections_closed_, 1); }
+  uint64_t connections_opened() const {
+    return connections_opened_.load(std::memory_order_relaxed);
+  }
+  uint64_t connections_closed() const {
+    return connections_closed_.load(std::memory_order_relaxed);
+  }
+
   uint64_t duration_count(RequestKind kind, size_t bucket) const {
     return durations_[static_cast<size_t>(kind)].buckets[bucket].load(std::memory_order_relaxed);
   }
@@ -66,6 +77,8 @@ private:
   };
   std::array<std::array<Cell, kCacheOutcomes>, kRequestKinds> cells_{};
   std::array<Durations, kRequestKinds> durations_{};
+  std::atomic<uint64_t> connections_opened_{0};
+  std::atomic<uint64_t> connections_closed_{0};
 };
 
 // The sums over every worker, as plain numbers.
@@ -74,8 +87,14 @@ struct RequestTotals {
   std::array<std::array<uint64_t, kCacheOutcomes>, kRequestKinds> body_bytes{};
   std::array<std::array<uint64_t, kDurationBounds + 1>, kRequestKinds> durations{};
   std::array<uint64_t, kRequestKinds> duration_sum_us{};
+  uint64_t connections_opened = 0;
+  uint64_t connections_closed = 0;
 
   void add(const RequestCounters &counters) {
+    // Closed before opened: a connection that opens and closes between the two loads is then
+    // counted as neither, never as closed without being open.
+    connections_closed += counters.connections_closed();
+    connections_opened += counters.connections_opened();
     for (size_t kind = 0; kind < kRequestKinds; ++kind) {
       for (size_t outcome = 0; outcome < kCacheOutcomes; ++outcome) {
         requests[kind][outcome] +=

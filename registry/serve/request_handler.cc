@@ -29,7 +29,7 @@ core::Task<void> handle_request(ClientConnection &client, const http::RequestHea
   }
   if (!head.path.starts_with("/v2")) {
     // Operations endpoints; the registry API is all under /v2, so a hit never gets here.
-    bool answered = co_await serve_ops_endpoint(client, head);
+    bool answered = co_await serve_ops_endpoint(client, head, OpsListener::Main);
     if (answered)
       co_return;
   }
@@ -172,6 +172,11 @@ bool peer_allowed(const WorkerContext &worker, int fd) {
 core::Task<void> serve_client(WorkerContext &worker, int fd) {
   ClientConnection connection(worker, fd);
   co_await connection.serve(peer_allowed(worker, fd) ? &handle_request : &refuse_client);
+}
+
+core::Task<void> serve_ops_client(WorkerContext &worker, int fd) {
+  ClientConnection connection(worker, fd);
+  co_await connection.serve(peer_allowed(worker, fd) ? &handle_ops_request : &refuse_client);
 }
 
 } // namespace regcache::registry

@@ -14,5 +14,7 @@ core::Task<void> handle_request(ClientConnection &client, const http::RequestHea
 
 // Serves one accepted socket until it closes; spawned by the server for every accept.
 core::Task<void> serve_client(WorkerContext &worker, int fd);
+// A connection to the --metrics-listen listener: the operations endpoints only.
+core::Task<void> serve_ops_client(WorkerContext &worker, int fd);
 
 } // namespace regcache::registry

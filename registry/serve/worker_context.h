@@ -101,6 +101,9 @@ struct WorkerContext {
   uint32_t connections_closing = 0;
   uint32_t fetches_running = 0;
   uint32_t control_jobs_running = 0; // listings and purges on their threads (control_endpoints)
+  // The upstream health probe runs on this worker (registry/serve/upstream_probe.h): a stopping
+  // worker waits for it like for its downloads.
+  bool upstream_probe_running = false;
   bool stopping = false;
 };
 

@@ -6,15 +6,6 @@
 namespace regcache::registry {
 namespace {
 
-http::Endpoint endpoint_of(const UpstreamUrl &url) {
-  http::Endpoint endpoint;
-  endpoint.tls = url.tls;
-  endpoint.host = url.host;
-  endpoint.port = url.port;
-  endpoint.authority = url.authority();
-  return endpoint;
-}
-
 // Docker Hub answers to several names; containerd says "docker.io".
 bool same_registry_host(std::string_view configured, std::string_view asked) {
   if (configured == asked)
@@ -47,6 +38,15 @@ const UpstreamConfig *find_upstream(const Config &config, std::string_view host)
 }
 
 } // namespace
+
+http::Endpoint endpoint_of(const UpstreamUrl &url) {
+  http::Endpoint endpoint;
+  endpoint.tls = url.tls;
+  endpoint.host = url.host;
+  endpoint.port = url.port;
+  endpoint.authority = url.authority();
+  return endpoint;
+}
 
 bool ns_param_is_valid(std::string_view query) {
   RegistryHostBuffer buffer;

@@ -37,6 +37,10 @@ enum class UpstreamRefusal : uint8_t {
   NotServed,   // ?ns= names a registry --registries excludes: 403 DENIED
 };
 
+// Where requests to a configured upstream's URL go (no TLS context, not public_only: the caller
+// decides those).
+http::Endpoint endpoint_of(const UpstreamUrl &url);
+
 // The upstream for a request. An unconfigured ?ns= host is reached over https, only when the
 // registry policy allows it, and only at a public address (endpoint.public_only).
 UpstreamRefusal choose_upstream(const Config &config, std::string_view query, std::string_view name,

@@ -104,7 +104,9 @@ class CountingProxy:
     body bytes until released (at most HOLD_MAX_S), so a test knows a download is under way
     while it sends more requests; held() counts the answers waiting now.
     chunked_blobs: 200 answers to blob GETs are sent chunked, without Content-Length (an
-    upstream that does not say the size up front)."""
+    upstream that does not say the size up front).
+    answer_headers: (name, value) pairs added to every answer, forwarded or injected (Docker
+    Hub's RateLimit-Limit / RateLimit-Remaining, say); set_answer_headers() swaps them."""
 
     HOLD_MAX_S = 120
 
@@ -117,6 +119,7 @@ class CountingProxy:
         self.fail_manifests = None
         self.delay_manifests = 0.0
         self.chunked_blobs = False
+        self._answer_headers = []
         self._hold_after_bytes = None
         self._release = threading.Event()
         self._held = 0
@@ -199,6 +202,14 @@ class CountingProxy:
             self._thread = None
         if self in _fronts:
             _fronts.remove(self)
+
+    def set_answer_headers(self, pairs):
+        with self._lock:
+            self._answer_headers = list(pairs)
+
+    def _extra_headers(self):
+        with self._lock:
+            return list(self._answer_headers)
 
     def hold_blob_bodies(self, after_bytes):
         with self._lock:
@@ -290,6 +301,7 @@ class CountingProxy:
                            ("Content-Length", str(len(err)))]
                     if status == 429:
                         out.append(("Retry-After", self.RETRY_AFTER))
+                    out += self._extra_headers()
                     rec.status = status
                     self._write_head(h, status, "Injected", out)
                     if h.command != "HEAD":
@@ -327,6 +339,7 @@ class CountingProxy:
                     h.wfile.write(err)
                 return
             out = [(k, v) for k, v in r.getheaders() if k.lower() not in _HOP_BY_HOP]
+            out += self._extra_headers()
             if h.command == "HEAD" or r.status in (204, 304):
                 rec.status = r.status
                 self._write_head(h, r.status, r.reason, out)

@@ -636,8 +636,14 @@ class Regcache:
         return p
 
     def argv(self):
-        return [self.binary, "--listen", self.host, "--upstream", self.upstream_url,
+        args = [self.binary, "--listen", self.host, "--upstream", self.upstream_url,
                 "--cache-dir", self.cache_dir] + self.extra_args
+        # The upstream health probe sends GET /v2/ on its own schedule (at start, then after
+        # --upstream-check-interval-ms without contact), which tests that count what their
+        # upstream received would see: off unless the test asks for it.
+        if not any(a.startswith("--upstream-check-interval-ms") for a in self.extra_args):
+            args += ["--upstream-check-interval-ms", "0"]
+        return args
 
     # Variables regcache reads (its own, and docker-registry-proxy's / acr-cache-proxy's):
     # removed from its environment so that the caller's shell cannot change a test.

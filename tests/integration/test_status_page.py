@@ -232,10 +232,37 @@ class StatusPage(unittest.TestCase):
         self.assertEqual(page.text("largest.1.name"), "team/small:v1")
         self.assertEqual(page.value("largest.1.bytes"), declared(self.small))
 
-    def test_upstream_rows_name_the_configured_upstream(self):
-        page = PageNumbers(self.page())
-        self.assertEqual(page.text("upstream.0.host"), self.front.host)
-        self.assertIn("not checked yet", self.page())
+    def test_upstream_health_quota_and_a_recent_429_are_what_metrics_and_the_front_say(self):
+        # The front announces a quota on every answer, then throttles one manifest request.
+        self.front.set_answer_headers([("RateLimit-Limit", "100;w=21600"),
+                                       ("RateLimit-Remaining", "37;w=21600")])
+        try:
+            r = self.rc.get("/v2/team/small/manifests/no-such-tag",
+                            {"Accept": rt.ALL_MANIFEST_TYPES})
+            self.assertEqual(r.status, 404, r)
+            self.front.fail_manifests = 429
+            r = self.rc.get("/v2/team/small/manifests/throttled",
+                            {"Accept": rt.ALL_MANIFEST_TYPES})
+            self.assertEqual(r.status, 429, r)
+        finally:
+            self.front.fail_manifests = None
+            self.front.set_answer_headers([])
+        text = self.page()
+        page, families = PageNumbers(text), scrape(self.rc)
+        host = self.front.host
+        self.assertEqual(page.text("upstream.0.host"), host)
+        self.assertEqual(page.value("upstream.0.up"),
+                         metric(families, "regcache_upstream_up", upstream=host))
+        self.assertEqual(page.value("upstream.0.up"), 1)   # a 429 is an answer: reachable
+        self.assertEqual(page.value("upstream.0.ratelimit_remaining"), 37)
+        self.assertEqual(page.value("upstream.0.ratelimit_remaining"),
+                         metric(families, "regcache_upstream_ratelimit_remaining",
+                                upstream=host))
+        self.assertGreaterEqual(page.value("upstream.0.too_many_requests"), 1)
+        self.assertEqual(page.value("upstream.0.requests"),
+                         metric(families, "regcache_upstream_requests_total", upstream=host))
+        self.assertIn("/v2/team/small/manifests/throttled", text)
+        self.assertNotIn("None recorded.", text)
 
     def test_a_running_download_shows_with_its_progress(self):
         blob = self.cold.layer_digests[0]

@@ -162,6 +162,8 @@ TEST(ApplyEnvironmentTest, EveryOptionOfTheTableHasAVariableThatIsRead) {
         applied.config.access_log != defaults.access_log ||
         applied.config.log_file != defaults.log_file ||
         applied.config.log_format != defaults.log_format ||
+        applied.config.upstream_check_interval_ms != defaults.upstream_check_interval_ms ||
+        applied.config.metrics_listen_address != defaults.metrics_listen_address ||
         applied.config.registries.kind != defaults.registries.kind ||
         applied.config.allow_clients.everyone != defaults.allow_clients.everyone ||
         applied.config.htpasswd_file != defaults.htpasswd_file ||
@@ -170,7 +172,7 @@ TEST(ApplyEnvironmentTest, EveryOptionOfTheTableHasAVariableThatIsRead) {
     EXPECT_TRUE(changed) << name;
     ++checked;
   }
-  EXPECT_EQ(checked, 39u);
+  EXPECT_EQ(checked, 41u);
 }
 
 TEST(ApplyEnvironmentTest, CacheMaxSizeIsDockerRegistryProxysVariable) {

@@ -29,6 +29,7 @@
 #include "registry/cache/tag_store.h"
 #include "registry/config/options.h"
 #include "registry/daemon/server.h"
+#include "tests/unit/registry/daemon/loopback_port.h"
 
 namespace {
 std::atomic<uint64_t> g_allocations{0};
@@ -68,18 +69,6 @@ void operator delete(void *block, std::size_t) noexcept {
 
 namespace regcache::registry {
 namespace {
-
-uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr *>(&address), sizeof(address));
-  socklen_t length = sizeof(address);
-  ::getsockname(fd, reinterpret_cast<sockaddr *>(&address), &length);
-  ::close(fd);
-  return ntohs(address.sin_port);
-}
 
 // One request on a connected socket; returns the body length read (for a HEAD, which has no
 // body: the Content-Length), or -1 (also when the status line does not start with
@@ -137,10 +126,18 @@ protected:
         << blob;
     place_manifest();
 
-    std::string listen = "127.0.0.1:" + std::to_string(free_port());
-    std::array<const char *, 7> argv{"regcache",   "--listen",           listen.c_str(),
-                                     "--upstream", "http://127.0.0.1:9", "--cache-dir",
-                                     root_.c_str()};
+    std::string listen = "127.0.0.1:" + std::to_string(testing::free_loopback_port());
+    // No upstream health probe: it runs on its own schedule, allocates as any upstream request
+    // does, and is not the hit path this test measures.
+    std::array<const char *, 9> argv{"regcache",
+                                     "--listen",
+                                     listen.c_str(),
+                                     "--upstream",
+                                     "http://127.0.0.1:9",
+                                     "--cache-dir",
+                                     root_.c_str(),
+                                     "--upstream-check-interval-ms",
+                                     "0"};
     ParsedOptions options = parse_options(argv);
     ASSERT_EQ(options.outcome, ParsedOptions::Outcome::Run) << options.message;
     server_ = std::make_unique<Server>(std::move(options.config));
