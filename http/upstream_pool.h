@@ -90,7 +90,19 @@ public:
   acquire(const Endpoint &endpoint, bool allow_reuse, std::string *error, int *failure);
   void release(std::unique_ptr<UpstreamConnection> connection,
                Clock::time_point now = Clock::now());
-  // Closes every idle connection (shutdown).
+  // A configuration reload: the new timeouts, rate floor, idle lifetime and default TLS
+  // context apply to what is acquired from now on. The sizes stay as they were: they are part
+  // of the fd budget planned at start, and idle_endpoints_max sized the idle map.
+  void retune(const UpstreamSettings &settings) {
+    UpstreamSettings kept = settings_;
+    settings_ = settings;
+    settings_.idle_connections_max = kept.idle_connections_max;
+    settings_.idle_endpoints_max = kept.idle_endpoints_max;
+    settings_.idle_total_max = kept.idle_total_max;
+    settings_.active_connections_max = kept.active_connections_max;
+  }
+  // Closes every idle connection (shutdown, and a reload: a pooled connection was opened
+  // under the old generation's TLS settings, perhaps to an upstream that has changed).
   void clear() {
     idle_.clear();
     idle_total_ = 0;

@@ -92,7 +92,7 @@ std::string Server::metrics_text() const {
   out.sample("regcache_cache_entries", {}, index.count());
   out.family("regcache_cache_capacity_bytes", Type::Gauge,
              "--cache-max-size: published content is evicted from 95% of it");
-  out.sample("regcache_cache_capacity_bytes", {}, config_.cache_max_size_bytes);
+  out.sample("regcache_cache_capacity_bytes", {}, running()->config.cache_max_size_bytes);
   out.family("regcache_cache_evictions_total", Type::Counter, "blobs and manifests evicted");
   out.sample("regcache_cache_evictions_total", {}, evictor_ ? evictor_->evicted_total() : 0);
   out.family("regcache_cache_evicted_bytes_total", Type::Counter, "disk bytes freed by eviction");
@@ -100,12 +100,22 @@ std::string Server::metrics_text() const {
              evictor_ ? evictor_->evicted_bytes_total() : 0);
   out.family("regcache_workers", Type::Gauge, "worker threads, each with its own ring");
   out.sample("regcache_workers", {}, uint64_t{workers_.size()});
+  out.family("regcache_config_reloads_total", Type::Counter,
+             "configuration reloads (SIGHUP): applied, or refused with the old one kept");
+  out.sample("regcache_config_reloads_total", {{"result", "ok"}}, reloads_applied());
+  out.sample("regcache_config_reloads_total", {{"result", "failed"}}, reloads_refused());
+  out.family("regcache_config_last_reload_timestamp_seconds", Type::Gauge,
+             "when the last reload, applied or refused, happened (unix time; 0: none yet)");
+  out.sample("regcache_config_last_reload_timestamp_seconds", {},
+             static_cast<uint64_t>(last_reload_unix_s()));
   return out.text();
 }
 
 bool Server::ready(std::string *why) const {
-  if (!config_.drain_file.empty() && ::access(config_.drain_file.c_str(), F_OK) == 0) {
-    *why = "draining: " + config_.drain_file + " exists";
+  const std::shared_ptr<const ConfigGeneration> generation = running();
+  const Config &config = generation->config;
+  if (!config.drain_file.empty() && ::access(config.drain_file.c_str(), F_OK) == 0) {
+    *why = "draining: " + config.drain_file + " exists";
     return false;
   }
   for (const auto &worker : workers_) {
@@ -117,7 +127,7 @@ bool Server::ready(std::string *why) const {
   // Downloads are written under tmp/ and renamed into blobs/: both must stay writable (a
   // read-only remount, a changed owner).
   for (const char *dir : {"/tmp", "/blobs"}) {
-    std::string path = config_.cache_dir + dir;
+    std::string path = config.cache_dir + dir;
     if (::access(path.c_str(), W_OK) != 0) {
       *why = "the cache directory " + path + " is not writable";
       return false;

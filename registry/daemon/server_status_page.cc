@@ -26,7 +26,8 @@ void Server::fill_upstream_rows(StatusPageView &view) const {
   // yet". Connect: for each row of upstream_observations(), set up, last_check_unix_s,
   // ratelimit, requests, errors and too_many_requests on the row of its host, and copy
   // recent_upstream_errors() into view.recent_errors.
-  for (const UpstreamConfig &upstream : config_.upstreams) {
+  const std::shared_ptr<const ConfigGeneration> generation = running();
+  for (const UpstreamConfig &upstream : generation->config.upstreams) {
     UpstreamRow row;
     row.host = upstream.host;
     view.upstreams.push_back(std::move(row));
@@ -55,13 +56,14 @@ StatusPageView Server::status_page_view() const {
   const BlobIndex &index = store_.index();
   view.cache_content_bytes = index.content_bytes();
   view.cache_entries = index.count();
-  view.cache_max_bytes = config_.cache_max_size_bytes;
+  const std::shared_ptr<const ConfigGeneration> generation = running();
+  view.cache_max_bytes = generation->config.cache_max_size_bytes;
   struct statvfs fs {};
   if (::fstatvfs(store_.root_fd(), &fs) == 0) {
     view.fs_total_bytes = static_cast<uint64_t>(fs.f_blocks) * fs.f_frsize;
     view.fs_free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
   }
-  view.min_free_bytes = config_.min_free.bytes_of(view.fs_total_bytes);
+  view.min_free_bytes = generation->config.min_free.bytes_of(view.fs_total_bytes);
 
   view.most_pulled = image_rankings_.most_pulled(kImageRowsMax);
   view.largest = image_rankings_.largest(kImageRowsMax);
