@@ -60,10 +60,8 @@ struct WorkerContext {
   // that changed or left), and the pool's timeouts follow the new settings. One atomic load
   // when nothing changed: the hit path allocates nothing and takes no lock.
   const std::shared_ptr<const ConfigGeneration> &current_generation() {
-    if (generation.refresh()) {
-      upstreams.clear();
+    if (generation.refresh())
       upstreams.retune(generation.current()->upstream_settings());
-    }
     return generation.current();
   }
 
