@@ -34,6 +34,7 @@ bool UpstreamPool::expired(const Idle &idle, Clock::time_point now) const {
 void UpstreamPool::count_in_use(UpstreamConnection &connection) {
   assert(connection.in_use_count_ == nullptr);
   connection.in_use_count_ = &in_use_;
+  connection.settings_epoch_ = settings_epoch_;
   in_use_++;
 }
 
@@ -174,6 +175,7 @@ core::Task<std::unique_ptr<UpstreamConnection>> UpstreamPool::acquire(const Endp
   }
   auto connection = std::make_unique<UpstreamConnection>(fd, std::move(stream), std::move(key));
   connection->in_use_count_ = &in_use_; // takes over the slot
+  connection->settings_epoch_ = settings_epoch_;
   slot.kept = true;
   co_return connection;
 }
@@ -183,6 +185,8 @@ void UpstreamPool::release(std::unique_ptr<UpstreamConnection> connection, Clock
   close_expired(now);
   if (settings_.idle_connections_max == 0 || settings_.idle_timeout_ms == 0)
     return; // no pooling: dropping it closes it
+  if (connection->settings_epoch_ != settings_epoch_)
+    return; // opened before a retune (a reload): closed, as retune() says
   connection->in_use_count_ = nullptr;
   in_use_--;
   connection->begin = 0;

@@ -71,6 +71,7 @@ private:
   // While the connection is out of the pool: its pool's count of connections in use, which it
   // leaves when it is given back or closed. A connection never outlives its worker's pool.
   uint32_t *in_use_count_ = nullptr;
+  uint64_t settings_epoch_ = 0; // the pool's when this connection was opened
 };
 
 class UpstreamPool {
@@ -96,6 +97,21 @@ public:
   acquire(const Endpoint &endpoint, bool allow_reuse, std::string *error, int *failure);
   void release(std::unique_ptr<UpstreamConnection> connection,
                Clock::time_point now = Clock::now());
+  // A configuration reload: the new timeouts, rate floor, idle lifetime and default TLS
+  // context apply to what is acquired from now on. The sizes stay as they were: they are part
+  // of the fd budget planned at start, and idle_endpoints_max sized the idle map. Every
+  // connection opened before, idle now or released later, is closed rather than reused: it was
+  // verified under the old TLS settings, perhaps for an upstream that has changed.
+  void retune(const UpstreamSettings &settings) {
+    UpstreamSettings kept = settings_;
+    settings_ = settings;
+    settings_.idle_connections_max = kept.idle_connections_max;
+    settings_.idle_endpoints_max = kept.idle_endpoints_max;
+    settings_.idle_total_max = kept.idle_total_max;
+    settings_.active_connections_max = kept.active_connections_max;
+    settings_epoch_++;
+    clear();
+  }
   // Closes every idle connection (shutdown).
   void clear() {
     idle_.clear();
@@ -129,6 +145,7 @@ private:
 
   UpstreamSettings settings_;
   ExchangeObserver *observer_ = nullptr;
+  uint64_t settings_epoch_ = 0; // retune() calls so far; connections carry the one they began in
   uint32_t in_use_ = 0;         // connections out of the pool, and connects in progress
   core::LruMap<IdleList> idle_; // by pool key; no key holds an empty list
   size_t idle_total_ = 0;       // connections in idle_'s lists

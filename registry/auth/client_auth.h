@@ -37,6 +37,9 @@ public:
   bool load(const std::string &htpasswd_path, std::string *error);
   bool enabled() const { return !users_.empty(); }
   const ClientTokens &tokens() const { return tokens_; }
+  // A reload: the tokens the previous generation gave clients stay valid under this one (the
+  // key is random per process, so a fresh key would log every client out).
+  void keep_tokens_of(const ClientAuth &previous) { tokens_ = previous.tokens_; }
 
   // From the request's Authorization value (empty: none).
   core::Task<ClientIdentity> identify(std::string_view authorization);

@@ -131,7 +131,8 @@ core::Task<int> UpstreamAuth::fetch_registry_token(http::UpstreamPool &pool,
   SmallResponse answer;
   std::span<const http::Header> header_span(headers.data(), header_count);
   const http::UpstreamRequest request{
-      "GET", target, header_span, {}, {}, observed_as(config_, upstream, ObservedAs::Token)};
+      "GET", target, header_span,
+      {},    {},     observed_as(config_, observed_slots_, upstream, ObservedAs::Token)};
   co_await fetch_small(pool, realm, request, kTokenBodyBytesMax, answer);
   if (answer.rc < 0) {
     *error = "token server: " + answer.error;
@@ -192,9 +193,9 @@ core::Task<int> UpstreamAuth::authorization(http::UpstreamPool &pool,
   uint32_t lifetime_s = 60;
   int rc = 0;
   if (is_acr(upstream)) {
-    rc = co_await acr_access_token(pool, tokens_, upstream, challenge.realm, scope, token,
-                                   lifetime_s, observed_as(config_, upstream, ObservedAs::Token),
-                                   error);
+    rc = co_await acr_access_token(
+        pool, tokens_, upstream, challenge.realm, scope, token, lifetime_s,
+        observed_as(config_, observed_slots_, upstream, ObservedAs::Token), error);
   } else {
     rc = co_await fetch_registry_token(pool, upstream, challenge, scope, token, lifetime_s, error);
   }
@@ -230,7 +231,8 @@ core::Task<int> UpstreamAuth::start(http::UpstreamPool &pool, http::UpstreamExch
     http::UpstreamRequest authorized = request;
     authorized.headers = std::span<const http::Header>(headers.data(), count);
     if (authorized.observed_as == 0) // every registry request is counted for its upstream
-      authorized.observed_as = observed_as(config_, upstream, ObservedAs::Registry);
+      authorized.observed_as =
+          observed_as(config_, observed_slots_, upstream, ObservedAs::Registry);
     rc = co_await exchange.start(upstream.endpoint, authorized, error);
     if (rc < 0 || exchange.fields().status != 401) {
       if (rc == 0 && challenge.scheme == Scheme::Unknown) {

@@ -5,6 +5,7 @@
 // upstream, so after the first 401 requests go out with the right credentials at once (for at
 // most kRememberedChallengesMax upstreams: ?ns= lets clients name any host).
 #include <mutex>
+#include <span>
 #include <string>
 
 #include "core/lru_map.h"
@@ -23,8 +24,10 @@ public:
   // forgotten first, and costs one 401 round trip when it comes back.
   static constexpr size_t kRememberedChallengesMax = 4096;
 
-  explicit UpstreamAuth(const Config &config)
-      : config_(config), tokens_(config.token_cache_entries_max),
+  // `observed_slots`: the metrics slot of each of config.upstreams (upstream_observer.h); both
+  // outlive this object (they belong to the same configuration generation).
+  UpstreamAuth(const Config &config, std::span<const uint32_t> observed_slots)
+      : config_(config), observed_slots_(observed_slots), tokens_(config.token_cache_entries_max),
         challenges_(kRememberedChallengesMax) {}
   UpstreamAuth(const UpstreamAuth &) = delete;
   UpstreamAuth &operator=(const UpstreamAuth &) = delete;
@@ -61,6 +64,7 @@ private:
                                        std::string *error);
 
   const Config &config_;
+  std::span<const uint32_t> observed_slots_;
   TokenCache tokens_;
   std::mutex challenges_mutex_;
   core::LruMap<KnownChallenge> challenges_;

@@ -33,6 +33,22 @@ void reopen_log_file(const std::string &log_file) {
     log_message(fmt::format("SIGUSR1 received: {}; logging on to the file already open", error));
 }
 
+// SIGHUP (systemd's ExecReload=): the configuration read again as start-up read it (the same
+// command line, the environment, the --config file and the Docker config file) and swapped in
+// whole, or refused whole. systemd hears RELOADING=1 first and READY=1 when it is over, either
+// way: a refused reload leaves the service running as it was.
+void reload_configuration(std::span<const char *const> argv, regcache::registry::Server &server,
+                          regcache::registry::ServiceNotifier &notifier) {
+  notifier.reloading();
+  log_message("SIGHUP received: reloading the configuration");
+  regcache::registry::ParsedOptions options = regcache::registry::parse_options(argv);
+  for (const std::string &warning : options.warnings)
+    log_message(fmt::format("warning: {}", warning));
+  regcache::registry::ReloadReport report = server.reload(options);
+  log_message(report.line);
+  notifier.ready(format_status_line(server.summary()));
+}
+
 int run(std::span<const char *const> argv) {
   using regcache::registry::ParsedOptions;
   ParsedOptions options = regcache::registry::parse_options(argv);
@@ -114,9 +130,8 @@ int run(std::span<const char *const> argv) {
       continue;
     }
     if (signal_number == SIGHUP) {
-      // Said plainly rather than half done: a reload must validate and swap every setting.
-      log_message("SIGHUP received: this version cannot reload its configuration; the running "
-                  "one stays (restart to change it)");
+      if (!stopping)
+        reload_configuration(argv, server, notifier);
       continue;
     }
     if (stopping) {

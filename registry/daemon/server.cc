@@ -136,7 +136,7 @@ core::Task<void> watch_for_stop(core::Waiter &stop_waiter, WorkerContext &worker
 } // namespace
 
 Server::Server(Config config)
-    : config_(std::move(config)), tags_(store_, config_.tags_in_memory_max) {}
+    : startup_config_(std::move(config)), tags_(store_, startup_config_.tags_in_memory_max) {}
 
 Server::~Server() {
   request_stop();
@@ -144,12 +144,14 @@ Server::~Server() {
 }
 
 bool Server::start(std::string *error) {
+  // startup_config_ until generation 1 is built, then the generation's copy (the same values).
+  const Config *config = &startup_config_;
   // --workers 0: one per CPU this process may run on (its affinity mask and cgroup quota), not
   // one per CPU of the machine.
   core::UsableCpus cpus;
-  if (config_.workers == 0)
+  if (config->workers == 0)
     cpus = core::usable_cpus();
-  unsigned count = config_.workers == 0 ? cpus.usable : config_.workers;
+  unsigned count = config->workers == 0 ? cpus.usable : config->workers;
   // Before anything opens fds: every client connection is one, and the soft limit a process
   // starts with is often 1024 where the hard limit allows far more.
   fd_limit_ = core::raise_fd_limit();
@@ -157,24 +159,24 @@ bool Server::start(std::string *error) {
   ConnectionBudgetInputs budget_inputs;
   budget_inputs.fd_limit = fd_limit_.soft;
   budget_inputs.workers = count;
-  budget_inputs.connections_max = config_.connections_max;
-  budget_inputs.upstream_active_max = config_.upstream_active_max;
+  budget_inputs.connections_max = config->connections_max;
+  budget_inputs.upstream_active_max = config->upstream_active_max;
   budget_inputs.upstream_idle_max =
-      std::min<uint64_t>(pool_defaults.idle_total_max, uint64_t{config_.upstream_connections_max} *
+      std::min<uint64_t>(pool_defaults.idle_total_max, uint64_t{config->upstream_connections_max} *
                                                            pool_defaults.idle_endpoints_max);
-  budget_inputs.fetches_max = config_.fetches_max;
+  budget_inputs.fetches_max = config->fetches_max;
   budget_ = plan_connection_budget(budget_inputs);
-  connections_per_client_.configure(config_.connections_per_client_max,
+  connections_per_client_.configure(config->connections_per_client_max,
                                     uint64_t{budget_.connections_max} * count);
   IndexLoadReport index_report;
-  if (!store_.open(config_.cache_dir, error, &index_report))
+  if (!store_.open(config->cache_dir, error, &index_report))
     return false;
   core::log_message(fmt::format("index: {}", describe_index_load(index_report)));
-  store_.manifests_in_memory().configure(config_.manifest_memory_bytes,
+  store_.manifests_in_memory().configure(config->manifest_memory_bytes,
                                          kManifestMemoryEntryBytesDefault);
   core::log_message(fmt::format("tags: {} held in memory", tags_.preload()));
   evictor_ = std::make_unique<Evictor>(
-      store_, fetches_, EvictorSettings{config_.cache_max_size_bytes, config_.min_free},
+      store_, fetches_, EvictorSettings{config->cache_max_size_bytes, config->min_free},
       &tags_.index());
   evictor_->start(index_report.rebuilt);
   // Downloads tell the evictor when the disk turned out short, and stream a blob that could
@@ -184,39 +186,25 @@ bool Server::start(std::string *error) {
   uint64_t fs_total_bytes = 0;
   if (::fstatvfs(store_.root_fd(), &fs) == 0)
     fs_total_bytes = static_cast<uint64_t>(fs.f_blocks) * fs.f_frsize;
-  fetches_.space().set_limits(config_.cache_max_size_bytes,
-                              config_.min_free.bytes_of(fs_total_bytes));
-  scrubber_ = std::make_unique<Scrubber>(store_, config_.scrub_rate);
+  fetches_.space().set_limits(config->cache_max_size_bytes,
+                              config->min_free.bytes_of(fs_total_bytes));
+  scrubber_ = std::make_unique<Scrubber>(store_, config->scrub_rate);
   scrubber_->start();
-  tls::ClientContextOptions tls_options;
-  tls_options.ca_file = config_.upstream_ca_file;
-  tls_options.verify_peer = !config_.insecure_upstream;
-  tls_context_ = tls::ClientContext::create(tls_options, error);
-  if (!tls_context_)
+  // Generation 1: the TLS contexts, auth, htpasswd and TTL tiers, checked as a reload checks
+  // them. After the evictor and scrubber have started, as the contexts were before reloads:
+  // loading the system trust store takes a while, and the hit-path allocation test's counting
+  // window is placed by this start-up's timing against the evictor's once-a-second round.
+  upstream_observers_ = std::make_unique<UpstreamObservers>(count);
+  std::vector<uint32_t> observed_slots = upstream_observers_->hosts().assign(startup_config_);
+  std::shared_ptr<const ConfigGeneration> first = build_config_generation(
+      std::move(startup_config_), 1, nullptr, std::move(observed_slots), error);
+  if (!first)
     return false;
-  for (const UpstreamConfig &upstream : config_.upstreams) {
-    if (upstream.ca_file.empty() && !upstream.insecure)
-      continue;
-    tls::ClientContextOptions own;
-    own.ca_file = upstream.ca_file.empty() ? config_.upstream_ca_file : upstream.ca_file;
-    own.verify_peer = !upstream.insecure && !config_.insecure_upstream;
-    std::string context_error;
-    auto context = tls::ClientContext::create(own, &context_error);
-    if (!context) {
-      *error = fmt::format("upstream {}: {}", upstream.host, context_error);
-      return false;
-    }
-    upstream_tls_[&upstream] = context.get();
-    upstream_tls_owned_.push_back(std::move(context));
-  }
-  auth_ = std::make_unique<UpstreamAuth>(config_);
-  if (!client_auth_.load(config_.htpasswd_file, error))
-    return false;
-  if (!ttl_policy_.compile(config_, error))
-    return false;
+  generations_.publish(first);
+  config = &first->config;
 
   core::SocketAddress address;
-  if (!core::parse_socket_address(config_.listen_address, address, error))
+  if (!core::parse_socket_address(config->listen_address, address, error))
     return false;
   for (unsigned i = 0; i < count; ++i) {
     auto worker = std::make_unique<Worker>();
@@ -228,7 +216,6 @@ bool Server::start(std::string *error) {
   }
   if (!listen_for_metrics(count, error))
     return false;
-  upstream_observers_ = std::make_unique<UpstreamObservers>(config_, count);
   for (auto &worker : workers_) {
     std::future<std::string> started = worker->started.get_future();
     worker->thread = std::thread([this, raw = worker.get()] { run_worker(*raw); });
@@ -246,20 +233,20 @@ bool Server::start(std::string *error) {
                     "limit (ulimit -Hn, systemd LimitNOFILE=) or lower --upstream-active-max and "
                     "--fetches-max",
                     fd_limit_.soft, budget_.connections_max));
-  } else if (budget_.limited_by_fds && config_.connections_max != kConnectionsMaxFromFdLimit) {
+  } else if (budget_.limited_by_fds && config->connections_max != kConnectionsMaxFromFdLimit) {
     core::log_message(
         fmt::format("warning: --connections-max {} is more than the fd limit ({}) leaves "
                     "room for; using {}",
-                    config_.connections_max, fd_limit_.soft, budget_.connections_max));
+                    config->connections_max, fd_limit_.soft, budget_.connections_max));
   }
   std::string raised =
       fd_limit_.raised() ? fmt::format(" (raised from {})", fd_limit_.soft_before) : std::string();
   std::string per_client =
-      config_.connections_per_client_max == 0
+      config->connections_per_client_max == 0
           ? std::string()
-          : fmt::format(", {} per client address", config_.connections_per_client_max);
+          : fmt::format(", {} per client address", config->connections_per_client_max);
   std::string worker_reason;
-  if (config_.workers == 0) {
+  if (config->workers == 0) {
     worker_reason = fmt::format(": one per usable CPU, {} in the affinity mask", cpus.affinity);
     if (cpus.quota_cpus > 0)
       worker_reason +=
@@ -268,30 +255,30 @@ bool Server::start(std::string *error) {
   core::log_message(fmt::format(
       "listening on {} ({} worker{}{}), upstream {}, cache {}, fd limit {}{} "
       "(hard {}), connections max {} per worker ({}){}",
-      config_.listen_address, count, count == 1 ? "" : "s", worker_reason,
-      config_.default_upstream().url.url(), config_.cache_dir, fd_limit_.soft, raised,
+      config->listen_address, count, count == 1 ? "" : "s", worker_reason,
+      config->default_upstream().url.url(), config->cache_dir, fd_limit_.soft, raised,
       fd_limit_.hard, budget_.connections_max,
       budget_.limited_by_fds ? "sized from the fd limit" : "--connections-max", per_client));
   return true;
 }
 
 bool Server::listen_for_metrics(unsigned workers, std::string *error) {
-  if (config_.metrics_listen_address.empty())
+  const std::string &listen = running()->config.metrics_listen_address;
+  if (listen.empty())
     return true;
   core::SocketAddress address;
-  if (!core::parse_socket_address(config_.metrics_listen_address, address, error))
+  if (!core::parse_socket_address(listen, address, error))
     return false;
   // One socket per worker with SO_REUSEPORT, as for the main port: a scrape is served by
   // whichever worker the kernel picks, and sums over all of them anyway.
   for (auto &worker : workers_) {
     worker->metrics_listen_fd = core::listen_tcp(address, workers > 1, 128, error);
     if (worker->metrics_listen_fd < 0) {
-      *error = "--metrics-listen " + config_.metrics_listen_address + ": " + *error;
+      *error = "--metrics-listen " + listen + ": " + *error;
       return false;
     }
   }
-  fmt::print(stderr, "regcache: metrics on {} (/metrics, /livez, /readyz)\n",
-             config_.metrics_listen_address);
+  core::log_message(fmt::format("metrics on {} (/metrics, /livez, /readyz)", listen));
   return true;
 }
 
@@ -346,7 +333,7 @@ ServiceSummary Server::summary() const {
   summary.downloads_running = fetches_.running();
   summary.cache_content_bytes = store_.index().content_bytes();
   summary.cache_blobs = store_.index().count();
-  summary.cache_max_bytes = config_.cache_max_size_bytes;
+  summary.cache_max_bytes = running()->config.cache_max_size_bytes;
   return summary;
 }
 
@@ -387,31 +374,18 @@ void Server::run_worker(Worker &worker) {
     worker.started.set_value(error);
     return;
   }
-  http::UpstreamSettings upstream_settings;
-  upstream_settings.connect_timeout_ms = config_.upstream_connect_timeout_ms;
-  upstream_settings.read_timeout_ms = config_.upstream_read_timeout_ms;
-  upstream_settings.min_bytes_per_s = config_.upstream_min_bytes_per_s;
-  upstream_settings.rate_window_ms = config_.upstream_rate_window_ms;
-  upstream_settings.idle_connections_max = config_.upstream_connections_max;
-  upstream_settings.idle_timeout_ms = config_.upstream_idle_timeout_ms;
-  upstream_settings.active_connections_max = config_.upstream_active_max;
-  upstream_settings.tls_context = tls_context_.get();
   WorkerLimits limits;
   limits.worker_index = worker.index;
   limits.connections_max = budget_.connections_max;
   limits.pipes_max = budget_.pipes_max;
   limits.refusals_in_flight_max = kRefusalsInFlightMax;
-  WorkerContext context(config_, store_, fetches_, tags_, *auth_, client_auth_, revalidations_,
-                        ttl_policy_, upstream_settings, limits);
-  context.upstream_tls = &upstream_tls_;
+  WorkerContext context(generations_, store_, fetches_, tags_, revalidations_, limits);
   context.upstreams.set_observer(&upstream_observers_->worker(worker.index));
   context.counters = &worker.counters;
   context.service = this;
   context.image_rankings = &image_rankings_;
   if (connections_per_client_.enabled())
     context.connections_per_client = &connections_per_client_;
-  for (const UpstreamConfig &upstream : config_.upstreams)
-    context.blob_hits_need_routing |= upstream.clients.kind != ClientPolicy::Kind::Any;
   context.log.start();
   AcceptContext accept_context{&context};
   core::Listener listener(worker.listen_fd, &on_accept, &accept_context);
@@ -426,7 +400,8 @@ void Server::run_worker(Worker &worker) {
   core::spawn(watch_for_stop(worker.stop_waiter, context, listener,
                              metrics_listener ? &*metrics_listener : nullptr));
   // One worker probes the upstreams nothing has reached lately (registry/serve/upstream_probe.h).
-  if (worker.index == 0 && config_.upstream_check_interval_ms > 0)
+  // Always started: a reload may turn the probe on or off (it skips its turns while off).
+  if (worker.index == 0)
     core::spawn(probe_upstreams(context, *upstream_observers_));
   worker.ring_fd = ring.fd();
   worker.started.set_value(std::string());
@@ -439,7 +414,8 @@ void Server::run_worker(Worker &worker) {
   // Stopping: let in-flight responses and downloads finish, within the grace period. The loop
   // wakes at least every 100 ms to look at the clock.
   const Clock::time_point grace_deadline =
-      Clock::now() + std::chrono::milliseconds(config_.shutdown_grace_ms);
+      Clock::now() +
+      std::chrono::milliseconds(context.current_generation()->config.shutdown_grace_ms);
   while ((context.connection_count > 0 || context.fetches_running > 0 ||
           context.refusals.in_flight() > 0 || !listener.stopped() ||
           (metrics_listener && !metrics_listener->stopped()) || context.upstream_probe_running) &&

@@ -12,19 +12,18 @@
 
 #include "core/fd_limit.h"
 #include "core/operation.h"
-#include "registry/auth/client_auth.h"
-#include "registry/auth/upstream_auth.h"
 #include "registry/cache/blob_fetch.h"
 #include "registry/cache/blob_store.h"
 #include "registry/cache/evictor.h"
-#include "registry/cache/manifest_ttl_policy.h"
 #include "registry/cache/scrubber.h"
 #include "registry/cache/single_flight.h"
 #include "registry/cache/tag_store.h"
 #include "registry/config/config.h"
+#include "registry/config/options.h"
 #include "registry/daemon/connection_budget.h"
 #include "registry/daemon/service_status.h"
 #include "registry/daemon/traffic_history.h"
+#include "registry/serve/config_generation.h"
 #include "registry/serve/connections_per_client.h"
 #include "registry/serve/image_rankings.h"
 #include "registry/serve/service_probe.h"
@@ -40,6 +39,13 @@ namespace regcache::registry {
 
 struct StatusPageView;
 
+// What a reload did, for the log line main writes.
+struct ReloadReport {
+  bool applied = false;
+  std::string line; // one line, no secret: the new generation and what needs a restart, or why
+                    // the reload was refused
+};
+
 class Server final : public ServiceProbe {
 public:
   explicit Server(Config config);
@@ -51,6 +57,18 @@ public:
   // sockets and starts the workers. False with `error` set when
   // something the operator must fix is wrong (a bad cache dir, a port in use, a bad CA file).
   bool start(std::string *error);
+  // A reload (SIGHUP), on the main thread: `parsed` is the command line, environment, config
+  // file and Docker config read again. Validated as start() validates (CA files, TLS settings,
+  // htpasswd, TTL tiers) and published as a new generation that new requests use; requests and
+  // downloads in progress keep theirs. Settings only a restart can change keep their running
+  // values (registry/config/restart_settings.h) and are named in the report. Refused, with the
+  // old configuration kept whole, when anything is wrong.
+  ReloadReport reload(const ParsedOptions &parsed);
+  // For /metrics: reloads applied and refused, and when the last one (either) happened (unix
+  // seconds, 0: none yet).
+  uint64_t reloads_applied() const { return reloads_applied_.load(); }
+  uint64_t reloads_refused() const { return reloads_refused_.load(); }
+  int64_t last_reload_unix_s() const { return last_reload_unix_s_.load(); }
   // Graceful stop, callable from any thread: stop accepting, let responses finish for up to
   // --shutdown-grace-ms, then end.
   void request_stop();
@@ -92,18 +110,20 @@ private:
   void write_upstream_metrics(core::PrometheusText &out) const;
   bool an_upstream_reachable(std::string *why) const;
 
-  Config config_;
+  ReloadReport refuse_reload(std::string reason);
+  // The running configuration (the newest generation), for the main thread and /metrics.
+  std::shared_ptr<const ConfigGeneration> running() const { return generations_.current(); }
+
+  // Given to the constructor, moved into generation 1 by start().
+  Config startup_config_;
+  ConfigPublisher generations_;
   BlobStore store_;
   FetchTable fetches_;
   TagStore tags_;
-  std::unique_ptr<tls::ClientContext> tls_context_;
-  // Upstreams with their own CA file or verification setting get their own context.
-  std::vector<std::unique_ptr<tls::ClientContext>> upstream_tls_owned_;
-  std::unordered_map<const UpstreamConfig *, const tls::ClientContext *> upstream_tls_;
-  std::unique_ptr<UpstreamAuth> auth_;
-  ClientAuth client_auth_;
   SingleFlight revalidations_;
-  ManifestTtlPolicy ttl_policy_;
+  std::atomic<uint64_t> reloads_applied_{0};
+  std::atomic<uint64_t> reloads_refused_{0};
+  std::atomic<int64_t> last_reload_unix_s_{0};
   core::FdLimit fd_limit_;
   ConnectionBudget budget_;
   ConnectionsPerClient connections_per_client_; // shared by the workers

@@ -95,7 +95,7 @@ std::string Server::metrics_text() const {
   out.sample("regcache_cache_entries", {}, index.count());
   out.family("regcache_cache_capacity_bytes", Type::Gauge,
              "--cache-max-size: published content is evicted from 95% of it");
-  out.sample("regcache_cache_capacity_bytes", {}, config_.cache_max_size_bytes);
+  out.sample("regcache_cache_capacity_bytes", {}, running()->config.cache_max_size_bytes);
   out.family("regcache_cache_evictions_total", Type::Counter, "blobs and manifests evicted");
   out.sample("regcache_cache_evictions_total", {}, evictor_ ? evictor_->evicted_total() : 0);
   out.family("regcache_cache_evicted_bytes_total", Type::Counter, "disk bytes freed by eviction");
@@ -114,6 +114,14 @@ std::string Server::metrics_text() const {
   out.sample("regcache_client_connections_accepted_total", {}, totals.connections_opened);
 
   write_upstream_metrics(out);
+  out.family("regcache_config_reloads_total", Type::Counter,
+             "configuration reloads (SIGHUP): applied, or refused with the old one kept");
+  out.sample("regcache_config_reloads_total", {{"result", "ok"}}, reloads_applied());
+  out.sample("regcache_config_reloads_total", {{"result", "failed"}}, reloads_refused());
+  out.family("regcache_config_last_reload_timestamp_seconds", Type::Gauge,
+             "when the last reload, applied or refused, happened (unix time; 0: none yet)");
+  out.sample("regcache_config_last_reload_timestamp_seconds", {},
+             static_cast<uint64_t>(last_reload_unix_s()));
   return out.text();
 }
 
@@ -123,14 +131,18 @@ void Server::write_upstream_metrics(core::PrometheusText &out) const {
   using Type = core::PrometheusText::Type;
   if (!upstream_observers_)
     return;
+  // Every host that ever had a slot (a removed upstream's counters stay: counters never go
+  // back), then the unconfigured slot.
+  const ObservedHosts &hosts = upstream_observers_->hosts();
+  std::vector<size_t> slot_numbers(hosts.count());
+  for (size_t slot = 0; slot < slot_numbers.size(); ++slot)
+    slot_numbers[slot] = slot;
+  slot_numbers.push_back(kUnconfiguredSlot);
   std::vector<UpstreamSlotTotals> slots;
-  slots.reserve(upstream_observers_->slots());
-  for (size_t slot = 0; slot < upstream_observers_->slots(); ++slot)
+  slots.reserve(slot_numbers.size());
+  for (size_t slot : slot_numbers)
     slots.push_back(upstream_observers_->totals(slot));
-  auto label_of = [this](size_t slot) -> std::string_view {
-    return slot < config_.upstreams.size() ? std::string_view(config_.upstreams[slot].host)
-                                           : kUnconfiguredUpstreamLabel;
-  };
+  auto label_of = [&](size_t index) { return hosts.label(slot_numbers[index]); };
   out.family("regcache_upstream_requests_total", Type::Counter,
              "requests sent to upstream registries (manifests, blobs, HEADs, relays, health "
              "probes), by upstream and the status of the answer; status=\"error\": no answer "
@@ -164,28 +176,28 @@ void Server::write_upstream_metrics(core::PrometheusText &out) const {
                  count);
     }
   }
-  // Health and quota: configured upstreams only (the unconfigured slot is many registries).
+  // Health and quota: the running configuration's upstreams only (the unconfigured slot is
+  // many registries, and a removed upstream's health is nobody's concern).
+  const std::vector<UpstreamObservation> observed = upstream_observations();
   out.family("regcache_upstream_up", Type::Gauge,
              "1 when the upstream's last contact (a request or the probe) got an answer below "
              "500; 1 before any contact");
-  for (size_t slot = 0; slot < config_.upstreams.size(); ++slot)
-    out.sample("regcache_upstream_up", {{"upstream", label_of(slot)}},
-               uint64_t{slots[slot].up ? 1u : 0u});
+  for (const UpstreamObservation &seen : observed)
+    out.sample("regcache_upstream_up", {{"upstream", seen.host}}, uint64_t{seen.up ? 1u : 0u});
   out.family("regcache_upstream_last_check_timestamp_seconds", Type::Gauge,
              "Unix time of the upstream's last contact; 0: none yet");
-  for (size_t slot = 0; slot < config_.upstreams.size(); ++slot)
-    out.sample("regcache_upstream_last_check_timestamp_seconds", {{"upstream", label_of(slot)}},
-               static_cast<double>(slots[slot].contact_unix_ms) / 1000.0);
+  for (const UpstreamObservation &seen : observed)
+    out.sample("regcache_upstream_last_check_timestamp_seconds", {{"upstream", seen.host}},
+               static_cast<double>(seen.last_check_unix_ms) / 1000.0);
   struct Quota {
     std::string_view upstream;
-    std::string credential;
+    std::string_view credential;
     RateLimit value;
   };
   std::vector<Quota> quotas;
-  for (size_t slot = 0; slot < config_.upstreams.size(); ++slot) {
-    if (slots[slot].ratelimit)
-      quotas.push_back(Quota{label_of(slot), credential_label(config_, config_.upstreams[slot]),
-                             *slots[slot].ratelimit});
+  for (const UpstreamObservation &seen : observed) {
+    if (seen.ratelimit)
+      quotas.push_back(Quota{seen.host, seen.ratelimit->credential, *seen.ratelimit});
   }
   out.family("regcache_upstream_ratelimit_remaining", Type::Gauge,
              "requests left in the upstream's window, from its last RateLimit-Remaining header "
@@ -209,21 +221,28 @@ void Server::write_upstream_metrics(core::PrometheusText &out) const {
   }
 }
 
-// The upstream observations as plain values, for the status page.
+// The upstream observations as plain values, for the status page and the gauges: the running
+// configuration's upstreams, in its order.
 std::vector<UpstreamObservation> Server::upstream_observations() const {
   std::vector<UpstreamObservation> out;
   if (!upstream_observers_)
     return out;
-  out.reserve(config_.upstreams.size());
-  for (size_t slot = 0; slot < config_.upstreams.size(); ++slot) {
+  const std::shared_ptr<const ConfigGeneration> generation = running();
+  const Config &config = generation->config;
+  out.reserve(config.upstreams.size());
+  for (const UpstreamConfig &upstream : config.upstreams) {
+    const size_t slot = observed_slot(config, generation->observed_slots, &upstream);
+    if (slot == kUnconfiguredSlot)
+      continue; // past the slots kept by host: counted as unconfigured
     const UpstreamSlotTotals totals = upstream_observers_->totals(slot);
     UpstreamObservation seen;
-    seen.host = config_.upstreams[slot].host;
+    seen.host = upstream.host;
     seen.up = totals.up;
+    seen.last_check_unix_ms = totals.contact_unix_ms;
     seen.last_check_unix_s = totals.contact_unix_ms / 1000;
     seen.ratelimit = totals.ratelimit;
     if (seen.ratelimit)
-      seen.ratelimit->credential = credential_label(config_, config_.upstreams[slot]);
+      seen.ratelimit->credential = credential_label(config, upstream);
     seen.requests = totals.requests();
     seen.errors = totals.no_answer + totals.server_errors();
     seen.too_many_requests = totals.status_count(429);
@@ -239,8 +258,10 @@ std::vector<RecentUpstreamError> Server::recent_upstream_errors() const {
 }
 
 bool Server::ready(std::string *why) const {
-  if (!config_.drain_file.empty() && ::access(config_.drain_file.c_str(), F_OK) == 0) {
-    *why = "draining: " + config_.drain_file + " exists";
+  const std::shared_ptr<const ConfigGeneration> generation = running();
+  const Config &config = generation->config;
+  if (!config.drain_file.empty() && ::access(config.drain_file.c_str(), F_OK) == 0) {
+    *why = "draining: " + config.drain_file + " exists";
     return false;
   }
   for (const auto &worker : workers_) {
@@ -252,7 +273,7 @@ bool Server::ready(std::string *why) const {
   // Downloads are written under tmp/ and renamed into blobs/: both must stay writable (a
   // read-only remount, a changed owner).
   for (const char *dir : {"/tmp", "/blobs"}) {
-    std::string path = config_.cache_dir + dir;
+    std::string path = config.cache_dir + dir;
     if (::access(path.c_str(), W_OK) != 0) {
       *why = "the cache directory " + path + " is not writable";
       return false;
@@ -268,14 +289,16 @@ bool Server::ready(std::string *why) const {
 bool Server::an_upstream_reachable(std::string *why) const {
   if (!upstream_observers_)
     return true;
+  const std::vector<UpstreamObservation> observed = upstream_observations();
+  if (observed.empty())
+    return true; // nothing observable to judge by
   std::string down;
-  for (size_t slot = 0; slot < config_.upstreams.size(); ++slot) {
-    const UpstreamSlotTotals totals = upstream_observers_->totals(slot);
-    if (totals.contact_unix_ms == 0 || totals.up)
+  for (const UpstreamObservation &seen : observed) {
+    if (seen.last_check_unix_ms == 0 || seen.up)
       return true;
     if (!down.empty())
       down += ", ";
-    down += config_.upstreams[slot].host;
+    down += seen.host;
   }
   *why = "no upstream answered at its last check (" + down + ")";
   return false;

@@ -76,13 +76,14 @@ StatusPageView Server::status_page_view() const {
   const BlobIndex &index = store_.index();
   view.cache_content_bytes = index.content_bytes();
   view.cache_entries = index.count();
-  view.cache_max_bytes = config_.cache_max_size_bytes;
+  const std::shared_ptr<const ConfigGeneration> generation = running();
+  view.cache_max_bytes = generation->config.cache_max_size_bytes;
   struct statvfs fs {};
   if (::fstatvfs(store_.root_fd(), &fs) == 0) {
     view.fs_total_bytes = static_cast<uint64_t>(fs.f_blocks) * fs.f_frsize;
     view.fs_free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
   }
-  view.min_free_bytes = config_.min_free.bytes_of(view.fs_total_bytes);
+  view.min_free_bytes = generation->config.min_free.bytes_of(view.fs_total_bytes);
 
   view.most_pulled = image_rankings_.most_pulled(kImageRowsMax);
   view.largest = image_rankings_.largest(kImageRowsMax);

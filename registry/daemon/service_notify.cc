@@ -2,7 +2,9 @@
 
 #include <systemd/sd-daemon.h>
 
+#include <cstdint>
 #include <cstdlib>
+#include <ctime>
 #include <string>
 
 namespace regcache::registry {
@@ -37,7 +39,13 @@ void ServiceNotifier::status(std::string_view status) {
 }
 
 void ServiceNotifier::reloading() {
-  send("RELOADING=1");
+  // sd_notify(3): RELOADING=1 must come with MONOTONIC_USEC= (CLOCK_MONOTONIC), so that
+  // Type=notify-reload systemd (253+) can tell this reload from an older one; READY=1 ends it.
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  const uint64_t usec =
+      static_cast<uint64_t>(now.tv_sec) * 1'000'000 + static_cast<uint64_t>(now.tv_nsec) / 1000;
+  send("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(usec));
 }
 
 void ServiceNotifier::stopping(std::string_view status) {

@@ -282,17 +282,20 @@ bool head_from_index(BlobStore &store, const Digest &digest, uint64_t *size_byte
   return true;
 }
 
-// Downloads are counted per worker so a graceful shutdown lets them finish.
+// Downloads are counted per worker so a graceful shutdown lets them finish. A download holds
+// the configuration generation of the request that started it until it ends: it outlives that
+// request (its followers read on), and its upstream choice points into that generation.
 core::Task<void> run_counted_fetch(WorkerContext &worker, std::shared_ptr<BlobFetch> fetch,
-                                   BlobFetchRequest request) {
+                                   BlobFetchRequest request,
+                                   std::shared_ptr<const ConfigGeneration> generation) {
   worker.fetches_running++;
   const FetchResources resources{worker.store,
                                  worker.fetches,
                                  worker.upstreams,
-                                 worker.auth,
+                                 *generation->auth,
                                  &worker.log,
-                                 worker.config.uncached_window_bytes,
-                                 worker.config.uncached_reader_stall_ms};
+                                 generation->config.uncached_window_bytes,
+                                 generation->config.uncached_reader_stall_ms};
   co_await BlobFetch::run(std::move(fetch), resources, std::move(request));
   worker.fetches_running--;
 }
@@ -357,10 +360,10 @@ core::Task<void> respond_blob(ClientConnection &client, const http::RequestHead 
   }
   WorkerContext &worker = client.worker();
   bool created = false;
-  const ProvenanceMark mark = provenance_mark(worker, upstream);
+  const ProvenanceMark mark = provenance_mark(client.generation(), upstream);
   const bool limited = mark == ProvenanceMark::Limited;
   std::shared_ptr<BlobFetch> fetch;
-  if (worker.fetches_running < worker.config.fetches_max) {
+  if (worker.fetches_running < client.generation().config.fetches_max) {
     fetch = worker.fetches.join_or_create(*digest, limited, &created);
   } else {
     // At the bound, each download holding its staging buffers and a connection: following a
@@ -380,7 +383,7 @@ core::Task<void> respond_blob(ClientConnection &client, const http::RequestHead 
     request.upstream = upstream;
     request.mark = mark;
     request.target = std::move(target);
-    core::spawn(run_counted_fetch(worker, fetch, std::move(request)));
+    core::spawn(run_counted_fetch(worker, fetch, std::move(request), client.generation_held()));
   } else {
     client.set_outcome(CacheOutcome::Follow);
   }

@@ -45,7 +45,7 @@ core::Task<int> send_login_challenge(ClientConnection &client, const http::Reque
 
 core::Task<std::optional<ClientIdentity>> identify_client(ClientConnection &client,
                                                           const http::RequestHead &request) {
-  ClientAuth &auth = client.worker().client_auth;
+  ClientAuth &auth = *client.generation().client_auth;
   if (!auth.enabled())
     co_return ClientIdentity{};
   ClientIdentity identity = co_await auth.identify(authorization_of(request));
@@ -64,7 +64,7 @@ core::Task<std::optional<ClientIdentity>> identify_client(ClientConnection &clie
 }
 
 core::Task<void> respond_token(ClientConnection &client, const http::RequestHead &request) {
-  ClientAuth &auth = client.worker().client_auth;
+  ClientAuth &auth = *client.generation().client_auth;
   ClientIdentity identity = co_await auth.identify(authorization_of(request));
   switch (identity.kind) {
   case ClientIdentity::Kind::Anonymous:
@@ -89,17 +89,17 @@ core::Task<void> respond_token(ClientConnection &client, const http::RequestHead
   co_await client.send_simple(200, "application/json", body);
 }
 
-ProvenanceMark provenance_mark(const WorkerContext &worker, const UpstreamChoice &upstream) {
-  if (!worker.blob_hits_need_routing)
+ProvenanceMark provenance_mark(const ConfigGeneration &generation, const UpstreamChoice &upstream) {
+  if (!generation.blob_hits_need_routing)
     return ProvenanceMark::Untracked;
-  return policy_for(worker.config, upstream).kind == ClientPolicy::Kind::Any
+  return policy_for(generation.config, upstream).kind == ClientPolicy::Kind::Any
              ? ProvenanceMark::Public
              : ProvenanceMark::Limited;
 }
 
 core::Task<bool> stored_content_serves(ClientConnection &client, const UpstreamChoice &upstream,
                                        const Digest &digest) {
-  if (provenance_mark(client.worker(), upstream) != ProvenanceMark::Public)
+  if (provenance_mark(client.generation(), upstream) != ProvenanceMark::Public)
     co_return true;
   bool limited = co_await is_marked_limited(client.worker().store, digest);
   co_return !limited;
@@ -107,7 +107,7 @@ core::Task<bool> stored_content_serves(ClientConnection &client, const UpstreamC
 
 core::Task<bool> admit_to_upstream(ClientConnection &client, const http::RequestHead &request,
                                    const UpstreamChoice &upstream, const ClientIdentity &identity) {
-  const ClientPolicy &policy = policy_for(client.worker().config, upstream);
+  const ClientPolicy &policy = policy_for(client.generation().config, upstream);
   if (client_policy_allows(policy, identity.user))
     co_return true;
   if (identity.user.empty()) {

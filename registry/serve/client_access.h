@@ -38,7 +38,7 @@ core::Task<bool> admit_to_upstream(ClientConnection &client, const http::Request
 
 // Which provenance mark content stored through `upstream` gets (cache/limited_marks.h):
 // Untracked while no upstream is limited.
-ProvenanceMark provenance_mark(const WorkerContext &worker, const UpstreamChoice &upstream);
+ProvenanceMark provenance_mark(const ConfigGeneration &generation, const UpstreamChoice &upstream);
 
 // Whether stored content of `digest` may answer a request routed to `upstream`: not when it
 // came only through limited upstreams and this route is open to every client.

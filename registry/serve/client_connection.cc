@@ -33,7 +33,8 @@ uint32_t remaining_ms(Clock::time_point deadline) {
 } // namespace
 
 ClientConnection::ClientConnection(WorkerContext &worker, int fd)
-    : worker_(worker), fd_(fd), accepted_at_(Clock::now()) {
+    : worker_(worker), generation_(worker.current_generation()), fd_(fd),
+      accepted_at_(Clock::now()) {
   next = worker_.connections;
   if (next != nullptr)
     next->prev = this;
@@ -191,7 +192,7 @@ void ClientConnection::frame_unknown_length(http::HeadWriter &head) {
 }
 
 core::Task<int> ClientConnection::send_bytes(std::span<const char> bytes) {
-  int rc = co_await core::send_all(fd_, bytes, worker_.config.idle_timeout_ms);
+  int rc = co_await core::send_all(fd_, bytes, generation_->config.idle_timeout_ms);
   if (rc < 0)
     broken_ = true;
   co_return rc;
@@ -243,7 +244,7 @@ core::Task<int> ClientConnection::send_head_and_body(http::HeadWriter &head,
   // from where it stopped.
   size_t left = head_bytes.size() + body.size();
   while (left > 0) {
-    int32_t sent = co_await core::sendmsg(fd_, &message, worker_.config.idle_timeout_ms);
+    int32_t sent = co_await core::sendmsg(fd_, &message, generation_->config.idle_timeout_ms);
     if (sent <= 0) {
       broken_ = true;
       co_return sent < 0 ? sent : -EPIPE;
@@ -291,7 +292,7 @@ core::Task<int> ClientConnection::send_body_file(int file_fd, uint64_t offset, u
     if (rc < 0)
       co_return rc;
   }
-  const core::FileToSocket io{file_fd, fd_, worker_.config.idle_timeout_ms, buffers_->head};
+  const core::FileToSocket io{file_fd, fd_, generation_->config.idle_timeout_ms, buffers_->head};
   int rc = co_await core::send_file_range(worker_.pipes, io, offset, bytes, &body_bytes_sent_);
   if (rc < 0) {
     // The client has part of the body at most: it must not take the close for the end.
@@ -385,7 +386,6 @@ core::Task<bool> ClientConnection::await_request_bytes(uint32_t timeout_ms, Wait
 
 core::Task<ClientConnection::ReadOutcome> ClientConnection::read_request(http::RequestHead &request,
                                                                          size_t *consumed) {
-  const WorkerContext &worker = worker_;
   http::ParseLimits limits;
   limits.header_bytes_max = ConnectionBuffers::kReceiveBytes;
   limits.header_count_max = ConnectionBuffers::kRequestHeadersMax;
@@ -393,7 +393,7 @@ core::Task<ClientConnection::ReadOutcome> ClientConnection::read_request(http::R
   // accept for a connection's first request, so a client that connects and sends nothing or
   // half a head is closed then; for later requests from their first byte, since waiting for
   // that byte is keep-alive idling, bounded by the idle timeout.
-  const auto header_timeout = std::chrono::milliseconds(worker.config.header_timeout_ms);
+  const auto header_timeout = std::chrono::milliseconds(generation_->config.header_timeout_ms);
   const bool first_request = requests_answered_ == 0;
   bool started = first_request || receive_end_ > receive_begin_;
   Clock::time_point deadline = (first_request ? accepted_at_ : Clock::now()) + header_timeout;
@@ -433,7 +433,7 @@ core::Task<ClientConnection::ReadOutcome> ClientConnection::read_request(http::R
     }
     if (receive_end_ == 0) {
       // Nothing of a head yet: wait for its first byte, giving the buffers back meanwhile.
-      uint32_t timeout_ms = started ? remaining_ms(deadline) : worker.config.idle_timeout_ms;
+      uint32_t timeout_ms = started ? remaining_ms(deadline) : generation_->config.idle_timeout_ms;
       bool ready = co_await await_request_bytes(timeout_ms, first_request ? Waiting::FirstRequest
                                                                           : Waiting::NextRequest);
       if (!ready)
@@ -459,7 +459,7 @@ void ClientConnection::log_access(const http::RequestHead &request, Clock::time_
   if (worker_.counters != nullptr)
     worker_.counters->count(request_kind_, outcome_, body_bytes_sent_,
                             static_cast<uint64_t>(elapsed_us));
-  if (!worker_.config.access_log)
+  if (!generation_->config.access_log)
     return;
   std::string_view method = request.method.substr(0, 16);
   std::string_view target = request.target.substr(0, 400);
@@ -544,6 +544,10 @@ core::Task<void> ClientConnection::serve(RequestHandler handler) {
     if (outcome != ReadOutcome::Request)
       break;
     Clock::time_point started = Clock::now();
+    // The request boundary: a reload shows from this request on. A pointer compare when
+    // nothing changed.
+    if (const auto &newest = worker_.current_generation(); newest != generation_)
+      generation_ = newest;
     begin_response(request);
     // "Content-Length: 0" is no body (RFC 9110 section 8.6): what many clients send with a
     // bodiless POST, such as a control purge.

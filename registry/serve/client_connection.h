@@ -53,6 +53,10 @@ public:
   static bool make_room(WorkerContext &worker);
 
   WorkerContext &worker() { return worker_; }
+  // The configuration generation of the request being served (taken when it began), which
+  // the whole request reads, also after a reload published a newer one.
+  const ConfigGeneration &generation() const { return *generation_; }
+  const std::shared_ptr<const ConfigGeneration> &generation_held() const { return generation_; }
   int fd() const { return fd_; }
 
   // --- for responders ---
@@ -136,6 +140,9 @@ private:
   core::Task<int> send_chunk_head(uint64_t chunk_bytes);
 
   WorkerContext &worker_;
+  // Held from a request's start until the next one's: a reload frees the old generation only
+  // once no request of this connection can still read it.
+  std::shared_ptr<const ConfigGeneration> generation_;
   int fd_;
   const std::chrono::steady_clock::time_point accepted_at_;
   ConnectionBuffers *buffers_ = nullptr; // from worker_.connection_buffers while needed

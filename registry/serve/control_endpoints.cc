@@ -61,7 +61,7 @@ core::Task<bool> admit_operator(ClientConnection &client, const http::RequestHea
     co_return false; // answered: bad credentials, or too many password checks
   const bool operator_user =
       identity->kind == ClientIdentity::Kind::User &&
-      client_policy_allows(client.worker().config.control_users, identity->user);
+      client_policy_allows(client.generation().config.control_users, identity->user);
   if (operator_user)
     co_return true;
   client.set_outcome(CacheOutcome::Error);
@@ -114,8 +114,9 @@ std::optional<int64_t> parse_seconds(std::string_view text) {
 // The purge selection of the query, or nullopt with `*problem` said. An image is named as a
 // client names it (its name, ?ns= for another registry) and routed as a pull would be, so its
 // tags are keyed as the pull stored them.
-std::optional<PurgeSelection> purge_selection(WorkerContext &worker, std::string_view query,
-                                              std::string *problem) {
+std::optional<PurgeSelection> purge_selection(WorkerContext &worker,
+                                              const ConfigGeneration &generation,
+                                              std::string_view query, std::string *problem) {
   PurgeSelection selection;
   const std::string_view name = query_param(query, "name");
   const std::string_view tag = query_param(query, "tag");
@@ -153,8 +154,8 @@ std::optional<PurgeSelection> purge_selection(WorkerContext &worker, std::string
     return std::nullopt;
   }
   UpstreamChoiceRef chosen;
-  if (worker.upstream_choices.choose(worker.config, worker.upstream_tls, query, name, chosen) !=
-      UpstreamRefusal::None) {
+  if (worker.upstream_choices.choose(generation.number, generation.config, &generation.upstream_tls,
+                                     query, name, chosen) != UpstreamRefusal::None) {
     *problem = "ns: not a registry regcache serves";
     return std::nullopt;
   }
@@ -181,7 +182,7 @@ core::Task<void> respond_stats(ClientConnection &client) {
     stats.requests = worker.service->request_totals();
   stats.cache_disk_bytes = worker.store.index().disk_bytes();
   stats.cache_content_bytes = worker.store.index().content_bytes();
-  stats.cache_max_bytes = worker.config.cache_max_size_bytes;
+  stats.cache_max_bytes = client.generation().config.cache_max_size_bytes;
   stats.cache_entries = worker.store.index().count();
   stats.tags_held = worker.tags.index().tags_held();
   stats.manifests_held = worker.store.manifests_in_memory().count();
@@ -212,7 +213,8 @@ core::Task<void> respond_blob(ClientConnection &client, std::string_view digest_
 core::Task<void> respond_purge(ClientConnection &client, const http::RequestHead &request) {
   WorkerContext &worker = client.worker();
   std::string problem;
-  std::optional<PurgeSelection> selection = purge_selection(worker, request.query, &problem);
+  std::optional<PurgeSelection> selection =
+      purge_selection(worker, client.generation(), request.query, &problem);
   if (!selection) {
     co_await client.send_oci_error(400, OciErrorCode::Unsupported, problem);
     co_return;

@@ -110,8 +110,9 @@ core::Task<void> respond_by_digest(ClientConnection &client, const http::Request
   client.set_outcome(CacheOutcome::Miss);
   WorkerContext &worker = client.worker();
   SmallResponse answer;
-  co_await fetch_small_authorized(worker.upstreams, worker.auth, upstream, "GET", target, accept,
-                                  worker.config.manifest_bytes_max, answer);
+  co_await fetch_small_authorized(worker.upstreams, *client.generation().auth, upstream, "GET",
+                                  target, accept, client.generation().config.manifest_bytes_max,
+                                  answer);
   if (answer.rc < 0) {
     co_await send_upstream_failure(client, answer.rc, answer.error);
     co_return;
@@ -135,7 +136,7 @@ core::Task<void> respond_by_digest(ClientConnection &client, const http::Request
     co_return;
   }
   co_await store_manifest(worker.store, *digest, answer.fields.content_type, answer.body,
-                          provenance_mark(worker, upstream));
+                          provenance_mark(client.generation(), upstream));
   co_await send_upstream_answer(client, answer.fields, answer.body);
 }
 
@@ -262,8 +263,9 @@ core::Task<void> get_tag_for_client(ClientConnection &client, const UpstreamChoi
                                     const TagKey &key, uint8_t accept_mask) {
   WorkerContext &worker = client.worker();
   SmallResponse answer;
-  co_await fetch_small_authorized(worker.upstreams, worker.auth, upstream, "GET", target, accept,
-                                  worker.config.manifest_bytes_max, answer);
+  co_await fetch_small_authorized(worker.upstreams, *client.generation().auth, upstream, "GET",
+                                  target, accept, client.generation().config.manifest_bytes_max,
+                                  answer);
   if (answer.rc < 0 || upstream_unhealthy(answer.fields.status)) {
     co_await serve_stale_or_error(client, key, accept_mask, answer);
     co_return;
@@ -275,8 +277,8 @@ core::Task<void> get_tag_for_client(ClientConnection &client, const UpstreamChoi
   }
   client.set_outcome(CacheOutcome::Miss);
   TagEntry entry;
-  bool accepted = co_await accept_tag_manifest(client, provenance_mark(worker, upstream), key,
-                                               accept_mask, answer, entry);
+  bool accepted = co_await accept_tag_manifest(
+      client, provenance_mark(client.generation(), upstream), key, accept_mask, answer, entry);
   if (accepted)
     co_await send_upstream_answer(client, answer.fields, answer.body);
 }
@@ -294,8 +296,9 @@ core::Task<void> ask_upstream(ClientConnection &client, const UpstreamChoice &up
   }
   WorkerContext &worker = client.worker();
   SmallResponse probe;
-  co_await fetch_small_authorized(worker.upstreams, worker.auth, upstream, "HEAD", target, accept,
-                                  worker.config.manifest_bytes_max, probe);
+  co_await fetch_small_authorized(worker.upstreams, *client.generation().auth, upstream, "HEAD",
+                                  target, accept, client.generation().config.manifest_bytes_max,
+                                  probe);
   if (probe.rc < 0 || upstream_unhealthy(probe.fields.status)) {
     co_await serve_stale_or_error(client, key, accept_mask, probe);
     co_return;
@@ -326,8 +329,9 @@ core::Task<int> revalidate(ClientConnection &client, const UpstreamChoice &upstr
   WorkerContext &worker = client.worker();
   answered = false;
   SmallResponse probe;
-  co_await fetch_small_authorized(worker.upstreams, worker.auth, upstream, "HEAD", target, accept,
-                                  worker.config.manifest_bytes_max, probe);
+  co_await fetch_small_authorized(worker.upstreams, *client.generation().auth, upstream, "HEAD",
+                                  target, accept, client.generation().config.manifest_bytes_max,
+                                  probe);
   if (probe.rc < 0 || upstream_unhealthy(probe.fields.status))
     co_return kUpstreamUnhealthy;
   if (probe.fields.status == 200) {
@@ -347,8 +351,9 @@ core::Task<int> revalidate(ClientConnection &client, const UpstreamChoice &upstr
     if (!client.is_head_request()) {
       // Changed: the one GET of this revalidation.
       SmallResponse answer;
-      co_await fetch_small_authorized(worker.upstreams, worker.auth, upstream, "GET", target,
-                                      accept, worker.config.manifest_bytes_max, answer);
+      co_await fetch_small_authorized(worker.upstreams, *client.generation().auth, upstream, "GET",
+                                      target, accept, client.generation().config.manifest_bytes_max,
+                                      answer);
       if (answer.rc < 0 || upstream_unhealthy(answer.fields.status))
         co_return kUpstreamUnhealthy;
       answered = true;
@@ -358,8 +363,9 @@ core::Task<int> revalidate(ClientConnection &client, const UpstreamChoice &upstr
         co_return kAskYourself;
       }
       client.set_outcome(CacheOutcome::Miss);
-      bool accepted = co_await accept_tag_manifest(client, provenance_mark(worker, upstream), key,
-                                                   accept_mask, answer, changed);
+      bool accepted =
+          co_await accept_tag_manifest(client, provenance_mark(client.generation(), upstream), key,
+                                       accept_mask, answer, changed);
       if (!accepted)
         co_return kAskYourself;
       co_await send_upstream_answer(client, answer.fields, answer.body);
@@ -400,7 +406,8 @@ core::Task<void> respond_by_tag(ClientConnection &client, const Route &route,
   WorkerContext &worker = client.worker();
   const uint8_t mask = accept_mask_of(accept);
   const TagKey key{upstream.endpoint.authority, upstream.name, route.reference};
-  uint64_t ttl_ms = worker.ttl_scratches.ttl_ms(upstream.config, route.name, route.reference);
+  uint64_t ttl_ms =
+      worker.generation.ttl_ms(client.generation(), upstream.config, route.name, route.reference);
 
   TagEntry entry;
   bool have_entry = co_await worker.tags.load(key, mask, entry);

@@ -33,7 +33,7 @@ core::Task<bool> serve_ops_endpoint(ClientConnection &client, const http::Reques
     co_return true;
   }
   const bool metrics_here =
-      listener == OpsListener::Metrics || client.worker().config.metrics_listen_address.empty();
+      listener == OpsListener::Metrics || client.generation().config.metrics_listen_address.empty();
   if (request.path == "/metrics" && metrics_here) {
     std::string text = probe->metrics_text();
     co_await client.send_simple(200, "text/plain; version=0.0.4; charset=utf-8", text);

@@ -33,7 +33,7 @@ core::Task<void> handle_request(ClientConnection &client, const http::RequestHea
     if (answered)
       co_return;
   }
-  if (head.path == kTokenPath && client.worker().client_auth.enabled()) {
+  if (head.path == kTokenPath && client.generation().client_auth->enabled()) {
     client.set_request_kind(RequestKind::Token);
     co_await respond_token(client, head);
     co_return;
@@ -64,7 +64,7 @@ core::Task<void> handle_request(ClientConnection &client, const http::RequestHea
     // Answered here: clients of a mirror need no upstream credentials of their own. With
     // client authentication on, a client that brings nothing is sent to the token endpoint
     // (it gets an anonymous token there), which is how docker login learns where to log in.
-    if (client.worker().client_auth.enabled() && !head.find("Authorization")) {
+    if (client.generation().client_auth->enabled() && !head.find("Authorization")) {
       co_await send_login_challenge(client, head,
                                     "log in to regcache, or fetch an anonymous token");
       co_return;
@@ -74,7 +74,7 @@ core::Task<void> handle_request(ClientConnection &client, const http::RequestHea
   }
   // With upstreams limited to some clients, a stored blob is served only after routing says
   // the client may use the upstream it names (see the README's Security section).
-  if (route.kind == Route::Kind::Blob && !client.worker().blob_hits_need_routing) {
+  if (route.kind == Route::Kind::Blob && !client.generation().blob_hits_need_routing) {
     // Blobs are content-addressed: a stored one is the answer whichever upstream the request
     // names, so the hit is served before any routing (which builds strings): the hit path
     // allocates nothing.
@@ -89,9 +89,10 @@ core::Task<void> handle_request(ClientConnection &client, const http::RequestHea
   // Remembered per worker (upstream_choices.h): routing a manifest hit allocates nothing. Held
   // in this frame for the whole request.
   UpstreamChoiceRef chosen;
-  WorkerContext &worker = client.worker();
-  switch (worker.upstream_choices.choose(worker.config, worker.upstream_tls, head.query, route.name,
-                                         chosen)) {
+  const ConfigGeneration &generation = client.generation();
+  switch (client.worker().upstream_choices.choose(generation.number, generation.config,
+                                                  &generation.upstream_tls, head.query, route.name,
+                                                  chosen)) {
   case UpstreamRefusal::None:
     break;
   case UpstreamRefusal::InvalidHost:
@@ -106,7 +107,7 @@ core::Task<void> handle_request(ClientConnection &client, const http::RequestHea
   bool admitted = co_await admit_to_upstream(client, head, upstream, *identity);
   if (!admitted)
     co_return;
-  if (route.kind == Route::Kind::Blob && client.worker().blob_hits_need_routing) {
+  if (route.kind == Route::Kind::Blob && client.generation().blob_hits_need_routing) {
     // A blob stored only through limited upstreams is not served through an open route: the
     // open route's own upstream is asked (respond_blob), which shows whether it is public.
     std::optional<Digest> digest = parse_sha256_digest(route.reference);
@@ -156,27 +157,29 @@ core::Task<void> refuse_client(ClientConnection &client, const http::RequestHead
                                  "this address may not use regcache (--allow-clients)");
 }
 
-bool peer_allowed(const WorkerContext &worker, int fd) {
-  if (worker.config.allow_clients.everyone)
+bool peer_allowed(const Config &config, int fd) {
+  if (config.allow_clients.everyone)
     return true;
   core::SocketAddress peer;
   peer.length = sizeof(peer.storage);
   // Once per connection; a plain syscall that never blocks.
   if (::getpeername(fd, reinterpret_cast<sockaddr *>(&peer.storage), &peer.length) != 0)
     return false;
-  return client_allowed(worker.config.allow_clients, peer);
+  return client_allowed(config.allow_clients, peer);
 }
 
 } // namespace
 
 core::Task<void> serve_client(WorkerContext &worker, int fd) {
   ClientConnection connection(worker, fd);
-  co_await connection.serve(peer_allowed(worker, fd) ? &handle_request : &refuse_client);
+  const bool allowed = peer_allowed(connection.generation().config, fd);
+  co_await connection.serve(allowed ? &handle_request : &refuse_client);
 }
 
 core::Task<void> serve_ops_client(WorkerContext &worker, int fd) {
   ClientConnection connection(worker, fd);
-  co_await connection.serve(peer_allowed(worker, fd) ? &handle_ops_request : &refuse_client);
+  const bool allowed = peer_allowed(connection.generation().config, fd);
+  co_await connection.serve(allowed ? &handle_ops_request : &refuse_client);
 }
 
 } // namespace regcache::registry

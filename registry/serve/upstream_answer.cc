@@ -124,8 +124,8 @@ core::Task<void> relay_request(ClientConnection &client, const http::RequestHead
   http::UpstreamExchange exchange(worker.upstreams);
   std::string error;
   const http::UpstreamRequest upstream_request{request.method, target, headers};
-  int rc =
-      co_await worker.auth.start(worker.upstreams, exchange, upstream, upstream_request, &error);
+  int rc = co_await client.generation().auth->start(worker.upstreams, exchange, upstream,
+                                                    upstream_request, &error);
   if (rc < 0) {
     co_await send_upstream_failure(client, rc, error);
     co_return;

@@ -7,14 +7,13 @@
 namespace regcache::registry {
 namespace {
 
-core::Task<void> probe_one(WorkerContext &worker, size_t slot) {
-  const UpstreamConfig &upstream = worker.config.upstreams[slot];
+// `generation` is held by the caller for the whole probe: `upstream` is one of its upstreams.
+core::Task<void> probe_one(WorkerContext &worker, const ConfigGeneration &generation,
+                           const UpstreamConfig &upstream, size_t slot) {
   http::Endpoint endpoint = endpoint_of(upstream.url);
-  if (worker.upstream_tls != nullptr) {
-    auto it = worker.upstream_tls->find(&upstream);
-    if (it != worker.upstream_tls->end())
-      endpoint.tls_context = it->second;
-  }
+  auto it = generation.upstream_tls.find(&upstream);
+  if (it != generation.upstream_tls.end())
+    endpoint.tls_context = it->second;
   // No Authorization header: see the file comment. The observer records the outcome (the
   // exchange is tagged as a registry request of this upstream).
   const http::UpstreamRequest request{"GET", "/v2/", {},
@@ -31,17 +30,22 @@ core::Task<void> probe_upstreams(WorkerContext &worker, const UpstreamObservers 
     explicit Running(WorkerContext &w) : worker(w) { worker.upstream_probe_running = true; }
     ~Running() { worker.upstream_probe_running = false; }
   } running{worker};
-  const int64_t interval_ms = worker.config.upstream_check_interval_ms;
-  const size_t configured = worker.config.upstreams.size();
-  // Ends when the worker stops: every turn sleeps one tick, then probes at most every
-  // configured upstream once.
+  // Ends when the worker stops: every turn sleeps one tick, then probes at most every upstream
+  // of the running configuration once (a reload may have added, removed or changed them).
   while (!worker.stopping) {
     co_await core::sleep_ms(kProbeTickMs);
-    for (size_t slot = 0; slot < configured && !worker.stopping; ++slot) {
+    const std::shared_ptr<const ConfigGeneration> generation = worker.current_generation();
+    const Config &config = generation->config;
+    if (config.upstream_check_interval_ms == 0)
+      continue; // turned off by a reload
+    for (size_t i = 0; i < config.upstreams.size() && !worker.stopping; ++i) {
+      const size_t slot = observed_slot(config, generation->observed_slots, &config.upstreams[i]);
+      if (slot == kUnconfiguredSlot)
+        continue; // past the slots kept by host: nothing would record the answer
       const int64_t since_ms = core::unix_now_ms() - observed.contact_unix_ms(slot);
-      if (since_ms < interval_ms)
+      if (since_ms < int64_t{config.upstream_check_interval_ms})
         continue; // a client's request (or the last probe) reached it recently enough
-      co_await probe_one(worker, slot);
+      co_await probe_one(worker, *generation, config.upstreams[i], slot);
     }
   }
 }

@@ -1,10 +1,13 @@
 #pragma once
 // What one worker thread owns, and what it borrows from the server. Owned (one per worker,
 // never touched by another thread): the upstream connection pool, the pipes, the connection
-// buffers, the log buffer, the refusal reports, the match scratches of the TTL classifiers,
-// and the lists of its client connections. Borrowed (shared by all workers, each safe to use
-// from any of them): the configuration (immutable), the blob store, the fetch table, the tag
-// store, upstream auth, the revalidation flights and the per-client connection counts.
+// buffers, the log buffer, the refusal reports, its view of the configuration generation (with
+// the match scratches of the TTL classifiers), and the lists of its client connections.
+// Borrowed (shared by all workers, each safe to use from any of them): the published
+// configuration generations (immutable; registry/serve/config_generation.h), the blob store,
+// the fetch table, the tag store, the revalidation flights and the per-client connection
+// counts. A request reads the configuration through the generation its connection holds
+// (ClientConnection::generation()), never through the worker's, which may be newer.
 #include <cstdint>
 #include <unordered_map>
 
@@ -13,9 +16,8 @@
 #include "core/pipe_pool.h"
 #include "core/ring.h"
 #include "http/upstream_pool.h"
-#include "registry/cache/manifest_ttl_policy.h"
 #include "registry/cache/single_flight.h"
-#include "registry/config/config.h"
+#include "registry/serve/config_generation.h"
 #include "registry/serve/connection_buffers.h"
 #include "registry/serve/connection_refusals.h"
 #include "registry/serve/request_counters.h"
@@ -27,8 +29,6 @@ class BlobStore;
 class FetchTable;
 class TagStore;
 class ClientConnection;
-class UpstreamAuth;
-class ClientAuth;
 class ConnectionsPerClient;
 class ServiceProbe;
 class ImageRankings;
@@ -43,34 +43,38 @@ struct WorkerLimits {
 };
 
 struct WorkerContext {
-  WorkerContext(const Config &config_in, BlobStore &store_in, FetchTable &fetches_in,
-                TagStore &tags_in, UpstreamAuth &auth_in, ClientAuth &client_auth_in,
-                SingleFlight &revalidations_in, const ManifestTtlPolicy &ttl_policy,
-                http::UpstreamSettings upstream_settings, const WorkerLimits &limits)
-      : config(config_in), store(store_in), fetches(fetches_in), tags(tags_in), auth(auth_in),
-        client_auth(client_auth_in), revalidations(revalidations_in),
-        ttl_scratches(ttl_policy.make_scratches()), upstreams(upstream_settings),
+  WorkerContext(const ConfigPublisher &publisher, BlobStore &store_in, FetchTable &fetches_in,
+                TagStore &tags_in, SingleFlight &revalidations_in, const WorkerLimits &limits)
+      : generation(publisher), store(store_in), fetches(fetches_in), tags(tags_in),
+        revalidations(revalidations_in), upstreams(generation.current()->upstream_settings()),
         pipes(limits.pipes_max, 1u << 20),
         connection_buffers(sizeof(ConnectionBuffers), kConnectionBuffersKeptMax), log(2),
         refusals(log, limits.worker_index, limits.connections_max,
-                 config_in.connections_per_client_max, limits.refusals_in_flight_max),
+                 generation.current()->config.connections_per_client_max,
+                 limits.refusals_in_flight_max),
         connections_max(limits.connections_max) {}
 
-  const Config &config;
+  // At a request boundary: the newest published generation. When it changed, what this worker
+  // built from the old one goes: the routing memo (upstream_choices drops it by number), the
+  // pooled upstream connections (opened under the old TLS settings, perhaps to an upstream
+  // that changed or left), and the pool's timeouts follow the new settings. One atomic load
+  // when nothing changed: the hit path allocates nothing and takes no lock.
+  const std::shared_ptr<const ConfigGeneration> &current_generation() {
+    if (generation.refresh())
+      upstreams.retune(generation.current()->upstream_settings());
+    return generation.current();
+  }
+
+  // The worker's generation and its TTL match scratches (the freshness lifetime of a tag's
+  // entry; the tiers match the name as the client gave it, as docker-registry-proxy's nginx
+  // locations do).
+  WorkerGeneration generation;
   BlobStore &store;
   FetchTable &fetches; // shared: one download per digest
   TagStore &tags;
-  UpstreamAuth &auth;
-  ClientAuth &client_auth; // shared: regcache's own users and tokens
-  // Some upstream admits only some clients: a stored blob is served after routing, not before.
-  bool blob_hits_need_routing = false;
   SingleFlight &revalidations; // shared: one upstream revalidation per expired tag entry
-  // The freshness lifetime of a tag's entry (0: revalidate on every request). The tiers match
-  // the name as the client gave it, as docker-registry-proxy's nginx locations do.
-  ManifestTtlPolicy::Scratches ttl_scratches;
-  // TLS contexts of upstreams with their own CA file or verification setting (the server's).
-  const UpstreamTlsContexts *upstream_tls = nullptr;
-  // choose_upstream's answers, remembered (registry/upstream/upstream_choices.h).
+  // choose_upstream's answers, remembered for the newest generation
+  // (registry/upstream/upstream_choices.h).
   UpstreamChoices upstream_choices;
   http::UpstreamPool upstreams;
   core::PipePool pipes;

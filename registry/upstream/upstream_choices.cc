@@ -14,12 +14,17 @@ constexpr size_t kKeyBytesMax = 3 * kRegistryHostBytesMax + 1 + kRepositoryNameB
 
 } // namespace
 
-UpstreamRefusal UpstreamChoices::choose(const Config &config, const UpstreamTlsContexts *tls,
-                                        std::string_view query, std::string_view name,
-                                        UpstreamChoiceRef &out) {
+UpstreamRefusal UpstreamChoices::choose(uint64_t generation, const Config &config,
+                                        const UpstreamTlsContexts *tls, std::string_view query,
+                                        std::string_view name, UpstreamChoiceRef &out) {
+  if (generation > memo_generation_) {
+    memo_.clear();
+    memo_generation_ = generation;
+  }
   const std::string_view ns = query_param(query, "ns");
   std::array<char, kKeyBytesMax> key_buffer;
-  const bool keyed = ns.size() + 1 + name.size() <= key_buffer.size();
+  const bool keyed =
+      generation == memo_generation_ && ns.size() + 1 + name.size() <= key_buffer.size();
   std::string_view key;
   if (keyed) {
     if (!ns.empty()) // an absent ns= is a null view, which memcpy must not see

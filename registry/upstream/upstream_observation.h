@@ -25,7 +25,8 @@ struct UpstreamObservation {
   // The outcome of the last contact (a client's request or the periodic probe): an answer
   // below 500. True before any contact: nothing is known against it.
   bool up = true;
-  int64_t last_check_unix_s = 0; // 0: never contacted
+  int64_t last_check_unix_s = 0;  // 0: never contacted
+  int64_t last_check_unix_ms = 0; // the same, to the millisecond
   std::optional<RateLimit> ratelimit;
   uint64_t requests = 0;          // registry requests sent (token requests not included)
   uint64_t errors = 0;            // of those: no answer, or 5xx

@@ -53,11 +53,38 @@ std::string_view token_result_label(TokenResult result) {
   return "error";
 }
 
-size_t observed_slot(const Config &config, const UpstreamConfig *upstream) {
+std::vector<uint32_t> ObservedHosts::assign(const Config &config) {
+  std::vector<uint32_t> slots;
+  slots.reserve(config.upstreams.size());
+  size_t assigned = count();
+  for (const UpstreamConfig &upstream : config.upstreams) {
+    size_t slot = 0;
+    while (slot < assigned && hosts_[slot] != upstream.host)
+      ++slot;
+    if (slot == assigned) {
+      if (assigned == kObservedHostsMax) {
+        slots.push_back(kUnconfiguredSlot);
+        continue;
+      }
+      hosts_[assigned] = upstream.host; // before the count that shows it (release)
+      count_.store(++assigned, std::memory_order_release);
+    }
+    slots.push_back(static_cast<uint32_t>(slot));
+  }
+  return slots;
+}
+
+std::string_view ObservedHosts::label(size_t slot) const {
+  return slot < count() ? std::string_view(hosts_[slot]) : kUnconfiguredUpstreamLabel;
+}
+
+size_t observed_slot(const Config &config, std::span<const uint32_t> slots,
+                     const UpstreamConfig *upstream) {
   const UpstreamConfig *first = config.upstreams.data();
   if (upstream == nullptr || upstream < first || upstream >= first + config.upstreams.size())
-    return config.upstreams.size();
-  return static_cast<size_t>(upstream - first);
+    return kUnconfiguredSlot;
+  const auto index = static_cast<size_t>(upstream - first);
+  return index < slots.size() ? slots[index] : kUnconfiguredSlot;
 }
 
 uint32_t observed_as(size_t slot, ObservedAs purpose) {
@@ -65,8 +92,9 @@ uint32_t observed_as(size_t slot, ObservedAs purpose) {
   return static_cast<uint32_t>(slot + 1) | (static_cast<uint32_t>(purpose) << kSlotBits);
 }
 
-uint32_t observed_as(const Config &config, const UpstreamChoice &upstream, ObservedAs purpose) {
-  return observed_as(observed_slot(config, upstream.config), purpose);
+uint32_t observed_as(const Config &config, std::span<const uint32_t> slots,
+                     const UpstreamChoice &upstream, ObservedAs purpose) {
+  return observed_as(observed_slot(config, slots, upstream.config), purpose);
 }
 
 std::string credential_label(const Config &config, const UpstreamConfig &upstream) {
@@ -99,13 +127,12 @@ uint64_t UpstreamSlotTotals::server_errors() const {
   return sum;
 }
 
-UpstreamObserver::UpstreamObserver(const Config &config, RecentUpstreamErrors &recent)
-    : config_(config), recent_(recent), slot_count_(config.upstreams.size() + 1),
-      slots_(std::make_unique<Slot[]>(slot_count_)) {}
+UpstreamObserver::UpstreamObserver(const ObservedHosts &hosts, RecentUpstreamErrors &recent)
+    : hosts_(hosts), recent_(recent), slots_(std::make_unique<Slot[]>(kObservedSlots)) {}
 
 void UpstreamObserver::on_exchange(const http::ExchangeReport &report) {
   const size_t slot_index = (report.request.observed_as & kSlotMask) - 1;
-  if (slot_index >= slot_count_)
+  if (slot_index >= kObservedSlots)
     return; // not a tag of ours
   const auto purpose = static_cast<ObservedAs>(report.request.observed_as >> kSlotBits);
   // -EBUSY: regcache's own bound (upstream connections per worker), not the upstream's doing.
@@ -189,8 +216,8 @@ void UpstreamObserver::remember_failure(const http::ExchangeReport &report, size
                                         int64_t now_ms) {
   RecentUpstreamError entry;
   entry.unix_ms = now_ms;
-  if (slot < config_.upstreams.size())
-    entry.upstream = config_.upstreams[slot].host;
+  if (slot < hosts_.count())
+    entry.upstream = hosts_.label(slot);
   else if (static_cast<ObservedAs>(report.request.observed_as >> kSlotBits) == ObservedAs::Registry)
     entry.upstream = report.endpoint.authority;
   else
@@ -207,7 +234,7 @@ void UpstreamObserver::remember_failure(const http::ExchangeReport &report, size
 }
 
 void UpstreamObserver::add_to(size_t slot_index, UpstreamSlotTotals &totals) const {
-  assert(slot_index < slot_count_);
+  assert(slot_index < kObservedSlots);
   const Slot &slot = slots_[slot_index];
   for (size_t i = 0; i < kObservedStatuses; ++i)
     totals.by_status[i] += slot.by_status[i].load(std::memory_order_relaxed);
@@ -225,15 +252,14 @@ void UpstreamObserver::add_to(size_t slot_index, UpstreamSlotTotals &totals) con
 }
 
 int64_t UpstreamObserver::contact_unix_ms(size_t slot) const {
-  assert(slot < slot_count_);
+  assert(slot < kObservedSlots);
   return slots_[slot].contact.load(std::memory_order_relaxed) / 2;
 }
 
-UpstreamObservers::UpstreamObservers(const Config &config, unsigned workers)
-    : slot_count_(config.upstreams.size() + 1) {
+UpstreamObservers::UpstreamObservers(unsigned workers) {
   observers_.reserve(workers);
   for (unsigned i = 0; i < workers; ++i)
-    observers_.push_back(std::make_unique<UpstreamObserver>(config, recent_));
+    observers_.push_back(std::make_unique<UpstreamObserver>(hosts_, recent_));
 }
 
 UpstreamSlotTotals UpstreamObservers::totals(size_t slot) const {

@@ -6,15 +6,18 @@
 // numbers: no atomic read-modify-write, no shared cache line on the request path); the server
 // adds the workers up at scrape time (UpstreamObservers::totals).
 //
-// Upstreams are the configured ones, by their index in Config::upstreams, plus one slot for
-// every registry a client named with ?ns= that is not configured: clients choose those hosts,
-// and a label per host would let them grow /metrics without bound.
+// Upstreams are the configured ones, each with a slot of its own kept by host for the process's
+// life (ObservedHosts: a reload that adds, removes or reorders upstreams never moves a host's
+// counters to another), plus one slot for every registry a client named with ?ns= that is not
+// configured: clients choose those hosts, and a label per host would let them grow /metrics
+// without bound.
 #include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -47,11 +50,35 @@ std::string_view token_result_label(TokenResult result);
 // The label of the slot of unconfigured registries.
 inline constexpr std::string_view kUnconfiguredUpstreamLabel = "unconfigured";
 
-// The slot of `upstream`: its index in config.upstreams, or config.upstreams.size() for an
-// unconfigured one (null, or not an element of this configuration).
-size_t observed_slot(const Config &config, const UpstreamConfig *upstream);
+// Configured hosts with a slot of their own, over the process's life (reloads add hosts, and a
+// removed one keeps its counters); a host added past this counts as unconfigured.
+inline constexpr size_t kObservedHostsMax = 32;
+inline constexpr size_t kUnconfiguredSlot = kObservedHostsMax;
+inline constexpr size_t kObservedSlots = kObservedHostsMax + 1;
+
+// Which slot each configured host has. Written by the main thread only (at start and on each
+// reload, before the configuration that uses the slots is published); read by any thread. A
+// slot's host is written once, before the count that shows it, and never changed.
+class ObservedHosts {
+public:
+  // The slot of each of config.upstreams, by index, giving new hosts the next free slots.
+  std::vector<uint32_t> assign(const Config &config);
+  size_t count() const { return count_.load(std::memory_order_acquire); }
+  // slot < count(), or the unconfigured slot.
+  std::string_view label(size_t slot) const;
+
+private:
+  std::array<std::string, kObservedHostsMax> hosts_;
+  std::atomic<size_t> count_{0};
+};
+
+// The slot of `upstream` under `config`, whose upstreams have the slots `slots` (by index):
+// kUnconfiguredSlot for an unconfigured one (null, or not an element of this configuration).
+size_t observed_slot(const Config &config, std::span<const uint32_t> slots,
+                     const UpstreamConfig *upstream);
 // The UpstreamRequest::observed_as value for a request to (or for) `upstream`.
-uint32_t observed_as(const Config &config, const UpstreamChoice &upstream, ObservedAs purpose);
+uint32_t observed_as(const Config &config, std::span<const uint32_t> slots,
+                     const UpstreamChoice &upstream, ObservedAs purpose);
 uint32_t observed_as(size_t slot, ObservedAs purpose);
 
 // The credential label of an upstream's quota: the username configured for it (under its
@@ -75,8 +102,8 @@ struct UpstreamSlotTotals {
 
 class UpstreamObserver final : public http::ExchangeObserver {
 public:
-  // `config` and `recent` outlive the observer.
-  UpstreamObserver(const Config &config, RecentUpstreamErrors &recent);
+  // `hosts` and `recent` outlive the observer.
+  UpstreamObserver(const ObservedHosts &hosts, RecentUpstreamErrors &recent);
   UpstreamObserver(const UpstreamObserver &) = delete;
   UpstreamObserver &operator=(const UpstreamObserver &) = delete;
 
@@ -112,27 +139,26 @@ private:
   std::optional<RateLimit> read_ratelimit(const Slot &slot) const;
   void remember_failure(const http::ExchangeReport &report, size_t slot, int64_t now_ms);
 
-  const Config &config_;
+  const ObservedHosts &hosts_;
   RecentUpstreamErrors &recent_;
-  size_t slot_count_;
-  std::unique_ptr<Slot[]> slots_; // sized once at start: nothing grows on the request path
+  std::unique_ptr<Slot[]> slots_; // kObservedSlots, made at start: nothing grows on a request
 };
 
 // The server's observers, one per worker, and the recent-errors ring they share.
 class UpstreamObservers {
 public:
-  UpstreamObservers(const Config &config, unsigned workers);
+  explicit UpstreamObservers(unsigned workers);
 
   UpstreamObserver &worker(unsigned index) { return *observers_.at(index); }
-  // Configured upstreams first (Config::upstreams' order), then the unconfigured slot.
-  size_t slots() const { return slot_count_; }
+  ObservedHosts &hosts() { return hosts_; }
+  const ObservedHosts &hosts() const { return hosts_; }
   UpstreamSlotTotals totals(size_t slot) const;
   // The newest contact of any worker with `slot`'s upstream; 0: none.
   int64_t contact_unix_ms(size_t slot) const;
   const RecentUpstreamErrors &recent() const { return recent_; }
 
 private:
-  size_t slot_count_;
+  ObservedHosts hosts_;
   RecentUpstreamErrors recent_;
   std::vector<std::unique_ptr<UpstreamObserver>> observers_;
 };

@@ -18,6 +18,7 @@ import http.client
 import json
 import os
 import random
+import select
 import re
 import shutil
 import signal
@@ -596,6 +597,49 @@ class Registry:
     def get(self, path, headers=None, method="GET", timeout=30):
         return http_request(method, self.url + path, headers=headers, timeout=timeout,
                             ssl_context=self.ssl_context())
+
+# ----------------------------------------------------------------------------
+# systemd's notify socket
+
+class NotifySocket:
+    """A datagram socket bound to a path, collecting the messages with their arrival time."""
+
+    def __init__(self, path):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(path)
+        self.sock.setblocking(False)
+        self.messages = []  # (monotonic time, {KEY: value})
+
+    def drain(self, wait=0.1):
+        """Takes what has arrived, waiting up to `wait` s for the first message."""
+        select.select([self.sock], [], [], wait)
+        while True:
+            try:
+                data = self.sock.recv(65536)
+            except BlockingIOError:
+                return
+            fields = {}
+            for line in data.decode().split("\n"):
+                if "=" in line:
+                    k, v = line.split("=", 1)
+                    fields[k] = v
+            self.messages.append((time.monotonic(), fields))
+
+    def wait_for(self, pred, timeout, what):
+        deadline = time.monotonic() + timeout
+        seen = 0
+        while time.monotonic() < deadline:
+            self.drain()
+            for t, m in self.messages[seen:]:
+                if pred(m):
+                    return t, m
+            seen = len(self.messages)
+        raise AssertionError("no %s within %.0f s; got %r" % (what, timeout, self.messages[-10:]))
+
+    def close(self):
+        self.sock.close()
+
 
 # ----------------------------------------------------------------------------
 # the daemon under test

@@ -8,55 +8,13 @@ Run: python3 tests/integration/test_service_notify.py --regcache build/regcache
 """
 
 import os
-import select
 import signal
-import socket
 import sys
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import regtest as rt  # noqa: E402
-
-
-class NotifySocket:
-    """A datagram socket bound to a path, collecting the messages with their arrival time."""
-
-    def __init__(self, path):
-        self.path = path
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(path)
-        self.sock.setblocking(False)
-        self.messages = []  # (monotonic time, {KEY: value})
-
-    def drain(self, wait=0.1):
-        """Takes what has arrived, waiting up to `wait` s for the first message."""
-        select.select([self.sock], [], [], wait)
-        while True:
-            try:
-                data = self.sock.recv(65536)
-            except BlockingIOError:
-                return
-            fields = {}
-            for line in data.decode().split("\n"):
-                if "=" in line:
-                    k, v = line.split("=", 1)
-                    fields[k] = v
-            self.messages.append((time.monotonic(), fields))
-
-    def wait_for(self, pred, timeout, what):
-        deadline = time.monotonic() + timeout
-        seen = 0
-        while time.monotonic() < deadline:
-            self.drain()
-            for t, m in self.messages[seen:]:
-                if pred(m):
-                    return t, m
-            seen = len(self.messages)
-        raise AssertionError("no %s within %.0f s; got %r" % (what, timeout, self.messages[-10:]))
-
-    def close(self):
-        self.sock.close()
 
 
 class ServiceNotify(unittest.TestCase):
@@ -70,7 +28,7 @@ class ServiceNotify(unittest.TestCase):
         rt.push(layout, "app", cls.upstream, "app")
 
     def start(self, name, env):
-        notify = NotifySocket(os.path.join(self.tmp, name + ".notify"))
+        notify = rt.NotifySocket(os.path.join(self.tmp, name + ".notify"))
         self.addCleanup(notify.close)
         env = dict(env, NOTIFY_SOCKET=notify.path)
         rc = rt.Regcache(rt.REGCACHE, self.tmp, self.upstream.url, name=name, extra_env=env)

@@ -47,6 +47,25 @@ TEST(UpstreamPoolTest, AGivenBackConnectionIsTakenAgain) {
   EXPECT_EQ(pool.take_idle("a:443", t0 + milliseconds(10)), nullptr);
 }
 
+TEST(UpstreamPoolTest, ARetuneClosesTheIdleAndTheLaterReturnedConnectionsOfBefore) {
+  UpstreamPool pool(small_settings());
+  const Clock::time_point t0 = Clock::now();
+  pool.release(connection_to(pool, "a:443"), t0);
+  auto out_during_reload = connection_to(pool, "a:443");
+  UpstreamSettings reloaded = small_settings();
+  reloaded.idle_timeout_ms = 5000;
+  reloaded.idle_connections_max = 50; // a size: kept as it was
+  pool.retune(reloaded);
+  EXPECT_EQ(pool.idle_total(), 0u);
+  EXPECT_EQ(pool.settings().idle_timeout_ms, 5000u);
+  EXPECT_EQ(pool.settings().idle_connections_max, 2u);
+  pool.release(std::move(out_during_reload), t0);
+  EXPECT_EQ(pool.idle_total(), 0u) << "opened before the reload: closed, not pooled";
+  EXPECT_EQ(pool.in_use(), 0u);
+  pool.release(connection_to(pool, "a:443"), t0);
+  EXPECT_EQ(pool.idle_total(), 1u) << "opened after it: pooled";
+}
+
 TEST(UpstreamPoolTest, ClosingAConnectionInUseLeavesTheCount) {
   UpstreamPool pool(small_settings());
   auto connection = connection_to(pool, "a:443");

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <string>
+#include <vector>
 
 namespace regcache::registry {
 namespace {
@@ -42,7 +43,8 @@ Exchange registry_request(size_t slot, uint16_t status, std::string_view target 
 
 TEST(UpstreamObserver, CountsRegistryAnswersByUpstreamAndStatus) {
   const Config config = two_upstreams();
-  UpstreamObservers observers(config, 2);
+  UpstreamObservers observers(2);
+  observers.hosts().assign(config);
   Exchange ok = registry_request(1, 200);
   ok.report(observers.worker(0));
   ok.report(observers.worker(1));
@@ -62,7 +64,8 @@ TEST(UpstreamObserver, CountsRegistryAnswersByUpstreamAndStatus) {
 
 TEST(UpstreamObserver, IgnoresUntaggedRequestsAndRegcachesOwnBounds) {
   const Config config = two_upstreams();
-  UpstreamObservers observers(config, 1);
+  UpstreamObservers observers(1);
+  observers.hosts().assign(config);
   Exchange untagged = registry_request(0, 200);
   untagged.request.observed_as = 0;
   untagged.report(observers.worker(0));
@@ -74,7 +77,8 @@ TEST(UpstreamObserver, IgnoresUntaggedRequestsAndRegcachesOwnBounds) {
 
 TEST(UpstreamObserver, A401IsReachableAndA5xxIsNot) {
   const Config config = two_upstreams();
-  UpstreamObservers observers(config, 1);
+  UpstreamObservers observers(1);
+  observers.hosts().assign(config);
   registry_request(1, 401).report(observers.worker(0));
   EXPECT_TRUE(observers.totals(1).up);
   EXPECT_GT(observers.contact_unix_ms(1), 0);
@@ -84,7 +88,8 @@ TEST(UpstreamObserver, A401IsReachableAndA5xxIsNot) {
 
 TEST(UpstreamObserver, CountsTokenRequestsByResult) {
   const Config config = two_upstreams();
-  UpstreamObservers observers(config, 1);
+  UpstreamObservers observers(1);
+  observers.hosts().assign(config);
   for (uint16_t status : {200, 200, 401, 500}) {
     Exchange token = registry_request(1, status, "/token?scope=repository:x:pull");
     token.request.observed_as = observed_as(1, ObservedAs::Token);
@@ -99,7 +104,8 @@ TEST(UpstreamObserver, CountsTokenRequestsByResult) {
 
 TEST(UpstreamObserver, FollowsTheNewestRateLimitHeaders) {
   const Config config = two_upstreams();
-  UpstreamObservers observers(config, 1);
+  UpstreamObservers observers(1);
+  observers.hosts().assign(config);
   Exchange first = registry_request(0, 200);
   first.fields.ratelimit_limit = "100;w=21600";
   first.fields.ratelimit_remaining = "76;w=21600";
@@ -123,7 +129,8 @@ TEST(UpstreamObserver, FollowsTheNewestRateLimitHeaders) {
 
 TEST(UpstreamObserver, RemembersFailuresAnd429sWithoutTheQuery) {
   const Config config = two_upstreams();
-  UpstreamObservers observers(config, 1);
+  UpstreamObservers observers(1);
+  observers.hosts().assign(config);
   registry_request(1, 200).report(observers.worker(0));
   registry_request(1, 429, "/v2/org/app/manifests/v1?ns=ghcr.io").report(observers.worker(0));
   registry_request(1, 0, "/v2/org/app/blobs/sha256:ab").report(observers.worker(0), -ETIME);
@@ -138,10 +145,47 @@ TEST(UpstreamObserver, RemembersFailuresAnd429sWithoutTheQuery) {
 
 TEST(UpstreamObserver, UnconfiguredRegistriesShareOneSlot) {
   const Config config = two_upstreams();
+  ObservedHosts hosts;
+  const std::vector<uint32_t> slots = hosts.assign(config);
   UpstreamConfig elsewhere;
-  EXPECT_EQ(observed_slot(config, nullptr), config.upstreams.size());
-  EXPECT_EQ(observed_slot(config, &elsewhere), config.upstreams.size());
-  EXPECT_EQ(observed_slot(config, &config.upstreams[1]), 1u);
+  EXPECT_EQ(observed_slot(config, slots, nullptr), kUnconfiguredSlot);
+  EXPECT_EQ(observed_slot(config, slots, &elsewhere), kUnconfiguredSlot);
+  EXPECT_EQ(observed_slot(config, slots, &config.upstreams[1]), 1u);
+  EXPECT_EQ(hosts.label(kUnconfiguredSlot), kUnconfiguredUpstreamLabel);
+}
+
+TEST(ObservedHosts, AHostKeepsItsSlotWhenAReloadReordersAddsOrRemovesUpstreams) {
+  const Config first = two_upstreams(); // docker.io, ghcr.io
+  ObservedHosts hosts;
+  EXPECT_EQ(hosts.assign(first), (std::vector<uint32_t>{0, 1}));
+  Config reloaded;
+  reloaded.upstreams.clear();
+  for (const char *host : {"quay.io", "ghcr.io"}) { // docker.io removed, quay.io added
+    UpstreamConfig upstream;
+    upstream.host = host;
+    reloaded.upstreams.push_back(upstream);
+  }
+  EXPECT_EQ(hosts.assign(reloaded), (std::vector<uint32_t>{2, 1}));
+  EXPECT_EQ(hosts.count(), 3u); // docker.io's counters stay under its label
+  EXPECT_EQ(hosts.label(0), "docker.io");
+  EXPECT_EQ(hosts.label(2), "quay.io");
+}
+
+TEST(ObservedHosts, HostsPastTheSlotsCountAsUnconfigured) {
+  Config many;
+  many.upstreams.clear();
+  for (size_t i = 0; i < kObservedHostsMax + 2; ++i) {
+    UpstreamConfig upstream;
+    upstream.host = "registry-" + std::to_string(i) + ".example";
+    many.upstreams.push_back(upstream);
+  }
+  ObservedHosts hosts;
+  const std::vector<uint32_t> slots = hosts.assign(many);
+  ASSERT_EQ(slots.size(), many.upstreams.size());
+  EXPECT_EQ(slots[kObservedHostsMax - 1], kObservedHostsMax - 1);
+  EXPECT_EQ(slots[kObservedHostsMax], kUnconfiguredSlot);
+  EXPECT_EQ(slots[kObservedHostsMax + 1], kUnconfiguredSlot);
+  EXPECT_EQ(hosts.count(), kObservedHostsMax);
 }
 
 TEST(UpstreamObserver, TheCredentialLabelIsTheUsernameNeverThePassword) {
