@@ -361,7 +361,10 @@ class CacheDiskLimits(unittest.TestCase):
         stalled = threading.Event()
         go_on = threading.Event()
 
+        stalled_at = []
+
         def stall(_conn):
+            stalled_at.append(time.monotonic())
             stalled.set()
             go_on.wait(120)
 
@@ -374,6 +377,10 @@ class CacheDiskLimits(unittest.TestCase):
         slow.start()
         self.assertTrue(stalled.wait(30))
         results[0] = read_blob(rc.port, path)  # a reader that keeps up, meanwhile
+        # The reset comes once the client has been a whole window behind for the stall time
+        # (1 s here); the reader above may be done sooner (a fast loopback), so the stall is held
+        # for three times that from its start, whatever the machine's speed.
+        time.sleep(max(0.0, stalled_at[0] + 3.0 - time.monotonic()))
         go_on.set()
         slow.join(120)
         self.assert_complete(results[0], self.big, "the reader that kept up")
