@@ -12,9 +12,9 @@ inline constexpr uint16_t kHttpsDefaultPort = 443;
 
 // Where an upstream registry is: scheme, host and port, nothing else (the API root is /v2/).
 struct UpstreamUrl {
-  bool tls;
+  bool tls = true;
   std::string host; // lowercase; an IPv6 literal is kept without its brackets
-  uint16_t port;
+  uint16_t port = kHttpsDefaultPort;
 
   // The Host header value: host, "[v6]", with ":port" when not the scheme's default.
   std::string authority() const;
