@@ -14,6 +14,7 @@
 #include <future>
 #include <optional>
 
+#include "core/bounded_format.h"
 #include "core/frame_pool.h"
 #include "core/io_ops.h"
 #include "core/listener.h"
@@ -113,11 +114,14 @@ void return_burst_memory(WorkerContext &worker) {
   core::frame_pool_release_kept();
   worker.connection_buffers.release_kept();
   ::malloc_trim(0);
-  core::log_message(
-      fmt::format("worker {}: burst over ({} connections at the peak, {} now): resident "
-                  "memory {} MiB -> {} MiB",
-                  worker.refusals.worker_index(), peak, worker.connection_count, before_kib / 1024,
-                  resident_kib() / 1024));
+  // Through the worker's own log (a ring write), not a blocking write(2) on its thread.
+  std::array<char, 256> text;
+  worker.log.append_message(core::format_bounded(text,
+                                                 "worker {}: burst over ({} connections at the "
+                                                 "peak, {} now): resident memory {} MiB -> {} MiB",
+                                                 worker.refusals.worker_index(), peak,
+                                                 worker.connection_count, before_kib / 1024,
+                                                 resident_kib() / 1024));
 }
 
 core::Task<void> watch_for_stop(core::Waiter &stop_waiter, WorkerContext &worker,

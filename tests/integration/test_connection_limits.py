@@ -38,6 +38,7 @@ SILENT_CONNECTIONS = 4_096
 IDLE_CONNECTION_KIB_MAX = 8
 AFTER_BURST_GROWTH_KIB_MAX = 16 * 1024
 PING = b"GET /v2/ HTTP/1.1\r\nHost: regcache\r\n\r\n"
+PING_AND_CLOSE = b"GET /v2/ HTTP/1.1\r\nHost: regcache\r\nConnection: close\r\n\r\n"
 
 
 def raise_own_fd_limit(needed):
@@ -323,11 +324,14 @@ class AtTheCap(unittest.TestCase):
         cls.addClassCleanup(cls.rc.stop)
 
     def wait_for_room(self):
-        """Until a new connection is answered 200 (the closed ones have gone)."""
+        """Until a new connection is answered 200 (the closed ones have gone). regcache closes
+        that connection itself and the test waits for the close: a probe the client closed
+        would still hold a slot for a moment, and free it after the next test filled the cap."""
         def served():
             with Conn(self.rc.port) as conn:
-                resp = conn.ping()
-                return resp is not None and resp.status == 200
+                conn.send(PING_AND_CLOSE)
+                resp = conn.read_response()
+                return resp is not None and resp.status == 200 and conn.at_eof(10)
         rt.poll(served, 30, interval=0.1, what="a free connection slot")
 
     def test_startup_line_names_the_cap_and_the_fd_limit(self):
