@@ -498,13 +498,17 @@ def make_server_cert(directory, ca_cert, ca_key, name="server",
 
 class Registry:
     """A docker-registry on 127.0.0.1 with filesystem storage in a temp dir.
-    tls=(cert, key) serves HTTPS; proxy_remote=URL runs it as a pull-through cache."""
+    tls=(cert, key) serves HTTPS; proxy_remote=URL runs it as a pull-through cache.
+    bind and exec_prefix put it elsewhere: netns_fixture.py runs it inside a network namespace
+    (exec_prefix ["ip", "netns", "exec", NS], bind the namespace's address)."""
 
     def __init__(self, workdir, name="upstream", tls=None, ca_file=None, proxy_remote=None,
-                 port=None):
+                 port=None, bind="127.0.0.1", exec_prefix=()):
         self.workdir = os.path.join(workdir, name)
         os.makedirs(self.workdir, exist_ok=True)
         self.name = name
+        self.bind = bind
+        self.exec_prefix = list(exec_prefix)
         self.port = port or free_port()
         self.root = os.path.join(self.workdir, "storage")
         os.makedirs(self.root, exist_ok=True)
@@ -518,7 +522,7 @@ class Registry:
 
     @property
     def host(self):
-        return "127.0.0.1:%d" % self.port
+        return "%s:%d" % (self.bind, self.port)
 
     @property
     def url(self):
@@ -540,7 +544,7 @@ class Registry:
             "    uploadpurging:",
             "      enabled: false",
             "http:",
-            "  addr: 127.0.0.1:%d" % self.port,
+            "  addr: %s:%d" % (self.bind, self.port),
             "  secret: regcache-integration-test-secret",
         ]
         if self.tls:
@@ -563,7 +567,8 @@ class Registry:
         return ctx
 
     def start(self, timeout=30):
-        self.proc = Proc(["docker-registry", "serve", self.config_path], self.log_path,
+        self.proc = Proc(self.exec_prefix + ["docker-registry", "serve", self.config_path],
+                         self.log_path,
                          "docker-registry %s :%d" % (self.name, self.port),
                          keep=lambda line: 'msg="response completed"' not in line)
         try:
@@ -1106,11 +1111,12 @@ class SkopeoError(AssertionError):
 
 
 def skopeo_copy(src, dst, all_images=False, src_tls_verify=None, dest_tls_verify=None,
-                preserve_digests=True, extra=(), timeout=300, check=True):
+                preserve_digests=True, extra=(), timeout=300, check=True, env=None):
     """skopeo copy SRC DST. Keeps digests: --preserve-digests (skopeo >= 1.8, Debian 12 has
     1.9.3) makes skopeo fail instead of rewriting a manifest, and for oci: destinations
     --dest-oci-accept-uncompressed-layers stops it from gzip-compressing our uncompressed
-    layers. Returns CompletedProcess; with check, raises SkopeoError on failure."""
+    layers. env: skopeo's whole environment (default: this process's). Returns
+    CompletedProcess; with check, raises SkopeoError on failure."""
     args = ["skopeo", "--policy", _policy(), "copy", "--retry-times", "0"]
     if all_images:
         args.append("--all")
@@ -1124,7 +1130,8 @@ def skopeo_copy(src, dst, all_images=False, src_tls_verify=None, dest_tls_verify
         args.append("--dest-oci-accept-uncompressed-layers")
     args += list(extra) + [src, dst]
     try:
-        r = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+        r = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout,
+                           env=env)
     except subprocess.TimeoutExpired as e:
         raise SkopeoError("skopeo timed out after %ds: %s" % (timeout, " ".join(args))) from e
     if check and r.returncode != 0:
