@@ -311,6 +311,17 @@ def skopeo_pull(tag, dst, cert_dir, proxy=None):
     return rt.layout_digests(dst, tag.tag.replace(".", "_"))
 
 
+def start_dockerd(test, name, proxy, bundle):
+    """A dockerd of its own (state in S.tmp/name, the module's containerd) with HTTPS_PROXY
+    and SSL_CERT_FILE in its environment, stopped when `test` ends (the next one may use the
+    same containerd)."""
+    dockerd = Dockerd(BINARIES["dockerd"], BINARIES["docker"], os.path.join(S.tmp, name),
+                      S.containerd.sock, env={"HTTPS_PROXY": proxy, "SSL_CERT_FILE": bundle})
+    test.addCleanup(dockerd.stop)
+    dockerd.start()
+    return dockerd
+
+
 def docker_pull_all(dockerd, failures, what):
     for t in TAGS:
         ref = t.ref(S.host)
@@ -383,11 +394,7 @@ class FixtureSelfCheck(unittest.TestCase):
 
     def test_3_dockerd_sends_a_non_loopback_registry_through_https_proxy(self):
         # Every test image, by its real name, with the checks ProxyMode makes.
-        dockerd = Dockerd(BINARIES["dockerd"], BINARIES["docker"],
-                          os.path.join(S.tmp, "dkd-check"), S.containerd.sock,
-                          env={"HTTPS_PROXY": self.proxy.url, "SSL_CERT_FILE": self.bundle})
-        self.addCleanup(dockerd.stop)
-        dockerd.start()
+        dockerd = start_dockerd(self, "dkd-check", self.proxy.url, self.bundle)
         before, failures = self.proxy.count(S.host), []
         docker_pull_all(dockerd, failures, "dockerd through the tunnel proxy")
         assert_no_failures(self, failures)
@@ -402,6 +409,25 @@ class FixtureSelfCheck(unittest.TestCase):
         assert_no_failures(self, failures)
         self.assertGreater(self.proxy.count(S.host), before,
                            "ctr did not CONNECT through HTTPS_PROXY: %r" % self.proxy.connects())
+
+    def test_6_the_setup_script_checker_passes_a_good_script_and_fails_bad_ones(self):
+        with open(S.fx.ca_file, "rb") as f:
+            ca = f.read()
+        proxy = "http://regcache.internal:3128"
+        good = reference_setup_script(proxy, ca)
+        SetupScript(os.path.join(S.tmp, "setup-good")).check(self, good, ca, proxy)
+        bad = {"wrong proxy": good.replace(proxy.encode(), b"http://elsewhere:3128"),
+               "restart before daemon-reload": good.replace(b"systemctl daemon-reload\n", b"")
+               + b"systemctl daemon-reload\n",
+               "fetches the CA": good.replace(b'"$update"', b'curl -o "$ca" x; "$update"'),
+               "CA not byte for byte": good.replace(b"PEM\n\"$update\"", b"\nPEM\n\"$update\""),
+               "syntax error": good + b"if then\n"}
+        for i, (what, script) in enumerate(sorted(bad.items())):
+            with self.subTest(what):
+                self.assertNotEqual(script, good)
+                with self.assertRaises(AssertionError):
+                    SetupScript(os.path.join(S.tmp, "setup-bad%d" % i)).check(self, script, ca,
+                                                                             proxy)
 
     def test_5_a_namespace_left_by_a_killed_run_is_removed(self):
         gone = subprocess.Popen(["true"])
@@ -511,7 +537,11 @@ class SetupScript:
         ROOT/usr/local/share/ca-certificates/regcache.crt (creating the directory), then
           runs `update-ca-certificates` (Debian, Ubuntu);
       then runs `systemctl daemon-reload` and restarts docker and containerd with
-      `systemctl restart` (one call or two; `docker` or `docker.service`).
+      `systemctl restart` (one call or two; `docker` or `docker.service`), each only if
+      systemd has the unit: it may ask systemctl first, by exit status only (`systemctl cat
+      docker.service >/dev/null`, say;
+      the recorders here answer 0 to everything, so both count as installed), and a host
+      without docker (a kind node) must not make the script fail.
     * Commands are found through PATH (no absolute paths), so the test's recorders run.
     * It exits 0 when every command it runs succeeds.
     """
@@ -531,6 +561,55 @@ class SetupScript:
                                                                     1 if fails else 0))
             os.chmod(p, 0o755)
 
+    def check(self, test, script, ca, proxy_url):
+        """Asserts (with `test`) everything of the contract above but the Host rule, for the
+        script's bytes, the CA's PEM bytes and the proxy address the script must set."""
+        test.assertTrue(script.startswith(b"#!/bin/sh"), script[:100])
+        path = os.path.join(self.dir, "setup.sh")
+        with open(path, "wb") as f:
+            f.write(script)
+        syntax = subprocess.run(["sh", "-n", path], stderr=subprocess.PIPE, timeout=30)
+        test.assertEqual(syntax.returncode, 0, syntax.stderr.decode())
+
+        debian = os.path.join(self.dir, "root-debian")
+        os.makedirs(debian)
+        r, commands = self.run(path, debian)
+        test.assertEqual(r.returncode, 0, (r.stdout + r.stderr).decode(errors="replace"))
+        for unit in ("docker", "containerd"):
+            dropin = os.path.join(debian, "etc/systemd/system/%s.service.d/http-proxy.conf" % unit)
+            env = environment_of(rt.read_text(dropin))
+            test.assertEqual(env.get("HTTPS_PROXY", "").rstrip("/"), proxy_url,
+                             "%s: %r" % (dropin, env))
+            no_proxy = env.get("NO_PROXY", "").split(",")
+            test.assertTrue({"localhost", "127.0.0.1"} <= set(no_proxy), "%s: %r" % (dropin, env))
+        with open(os.path.join(debian, "usr/local/share/ca-certificates/regcache.crt"), "rb") as f:
+            test.assertEqual(f.read(), ca)
+        test.assertIn("update-ca-certificates", [c.split()[0] for c in commands], commands)
+        self.check_commands(test, commands)
+
+        rhel = os.path.join(self.dir, "root-rhel")
+        os.makedirs(os.path.join(rhel, "etc/pki/ca-trust/source/anchors"))
+        r, commands = self.run(path, rhel)
+        test.assertEqual(r.returncode, 0, (r.stdout + r.stderr).decode(errors="replace"))
+        with open(os.path.join(rhel, "etc/pki/ca-trust/source/anchors/regcache.crt"), "rb") as f:
+            test.assertEqual(f.read(), ca)
+        test.assertFalse(os.path.exists(os.path.join(rhel, "usr/local/share/ca-certificates")))
+        test.assertIn("update-ca-trust", [c.split()[0] for c in commands], commands)
+        self.check_commands(test, commands)
+
+    @staticmethod
+    def check_commands(test, commands):
+        calls = [c.split()[1:] for c in commands if c.split()[0] == "systemctl"]
+        test.assertIn(["daemon-reload"], calls, commands)
+        restarted = {u.replace(".service", "") for c in calls if c[:1] == ["restart"]
+                     for u in c[1:]}
+        test.assertTrue({"docker", "containerd"} <= restarted, commands)
+        test.assertEqual([c for c in commands if c.split()[0] in ("curl", "wget")], [],
+                         "the script fetched something")
+        reload_at = commands.index("systemctl daemon-reload")
+        first_restart = min(i for i, c in enumerate(commands) if c.startswith("systemctl restart"))
+        test.assertLess(reload_at, first_restart, "restart before daemon-reload: %r" % commands)
+
     def run(self, script_path, root):
         if os.path.exists(self.log):
             os.unlink(self.log)
@@ -538,6 +617,35 @@ class SetupScript:
         r = subprocess.run(["sh", script_path], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            env=env, timeout=60)
         return r, rt.read_text(self.log).splitlines()
+
+
+def reference_setup_script(proxy_url, ca_pem):
+    """A script that keeps SetupScript's contract (for the self-check of the checker; regcache
+    need not produce these bytes)."""
+    return ("""#!/bin/sh
+set -eu
+ROOT="${REGCACHE_SETUP_ROOT:-}"
+for unit in docker containerd; do
+  mkdir -p "$ROOT/etc/systemd/system/$unit.service.d"
+  cat > "$ROOT/etc/systemd/system/$unit.service.d/http-proxy.conf" <<'CONF'
+[Service]
+Environment="HTTPS_PROXY=%s" "NO_PROXY=localhost,127.0.0.1"
+CONF
+done
+if [ -d "$ROOT/etc/pki/ca-trust/source/anchors" ]; then
+  ca="$ROOT/etc/pki/ca-trust/source/anchors/regcache.crt"; update=update-ca-trust
+else
+  mkdir -p "$ROOT/usr/local/share/ca-certificates"
+  ca="$ROOT/usr/local/share/ca-certificates/regcache.crt"; update=update-ca-certificates
+fi
+cat > "$ca" <<'PEM'
+%sPEM
+"$update"
+systemctl daemon-reload
+for unit in containerd docker; do
+  if systemctl cat "$unit.service" >/dev/null 2>&1; then systemctl restart "$unit.service"; fi
+done
+""" % (proxy_url, ca_pem.decode())).encode()
 
 
 def environment_of(dropin_text):
@@ -639,57 +747,10 @@ class ProxyMode(unittest.TestCase):
     def test_05_setup_systemd_writes_the_drop_ins_and_the_ca_below_the_setup_root(self):
         status, script = self.setup_script("regcache.internal:3128")
         self.assertEqual(status, 200, script[:300])
-        self.assertTrue(script.startswith(b"#!/bin/sh"), script[:100])
-        work = os.path.join(S.tmp, "setup")
-        os.makedirs(work, exist_ok=True)
-        path = os.path.join(work, "setup.sh")
-        with open(path, "wb") as f:
-            f.write(script)
-        syntax = subprocess.run(["sh", "-n", path], stderr=subprocess.PIPE, timeout=30)
-        self.assertEqual(syntax.returncode, 0, syntax.stderr.decode())
-        ca = self.rc.get("/ca.crt").body
-        runner = SetupScript(work)
-
-        debian = os.path.join(work, "root-debian")
-        os.makedirs(debian, exist_ok=True)
-        r, commands = runner.run(path, debian)
-        self.assertEqual(r.returncode, 0, (r.stdout + r.stderr).decode(errors="replace"))
-        for unit in ("docker", "containerd"):
-            dropin = os.path.join(debian, "etc/systemd/system/%s.service.d/http-proxy.conf" % unit)
-            env = environment_of(rt.read_text(dropin))
-            self.assertEqual(env.get("HTTPS_PROXY", "").rstrip("/"),
-                             "http://regcache.internal:3128", "%s: %r" % (dropin, env))
-            no_proxy = env.get("NO_PROXY", "").split(",")
-            self.assertTrue({"localhost", "127.0.0.1"} <= set(no_proxy), "%s: %r" % (dropin, env))
-        with open(os.path.join(debian, "usr/local/share/ca-certificates/regcache.crt"), "rb") as f:
-            self.assertEqual(f.read(), ca)
-        self.assertIn("update-ca-certificates", [c.split()[0] for c in commands], commands)
-        self.assert_systemctl(commands)
-
-        rhel = os.path.join(work, "root-rhel")
-        os.makedirs(os.path.join(rhel, "etc/pki/ca-trust/source/anchors"))
-        r, commands = runner.run(path, rhel)
-        self.assertEqual(r.returncode, 0, (r.stdout + r.stderr).decode(errors="replace"))
-        with open(os.path.join(rhel, "etc/pki/ca-trust/source/anchors/regcache.crt"), "rb") as f:
-            self.assertEqual(f.read(), ca)
-        self.assertFalse(os.path.exists(os.path.join(rhel, "usr/local/share/ca-certificates")))
-        self.assertIn("update-ca-trust", [c.split()[0] for c in commands], commands)
-        self.assert_systemctl(commands)
-
+        SetupScript(os.path.join(S.tmp, "setup")).check(
+            self, script, self.rc.get("/ca.crt").body, "http://regcache.internal:3128")
         status, _ = self.setup_script("x$(touch /tmp/regcache-pwned)")
         self.assertEqual(status, 400, "a Host with shell syntax in it")
-
-    def assert_systemctl(self, commands):
-        calls = [c.split()[1:] for c in commands if c.split()[0] == "systemctl"]
-        self.assertIn(["daemon-reload"], calls, commands)
-        restarted = {u.replace(".service", "") for c in calls if c[:1] == ["restart"]
-                     for u in c[1:]}
-        self.assertTrue({"docker", "containerd"} <= restarted, commands)
-        self.assertEqual([c for c in commands if c.split()[0] in ("curl", "wget")], [],
-                         "the script fetched something")
-        reload_at = commands.index("systemctl daemon-reload")
-        first_restart = min(i for i, c in enumerate(commands) if c.startswith("systemctl restart"))
-        self.assertLess(reload_at, first_restart, "restart before daemon-reload: %r" % commands)
 
     def test_06_skopeo_copies_every_image_through_regcache_with_identical_digests(self):
         failures = []
@@ -705,11 +766,7 @@ class ProxyMode(unittest.TestCase):
         assert_no_failures(self, failures)
 
     def test_07_dockerd_pulls_by_real_name_and_again_from_cache_with_the_registry_down(self):
-        dockerd = Dockerd(BINARIES["dockerd"], BINARIES["docker"],
-                          os.path.join(S.tmp, "dkd-proxy"), S.containerd.sock,
-                          env={"HTTPS_PROXY": self.rc.url, "SSL_CERT_FILE": self.bundle})
-        self.addCleanup(dockerd.stop)
-        dockerd.start()
+        dockerd = start_dockerd(self, "dkd-proxy", self.rc.url, self.bundle)
         failures = []
         docker_pull_all(dockerd, failures, "dockerd")
         assert_no_failures(self, failures)
