@@ -180,10 +180,13 @@ class Dockerd:
     """dockerd with a private data root, exec root and socket, using our containerd."""
 
     def __init__(self, binary, cli, workdir, containerd_sock, mirror=None, insecure=(),
-                 env=None):
+                 env=None, containerd_namespace=None):
         """mirror: the registry-mirrors entry (none without it); env: added to the daemon's
         scrubbed environment (dockerd pulls itself, so HTTPS_PROXY and SSL_CERT_FILE go
-        here)."""
+        here). containerd_namespace: needed when several dockerds use one containerd, one
+        after the other: dockerd 20.10 keeps the manifests it fetched in containerd's content
+        store (namespace `moby` by default) and takes them from there on a later pull, so a
+        second dockerd in the same namespace would not ask its registry for them."""
         self.binary, self.cli, self.dir = binary, cli, workdir
         os.makedirs(workdir, exist_ok=True)
         self.sock = os.path.join(workdir, "d.sock")
@@ -191,6 +194,9 @@ class Dockerd:
         self.daemon_json = os.path.join(workdir, "daemon.json")
         self.containerd_sock = containerd_sock
         self.env = at.clean_env(**env) if env is not None else None
+        self.namespace_args = (["--containerd-namespace", containerd_namespace,
+                                "--containerd-plugins-namespace", containerd_namespace + "-plugins"]
+                               if containerd_namespace else [])
         self.proc = None
         with open(self.daemon_json, "w") as f:
             json.dump({"registry-mirrors": [mirror] if mirror else [],
@@ -203,7 +209,7 @@ class Dockerd:
                              "--data-root", os.path.join(self.dir, "root"),
                              "--exec-root", os.path.join(self.dir, "exec"),
                              "--pidfile", os.path.join(self.dir, "pid"),
-                             "--containerd", self.containerd_sock,
+                             "--containerd", self.containerd_sock] + self.namespace_args + [
                              "-H", "unix://" + self.sock], self.log, "dockerd",
                             env=self.env, keep=lambda line: "module=grpc" not in line)
 

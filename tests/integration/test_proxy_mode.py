@@ -313,10 +313,11 @@ def skopeo_pull(tag, dst, cert_dir, proxy=None):
 
 def start_dockerd(test, name, proxy, bundle):
     """A dockerd of its own (state in S.tmp/name, the module's containerd) with HTTPS_PROXY
-    and SSL_CERT_FILE in its environment, stopped when `test` ends (the next one may use the
-    same containerd)."""
+    and SSL_CERT_FILE in its environment, stopped when `test` ends, and a containerd namespace
+    of its own (`name`: the manifests an earlier dockerd fetched stay out of its pulls)."""
     dockerd = Dockerd(BINARIES["dockerd"], BINARIES["docker"], os.path.join(S.tmp, name),
-                      S.containerd.sock, env={"HTTPS_PROXY": proxy, "SSL_CERT_FILE": bundle})
+                      S.containerd.sock, env={"HTTPS_PROXY": proxy, "SSL_CERT_FILE": bundle},
+                      containerd_namespace=name)
     test.addCleanup(dockerd.stop)
     dockerd.start()
     return dockerd
