@@ -18,7 +18,14 @@ interception.
                     proxy (netns_fixture.TunnelProxy) really send NS_IP:5000 through it.
   ProxyHandshakes   a regcache with a short --tls-handshake-timeout-ms: 16 concurrent first
                     connections mint one leaf; garbage, half and silent handshakes.
-  ProxyMode         curl, /ca.crt, restart, /setup/systemd, skopeo, dockerd, ctr.
+  ProxyMode         curl, /ca.crt, restart, /setup/systemd, skopeo, dockerd, ctr (the CA from
+                    SSL_CERT_FILE, and from a hosts.toml `ca` as Kubernetes nodes set it).
+
+How each client trusts regcache's CA here: skopeo `--src-cert-dir`; dockerd and ctr
+`SSL_CERT_FILE` (the system bundle plus regcache's CA: Go reads it instead of the system
+store). dockerd 20.10 has no private certs.d (it reads /etc/docker/certs.d, or
+$XDG_CONFIG_HOME/docker/certs.d when rootless only), so that path is not used: the test would
+have to write to the machine's /etc.
 
 What regcache is expected to provide (the lead's part of issue 13; names as agreed):
   * CONNECT host:port on the main port; intercepted: configured upstreams' hosts (any port);
@@ -784,6 +791,21 @@ class ProxyMode(unittest.TestCase):
         with S.registry_stopped():
             ctr_pull_all(env, failures, "ctr, registry stopped")
         assert_no_failures(self, failures)
+
+
+    def test_09_ctr_trusting_regcaches_ca_from_hosts_toml_instead_of_ssl_cert_file(self):
+        # The node configuration of Kubernetes: certs.d/<host:port>/hosts.toml names the CA.
+        hosts = os.path.join(S.tmp, "hosts-proxy")
+        d = os.path.join(hosts, S.host)
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, "hosts.toml"), "w") as f:
+            f.write('server = "https://%s"\n\n[host."https://%s"]\n  capabilities = ["pull", '
+                    '"resolve"]\n  ca = "%s"\n' % (S.host, S.host, self.ca))
+        ns = S.containerd.fresh_namespace()
+        res = S.containerd.pull(ns, ALPHA.ref(S.host), hosts_dir=hosts,
+                                env={"HTTPS_PROXY": self.rc.url})
+        self.assertEqual(res.returncode, 0, text(res))
+        self.assertEqual(S.containerd.digests(ns).get(ALPHA.ref(S.host)), ALPHA.digest)
 
 
 if __name__ == "__main__":
