@@ -103,6 +103,22 @@ def tool(name, candidates=()):
     return shutil.which(name)
 
 
+def wait_answering(proc, probe, interval, sock):
+    """Polls (bounded: 60 s) until probe() exits 0; stops at once if the daemon exited."""
+    def ready():
+        if not proc.alive():
+            raise rt.PollAbort("%s exited with %r" % (proc.label, proc.returncode))
+        return probe().returncode == 0
+    rt.poll(ready, 60, interval=interval, what="%s answering on %s" % (proc.label, sock))
+
+
+def stop_daemon(proc):
+    """SIGTERM by PID, 30 s to exit (then SIGKILL); returns None for the caller's handle."""
+    if proc is not None:
+        proc.stop(signal.SIGTERM, timeout=30)
+    return None
+
+
 class Containerd:
     """containerd --config F with root, state, sockets and opt in a private directory; the CRI
     plugin off; content isolated per namespace."""
@@ -136,18 +152,11 @@ class Containerd:
     def start(self):
         self.proc = rt.Proc([self.binary, "--config", self.config], self.log, "containerd",
                             keep=lambda line: "level=info" not in line or "pull" in line)
-
-        def ready():
-            if not self.proc.alive():
-                raise rt.PollAbort("containerd exited with %r" % self.proc.returncode)
-            return self.ctr(["version"], timeout=10).returncode == 0
-        rt.poll(ready, 60, interval=0.2, what="containerd answering on " + self.sock)
+        wait_answering(self.proc, lambda: self.ctr(["version"], timeout=10), 0.2, self.sock)
         return self
 
     def stop(self):
-        if self.proc is not None:
-            self.proc.stop(signal.SIGTERM, timeout=30)
-            self.proc = None
+        self.proc = stop_daemon(self.proc)
 
     def ctr(self, args, namespace="default", timeout=180, env=None):
         """ctr runs pulls itself (resolver, proxy, TLS in the ctr process, not in containerd):
@@ -212,18 +221,11 @@ class Dockerd:
                              "--containerd", self.containerd_sock] + self.namespace_args + [
                              "-H", "unix://" + self.sock], self.log, "dockerd",
                             env=self.env, keep=lambda line: "module=grpc" not in line)
-
-        def ready():
-            if not self.proc.alive():
-                raise rt.PollAbort("dockerd exited with %r" % self.proc.returncode)
-            return self.docker(["version"], timeout=10).returncode == 0
-        rt.poll(ready, 60, interval=0.3, what="dockerd answering on " + self.sock)
+        wait_answering(self.proc, lambda: self.docker(["version"], timeout=10), 0.3, self.sock)
         return self
 
     def stop(self):
-        if self.proc is not None:
-            self.proc.stop(signal.SIGTERM, timeout=30)
-            self.proc = None
+        self.proc = stop_daemon(self.proc)
 
     def docker(self, args, config_dir=None, stdin=None, timeout=180):
         env = at.clean_env(DOCKER_CONFIG=config_dir or os.path.join(self.dir, "cli-none"))

@@ -30,6 +30,7 @@ import ssl
 import subprocess
 import sys
 import threading
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import regtest as rt  # noqa: E402
@@ -40,6 +41,7 @@ TLS_SERVER_PORT = 443
 SUBNET_TRIES = 64          # /30s tried after the pid's own one is found in use
 PROXY_HEAD_MAX = 16 * 1024
 TUNNEL_IDLE_S = 60
+TUNNEL_MAX_S = 900         # longer than any test file runs
 
 
 def _ip(args, check=True):
@@ -356,9 +358,11 @@ class TunnelProxy:
 
 
 def _relay(a, b):
-    """Copies both ways until one side closes or nothing moves for TUNNEL_IDLE_S."""
+    """Copies both ways until one side closes, nothing moves for TUNNEL_IDLE_S, or the tunnel
+    is TUNNEL_MAX_S old."""
     peers = {a: b, b: a}
-    while True:     # ends on EOF, an error or idleness
+    deadline = time.monotonic() + TUNNEL_MAX_S
+    while time.monotonic() < deadline:
         ready, _, _ = select.select([a, b], [], [], TUNNEL_IDLE_S)
         if not ready:
             return
