@@ -87,6 +87,10 @@ void TlsStream::note_error(int ssl_result) {
 }
 
 core::Task<int> TlsStream::flush_ciphertext(uint32_t timeout_ms) {
+  if (BIO_ctrl_pending(network_out_) == 0)
+    co_return 0;
+  if (ciphertext_ == nullptr)
+    ciphertext_ = std::make_unique<char[]>(ciphertext_bytes_);
   co_return co_await flush_ciphertext_through(std::span<char>(ciphertext_.get(), ciphertext_bytes_),
                                               timeout_ms);
 }
@@ -105,6 +109,14 @@ core::Task<int> TlsStream::flush_ciphertext_through(std::span<char> buffer, uint
 }
 
 core::Task<int> TlsStream::receive_ciphertext(uint32_t timeout_ms) {
+  if (ciphertext_ == nullptr) {
+    // Idle (release_idle_buffers): wait for the next bytes without a buffer, so a connection
+    // between requests holds none; the buffer comes back when they arrive.
+    int32_t ready = co_await core::poll(fd_, POLLIN, timeout_ms);
+    if (ready < 0)
+      co_return ready;
+    ciphertext_ = std::make_unique<char[]>(ciphertext_bytes_);
+  }
   int32_t received =
       co_await core::recv(fd_, std::span<char>(ciphertext_.get(), ciphertext_bytes_), timeout_ms);
   if (received <= 0)
@@ -211,6 +223,11 @@ core::Task<int> TlsStream::write_all(std::span<const char> bytes, uint32_t timeo
       co_return flushed;
   }
   co_return 0;
+}
+
+void TlsStream::release_idle_buffers() {
+  if (BIO_ctrl_pending(network_out_) == 0)
+    ciphertext_.reset();
 }
 
 bool TlsStream::has_buffered_plaintext() const {

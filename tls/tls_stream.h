@@ -52,6 +52,12 @@ public:
   // returns without waiting for the socket, so a reader must not wait on the socket first.
   bool has_buffered_plaintext() const;
 
+  // Between requests (the caller knows when): frees the receive buffer, so an idle connection
+  // holds only OpenSSL's session state; the next read waits for the socket with a poll and
+  // takes a buffer again when bytes arrive. One extra ring operation per idle wait, none
+  // while a request is being read.
+  void release_idle_buffers();
+
   // A server stream's receive buffer: requests are small, and thousands of client connections
   // may be open, so it is one record (a client stream keeps 256 KiB for downloads).
   static constexpr size_t kServerCiphertextBytes = 16 * 1024 + 512;

@@ -1,15 +1,20 @@
 // The hit path of an intercepted blob: a 200 MiB file sent through a server-side TlsStream
 // (ring reads, SSL_write, large sends) over a socketpair to an OpenSSL client thread that
 // decrypts and discards it. Reports MiB/s (bytes_per_second) and the CPU seconds per GiB of
-// the sending thread (the worker's cost) and of the client.
+// the sending thread (the worker's cost) and of the client. A second benchmark counts the heap
+// a server stream holds while its connection is idle after the handshake.
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <openssl/ssl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -68,6 +73,8 @@ void BM_SendFileRangeThroughTls(benchmark::State &state) {
         std::abort();
     ::close(fd);
   }
+  // The client's SSL_write of its last alert after the server closed would kill the process.
+  std::signal(SIGPIPE, SIG_IGN);
   core::Ring ring;
   std::string error;
   if (!ring.init(core::RingOptions{}, &error)) {
@@ -107,8 +114,10 @@ void BM_SendFileRangeThroughTls(benchmark::State &state) {
     SSL_CTX_free(client_ctx);
   });
   TlsStream stream(*context, fds[0], *leaf);
-  if (run_on_ring(ring, stream.handshake(kTimeoutMs)) != 0)
-    state.SkipWithError(stream.error_text().c_str());
+  if (run_on_ring(ring, stream.handshake(kTimeoutMs)) != 0) {
+    std::fprintf(stderr, "handshake: %s\n", stream.error_text().c_str());
+    state.SkipWithError("handshake failed");
+  }
   int file_fd = ::open(blob.c_str(), O_RDONLY | O_CLOEXEC);
   double server_cpu_s = 0;
   uint64_t total_bytes = 0;
@@ -133,6 +142,68 @@ void BM_SendFileRangeThroughTls(benchmark::State &state) {
   std::filesystem::remove_all(dir);
 }
 BENCHMARK(BM_SendFileRangeThroughTls)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(5);
+
+// Heap held by `kConnections` idle server streams after their handshakes (TLS 1.3, a leaf
+// each), per connection. The clients run in a child process so their memory is not counted.
+void BM_IdleServerStreamHeap(benchmark::State &state) {
+  constexpr int kConnections = 200;
+  std::signal(SIGPIPE, SIG_IGN);
+  core::Ring ring;
+  std::string error;
+  if (!ring.init(core::RingOptions{}, &error)) {
+    state.SkipWithError(error.c_str());
+    return;
+  }
+  const std::string dir = std::filesystem::temp_directory_path() / "regcache-tls-heap-bench";
+  std::filesystem::remove_all(dir);
+  bool created = false;
+  std::shared_ptr<const CertificateAuthority> ca =
+      CertificateAuthority::load_or_create(dir, &created, &error);
+  std::unique_ptr<ServerContext> context = ServerContext::create(&error);
+  LeafCertificates leaves(ca, 4);
+  std::shared_ptr<const LeafCertificate> leaf =
+      run_on_ring(ring, leaves.get("registry.example", &error));
+  for (auto _ : state) {
+    std::vector<std::array<int, 2>> pairs(kConnections);
+    for (auto &pair : pairs)
+      ::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair.data());
+    pid_t child = ::fork();
+    if (child == 0) {
+      SSL_CTX *client_ctx = SSL_CTX_new(TLS_client_method());
+      std::vector<SSL *> sessions;
+      for (auto &pair : pairs) {
+        SSL *ssl = SSL_new(client_ctx);
+        SSL_set_fd(ssl, pair[1]);
+        SSL_connect(ssl);
+        sessions.push_back(ssl);
+      }
+      char byte;
+      ::read(pairs[0][1], &byte, 1); // until the parent closes
+      ::_exit(0);
+    }
+    for (auto &pair : pairs)
+      ::close(pair[1]);
+    const size_t before = mallinfo2().uordblks;
+    std::vector<std::unique_ptr<TlsStream>> streams;
+    for (auto &pair : pairs) {
+      streams.push_back(std::make_unique<TlsStream>(*context, pair[0], *leaf));
+      if (run_on_ring(ring, streams.back()->handshake(kTimeoutMs)) != 0)
+        state.SkipWithError("handshake failed");
+      if (state.range(0) == 1)
+        streams.back()->release_idle_buffers();
+    }
+    const size_t after = mallinfo2().uordblks;
+    state.counters["heap_bytes_per_idle_connection"] =
+        static_cast<double>(after - before) / kConnections;
+    streams.clear();
+    for (auto &pair : pairs)
+      ::close(pair[0]);
+    ::waitpid(child, nullptr, 0);
+  }
+  std::filesystem::remove_all(dir);
+}
+// Argument 1: release_idle_buffers() after the handshake; 0: not.
+BENCHMARK(BM_IdleServerStreamHeap)->Arg(0)->Arg(1)->Iterations(1);
 
 } // namespace
 } // namespace regcache::tls

@@ -1,8 +1,9 @@
 // The server side of TlsStream against a real OpenSSL client on its own thread over a
 // socketpair: the handshake presents the leaf (verified by the client against the CA), data
 // goes both ways, a file range arrives byte-exact, ALPN picks http/1.1 (and nothing for an
-// h2-only client), a second connection resumes the session; a garbage or truncated ClientHello
-// and a silent client end the handshake with an error.
+// h2-only client), a second connection resumes the session, an idle stream gives its buffer
+// back and reads again; a garbage or truncated ClientHello and a silent client end the
+// handshake with an error.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <openssl/err.h>
@@ -358,6 +359,25 @@ TEST_F(TlsStreamServerTest, ASilentClientTimesOut) {
   SocketPair sockets;
   TlsStream stream(*context_, sockets.server(), *leaf_);
   EXPECT_EQ(handshake(stream, 200), -ETIME);
+}
+
+TEST_F(TlsStreamServerTest, ReadsAndWritesAfterReleasingItsIdleBuffers) {
+  SocketPair sockets;
+  const std::string request = random_bytes(40 * 1024 + 1, 4); // more than one receive buffer
+  std::string client_received;
+  std::thread client([&] {
+    TestClient tls(*ca_, TLS1_3_VERSION);
+    if (tls.connect(sockets.client()) && tls.write(request))
+      client_received = tls.read_exactly(2);
+  });
+  TlsStream stream(*context_, sockets.server(), *leaf_);
+  ASSERT_EQ(handshake(stream), 0) << stream.error_text();
+  stream.release_idle_buffers();
+  EXPECT_EQ(read_exactly(stream, request.size()), request);
+  stream.release_idle_buffers();
+  EXPECT_EQ(run_on_ring(ring_, stream.write_all(std::string("ok"), kTimeoutMs)), 0);
+  client.join();
+  EXPECT_EQ(client_received, "ok");
 }
 
 TEST_F(TlsStreamServerTest, ReportsPlaintextLeftAfterAShortRead) {
