@@ -70,12 +70,12 @@ std::string local_hostname() {
 // A new self-signed CA certificate for `key`.
 X509 *make_ca_certificate(EVP_PKEY *key, std::string *error) {
   X509 *certificate = X509_new();
-  bool ok = certificate != nullptr && X509_set_version(certificate, 2) == 1 &&
-            set_random_serial(certificate) &&
-            X509_gmtime_adj(X509_getm_notBefore(certificate), -3600) != nullptr &&
-            X509_time_adj_ex(X509_getm_notAfter(certificate), kCaValidityDays, 0, nullptr) !=
-                nullptr &&
-            X509_set_pubkey(certificate, key) == 1;
+  bool ok =
+      certificate != nullptr && X509_set_version(certificate, 2) == 1 &&
+      set_random_serial(certificate) &&
+      X509_gmtime_adj(X509_getm_notBefore(certificate), -3600) != nullptr &&
+      X509_time_adj_ex(X509_getm_notAfter(certificate), kCaValidityDays, 0, nullptr) != nullptr &&
+      X509_set_pubkey(certificate, key) == 1;
   if (ok) {
     // CN at most 64 characters (RFC 5280 ub-common-name): a long host name is cut.
     std::string common_name = "regcache CA " + local_hostname();
@@ -88,7 +88,8 @@ X509 *make_ca_certificate(EVP_PKEY *key, std::string *error) {
   }
   // pathlen 0: this CA signs leaves only, never another CA.
   ok = ok &&
-       add_extension(certificate, certificate, NID_basic_constraints, "critical,CA:TRUE,pathlen:0") &&
+       add_extension(certificate, certificate, NID_basic_constraints,
+                     "critical,CA:TRUE,pathlen:0") &&
        add_extension(certificate, certificate, NID_key_usage, "critical,keyCertSign,cRLSign") &&
        add_extension(certificate, certificate, NID_subject_key_identifier, "hash") &&
        X509_sign(certificate, key, EVP_sha256()) > 0;
@@ -121,8 +122,7 @@ bool create_ca(const std::string &dir, const std::string &certificate_path,
     std::string certificate_pem = certificate_to_pem(certificate);
     // The key first: a crash between the two renames leaves a key without a certificate,
     // which the next start reports rather than silently making a second CA.
-    ok = write_file_atomically(key_path, key_pem, static_cast<size_t>(key_length), 0600,
-                               error) &&
+    ok = write_file_atomically(key_path, key_pem, static_cast<size_t>(key_length), 0600, error) &&
          write_file_atomically(certificate_path, certificate_pem.data(), certificate_pem.size(),
                                0644, error);
     OPENSSL_cleanse(key_pem, static_cast<size_t>(key_length));
@@ -172,14 +172,15 @@ CertificateAuthority::load_or_create(const std::string &dir, bool *created, std:
       certificate_in ? PEM_read_bio_X509(certificate_in, nullptr, nullptr, nullptr) : nullptr;
   BIO_free(certificate_in);
   if (certificate == nullptr) {
-    *error = fmt::format("cannot read the CA certificate {}: {}", certificate_path,
-                         last_error_text());
+    *error =
+        fmt::format("cannot read the CA certificate {}: {}", certificate_path, last_error_text());
     return nullptr;
   }
   BIO *key_in = BIO_new_file(key_path.c_str(), "r");
   // A passphrase callback that gives none: an encrypted key fails instead of prompting.
   pem_password_cb *no_passphrase = [](char *, int, int, void *) { return 0; };
-  EVP_PKEY *key = key_in ? PEM_read_bio_PrivateKey(key_in, nullptr, no_passphrase, nullptr) : nullptr;
+  EVP_PKEY *key =
+      key_in ? PEM_read_bio_PrivateKey(key_in, nullptr, no_passphrase, nullptr) : nullptr;
   BIO_free(key_in);
   if (key == nullptr) {
     ERR_clear_error(); // OpenSSL's text may quote the file's bytes: say only what failed

@@ -19,8 +19,8 @@ public:
   // there without the other, a file cannot be read or parsed, the key does not match the
   // certificate, or the certificate is not a CA that may sign certificates. The error never
   // contains key material.
-  static std::unique_ptr<CertificateAuthority> load_or_create(const std::string &dir,
-                                                              bool *created, std::string *error);
+  static std::unique_ptr<CertificateAuthority> load_or_create(const std::string &dir, bool *created,
+                                                              std::string *error);
   ~CertificateAuthority();
   CertificateAuthority(const CertificateAuthority &) = delete;
   CertificateAuthority &operator=(const CertificateAuthority &) = delete;

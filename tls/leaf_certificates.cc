@@ -140,7 +140,7 @@ size_t LeafCertificates::cached() const {
 }
 
 core::Task<std::shared_ptr<const LeafCertificate>> LeafCertificates::get(std::string_view host,
-                                                                        std::string *error) {
+                                                                         std::string *error) {
   if (!is_valid_leaf_host(host)) {
     *error = "not a DNS name or an IP address: a certificate cannot name it";
     co_return nullptr;
@@ -223,7 +223,8 @@ std::shared_ptr<const LeafCertificate> LeafCertificates::mint(const std::string 
   const int64_t now = core::unix_now_s();
   // notAfter: 90 days, and never past the CA's own end (a client rejects a chain that outlives
   // its root).
-  const int64_t not_after = std::min(now + kLeafValidityS, unix_time_of(X509_get0_notAfter(issuer)));
+  const int64_t not_after =
+      std::min(now + kLeafValidityS, unix_time_of(X509_get0_notAfter(issuer)));
   const int64_t not_before = now - kBackdateS;
   bool ok = certificate != nullptr && X509_set_version(certificate, 2) == 1 &&
             set_random_serial(certificate) &&
@@ -234,8 +235,8 @@ std::shared_ptr<const LeafCertificate> LeafCertificates::mint(const std::string 
   // The CN only when it fits: clients check the SAN, the CN is for people reading it.
   if (ok && host.size() <= kCommonNameBytesMax) {
     ok = X509_NAME_add_entry_by_txt(X509_get_subject_name(certificate), "CN", MBSTRING_ASC,
-                                    reinterpret_cast<const unsigned char *>(host.c_str()), -1,
-                                    -1, 0) == 1;
+                                    reinterpret_cast<const unsigned char *>(host.c_str()), -1, -1,
+                                    0) == 1;
   }
   ok = ok && add_subject_alt_name(certificate, host, is_ip) &&
        add_extension(certificate, issuer, NID_basic_constraints, "critical,CA:FALSE") &&

@@ -65,8 +65,7 @@ public:
   // The leaf for `host` (a DNS name or an IP literal, no port, no brackets; DNS names are
   // case-insensitive), from the cache or made now off this thread. Null with *error set for a
   // host that is not a valid name, when too many hosts wait for a leaf, or when OpenSSL fails.
-  core::Task<std::shared_ptr<const LeafCertificate>> get(std::string_view host,
-                                                         std::string *error);
+  core::Task<std::shared_ptr<const LeafCertificate>> get(std::string_view host, std::string *error);
 
   uint64_t minted_total() const { return minted_total_.load(std::memory_order_relaxed); }
   size_t cached() const;

@@ -79,8 +79,7 @@ ServerContext::create_with_certificate(const std::string &certificate_file,
   if (ctx == nullptr)
     return nullptr;
   if (SSL_CTX_use_certificate_chain_file(ctx, certificate_file.c_str()) != 1) {
-    *error = fmt::format("cannot read the certificate {}: {}", certificate_file,
-                         last_error_text());
+    *error = fmt::format("cannot read the certificate {}: {}", certificate_file, last_error_text());
     SSL_CTX_free(ctx);
     return nullptr;
   }

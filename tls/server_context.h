@@ -15,9 +15,9 @@ public:
   static std::unique_ptr<ServerContext> create(std::string *error);
   // With the certificate chain and key of `certificate_file` / `key_file` (PEM) for every
   // connection: the proxy port's own certificate (an "HTTPS proxy").
-  static std::unique_ptr<ServerContext>
-  create_with_certificate(const std::string &certificate_file, const std::string &key_file,
-                          std::string *error);
+  static std::unique_ptr<ServerContext> create_with_certificate(const std::string &certificate_file,
+                                                                const std::string &key_file,
+                                                                std::string *error);
   ~ServerContext();
   ServerContext(const ServerContext &) = delete;
   ServerContext &operator=(const ServerContext &) = delete;

@@ -147,7 +147,8 @@ core::Task<int> TlsStream::handshake(uint32_t timeout_ms) {
       note_error(result);
       co_return -EPROTO;
     }
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (timeout_ms > 0 && left.count() <= 0) {
       error_text_ = "TLS handshake timed out";
       co_return -ETIME;
@@ -231,8 +232,7 @@ void TlsStream::release_idle_buffers() {
 }
 
 bool TlsStream::has_buffered_plaintext() const {
-  return SSL_pending(ssl_) > 0 || SSL_has_pending(ssl_) == 1 ||
-         BIO_ctrl_pending(network_in_) > 0;
+  return SSL_pending(ssl_) > 0 || SSL_has_pending(ssl_) == 1 || BIO_ctrl_pending(network_in_) > 0;
 }
 
 core::Task<int> TlsStream::send_file_range(int file_fd, uint64_t offset, uint64_t bytes,
@@ -245,7 +245,8 @@ core::Task<int> TlsStream::send_file_range(int file_fd, uint64_t offset, uint64_
   constexpr size_t kRecordOverheadBytes = 64;
   constexpr size_t kCiphertextChunkBytes =
       kTransferChunkBytes + (kTransferChunkBytes / (16 * 1024) + 1) * kRecordOverheadBytes;
-  const size_t plaintext_bytes = static_cast<size_t>(std::min<uint64_t>(bytes, kTransferChunkBytes));
+  const size_t plaintext_bytes =
+      static_cast<size_t>(std::min<uint64_t>(bytes, kTransferChunkBytes));
   // Only for the length of the range: an idle connection holds neither.
   std::unique_ptr<char[]> plaintext = std::make_unique<char[]>(plaintext_bytes);
   std::unique_ptr<char[]> ciphertext = std::make_unique<char[]>(kCiphertextChunkBytes);
@@ -256,9 +257,10 @@ core::Task<int> TlsStream::send_file_range(int file_fd, uint64_t offset, uint64_
   int rc = 0;
   // Bounded: each turn reads at least one byte of the range or ends.
   while (*bytes_sent < bytes) {
-    const size_t want = static_cast<size_t>(std::min<uint64_t>(bytes - *bytes_sent, plaintext_bytes));
-    int32_t got = co_await core::read(file_fd, std::span<char>(plaintext.get(), want),
-                                      offset + *bytes_sent);
+    const size_t want =
+        static_cast<size_t>(std::min<uint64_t>(bytes - *bytes_sent, plaintext_bytes));
+    int32_t got =
+        co_await core::read(file_fd, std::span<char>(plaintext.get(), want), offset + *bytes_sent);
     if (got <= 0) {
       rc = got == 0 ? -EIO : got;
       break;

@@ -46,8 +46,8 @@ public:
   // -errno (-EIO: the file ended first). *bytes_sent counts the plaintext bytes handed to the
   // socket. The buffers (kTransferChunkBytes of plaintext and about as much ciphertext) exist
   // only while a range is being sent.
-  core::Task<int> send_file_range(int file_fd, uint64_t offset, uint64_t bytes,
-                                  uint32_t timeout_ms, uint64_t *bytes_sent);
+  core::Task<int> send_file_range(int file_fd, uint64_t offset, uint64_t bytes, uint32_t timeout_ms,
+                                  uint64_t *bytes_sent);
   // Plaintext OpenSSL has decrypted, or ciphertext received and not yet decrypted: a read()
   // returns without waiting for the socket, so a reader must not wait on the socket first.
   bool has_buffered_plaintext() const;

@@ -276,9 +276,9 @@ bool Server::load_proxy_tls(const Config &config, std::string *error) {
     return false;
   const std::string certificate_path = config.ca_dir + "/ca.crt";
   // The certificate's subject and end only: the key is never logged.
-  core::log_message(created ? fmt::format("proxy CA: created {}", certificate_path)
-                            : fmt::format("proxy CA: {} ({})", certificate_path,
-                                          ca->description()));
+  core::log_message(created
+                        ? fmt::format("proxy CA: created {}", certificate_path)
+                        : fmt::format("proxy CA: {} ({})", certificate_path, ca->description()));
   proxy_ca_ = std::move(ca);
   leaf_certificates_ =
       std::make_unique<tls::LeafCertificates>(proxy_ca_, config.leaf_certificates_max);

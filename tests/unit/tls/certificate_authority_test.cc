@@ -121,7 +121,8 @@ TEST(CertificateAuthority, RefusesACertificateFileThatIsNotPem) {
 TEST(CertificateAuthority, RefusesAKeyFileThatIsNotPem) {
   TempDir temp;
   testing::write_self_signed(temp.path(), true, "Operator Root");
-  write_text(temp.path() + "/ca.key", "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n");
+  write_text(temp.path() + "/ca.key",
+             "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n");
   expect_refused(temp.path(), "cannot read the CA key");
 }
 
@@ -130,8 +131,7 @@ TEST(CertificateAuthority, RefusesAKeyThatDoesNotBelongToTheCertificate) {
   bool created = false;
   std::string error;
   ASSERT_NE(CertificateAuthority::load_or_create(one.path(), &created, &error), nullptr) << error;
-  ASSERT_NE(CertificateAuthority::load_or_create(other.path(), &created, &error), nullptr)
-      << error;
+  ASSERT_NE(CertificateAuthority::load_or_create(other.path(), &created, &error), nullptr) << error;
   std::filesystem::copy_file(other.path() + "/ca.key", one.path() + "/ca.key",
                              std::filesystem::copy_options::overwrite_existing);
   expect_refused(one.path(), "does not belong to it");

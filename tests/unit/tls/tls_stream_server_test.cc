@@ -94,8 +94,7 @@ public:
   }
   bool write(const std::string &bytes) {
     size_t written = 0;
-    return SSL_write_ex(ssl_, bytes.data(), bytes.size(), &written) == 1 &&
-           written == bytes.size();
+    return SSL_write_ex(ssl_, bytes.data(), bytes.size(), &written) == 1 && written == bytes.size();
   }
   std::string read_exactly(size_t bytes) {
     std::string out(bytes, '\0');
