@@ -1,7 +1,8 @@
 #pragma once
-// A TLS client session driven over the ring: OpenSSL works on memory BIOs, and this class moves
-// the ciphertext between those BIOs and the socket with ring recv/send. OpenSSL never touches
-// the socket, so nothing blocks the worker.
+// A TLS session driven over the ring, client (upstreams) or server (proxy mode's intercepted
+// connections): OpenSSL works on memory BIOs, and this class moves the ciphertext between those
+// BIOs and the socket with ring recv/send. OpenSSL never touches the socket, so nothing blocks
+// the worker.
 #include <openssl/ssl.h>
 
 #include <memory>
@@ -9,19 +10,29 @@
 #include <string_view>
 
 #include "core/byte_stream.h"
+#include "tls/server_context.h"
 #include "tls/tls_context.h"
 
 namespace regcache::tls {
+
+class LeafCertificate;
 
 class TlsStream final : public core::ByteStream {
 public:
   // `server_name` is used for SNI (DNS names only) and for certificate host/IP verification.
   TlsStream(const ClientContext &context, int fd, std::string_view server_name);
+  // The server side of a client's connection, presenting `leaf` (the stream takes its own
+  // references to the certificate and key: the leaf may leave the cache meanwhile).
+  TlsStream(const ServerContext &context, int fd, const LeafCertificate &leaf);
+  // The server side with the context's own certificate (create_with_certificate).
+  TlsStream(const ServerContext &context, int fd);
   ~TlsStream() override;
   TlsStream(const TlsStream &) = delete;
   TlsStream &operator=(const TlsStream &) = delete;
 
-  // 0 on success; on failure -EPROTO and error_text() says why (e.g. certificate verify failed).
+  // 0 on success; on failure -EPROTO and error_text() says why (e.g. certificate verify failed),
+  // -ETIME when the whole handshake took longer than timeout_ms, -ECONNRESET when the peer
+  // closed. A peer sending garbage or nothing ends in one of those, never a hang.
   core::Task<int> handshake(uint32_t timeout_ms);
   // Fills `buffer` with as much plaintext as the ciphertext received so far decrypts to, waiting
   // for the socket only while that is nothing: one call may return many TLS records.
@@ -30,11 +41,37 @@ public:
   int fd() const override { return fd_; }
   const std::string &error_text() const { return error_text_; }
 
+  // `bytes` of `file_fd` from `offset` through the session: file reads on the ring into a
+  // plaintext buffer, SSL_write, the ciphertext sent in large sends. 0 when all were sent, else
+  // -errno (-EIO: the file ended first). *bytes_sent counts the plaintext bytes handed to the
+  // socket. The buffers (kTransferChunkBytes of plaintext and about as much ciphertext) exist
+  // only while a range is being sent.
+  core::Task<int> send_file_range(int file_fd, uint64_t offset, uint64_t bytes, uint32_t timeout_ms,
+                                  uint64_t *bytes_sent);
+  // Plaintext OpenSSL has decrypted, or ciphertext received and not yet decrypted: a read()
+  // returns without waiting for the socket, so a reader must not wait on the socket first.
+  bool has_buffered_plaintext() const;
+
+  // Between requests (the caller knows when): frees the receive buffer, so an idle connection
+  // holds only OpenSSL's session state; the next read waits for the socket with a poll and
+  // takes a buffer again when bytes arrive. One extra ring operation per idle wait, none
+  // while a request is being read.
+  void release_idle_buffers();
+
+  // A server stream's receive buffer: requests are small, and thousands of client connections
+  // may be open, so it is one record (a client stream keeps 256 KiB for downloads).
+  static constexpr size_t kServerCiphertextBytes = 16 * 1024 + 512;
+  static constexpr size_t kTransferChunkBytes = 256 * 1024;
+
 private:
   core::Task<int> flush_ciphertext(uint32_t timeout_ms);
   // One recv into network_in_: > 0 bytes, or -errno (-ECONNRESET when the peer closed TCP).
   core::Task<int> receive_ciphertext(uint32_t timeout_ms);
   void note_error(int ssl_result);
+  // Sends what OpenSSL queued through `buffer` (a transfer's own, larger than ciphertext_).
+  core::Task<int> flush_ciphertext_through(std::span<char> buffer, uint32_t timeout_ms);
+  void set_up_bios();
+  void use_server_certificate(X509 *certificate, EVP_PKEY *private_key);
 
   SSL *ssl_ = nullptr;
   BIO *network_in_ = nullptr;  // ciphertext from the socket, read by OpenSSL
@@ -42,10 +79,12 @@ private:
   int fd_;
   std::string error_text_;
   bool failed_ = false; // a read failed after returning bytes: later reads fail
-  // Ciphertext to and from the socket. Large, so a download over TLS takes about as few ring
-  // round trips as over plain TCP: a recv brings up to 16 records rather than one (review
-  // §2.8). Allocated with the stream, which lives as long as its pooled connection.
-  static constexpr size_t kCiphertextBytes = 256 * 1024;
+  // Ciphertext to and from the socket. For a client stream large, so a download over TLS takes
+  // about as few ring round trips as over plain TCP: a recv brings up to 16 records rather
+  // than one (review §2.8). Allocated with the stream, which lives as long as its pooled
+  // connection.
+  static constexpr size_t kClientCiphertextBytes = 256 * 1024;
+  size_t ciphertext_bytes_;
   std::unique_ptr<char[]> ciphertext_;
 };
 

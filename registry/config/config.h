@@ -43,8 +43,10 @@ struct ScrubRate {
 struct Config {
   std::string listen_address = "127.0.0.1:3128"; // IPv4:port or [IPv6]:port
   std::string cache_dir;
-  std::string drain_file;         // /readyz fails while it exists; empty: none
-  unsigned workers = 1;           // 0: one per usable CPU (core/usable_cpus.h)
+  std::string ca_dir;                    // proxy mode's CA; empty: <cache_dir>/ca (options.cc)
+  uint32_t leaf_certificates_max = 1024; // leaf certificates cached in memory (tls/)
+  std::string drain_file;                // /readyz fails while it exists; empty: none
+  unsigned workers = 1;                  // 0: one per usable CPU (core/usable_cpus.h)
   bool insecure_upstream = false; // skip verification of the default upstream's TLS certificate
   std::string upstream_ca_file;   // empty: the system trust store
 

@@ -119,19 +119,32 @@ bool read_acr_variables(const EnvLookup &lookup, std::vector<AcrOverride> &acr,
   return true;
 }
 
-// docker-registry-proxy's CACHE_MAX_SIZE (its entrypoint pastes it into nginx's
-// `proxy_cache_path ... max_size=`). Read before the REGCACHE_ variables, so that
-// REGCACHE_CACHE_MAX_SIZE, the more specific name, wins when both are set.
-bool apply_cache_max_size_variable(const EnvLookup &lookup, Config &config, std::string *error) {
-  const std::optional<std::string_view> value = variable(lookup, "CACHE_MAX_SIZE");
-  if (!value)
-    return true;
-  const OptionSpec *spec = find_option("cache-max-size");
-  assert(spec != nullptr);
-  std::string problem;
-  if (!apply_option_text(*spec, trimmed(*value), config, &problem)) {
-    *error = "CACHE_MAX_SIZE: " + problem;
-    return false;
+// Variables that set an option under a name of their own, read before the REGCACHE_ ones so
+// that REGCACHE_<OPTION>, the more specific name, wins when both are set.
+struct AliasVariable {
+  std::string_view name;
+  std::string_view option;
+};
+constexpr std::array kAliasVariables = {
+    // docker-registry-proxy's CACHE_MAX_SIZE (its entrypoint pastes it into nginx's
+    // `proxy_cache_path ... max_size=`).
+    AliasVariable{"CACHE_MAX_SIZE", "cache-max-size"},
+    // Where proxy mode's CA lives (docker-registry-proxy keeps it in its /ca volume).
+    AliasVariable{"CA_DIR", "ca-dir"},
+};
+
+bool apply_alias_variables(const EnvLookup &lookup, Config &config, std::string *error) {
+  for (const AliasVariable &alias : kAliasVariables) {
+    const std::optional<std::string_view> value = variable(lookup, alias.name);
+    if (!value)
+      continue;
+    const OptionSpec *spec = find_option(alias.option);
+    assert(spec != nullptr);
+    std::string problem;
+    if (!apply_option_text(*spec, trimmed(*value), config, &problem)) {
+      *error = std::string(alias.name) + ": " + problem;
+      return false;
+    }
   }
   return true;
 }
@@ -277,7 +290,7 @@ bool apply_manifest_ttl_environment(const EnvLookup &lookup, ManifestTtlSettings
 
 bool apply_environment(const EnvLookup &lookup, Config &config, EnvLayer &layer,
                        std::string *error) {
-  if (!apply_cache_max_size_variable(lookup, config, error))
+  if (!apply_alias_variables(lookup, config, error))
     return false;
   if (!apply_option_variables(lookup, config, error))
     return false;

@@ -90,6 +90,21 @@ constexpr std::array kOptions = {
                .text_field = &Config::cache_dir,
                .default_text = "/var/cache/regcache as root, else $XDG_CACHE_HOME/regcache or "
                                "$HOME/.cache/regcache"},
+    OptionSpec{.name = "ca-dir",
+               .kind = Kind::Path,
+               .value_name = "DIR",
+               .help = "proxy mode's CA: ca.crt and ca.key (PEM, RSA or EC), made at the first "
+                       "start when neither exists (the key mode 0600); put your own CA there to "
+                       "use it (also CA_DIR)",
+               .text_field = &Config::ca_dir,
+               .default_text = "<cache-dir>/ca"},
+    OptionSpec{.name = "leaf-certificates-max",
+               .kind = Kind::Count32,
+               .value_name = "N",
+               .help = "proxy mode's leaf certificates kept in memory, one per intercepted host; "
+                       "past it the least recently used is dropped (and made again when asked)",
+               .count32_field = &Config::leaf_certificates_max,
+               .count_min = 1},
     OptionSpec{.name = "drain-file",
                .kind = Kind::Path,
                .value_name = "FILE",

@@ -180,6 +180,10 @@ bool finish_config(Config &config, const ConfigFileLayer &file, const EnvLayer &
              "absolute path); give one";
     return false;
   }
+  // Beside the cache unless given: a cache directory moved or mounted elsewhere keeps its CA,
+  // so the clients that trust it need nothing new.
+  if (config.ca_dir.empty())
+    config.ca_dir = config.cache_dir + "/ca";
   return true;
 }
 

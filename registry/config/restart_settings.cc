@@ -25,6 +25,10 @@ constexpr std::array kRestartSettings = {
     restart_setting<&Config::listen_address>("listen"),
     // The store, its index and tmp/ are opened once; downloads in flight write into it.
     restart_setting<&Config::cache_dir>("cache-dir"),
+    // The CA is loaded at start and the leaf cache sized then; leaves signed by the old CA
+    // would stay in use.
+    restart_setting<&Config::ca_dir>("ca-dir"),
+    restart_setting<&Config::leaf_certificates_max>("leaf-certificates-max"),
     // One thread and one ring per worker, and the fd budget is divided among them.
     restart_setting<&Config::workers>("workers"),
     // The fd budget (registry/daemon/connection_budget.h): connection caps, pooled and active

@@ -206,6 +206,8 @@ bool Server::start(std::string *error) {
     return false;
   generations_.publish(first);
   config = &first->config;
+  if (!load_proxy_tls(*config, error))
+    return false;
 
   core::SocketAddress address;
   if (!core::parse_socket_address(config->listen_address, address, error))
@@ -264,6 +266,24 @@ bool Server::start(std::string *error) {
       fd_limit_.hard, budget_.connections_max,
       budget_.limited_by_fds ? "sized from the fd limit" : "--connections-max", per_client));
   return true;
+}
+
+bool Server::load_proxy_tls(const Config &config, std::string *error) {
+  bool created = false;
+  std::unique_ptr<tls::CertificateAuthority> ca =
+      tls::CertificateAuthority::load_or_create(config.ca_dir, &created, error);
+  if (ca == nullptr)
+    return false;
+  const std::string certificate_path = config.ca_dir + "/ca.crt";
+  // The certificate's subject and end only: the key is never logged.
+  core::log_message(created
+                        ? fmt::format("proxy CA: created {}", certificate_path)
+                        : fmt::format("proxy CA: {} ({})", certificate_path, ca->description()));
+  proxy_ca_ = std::move(ca);
+  leaf_certificates_ =
+      std::make_unique<tls::LeafCertificates>(proxy_ca_, config.leaf_certificates_max);
+  proxy_tls_ = tls::ServerContext::create(error);
+  return proxy_tls_ != nullptr;
 }
 
 bool Server::listen_for_metrics(unsigned workers, std::string *error) {
@@ -388,6 +408,9 @@ void Server::run_worker(Worker &worker) {
   context.counters = &worker.counters;
   context.service = this;
   context.image_rankings = &image_rankings_;
+  context.proxy_ca = proxy_ca_.get();
+  context.leaf_certificates = leaf_certificates_.get();
+  context.proxy_tls = proxy_tls_.get();
   if (connections_per_client_.enabled())
     context.connections_per_client = &connections_per_client_;
   context.log.start();

@@ -29,6 +29,9 @@
 #include "registry/serve/service_probe.h"
 #include "registry/upstream/upstream_observation.h"
 #include "registry/upstream/upstream_observer.h"
+#include "tls/certificate_authority.h"
+#include "tls/leaf_certificates.h"
+#include "tls/server_context.h"
 #include "tls/tls_context.h"
 
 namespace regcache::core {
@@ -104,6 +107,8 @@ private:
   static void on_heartbeat(core::Operation &op, int32_t result, uint32_t flags);
   static bool worker_done(const Worker &worker);
   void run_worker(Worker &worker);
+  // Proxy mode's CA, leaf certificates and TLS context; false when the CA cannot be used.
+  bool load_proxy_tls(const Config &config, std::string *error);
   // --metrics-listen: one socket per worker; true when not given.
   bool listen_for_metrics(unsigned workers, std::string *error);
   // The upstream part of metrics_text() and ready() (server_metrics.cc).
@@ -127,6 +132,12 @@ private:
   core::FdLimit fd_limit_;
   ConnectionBudget budget_;
   ConnectionsPerClient connections_per_client_; // shared by the workers
+  // Proxy mode: the CA (loaded or made at every start), the leaf certificates it signs for
+  // intercepted hosts, and the server side's TLS context, all shared by the workers. Declared
+  // before workers_ so they outlive them.
+  std::shared_ptr<const tls::CertificateAuthority> proxy_ca_;
+  std::unique_ptr<tls::LeafCertificates> leaf_certificates_;
+  std::unique_ptr<tls::ServerContext> proxy_tls_;
   std::vector<std::unique_ptr<Worker>> workers_;
   // Background threads over the store (disk limits, rot); stopped after the workers, and the
   // evictor saves the index as it stops.

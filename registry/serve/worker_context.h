@@ -23,6 +23,12 @@
 #include "registry/serve/request_counters.h"
 #include "registry/upstream/upstream_choices.h"
 
+namespace regcache::tls {
+class CertificateAuthority;
+class LeafCertificates;
+class ServerContext;
+} // namespace regcache::tls
+
 namespace regcache::registry {
 
 class BlobStore;
@@ -89,6 +95,14 @@ struct WorkerContext {
   ConnectionsPerClient *connections_per_client = nullptr;
   // The server's most-pulled and largest images, for the status page; null: not counted.
   ImageRankings *image_rankings = nullptr;
+
+  // Proxy mode, owned by the server and shared by the workers (each safe from any thread): the
+  // CA (its PEM for /ca.crt), the leaf certificates it signs for intercepted hosts (get() is a
+  // coroutine; minting runs off the worker), and the server side's TLS context for the
+  // TlsStream that terminates a client's TLS. Null only in tests that build no server.
+  const tls::CertificateAuthority *proxy_ca = nullptr;
+  tls::LeafCertificates *leaf_certificates = nullptr;
+  const tls::ServerContext *proxy_tls = nullptr;
 
   // The cap on client connections (the fd limit's or --connections-max, whichever is lower).
   const uint32_t connections_max;

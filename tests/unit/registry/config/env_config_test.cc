@@ -133,6 +133,8 @@ TEST(ApplyEnvironmentTest, EveryOptionOfTheTableHasAVariableThatIsRead) {
         applied.config.upstreams[0].kind != defaults.upstreams[0].kind ||
         applied.config.upstreams[0].prefix != defaults.upstreams[0].prefix ||
         applied.config.cache_dir != defaults.cache_dir ||
+        applied.config.ca_dir != defaults.ca_dir ||
+        applied.config.leaf_certificates_max != defaults.leaf_certificates_max ||
         applied.config.drain_file != defaults.drain_file ||
         applied.config.workers != defaults.workers ||
         applied.config.insecure_upstream != defaults.insecure_upstream ||
@@ -172,7 +174,25 @@ TEST(ApplyEnvironmentTest, EveryOptionOfTheTableHasAVariableThatIsRead) {
     EXPECT_TRUE(changed) << name;
     ++checked;
   }
-  EXPECT_EQ(checked, 41u);
+  EXPECT_EQ(checked, 43u);
+}
+
+TEST(ApplyEnvironmentTest, CaDirSetsTheProxyCaDirectory) {
+  const Applied applied = apply({{"CA_DIR", "/srv/ca"}});
+  ASSERT_TRUE(applied.ok) << applied.error;
+  EXPECT_EQ(applied.config.ca_dir, "/srv/ca");
+}
+
+TEST(ApplyEnvironmentTest, RegcacheCaDirWinsOverCaDir) {
+  const Applied applied = apply({{"CA_DIR", "/srv/ca"}, {"REGCACHE_CA_DIR", "/etc/regcache/ca"}});
+  ASSERT_TRUE(applied.ok) << applied.error;
+  EXPECT_EQ(applied.config.ca_dir, "/etc/regcache/ca");
+}
+
+TEST(ApplyEnvironmentTest, ABlankCaDirIsRefusedWithItsName) {
+  const Applied applied = apply({{"CA_DIR", "   "}}); // empty is unset, as for every variable
+  EXPECT_FALSE(applied.ok);
+  EXPECT_TRUE(contains(applied.error, "CA_DIR: ")) << applied.error;
 }
 
 TEST(ApplyEnvironmentTest, CacheMaxSizeIsDockerRegistryProxysVariable) {

@@ -419,6 +419,18 @@ TEST(ParseOptionsTest, ControlUsersTakesUserNamesAndRefusesAny) {
   EXPECT_NE(error.find("any is not allowed"), std::string::npos) << error;
 }
 
+TEST(ParseOptionsTest, TheProxyCaLivesInTheCacheDirUnlessGiven) {
+  EXPECT_EQ(parse_ok({"--cache-dir", "/srv/cache"}).ca_dir, "/srv/cache/ca");
+  EXPECT_EQ(parse_ok({"--cache-dir", "/srv/cache", "--ca-dir", "/etc/regcache/ca"}).ca_dir,
+            "/etc/regcache/ca");
+}
+
+TEST(ParseOptionsTest, LeafCertificatesMaxIsACountOfOneOrMore) {
+  EXPECT_EQ(parse_ok({}).leaf_certificates_max, 1024u);
+  EXPECT_EQ(parse_ok({"--leaf-certificates-max", "8"}).leaf_certificates_max, 8u);
+  expect_error({"--leaf-certificates-max", "0"}, "--leaf-certificates-max", "0");
+}
+
 TEST(HelpTextTest, EveryOptionEntryShowsItsDefaultAndEnvironmentVariable) {
   size_t count = 0;
   for (const std::string &entry : option_entries(help_text())) {
@@ -428,7 +440,7 @@ TEST(HelpTextTest, EveryOptionEntryShowsItsDefaultAndEnvironmentVariable) {
     EXPECT_NE(entry.find("(default: "), std::string::npos) << entry;
     EXPECT_NE(entry.find("[env: REGCACHE_"), std::string::npos) << entry;
   }
-  EXPECT_EQ(count, 43u);
+  EXPECT_EQ(count, 45u);
 }
 
 TEST(HelpTextTest, NamesTheEnvironmentVariableOfAnOption) {
