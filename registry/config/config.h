@@ -118,6 +118,21 @@ struct Config {
   // default: nobody, i.e. loopback only).
   ClientPolicy control_users{ClientPolicy::Kind::Users, {}};
 
+  // Proxy mode (README "Proxy mode"): the main port also answers CONNECT. A CONNECT to a
+  // configured upstream's host, to a host credentials are configured for, or to a host
+  // `intercept_hosts` lists (docker-registry-proxy's defaults; served as an unconfigured
+  // registry, so `registries` must allow it too) is intercepted: its TLS is terminated with a
+  // leaf certificate regcache's CA signs and its requests are served as mirror requests. Every
+  // other CONNECT is a tunnel. Off: CONNECT is refused (405).
+  bool proxy_mode = true;
+  RegistryPolicy intercept_hosts{
+      .kind = RegistryPolicy::Kind::Listed,
+      .patterns = {"registry-1.docker.io", "auth.docker.io", "registry.k8s.io", "gcr.io", "quay.io",
+                   "ghcr.io"},
+      .text = "registry-1.docker.io,auth.docker.io,registry.k8s.io,gcr.io,quay.io,ghcr.io"};
+  // A client's TLS handshake with regcache (an intercepted CONNECT) must end within this.
+  uint32_t tls_handshake_timeout_ms = 10'000;
+
   // Element 0 is always the default upstream (--upstream, --upstream-kind, --upstream-prefix);
   // its `host` is the URL's authority, "docker.io" for Docker Hub, and it carries the global
   // --insecure-upstream and --upstream-ca-file. The others are extra registries clients name by

@@ -196,6 +196,7 @@ private:
     case OptionValueKind::LogFormat:
     case OptionValueKind::RepositoryPrefix:
     case OptionValueKind::Registries:
+    case OptionValueKind::InterceptHosts:
     case OptionValueKind::ClientNetworks:
     case OptionValueKind::Clients:
     case OptionValueKind::ControlUsers: {

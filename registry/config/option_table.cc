@@ -58,6 +58,27 @@ constexpr std::array kOptions = {
                        "any, configured, or hosts and *.wildcards separated by commas (an "
                        "unconfigured host is only reached at a public address)",
                .default_text = "any"},
+    OptionSpec{.name = "no-proxy-mode",
+               .kind = Kind::Flag,
+               .help = "serve the mirror API only: CONNECT requests (HTTPS_PROXY clients) are "
+                       "refused with 405",
+               .flag_field = &Config::proxy_mode,
+               .flag_sets = false},
+    OptionSpec{.name = "intercept-hosts",
+               .kind = Kind::InterceptHosts,
+               .value_name = "LIST",
+               .help = "hosts whose CONNECTs are intercepted and cached besides the configured "
+                       "upstreams and credential hosts: configured (none more), any, or hosts and "
+                       "*.wildcards separated by commas; other hosts are tunnelled. The default "
+                       "is docker-registry-proxy's: registry-1.docker.io, auth.docker.io, "
+                       "registry.k8s.io, gcr.io, quay.io, ghcr.io",
+               .default_text = "docker-registry-proxy's hosts"},
+    OptionSpec{.name = "tls-handshake-timeout-ms",
+               .kind = Kind::Count32,
+               .value_name = "MS",
+               .help = "time a proxy client has to finish its TLS handshake with regcache",
+               .count32_field = &Config::tls_handshake_timeout_ms,
+               .count_min = 1},
     OptionSpec{.name = "allow-clients",
                .kind = Kind::ClientNetworks,
                .value_name = "CIDRS",
@@ -479,6 +500,13 @@ bool apply_option_text(const OptionSpec &spec, std::string_view value, Config &c
     if (!policy)
       return false;
     config.registries = std::move(*policy);
+    return true;
+  }
+  case Kind::InterceptHosts: {
+    std::optional<RegistryPolicy> policy = parse_registry_policy(value, problem);
+    if (!policy)
+      return false;
+    config.intercept_hosts = std::move(*policy);
     return true;
   }
   case Kind::ClientNetworks: {

@@ -20,6 +20,7 @@ enum class OptionValueKind : uint8_t {
   UpstreamKind,     // "registry" or "acr", the default upstream's kind
   RepositoryPrefix, // the default upstream's repository prefix; empty: none
   Registries,       // see parse_registry_policy
+  InterceptHosts,   // intercept_hosts: parse_registry_policy's syntax
   ClientNetworks,   // see parse_client_networks
   Clients,          // the default upstream's ClientPolicy, see parse_client_policy
   ControlUsers,     // control_users: none, authenticated, or user names (parse_client_policy)

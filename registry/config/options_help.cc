@@ -33,6 +33,8 @@ std::string default_text(const OptionSpec &spec, const Config &defaults) {
     return defaults.upstreams.front().prefix.empty() ? "none" : defaults.upstreams.front().prefix;
   case Kind::Registries:
     return defaults.registries.text;
+  case Kind::InterceptHosts:
+    return {}; // its default_text says it
   case Kind::ClientNetworks:
     return defaults.allow_clients.text;
   case Kind::Clients:

@@ -191,8 +191,39 @@ void ClientConnection::frame_unknown_length(http::HeadWriter &head) {
   }
 }
 
+void ClientConnection::adopt_intercepted_stream(std::unique_ptr<tls::TlsStream> stream,
+                                                std::string_view ns) {
+  assert(stream != nullptr && stream->fd() == fd_ && !intercepted());
+  constexpr std::string_view kPrefix = "ns=";
+  assert(!ns.empty() && kPrefix.size() + ns.size() <= intercept_query_.size());
+  intercepted_stream_ = std::move(stream);
+  std::memcpy(intercept_query_.data(), kPrefix.data(), kPrefix.size());
+  std::memcpy(intercept_query_.data() + kPrefix.size(), ns.data(), ns.size());
+  intercept_query_bytes_ = kPrefix.size() + ns.size();
+}
+
+core::Task<int> ClientConnection::send_connect_established() {
+  static constexpr std::string_view kEstablished = "HTTP/1.1 200 Connection established\r\n\r\n";
+  status_ = 200;
+  response_framing_ = BodyFraming::Length; // nothing follows in HTTP: the tunnel's bytes
+  head_sent_ = true;
+  co_return co_await send_bytes(std::span<const char>(kEstablished.data(), kEstablished.size()));
+}
+
+core::Task<int> ClientConnection::receive(std::span<char> buffer, uint32_t timeout_ms) {
+  if (intercepted_stream_ != nullptr)
+    co_return co_await intercepted_stream_->read(buffer, timeout_ms);
+  co_return co_await core::recv(fd_, buffer, timeout_ms);
+}
+
 core::Task<int> ClientConnection::send_bytes(std::span<const char> bytes) {
-  int rc = co_await core::send_all(fd_, bytes, generation_->config.idle_timeout_ms);
+  const uint32_t timeout_ms = generation_->config.idle_timeout_ms;
+  int rc = 0;
+  if (intercepted_stream_ != nullptr) {
+    rc = co_await intercepted_stream_->write_all(bytes, timeout_ms);
+  } else {
+    rc = co_await core::send_all(fd_, bytes, timeout_ms);
+  }
   if (rc < 0)
     broken_ = true;
   co_return rc;
@@ -232,6 +263,16 @@ core::Task<int> ClientConnection::send_head_and_body(http::HeadWriter &head,
   const std::span<const char> head_bytes = finish_head(head);
   if (head_request_ || body.empty())
     co_return co_await send_bytes(head_bytes);
+  if (intercepted_stream_ != nullptr) {
+    // Two writes through TLS: each is encrypted into records anyway, and sent when flushed.
+    int rc = co_await send_bytes(head_bytes);
+    if (rc < 0)
+      co_return rc;
+    rc = co_await send_bytes(body);
+    if (rc == 0)
+      body_bytes_sent_ += body.size();
+    co_return rc;
+  }
   // The kernel reads these after submission: they live in this frame until the send completes.
   std::array<iovec, 2> parts{{
       {const_cast<char *>(head_bytes.data()), head_bytes.size()},
@@ -292,8 +333,15 @@ core::Task<int> ClientConnection::send_body_file(int file_fd, uint64_t offset, u
     if (rc < 0)
       co_return rc;
   }
-  const core::FileToSocket io{file_fd, fd_, generation_->config.idle_timeout_ms, buffers_->head};
-  int rc = co_await core::send_file_range(worker_.pipes, io, offset, bytes, &body_bytes_sent_);
+  int rc = 0;
+  if (intercepted_stream_ != nullptr) {
+    // No splice through TLS: the stream reads the file and encrypts it.
+    rc = co_await intercepted_stream_->send_file_range(
+        file_fd, offset, bytes, generation_->config.idle_timeout_ms, &body_bytes_sent_);
+  } else {
+    const core::FileToSocket io{file_fd, fd_, generation_->config.idle_timeout_ms, buffers_->head};
+    rc = co_await core::send_file_range(worker_.pipes, io, offset, bytes, &body_bytes_sent_);
+  }
   if (rc < 0) {
     // The client has part of the body at most: it must not take the close for the end.
     abort_ = true;
@@ -353,19 +401,24 @@ core::Task<bool> ClientConnection::await_request_bytes(uint32_t timeout_ms, Wait
   uint32_t left_ms = worker_.stopping ? 0 : timeout_ms;
   if (buffers_ != nullptr && left_ms > 0) {
     uint32_t warm_ms = std::min(kWarmWaitMs, left_ms);
-    int32_t got = co_await core::recv(fd_, receive_space(), warm_ms);
+    int32_t got = co_await receive(receive_space(), warm_ms);
     if (got > 0) {
       receive_end_ += static_cast<size_t>(got);
       readable = true;
       left_ms = 0;
     } else if (got == -ETIME && warm_ms < left_ms) {
       give_back_buffers(); // a slow next request: wait for it without holding 28 KiB
+      if (intercepted_stream_ != nullptr && !intercepted_stream_->has_buffered_plaintext())
+        intercepted_stream_->release_idle_buffers(); // and the TLS session's receive buffer
       left_ms -= warm_ms;
     } else {
       left_ms = 0; // end of file, an error, or the whole wait spent
     }
   }
-  if (!readable && left_ms > 0) {
+  if (!readable && left_ms > 0 && intercepted_stream_ != nullptr &&
+      intercepted_stream_->has_buffered_plaintext()) {
+    readable = true; // a record received already: the socket may never become readable again
+  } else if (!readable && left_ms > 0) {
     assert(buffers_ == nullptr);
     // POLLIN, or POLLHUP/POLLERR (always reported).
     int32_t ready = co_await core::poll(fd_, POLLIN, left_ms);
@@ -445,7 +498,7 @@ core::Task<ClientConnection::ReadOutcome> ClientConnection::read_request(http::R
       if (receive_end_ > 0)
         continue; // the wait brought bytes already
     }
-    int32_t got = co_await core::recv(fd_, receive_space(), remaining_ms(deadline));
+    int32_t got = co_await receive(receive_space(), remaining_ms(deadline));
     if (got <= 0)
       co_return ReadOutcome::Closed; // EOF, reset, timeout or shutdown
     receive_end_ += static_cast<size_t>(got);
@@ -544,6 +597,7 @@ core::Task<void> ClientConnection::serve(RequestHandler handler) {
     if (outcome != ReadOutcome::Request)
       break;
     Clock::time_point started = Clock::now();
+    consumed_ = consumed;
     // The request boundary: a reload shows from this request on. A pointer compare when
     // nothing changed.
     if (const auto &newest = worker_.current_generation(); newest != generation_)

@@ -7,8 +7,11 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string_view>
+
+#include "tls/tls_stream.h"
 
 #include "core/pipe_pool.h"
 #include "core/task.h"
@@ -58,6 +61,26 @@ public:
   const ConfigGeneration &generation() const { return *generation_; }
   const std::shared_ptr<const ConfigGeneration> &generation_held() const { return generation_; }
   int fd() const { return fd_; }
+
+  // --- proxy mode ---
+  // From now on the connection's bytes go through `stream` (a TLS session regcache terminates
+  // for an intercepted CONNECT, over this connection's socket), and its requests are routed to
+  // the registry `ns` names (as a ?ns= value, registry/upstream/upstream_router.h) whatever
+  // they say. Called between requests, with nothing of a next request received.
+  void adopt_intercepted_stream(std::unique_ptr<tls::TlsStream> stream, std::string_view ns);
+  bool intercepted() const { return intercept_query_bytes_ > 0; }
+  // "ns=<host>" for an intercepted connection: the query its requests are routed by.
+  std::string_view intercept_query() const {
+    return std::string_view(intercept_query_.data(), intercept_query_bytes_);
+  }
+  // Bytes received after the request being answered (pipelined by the client): a CONNECT
+  // must not have any before the TLS handshake or a tunnel starts.
+  size_t received_after_request() const { return receive_end_ - receive_begin_ - consumed_; }
+  // A CONNECT answered: "200 Connection established" with no framing headers (RFC 9110
+  // section 9.3.6), sent on the plain socket. The connection then carries another protocol.
+  core::Task<int> send_connect_established();
+  // After a CONNECT's 200: the connection persists (the TLS session's requests come next).
+  void keep_alive_after_connect() { keep_alive_ = !worker_.stopping; }
 
   // --- for responders ---
   // The connection decides how every response is framed and whether the connection persists
@@ -135,6 +158,8 @@ private:
   void log_access(const http::RequestHead &request, std::chrono::steady_clock::time_point started);
   core::Task<void> close_socket();
   core::Task<int> send_bytes(std::span<const char> bytes);
+  // recv on the socket, or a read of the intercepted stream.
+  core::Task<int> receive(std::span<char> buffer, uint32_t timeout_ms);
   // Adds Connection when needed and ends the head (send_head's first half).
   std::span<const char> finish_head(http::HeadWriter &head);
   core::Task<int> send_chunk_head(uint64_t chunk_bytes);
@@ -173,6 +198,11 @@ private:
   size_t upstream_bytes_ = 0;
   size_t receive_begin_ = 0; // received bytes not consumed: buffers_->receive[begin, end)
   size_t receive_end_ = 0;
+  size_t consumed_ = 0; // the head of the request being answered, from receive_begin_
+  // Proxy mode: the TLS session of an intercepted CONNECT, and the routing query it gives.
+  std::unique_ptr<tls::TlsStream> intercepted_stream_;
+  std::array<char, 8 + 260> intercept_query_{};
+  size_t intercept_query_bytes_ = 0;
 };
 
 } // namespace regcache::registry

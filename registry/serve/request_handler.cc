@@ -10,12 +10,58 @@
 #include "registry/serve/control_endpoints.h"
 #include "registry/serve/manifest_responder.h"
 #include "registry/serve/ops_endpoints.h"
+#include "registry/serve/proxy_intercept.h"
+#include "registry/serve/proxy_setup.h"
 #include "registry/serve/upstream_answer.h"
 #include "registry/upstream/upstream_router.h"
 
 namespace regcache::registry {
 
+// A CONNECT (proxy mode): intercepted for the registries regcache caches, else a tunnel.
+core::Task<void> handle_connect(ClientConnection &client, const http::RequestHead &head) {
+  std::string_view host;
+  uint16_t port = 0;
+  const Config &config = client.generation().config;
+  if (!config.proxy_mode || client.intercepted()) {
+    // Off, or a CONNECT inside an intercepted session (regcache would be its own proxy).
+    client.close_after_response();
+    co_await client.send_oci_error(405, OciErrorCode::Unsupported,
+                                   "regcache does not serve CONNECT here");
+    co_return;
+  }
+  if (!parse_connect_target(head.target, host, port)) {
+    client.close_after_response();
+    co_await client.send_simple(400, "text/plain", "regcache: CONNECT needs host:port\n");
+    co_return;
+  }
+  if (connect_is_intercepted(config, host, port)) {
+    co_await intercept_connect(client, host, port);
+    co_return;
+  }
+  client.close_after_response();
+  co_await client.send_simple(501, "text/plain", "regcache: tunnels are not built yet\n");
+}
+
+// Routing's query for a request: an intercepted connection's registry, whatever the request
+// says, else the request's own (?ns=).
+std::string_view routing_query(const ClientConnection &client, const http::RequestHead &head) {
+  return client.intercepted() ? client.intercept_query() : head.query;
+}
+
 core::Task<void> handle_request(ClientConnection &client, const http::RequestHead &head) {
+  if (head.method == "CONNECT") {
+    co_await handle_connect(client, head);
+    co_return;
+  }
+  if (client.intercepted() && !head.path.starts_with("/v2")) {
+    // A path of the registry's host that is not its API (a token endpoint, a web page): not
+    // regcache's own endpoints, and not cached. Relaying it needs the client's own
+    // credentials passed through, which the push relay brings.
+    client.close_after_response();
+    co_await client.send_oci_error(404, OciErrorCode::Unsupported,
+                                   "regcache serves only the registry API of intercepted hosts");
+    co_return;
+  }
   if (head.path.starts_with(kControlPrefix)) { // before the method check: purge is a POST
     co_await serve_control_endpoint(client, head);
     co_return;
@@ -28,8 +74,11 @@ core::Task<void> handle_request(ClientConnection &client, const http::RequestHea
     co_return;
   }
   if (!head.path.starts_with("/v2")) {
+    bool answered = co_await serve_proxy_setup_endpoint(client, head);
+    if (answered)
+      co_return;
     // Operations endpoints; the registry API is all under /v2, so a hit never gets here.
-    bool answered = co_await serve_ops_endpoint(client, head, OpsListener::Main);
+    answered = co_await serve_ops_endpoint(client, head, OpsListener::Main);
     if (answered)
       co_return;
   }
@@ -78,7 +127,7 @@ core::Task<void> handle_request(ClientConnection &client, const http::RequestHea
     // Blobs are content-addressed: a stored one is the answer whichever upstream the request
     // names, so the hit is served before any routing (which builds strings): the hit path
     // allocates nothing.
-    if (!ns_param_is_valid(head.query)) {
+    if (!client.intercepted() && !ns_param_is_valid(head.query)) {
       co_await client.send_oci_error(400, OciErrorCode::NameInvalid, kInvalidNsMessage);
       co_return;
     }
@@ -90,9 +139,9 @@ core::Task<void> handle_request(ClientConnection &client, const http::RequestHea
   // in this frame for the whole request.
   UpstreamChoiceRef chosen;
   const ConfigGeneration &generation = client.generation();
-  switch (client.worker().upstream_choices.choose(generation.number, generation.config,
-                                                  &generation.upstream_tls, head.query, route.name,
-                                                  chosen)) {
+  switch (client.worker().upstream_choices.choose(
+      generation.number, generation.config, &generation.upstream_tls, routing_query(client, head),
+      route.name, chosen)) {
   case UpstreamRefusal::None:
     break;
   case UpstreamRefusal::InvalidHost:

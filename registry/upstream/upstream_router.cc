@@ -1,5 +1,9 @@
 #include "registry/upstream/upstream_router.h"
 
+#include <fmt/format.h>
+
+#include <array>
+
 #include "registry/api/name_grammar.h"
 #include "registry/api/route.h"
 
@@ -46,6 +50,31 @@ http::Endpoint endpoint_of(const UpstreamUrl &url) {
   endpoint.port = url.port;
   endpoint.authority = url.authority();
   return endpoint;
+}
+
+std::string_view intercepted_ns(std::string_view host, uint16_t port, std::span<char> out) {
+  auto result = port == 443 ? fmt::format_to_n(out.data(), out.size(), "{}", host)
+                            : fmt::format_to_n(out.data(), out.size(), "{}:{}", host, port);
+  if (result.size > out.size())
+    return {};
+  return std::string_view(out.data(), result.size);
+}
+
+bool connect_is_intercepted(const Config &config, std::string_view host, uint16_t port) {
+  if (host.empty() || host.find(':') != std::string_view::npos)
+    return false; // an IPv6 literal
+  std::array<char, kRegistryHostBytesMax + 8> ns_text;
+  const std::string_view ns = intercepted_ns(host, port, ns_text);
+  if (ns.empty() || !is_valid_registry_host(ns))
+    return false;
+  if (find_upstream(config, ns) != nullptr)
+    return true;
+  for (const HostCredentials &credentials : config.credentials) {
+    if (same_registry_host(credentials.host, ns))
+      return true;
+  }
+  return registry_policy_allows(config.intercept_hosts, ns) &&
+         registry_policy_allows(config.registries, ns);
 }
 
 bool ns_param_is_valid(std::string_view query) {

@@ -7,6 +7,7 @@
 //   3. the default upstream (the first configured one, from --upstream).
 // Then: Docker Hub gets `library/` before one-component names, and an upstream's repository
 // prefix (an ACR cache rule such as `hub`) goes in front of the name.
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -40,6 +41,17 @@ enum class UpstreamRefusal : uint8_t {
 // Where requests to a configured upstream's URL go (no TLS context, not public_only: the caller
 // decides those).
 http::Endpoint endpoint_of(const UpstreamUrl &url);
+
+// Proxy mode: whether a CONNECT to `host`:`port` is intercepted (its TLS terminated and its
+// requests served as mirror requests) rather than tunnelled. Intercepted: a configured
+// upstream's host (at its port, or at 443 for its host alone), a host credentials are
+// configured for, or a host config.intercept_hosts lists that config.registries also lets
+// clients name. An IPv6 literal is never intercepted (?ns= cannot name one either).
+bool connect_is_intercepted(const Config &config, std::string_view host, uint16_t port);
+
+// The registry host a client's CONNECT named, as a ?ns= value names it: "host" for port 443,
+// else "host:port". Written into `out`; empty when it does not fit.
+std::string_view intercepted_ns(std::string_view host, uint16_t port, std::span<char> out);
 
 // The upstream for a request. An unconfigured ?ns= host is reached over https, only when the
 // registry policy allows it, and only at a public address (endpoint.public_only).

@@ -98,6 +98,9 @@ TEST(ApplyEnvironmentTest, EveryOptionOfTheTableHasAVariableThatIsRead) {
     case OptionValueKind::Registries:
       value = "configured";
       break;
+    case OptionValueKind::InterceptHosts:
+      value = "any";
+      break;
     case OptionValueKind::ClientNetworks:
       value = "10.0.0.0/8";
       break;
@@ -167,6 +170,9 @@ TEST(ApplyEnvironmentTest, EveryOptionOfTheTableHasAVariableThatIsRead) {
         applied.config.upstream_check_interval_ms != defaults.upstream_check_interval_ms ||
         applied.config.metrics_listen_address != defaults.metrics_listen_address ||
         applied.config.registries.kind != defaults.registries.kind ||
+        applied.config.proxy_mode != defaults.proxy_mode ||
+        applied.config.intercept_hosts.kind != defaults.intercept_hosts.kind ||
+        applied.config.tls_handshake_timeout_ms != defaults.tls_handshake_timeout_ms ||
         applied.config.allow_clients.everyone != defaults.allow_clients.everyone ||
         applied.config.htpasswd_file != defaults.htpasswd_file ||
         applied.config.upstreams[0].clients.kind != defaults.upstreams[0].clients.kind ||
@@ -174,7 +180,7 @@ TEST(ApplyEnvironmentTest, EveryOptionOfTheTableHasAVariableThatIsRead) {
     EXPECT_TRUE(changed) << name;
     ++checked;
   }
-  EXPECT_EQ(checked, 43u);
+  EXPECT_EQ(checked, 46u);
 }
 
 TEST(ApplyEnvironmentTest, CaDirSetsTheProxyCaDirectory) {

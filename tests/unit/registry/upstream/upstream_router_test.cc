@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <string>
 
 namespace regcache::registry {
@@ -89,6 +90,43 @@ TEST(ChooseUpstream, AnUpstreamConfiguredAsDockerHubGetsDockerHubNames) {
   ASSERT_EQ(choose_upstream(config, "ns=registry.corp%3A5000", "alpine", choice),
             UpstreamRefusal::None);
   EXPECT_EQ(choice.name, "alpine");
+}
+
+TEST(ConnectIsIntercepted, ConfiguredUpstreamsAtTheirPortAndDockerHubUnderItsRegistryName) {
+  Config config = three_upstreams();
+  config.intercept_hosts.patterns.clear(); // only what is configured
+  EXPECT_TRUE(connect_is_intercepted(config, "registry.corp", 5000));
+  EXPECT_FALSE(connect_is_intercepted(config, "registry.corp", 443)); // another service
+  EXPECT_TRUE(connect_is_intercepted(config, "secure.corp", 443));
+  EXPECT_TRUE(connect_is_intercepted(config, "registry-1.docker.io", 443));
+  EXPECT_FALSE(connect_is_intercepted(config, "example.com", 443));
+}
+
+TEST(ConnectIsIntercepted, TheDefaultListNeedsTheRegistryPolicyToo) {
+  Config config;
+  EXPECT_TRUE(connect_is_intercepted(config, "ghcr.io", 443));
+  EXPECT_TRUE(connect_is_intercepted(config, "quay.io", 443));
+  EXPECT_FALSE(connect_is_intercepted(config, "github.com", 443));
+  config.registries = *parse_registry_policy("configured", nullptr);
+  EXPECT_FALSE(connect_is_intercepted(config, "ghcr.io", 443));
+  EXPECT_TRUE(connect_is_intercepted(config, "registry-1.docker.io", 443)); // the default
+}
+
+TEST(ConnectIsIntercepted, CredentialHostsAreInterceptedAndIpv6LiteralsNever) {
+  Config config;
+  config.intercept_hosts.patterns.clear();
+  config.credentials.push_back(HostCredentials{"private.corp", "u", "p"});
+  EXPECT_TRUE(connect_is_intercepted(config, "private.corp", 443));
+  EXPECT_FALSE(connect_is_intercepted(config, "::1", 443));
+  EXPECT_FALSE(connect_is_intercepted(config, "", 443));
+}
+
+TEST(InterceptedNs, PortFourFourThreeIsLeftOut) {
+  std::array<char, 64> out;
+  EXPECT_EQ(intercepted_ns("ghcr.io", 443, out), "ghcr.io");
+  EXPECT_EQ(intercepted_ns("10.1.2.3", 5000, out), "10.1.2.3:5000");
+  std::array<char, 4> small;
+  EXPECT_EQ(intercepted_ns("ghcr.io", 443, small), "");
 }
 
 } // namespace

@@ -1,0 +1,25 @@
+#pragma once
+// Proxy mode's interception (README "Proxy mode"): a CONNECT to a registry regcache caches is
+// answered by regcache itself. It sends 200, terminates the client's TLS with a leaf
+// certificate for the CONNECT host signed by regcache's CA, and from then on the connection's
+// requests are mirror requests routed to that registry: the same cache, credentials, tiers and
+// coalescing as a mirror client gets, with the image's real name.
+#include <cstdint>
+#include <string_view>
+
+#include "core/task.h"
+#include "http/message_head.h"
+#include "registry/serve/client_connection.h"
+
+namespace regcache::registry {
+
+// The CONNECT target's host and port (RFC 9112 section 3.2.3: authority-form); false when it
+// is not one. An IPv6 literal keeps its brackets off: "[::1]:443" gives "::1".
+bool parse_connect_target(std::string_view target, std::string_view &host, uint16_t &port);
+
+// Answers a CONNECT that connect_is_intercepted said regcache intercepts. On success the
+// connection carries TLS from here on (ClientConnection::adopt_intercepted_stream); on a
+// failure it ends after this answer (or without one, when the handshake failed).
+core::Task<void> intercept_connect(ClientConnection &client, std::string_view host, uint16_t port);
+
+} // namespace regcache::registry
