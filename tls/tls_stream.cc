@@ -138,15 +138,19 @@ core::Task<int> TlsStream::handshake(uint32_t timeout_ms) {
   // each bounded by the deadline.
   for (int round = 0; round < 1024; ++round) {
     int result = SSL_do_handshake(ssl_);
-    int flushed = co_await flush_ciphertext(timeout_ms);
-    if (result == 1)
-      co_return flushed;
-    if (flushed < 0)
-      co_return flushed;
-    if (SSL_get_error(ssl_, result) != SSL_ERROR_WANT_READ) {
+    // The error is read before the flush: OpenSSL's error queue belongs to the thread, and
+    // other connections' coroutines run on it while this one waits for the send.
+    const bool failed = result != 1 && SSL_get_error(ssl_, result) != SSL_ERROR_WANT_READ;
+    if (failed)
       note_error(result);
+    // Also on failure: the alert OpenSSL queued tells the peer why.
+    int flushed = co_await flush_ciphertext(timeout_ms);
+    if (failed)
       co_return -EPROTO;
-    }
+    if (flushed < 0 && error_text_.empty())
+      error_text_ = "connection closed during the TLS handshake";
+    if (result == 1 || flushed < 0)
+      co_return flushed;
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (timeout_ms > 0 && left.count() <= 0) {
