@@ -29,6 +29,40 @@ int select_http11(SSL *, const unsigned char **out, unsigned char *out_length,
   return SSL_TLSEXT_ERR_OK;
 }
 
+// The host_name of a server_name extension (RFC 6066 section 3), or empty.
+std::string host_name_of(const unsigned char *data, size_t length) {
+  if (length < 2 || static_cast<size_t>(data[0] << 8 | data[1]) != length - 2)
+    return {};
+  size_t at = 2;
+  while (at + 3 <= length) { // bounded: each turn moves past one entry
+    const unsigned type = data[at];
+    const size_t name_length = static_cast<size_t>(data[at + 1] << 8 | data[at + 2]);
+    at += 3;
+    if (at + name_length > length)
+      return {};
+    if (type == TLSEXT_NAMETYPE_host_name)
+      return std::string(reinterpret_cast<const char *>(data + at), name_length);
+    at += name_length;
+  }
+  return {};
+}
+
+// A stream made without a certificate (tls_stream.h, receive_client_hello) pauses its handshake
+// here so its owner can pick the leaf for the name the client asked for; the SNI name goes to
+// the std::string the stream set as the SSL's app data. With a certificate the handshake goes
+// on.
+int on_client_hello(SSL *ssl, int *, void *) {
+  if (SSL_get_certificate(ssl) != nullptr)
+    return SSL_CLIENT_HELLO_SUCCESS;
+  auto *server_name = static_cast<std::string *>(SSL_get_app_data(ssl));
+  const unsigned char *data = nullptr;
+  size_t length = 0;
+  if (server_name != nullptr &&
+      SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &data, &length) == 1)
+    *server_name = host_name_of(data, length);
+  return SSL_CLIENT_HELLO_RETRY;
+}
+
 SSL_CTX *new_server_ctx(std::string *error) {
   SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
   if (ctx == nullptr) {
@@ -42,6 +76,7 @@ SSL_CTX *new_server_ctx(std::string *error) {
     return nullptr;
   }
   SSL_CTX_set_alpn_select_cb(ctx, select_http11, nullptr);
+  SSL_CTX_set_client_hello_cb(ctx, on_client_hello, nullptr);
   // Resumption: tickets (OpenSSL's default, keys made per context at start) for clients that
   // take them, and a bounded cache of TLS 1.2 session IDs for those that do not.
   static const unsigned char kSessionIdContext[] = "regcache-proxy";

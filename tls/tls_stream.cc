@@ -57,15 +57,27 @@ TlsStream::TlsStream(const ServerContext &context, int fd)
   ssl_ = SSL_new(context.get());
   set_up_bios();
   SSL_set_accept_state(ssl_);
+  // Where the context's ClientHello callback puts the SNI name (server_context.cc).
+  SSL_set_app_data(ssl_, &server_name_);
 }
 
 TlsStream::TlsStream(const ServerContext &context, int fd, const LeafCertificate &leaf)
     : TlsStream(context, fd) {
+  use_leaf(leaf);
+}
+
+void TlsStream::use_leaf(const LeafCertificate &leaf) {
   // Both take a reference; the leaf needs no intermediates (our CA signs it directly). A
   // failure here (out of memory) shows as a failed handshake: the SSL has no certificate.
   if (SSL_use_certificate(ssl_, leaf.certificate()) != 1 ||
       SSL_use_PrivateKey(ssl_, leaf.private_key()) != 1)
     ERR_clear_error();
+}
+
+core::Task<int> TlsStream::receive_client_hello(uint32_t timeout_ms, std::string *server_name) {
+  int rc = co_await drive_handshake(timeout_ms, true);
+  *server_name = server_name_;
+  co_return rc;
 }
 
 TlsStream::~TlsStream() {
@@ -130,6 +142,10 @@ core::Task<int> TlsStream::receive_ciphertext(uint32_t timeout_ms) {
 }
 
 core::Task<int> TlsStream::handshake(uint32_t timeout_ms) {
+  co_return co_await drive_handshake(timeout_ms, false);
+}
+
+core::Task<int> TlsStream::drive_handshake(uint32_t timeout_ms, bool stop_at_client_hello) {
   // One deadline for the whole handshake, not one per receive: a peer that dribbles a byte at
   // a time (or garbage that OpenSSL still waits on) cannot hold the connection longer.
   using Clock = std::chrono::steady_clock;
@@ -138,15 +154,26 @@ core::Task<int> TlsStream::handshake(uint32_t timeout_ms) {
   // each bounded by the deadline.
   for (int round = 0; round < 1024; ++round) {
     int result = SSL_do_handshake(ssl_);
-    int flushed = co_await flush_ciphertext(timeout_ms);
-    if (result == 1)
-      co_return flushed;
-    if (flushed < 0)
-      co_return flushed;
-    if (SSL_get_error(ssl_, result) != SSL_ERROR_WANT_READ) {
-      note_error(result);
+    // The error is read before the flush: OpenSSL's error queue belongs to the thread, and
+    // other connections' coroutines run on it while this one waits for the send.
+    const int code = result == 1 ? SSL_ERROR_NONE : SSL_get_error(ssl_, result);
+    if (code == SSL_ERROR_WANT_CLIENT_HELLO_CB) {
+      if (stop_at_client_hello)
+        co_return 0; // nothing to send yet: the server has not answered
+      error_text_ = "no certificate for this connection";
       co_return -EPROTO;
     }
+    const bool failed = result != 1 && code != SSL_ERROR_WANT_READ;
+    if (failed)
+      note_error(result);
+    // Also on failure: the alert OpenSSL queued tells the peer why.
+    int flushed = co_await flush_ciphertext(timeout_ms);
+    if (failed)
+      co_return -EPROTO;
+    if (flushed < 0 && error_text_.empty())
+      error_text_ = "connection closed during the TLS handshake";
+    if (result == 1 || flushed < 0)
+      co_return flushed;
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (timeout_ms > 0 && left.count() <= 0) {

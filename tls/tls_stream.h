@@ -24,7 +24,9 @@ public:
   // The server side of a client's connection, presenting `leaf` (the stream takes its own
   // references to the certificate and key: the leaf may leave the cache meanwhile).
   TlsStream(const ServerContext &context, int fd, const LeafCertificate &leaf);
-  // The server side with the context's own certificate (create_with_certificate).
+  // The server side with the context's own certificate (create_with_certificate), or, with a
+  // context without one, a stream whose leaf is chosen from the ClientHello:
+  // receive_client_hello(), then use_leaf(), then handshake().
   TlsStream(const ServerContext &context, int fd);
   ~TlsStream() override;
   TlsStream(const TlsStream &) = delete;
@@ -40,6 +42,13 @@ public:
   core::Task<int> write_all(std::span<const char> bytes, uint32_t timeout_ms) override;
   int fd() const override { return fd_; }
   const std::string &error_text() const { return error_text_; }
+
+  // For a server stream without a certificate: receives the ClientHello and pauses the
+  // handshake there. 0 with *server_name set to the SNI host name (empty when the client sent
+  // none: an IP address, say), else as handshake(). Within the same timeout rules.
+  core::Task<int> receive_client_hello(uint32_t timeout_ms, std::string *server_name);
+  // The certificate to answer with, before handshake() (after receive_client_hello()).
+  void use_leaf(const LeafCertificate &leaf);
 
   // `bytes` of `file_fd` from `offset` through the session: file reads on the ring into a
   // plaintext buffer, SSL_write, the ciphertext sent in large sends. 0 when all were sent, else
@@ -68,6 +77,7 @@ private:
   // One recv into network_in_: > 0 bytes, or -errno (-ECONNRESET when the peer closed TCP).
   core::Task<int> receive_ciphertext(uint32_t timeout_ms);
   void note_error(int ssl_result);
+  core::Task<int> drive_handshake(uint32_t timeout_ms, bool stop_at_client_hello);
   // Sends what OpenSSL queued through `buffer` (a transfer's own, larger than ciphertext_).
   core::Task<int> flush_ciphertext_through(std::span<char> buffer, uint32_t timeout_ms);
   void set_up_bios();
@@ -78,7 +88,8 @@ private:
   BIO *network_out_ = nullptr; // ciphertext written by OpenSSL, sent to the socket
   int fd_;
   std::string error_text_;
-  bool failed_ = false; // a read failed after returning bytes: later reads fail
+  std::string server_name_; // the ClientHello's SNI name (server streams without a leaf)
+  bool failed_ = false;     // a read failed after returning bytes: later reads fail
   // Ciphertext to and from the socket. For a client stream large, so a download over TLS takes
   // about as few ring round trips as over plain TCP: a recv brings up to 16 records rather
   // than one (review §2.8). Allocated with the stream, which lives as long as its pooled

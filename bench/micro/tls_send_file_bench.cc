@@ -26,6 +26,7 @@
 
 #include "core/ring.h"
 #include "core/task.h"
+#include "tests/unit/core/run_on_ring.h"
 #include "tls/certificate_authority.h"
 #include "tls/leaf_certificates.h"
 #include "tls/server_context.h"
@@ -36,6 +37,7 @@ namespace {
 
 constexpr uint64_t kFileBytes = 200ull * 1024 * 1024;
 constexpr uint32_t kTimeoutMs = 30'000;
+constexpr int kTurnsMax = 1'000'000; // a 200 MiB range takes a few thousand ring turns
 
 double thread_cpu_s() {
   rusage usage{};
@@ -44,19 +46,30 @@ double thread_cpu_s() {
          static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
 }
 
-template <typename T> T run_on_ring(core::Ring &ring, core::Task<T> task) {
-  std::optional<T> result;
-  bool done = false;
-  core::spawn([](core::Task<T> task, std::optional<T> &result, bool &done) -> core::Task<void> {
-    result.emplace(co_await std::move(task));
-    done = true;
-  }(std::move(task), result, done));
-  for (int turn = 0; turn < 1'000'000 && !done; ++turn)
-    ring.run_once(100);
-  if (!done)
-    std::abort(); // its frame points into this one
-  return std::move(*result);
-}
+// The server side both benchmarks share: a ring, a CA made in `dir`, the server context and
+// one leaf.
+struct ServerSide {
+  bool init(const std::string &dir, std::string *error) {
+    // The client's SSL_write of its last alert after the server closed would kill the process.
+    std::signal(SIGPIPE, SIG_IGN);
+    if (!ring.init(core::RingOptions{}, error))
+      return false;
+    bool created = false;
+    ca = CertificateAuthority::load_or_create(dir, &created, error);
+    context = ca ? ServerContext::create(error) : nullptr;
+    if (context == nullptr)
+      return false;
+    leaves = std::make_unique<LeafCertificates>(ca, 4);
+    leaf = core::run_on_ring(ring, leaves->get("registry.example", error));
+    return leaf != nullptr;
+  }
+
+  core::Ring ring;
+  std::shared_ptr<const CertificateAuthority> ca;
+  std::unique_ptr<ServerContext> context;
+  std::unique_ptr<LeafCertificates> leaves;
+  std::shared_ptr<const LeafCertificate> leaf;
+};
 
 void BM_SendFileRangeThroughTls(benchmark::State &state) {
   const std::string dir = std::filesystem::temp_directory_path() / "regcache-tls-bench";
@@ -73,21 +86,12 @@ void BM_SendFileRangeThroughTls(benchmark::State &state) {
         std::abort();
     ::close(fd);
   }
-  // The client's SSL_write of its last alert after the server closed would kill the process.
-  std::signal(SIGPIPE, SIG_IGN);
-  core::Ring ring;
+  ServerSide server;
   std::string error;
-  if (!ring.init(core::RingOptions{}, &error)) {
+  if (!server.init(dir + "/ca", &error)) {
     state.SkipWithError(error.c_str());
     return;
   }
-  bool created = false;
-  std::shared_ptr<const CertificateAuthority> ca =
-      CertificateAuthority::load_or_create(dir + "/ca", &created, &error);
-  std::unique_ptr<ServerContext> context = ServerContext::create(&error);
-  LeafCertificates leaves(ca, 4);
-  std::shared_ptr<const LeafCertificate> leaf =
-      run_on_ring(ring, leaves.get("registry.example", &error));
   int fds[2];
   ::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds);
   // Socket buffers as a TCP connection to a client would have them after autotuning.
@@ -113,8 +117,8 @@ void BM_SendFileRangeThroughTls(benchmark::State &state) {
     SSL_free(ssl);
     SSL_CTX_free(client_ctx);
   });
-  TlsStream stream(*context, fds[0], *leaf);
-  if (run_on_ring(ring, stream.handshake(kTimeoutMs)) != 0) {
+  TlsStream stream(*server.context, fds[0], *server.leaf);
+  if (core::run_on_ring(server.ring, stream.handshake(kTimeoutMs)) != 0) {
     std::fprintf(stderr, "handshake: %s\n", stream.error_text().c_str());
     state.SkipWithError("handshake failed");
   }
@@ -124,7 +128,8 @@ void BM_SendFileRangeThroughTls(benchmark::State &state) {
   for (auto _ : state) {
     const double start = thread_cpu_s();
     uint64_t sent = 0;
-    int rc = run_on_ring(ring, stream.send_file_range(file_fd, 0, kFileBytes, kTimeoutMs, &sent));
+    int rc = core::run_on_ring(
+        server.ring, stream.send_file_range(file_fd, 0, kFileBytes, kTimeoutMs, &sent), kTurnsMax);
     server_cpu_s += thread_cpu_s() - start;
     total_bytes += sent;
     if (rc != 0)
@@ -147,22 +152,14 @@ BENCHMARK(BM_SendFileRangeThroughTls)->Unit(benchmark::kMillisecond)->UseRealTim
 // each), per connection. The clients run in a child process so their memory is not counted.
 void BM_IdleServerStreamHeap(benchmark::State &state) {
   constexpr int kConnections = 200;
-  std::signal(SIGPIPE, SIG_IGN);
-  core::Ring ring;
+  const std::string dir = std::filesystem::temp_directory_path() / "regcache-tls-heap-bench";
+  std::filesystem::remove_all(dir);
+  ServerSide server;
   std::string error;
-  if (!ring.init(core::RingOptions{}, &error)) {
+  if (!server.init(dir, &error)) {
     state.SkipWithError(error.c_str());
     return;
   }
-  const std::string dir = std::filesystem::temp_directory_path() / "regcache-tls-heap-bench";
-  std::filesystem::remove_all(dir);
-  bool created = false;
-  std::shared_ptr<const CertificateAuthority> ca =
-      CertificateAuthority::load_or_create(dir, &created, &error);
-  std::unique_ptr<ServerContext> context = ServerContext::create(&error);
-  LeafCertificates leaves(ca, 4);
-  std::shared_ptr<const LeafCertificate> leaf =
-      run_on_ring(ring, leaves.get("registry.example", &error));
   for (auto _ : state) {
     std::vector<std::array<int, 2>> pairs(kConnections);
     for (auto &pair : pairs)
@@ -186,8 +183,8 @@ void BM_IdleServerStreamHeap(benchmark::State &state) {
     const size_t before = mallinfo2().uordblks;
     std::vector<std::unique_ptr<TlsStream>> streams;
     for (auto &pair : pairs) {
-      streams.push_back(std::make_unique<TlsStream>(*context, pair[0], *leaf));
-      if (run_on_ring(ring, streams.back()->handshake(kTimeoutMs)) != 0)
+      streams.push_back(std::make_unique<TlsStream>(*server.context, pair[0], *server.leaf));
+      if (core::run_on_ring(server.ring, streams.back()->handshake(kTimeoutMs)) != 0)
         state.SkipWithError("handshake failed");
       if (state.range(0) == 1)
         streams.back()->release_idle_buffers();

@@ -119,6 +119,16 @@ std::string Server::metrics_text() const {
              "client connections taken and served (not those refused at a bound)");
   out.sample("regcache_client_connections_accepted_total", {}, totals.connections_opened);
 
+  // Proxy mode's leaf certificates: made (each a key and a signature off the workers) and kept.
+  out.family("regcache_proxy_leaf_certificates_minted_total", Type::Counter,
+             "leaf certificates made for intercepted hosts");
+  out.sample("regcache_proxy_leaf_certificates_minted_total", {},
+             leaf_certificates_ ? leaf_certificates_->minted_total() : 0);
+  out.family("regcache_proxy_leaf_certificates_cached", Type::Gauge,
+             "leaf certificates kept in memory (--leaf-certificates-max at most)");
+  out.sample("regcache_proxy_leaf_certificates_cached", {},
+             uint64_t{leaf_certificates_ ? leaf_certificates_->cached() : 0});
+
   write_upstream_metrics(out);
   out.family("regcache_config_reloads_total", Type::Counter,
              "configuration reloads (SIGHUP): applied, or refused with the old one kept");

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Proxy mode's CA at start-up: the first start makes it under <cache-dir>/ca (key 0600, never
-logged) and the next reuses it; --ca-dir and CA_DIR move it; an operator's own CA is used as
+logged; /metrics counts no leaf yet) and the next reuses it; --ca-dir and CA_DIR move it; an operator's own CA is used as
 it is; a directory with one file, a mismatched key or a certificate that is not a CA stops the
 daemon with exit code 1 and a message naming the file; a bad --leaf-certificates-max is exit 2.
 
@@ -51,8 +51,10 @@ class ProxyCaTest(unittest.TestCase):
         self.addCleanup(rc.stop)
         return rc
 
-    def start_and_stop(self, rc):
+    def start_and_stop(self, rc, while_running=None):
         rc.start()
+        if while_running:
+            while_running(rc)
         code, graceful = rc.stop()
         self.assertEqual(code, 0)
         self.assertTrue(graceful)
@@ -60,7 +62,8 @@ class ProxyCaTest(unittest.TestCase):
     def test_the_first_start_makes_the_ca_and_the_next_reuses_it(self):
         rc = self.regcache("first")
         ca_dir = os.path.join(rc.cache_dir, "ca")
-        self.start_and_stop(rc)
+        metrics = []
+        self.start_and_stop(rc, lambda rc: metrics.append(rc.get("/metrics").body.decode()))
         crt, key = os.path.join(ca_dir, "ca.crt"), os.path.join(ca_dir, "ca.key")
         self.assertEqual(stat.S_IMODE(os.stat(ca_dir).st_mode), 0o700)
         self.assertEqual(stat.S_IMODE(os.stat(key).st_mode), 0o600)
@@ -70,6 +73,9 @@ class ProxyCaTest(unittest.TestCase):
         self.assertIn("Certificate Sign, CRL Sign", text)
         self.assertIn("regcache CA ", text)
         self.assertIn("prime256v1", text)
+        # No intercepted connection yet: no leaf made, none kept.
+        self.assertRegex(metrics[0], r"(?m)^regcache_proxy_leaf_certificates_minted_total 0$")
+        self.assertRegex(metrics[0], r"(?m)^regcache_proxy_leaf_certificates_cached 0$")
         with open(crt, "rb") as f:
             first = f.read()
         with open(key, "rb") as f:

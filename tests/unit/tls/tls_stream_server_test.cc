@@ -1,7 +1,8 @@
 // The server side of TlsStream against a real OpenSSL client on its own thread over a
 // socketpair: the handshake presents the leaf (verified by the client against the CA), data
 // goes both ways, a file range arrives byte-exact, ALPN picks http/1.1 (and nothing for an
-// h2-only client), a second connection resumes the session, an idle stream gives its buffer
+// h2-only client), the leaf can be picked from the ClientHello's SNI name, a second connection
+// resumes the session, an idle stream gives its buffer
 // back and reads again; a garbage or truncated ClientHello and a silent client end the
 // handshake with an error.
 #include <fcntl.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <memory>
 #include <random>
@@ -139,6 +141,9 @@ std::string random_bytes(size_t size, unsigned seed) {
 class TlsStreamServerTest : public ::testing::Test {
 protected:
   void SetUp() override {
+    // A client thread writing to a connection the server gave up on must get EPIPE, not end
+    // the test binary.
+    std::signal(SIGPIPE, SIG_IGN);
     std::string error;
     ASSERT_TRUE(ring_.init(core::RingOptions{}, &error)) << error;
     bool created = false;
@@ -209,6 +214,51 @@ TEST_F(TlsStreamServerTest, HandshakesWithAClientThatVerifiesTheLeafAndExchanges
   EXPECT_EQ(client_alpn, "http/1.1");
   EXPECT_EQ(client_received.size(), response.size());
   EXPECT_TRUE(client_received == response);
+}
+
+TEST_F(TlsStreamServerTest, PicksTheLeafForTheNameInTheClientHello) {
+  SocketPair sockets;
+  bool client_ok = false;
+  std::thread client([&] {
+    TestClient tls(*ca_, TLS1_3_VERSION); // sends SNI registry.example, verifies that name
+    client_ok = tls.connect(sockets.client()) && tls.read_exactly(1) == "x";
+  });
+  TlsStream stream(*context_, sockets.server());
+  std::string server_name;
+  ASSERT_EQ(run_on_ring(ring_, stream.receive_client_hello(kTimeoutMs, &server_name)), 0)
+      << stream.error_text();
+  EXPECT_EQ(server_name, kHost);
+  std::string error;
+  std::shared_ptr<const LeafCertificate> leaf =
+      run_on_ring(ring_, leaves_->get(server_name, &error));
+  ASSERT_NE(leaf, nullptr) << error;
+  stream.use_leaf(*leaf);
+  EXPECT_EQ(handshake(stream), 0) << stream.error_text();
+  EXPECT_EQ(run_on_ring(ring_, stream.write_all(std::string("x"), kTimeoutMs)), 0);
+  client.join();
+  EXPECT_TRUE(client_ok);
+}
+
+TEST_F(TlsStreamServerTest, AClientHelloWithoutSniGivesAnEmptyNameAndNoLeafFailsCleanly) {
+  SocketPair sockets;
+  std::thread client([&] {
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    SSL *ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, sockets.client());
+    SSL_connect(ssl); // no SNI; fails when the server gives up
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+  });
+  TlsStream stream(*context_, sockets.server());
+  std::string server_name = "unset";
+  ASSERT_EQ(run_on_ring(ring_, stream.receive_client_hello(kTimeoutMs, &server_name)), 0)
+      << stream.error_text();
+  EXPECT_EQ(server_name, "");
+  // No use_leaf(): the handshake cannot go on, and says so.
+  EXPECT_EQ(handshake(stream), -EPROTO);
+  EXPECT_NE(stream.error_text().find("no certificate"), std::string::npos) << stream.error_text();
+  ::shutdown(sockets.server(), SHUT_RDWR);
+  client.join();
 }
 
 TEST_F(TlsStreamServerTest, AClientOfferingOnlyH2GetsNoAlpn) {

@@ -1,5 +1,5 @@
 #pragma once
-// Shared by the tls/ tests: a temporary directory, a ring that drives coroutines to their end,
+// Shared by the tls/ tests: a temporary directory, run_on_ring (tests/unit/core/run_on_ring.h),
 // and certificates made with OpenSSL directly (an operator's own CA, a certificate that is not
 // a CA), independent of the code under test.
 #include <gtest/gtest.h>
@@ -11,12 +11,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <optional>
 #include <string>
 #include <system_error>
 
-#include "core/ring.h"
-#include "core/task.h"
+#include "tests/unit/core/run_on_ring.h"
 
 namespace regcache::tls::testing {
 
@@ -38,23 +36,7 @@ private:
   std::string path_;
 };
 
-// Drives `task` on `ring` to its end, bounded by a number of turns.
-template <typename T> T run_on_ring(core::Ring &ring, core::Task<T> task) {
-  std::optional<T> result;
-  bool done = false;
-  core::spawn([](core::Task<T> task, std::optional<T> &result, bool &done) -> core::Task<void> {
-    result.emplace(co_await std::move(task));
-    done = true;
-  }(std::move(task), result, done));
-  for (int turn = 0; turn < 2000 && !done; ++turn)
-    ring.run_once(100);
-  if (!done) {
-    // Its frame points into this one: returning would let it write to a dead stack.
-    std::fputs("coroutine did not finish in 2000 ring turns; aborting\n", stderr);
-    std::abort();
-  }
-  return std::move(*result);
-}
+using core::run_on_ring;
 
 inline bool add_test_extension(X509 *certificate, int nid, const char *value) {
   X509V3_CTX context;

@@ -17,6 +17,7 @@
 #include "core/ring.h"
 #include "core/task.h"
 #include "registry/cache/blob_store.h"
+#include "tests/unit/core/run_on_ring.h"
 
 namespace regcache::registry {
 
@@ -38,20 +39,7 @@ protected:
 
   // Drives `task` on the ring to its end, bounded by a number of turns.
   template <typename T> T run(core::Task<T> task) {
-    std::optional<T> result;
-    bool done = false;
-    core::spawn([](core::Task<T> task, std::optional<T> &result, bool &done) -> core::Task<void> {
-      result.emplace(co_await std::move(task));
-      done = true;
-    }(std::move(task), result, done));
-    for (int turn = 0; turn < 1000 && !done; ++turn)
-      ring_.run_once(100);
-    if (!done) {
-      // Its frame points into this one: returning would let it write to a dead stack.
-      std::fputs("store operation did not finish in 1000 ring turns; aborting\n", stderr);
-      std::abort();
-    }
-    return *result;
+    return core::run_on_ring(ring_, std::move(task), 1000);
   }
 
   std::string file_text(const std::string &relative_path) const {
