@@ -104,12 +104,6 @@ std::string Server::metrics_text() const {
   out.family("regcache_workers", Type::Gauge, "worker threads, each with its own ring");
   out.sample("regcache_workers", {}, uint64_t{workers_.size()});
 
-  // Proxy mode: leaf certificates made for intercepted hosts (once per host while cached).
-  out.family("regcache_proxy_leaf_certificates_minted_total", Type::Counter,
-             "leaf certificates signed for intercepted CONNECT hosts");
-  out.sample("regcache_proxy_leaf_certificates_minted_total", {},
-             leaf_certificates_ ? leaf_certificates_->minted_total() : 0);
-
   // Client connections (the workers' counts of opened and closed, summed).
   out.family("regcache_client_connections_open", Type::Gauge, "client connections open now");
   out.sample("regcache_client_connections_open", {},
