@@ -29,6 +29,8 @@ enum class OptionValueKind : uint8_t {
   SpaceFloor, // min_free: a percentage ("5%") or an nginx size
   ScrubRate,  // scrub_rate: auto, off, or an nginx size per second
   LogFormat,  // log_format: text or json
+  UpstreamProxy, // upstream_proxy: http://[user:password@]host[:port], or none
+  NoProxy,       // upstream_proxy.no_proxy: see http::NoProxyList
 };
 
 // One option. Parsing (all layers) and --help walk the same table, so an option cannot be
