@@ -42,7 +42,7 @@ class UpstreamProxy(unittest.TestCase):
         pki = os.path.join(cls.tmp, "pki")
         cls.ca, ca_key = rt.make_ca(pki)
         cert = rt.make_server_cert(pki, cls.ca, ca_key, "upstream", "IP:127.0.0.1,DNS:localhost")
-        layout = os.path.join(cls.tmp, "src")
+        cls.layout = layout = os.path.join(cls.tmp, "src")
         cls.img = rt.make_oci_image(layout, "v1", [200 * rt.KiB, 1 * rt.MiB + 5], seed=1301)
         cls.tls_up = rt.Registry(cls.tmp, "tls-upstream", tls=cert, ca_file=cls.ca).start()
         cls.addClassCleanup(cls.tls_up.stop)
@@ -54,9 +54,12 @@ class UpstreamProxy(unittest.TestCase):
         cls.signer = at.JwtSigner(os.path.join(cls.tmp, "signer"))
         cls.tokens = at.TokenServer(cls.signer, lifetime_s=300)
         cls.addClassCleanup(cls.tokens.stop)
+        # Its blob GETs answer 307 to a storage server, as S3-backed registries do.
+        cls.storage = at.BlobStorage(os.path.join(cls.tmp, "token-upstream", "storage"))
+        cls.addClassCleanup(cls.storage.stop)
         cls.token_up = at.AuthRegistry(cls.tmp, "token-upstream", token=(
             cls.tokens.realm, cls.tokens.service, cls.tokens.issuer,
-            cls.signer.cert_path)).start()
+            cls.signer.cert_path), redirect_baseurl=cls.storage.url).start()
         cls.addClassCleanup(cls.token_up.stop)
         at.push_with_creds(layout, "v1", cls.token_up.host, "public/img", None, tag="v1")
         cls.n = 0
@@ -124,15 +127,51 @@ class UpstreamProxy(unittest.TestCase):
         self.assertPulls(rc)
         self.assertEqual(set(proxy.targets()), {self.plain_up.host})
 
-    def test_the_token_request_to_the_auth_realm_goes_through_the_proxy(self):
+    def test_token_requests_and_storage_redirects_go_through_the_proxy(self):
         proxy = self.proxy()
-        mark = self.tokens.mark()
+        mark, storage_mark = self.tokens.mark(), self.storage.mark()
         rc = self.regcache(self.token_up.url, "--upstream-proxy", proxy.url())
         self.assertPulls(rc, "public/img:v1")
         self.assertTrue(self.tokens.token_requests(since=mark), "no token was requested")
+        self.assertTrue(self.storage.recorded(since=storage_mark), "no blob was redirected")
         targets = set(proxy.targets())
-        self.assertEqual(targets, {self.token_up.host, self.tokens.host},
+        self.assertEqual(targets, {self.token_up.host, self.tokens.host, self.storage.host},
                          "CONNECT targets: %r" % targets)
+
+    def test_acrs_entra_id_exchange_and_token_requests_go_through_the_proxy(self):
+        signer = at.JwtSigner(os.path.join(self.tmp, "acr-signer"))
+        entra = at.FakeEntra()
+        self.addCleanup(entra.stop)
+        acr = at.FakeAcr(signer, entra)
+        self.addCleanup(acr.stop)
+        reg = at.AuthRegistry(self.tmp, "acr-registry", token=(
+            acr.token_url, acr.registry_service, acr.issuer, signer.cert_path)).start()
+        self.addCleanup(reg.stop)
+        at.push_with_creds(self.layout, "v1", reg.host, "hub/proxied/img", acr.admin, tag="v1")
+        proxy = self.proxy()
+        config = {"upstream_kind": "acr", "upstream_prefix": "hub",
+                  "acr": {"authority_url": entra.authority_url, "exchange_url": acr.exchange_url,
+                          "token_url": acr.token_url}}
+        env = {"AZURE_TENANT_ID": entra.tenant, "AZURE_CLIENT_ID": entra.client_id,
+               "AZURE_CLIENT_SECRET": entra.client_secret}
+        rc = at.AuthRegcache(rt.REGCACHE, self.tmp, reg.url, env=env, config=config,
+                             extra_args=["--upstream-proxy", proxy.url()],
+                             name="regcache-acr").start()
+        self.addCleanup(rc.stop)
+        self.assertPulls(rc)
+        self.assertTrue(entra.recorded(), "Entra ID was not asked")
+        targets = set(proxy.targets())
+        self.assertEqual(targets, {entra.host, acr.host, reg.host}, "CONNECT targets: %r" % targets)
+
+    def test_an_unconfigured_ns_host_is_still_refused_at_a_private_address(self):
+        # The proxy would reach 127.0.0.1; regcache resolves the name itself first and refuses.
+        proxy = self.proxy()
+        rc = self.tls_regcache("--upstream-proxy", proxy.url())
+        for host in (self.plain_up.host, "localhost:%d" % self.plain_up.port):
+            r = rc.get("/v2/proxied/img/manifests/v1?ns=" + host, {"Accept": rt.ALL_MANIFEST_TYPES})
+            self.assertEqual(r.status, 403, "?ns=%s: %r" % (host, r))
+            self.assertIn("DENIED", r.error_codes())
+        self.assertEqual(proxy.targets(), [])
 
     def test_the_upstream_health_probe_goes_through_the_proxy(self):
         proxy = self.proxy()
