@@ -100,8 +100,8 @@ std::optional<NoProxyList> NoProxyList::parse(std::string_view text, std::string
       Block block;
       const std::string_view prefix_text = std::string_view(entry).substr(slash + 1);
       unsigned prefix_bits = 0;
-      auto [end, ec] = std::from_chars(prefix_text.data(),
-                                       prefix_text.data() + prefix_text.size(), prefix_bits);
+      auto [end, ec] =
+          std::from_chars(prefix_text.data(), prefix_text.data() + prefix_text.size(), prefix_bits);
       if (!parse_ip(std::string_view(entry).substr(0, slash), block.address, block.v6) ||
           ec != std::errc() || end != prefix_text.data() + prefix_text.size() ||
           prefix_text.empty() || prefix_bits > (block.v6 ? 128u : 32u)) {

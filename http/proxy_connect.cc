@@ -177,19 +177,20 @@ core::Task<int> open_through_proxy(const ProxyConfig &proxy, std::string_view ho
     if (left_ms == 0) {
       rc = -ETIME;
     } else {
-      rc = co_await core::recv(socket_fd, std::span<char>(bytes.data() + received,
-                                                          bytes.size() - received),
-                               left_ms);
+      rc = co_await core::recv(
+          socket_fd, std::span<char>(bytes.data() + received, bytes.size() - received), left_ms);
     }
     if (rc <= 0) {
-      *error = fmt::format("upstream proxy {} gave no answer to CONNECT {}: {}", proxy.display,
-                           target,
-                           rc == 0 ? "it closed the connection"
-                                   : rc == -ETIME ? "timed out" : strerror(-rc));
+      *error =
+          fmt::format("upstream proxy {} gave no answer to CONNECT {}: {}", proxy.display, target,
+                      rc == 0        ? "it closed the connection"
+                      : rc == -ETIME ? "timed out"
+                                     : strerror(-rc));
       co_return rc == 0 ? -ECONNRESET : rc;
     }
     received += static_cast<size_t>(rc);
-    const ConnectAnswer answer = parse_connect_answer(std::span<const char>(bytes.data(), received));
+    const ConnectAnswer answer =
+        parse_connect_answer(std::span<const char>(bytes.data(), received));
     switch (answer.kind) {
     case ConnectAnswer::Kind::Incomplete:
       continue;

@@ -135,7 +135,8 @@ core::Task<int> UpstreamPool::open_socket(const Endpoint &endpoint, std::string 
   int one = 1;
   // Request heads are small and latency-bound; Nagle would hold them back.
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  const int rc = co_await core::connect(fd, address.get(), address.length, settings_.connect_timeout_ms);
+  const int rc =
+      co_await core::connect(fd, address.get(), address.length, settings_.connect_timeout_ms);
   if (rc < 0) {
     *error = fmt::format("connect to {}: {}", endpoint.authority,
                          rc == -ETIME ? "timed out" : strerror(-rc));

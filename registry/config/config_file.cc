@@ -207,7 +207,8 @@ private:
       if (!apply_text(*spec, key, text))
         return false;
       // A proxy password in the file: the file must not be readable by others.
-      if (spec->kind == OptionValueKind::UpstreamProxy && !config_.upstream_proxy.authorization.empty())
+      if (spec->kind == OptionValueKind::UpstreamProxy &&
+          !config_.upstream_proxy.authorization.empty())
         layer_.has_secrets = true;
       return true;
     }

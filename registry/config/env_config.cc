@@ -146,9 +146,8 @@ bool apply_upstream_proxy_variables(const EnvLookup &lookup, Config &config, std
     std::string_view name;
     std::string_view option;
   };
-  constexpr Variable kVariables[] = {{"UPSTREAM_PROXY", "upstream-proxy"},
-                                     {"NO_PROXY", "no-proxy"},
-                                     {"no_proxy", "no-proxy"}};
+  constexpr Variable kVariables[] = {
+      {"UPSTREAM_PROXY", "upstream-proxy"}, {"NO_PROXY", "no-proxy"}, {"no_proxy", "no-proxy"}};
   bool no_proxy_seen = false;
   for (const Variable &proxy_variable : kVariables) {
     const std::optional<std::string_view> value = variable(lookup, proxy_variable.name);

@@ -184,7 +184,8 @@ constexpr std::array kOptions = {
     OptionSpec{.name = "upstream-connect-timeout-ms",
                .kind = Kind::Count32,
                .value_name = "MS",
-               .help = "time to connect to the upstream (TCP and TLS)",
+               .help = "time to connect to the upstream (TCP and TLS; through --upstream-proxy, "
+                       "TCP to the proxy and its CONNECT answer, then TLS)",
                .count32_field = &Config::upstream_connect_timeout_ms,
                .count_min = 1},
     OptionSpec{.name = "upstream-read-timeout-ms",

@@ -39,8 +39,8 @@ struct Server::Worker {
   core::Waiter stop_waiter; // armed by the worker before it reports ready
   std::atomic<bool> stop_sent{false};
   std::atomic<bool> done{false};
-  std::promise<std::string> started; // empty string: ready
-  RequestCounters counters;          // the worker's; read by request_totals()
+  std::promise<std::string> started;         // empty string: ready
+  RequestCounters counters;                  // the worker's; read by request_totals()
   http::ProxyConnectCounters proxy_connects; // its pool's CONNECTs; read by metrics_text()
   // The watchdog's question to the worker: the main thread posts `op` to its ring and the
   // worker's loop answers by running on_heartbeat. `op` must stay the first member.

@@ -32,7 +32,8 @@ bool same(const ConnectAnswer &a, const ConnectAnswer &b) {
 // The answer parsed whole, and every shorter prefix against a guard page: each prefix is
 // Incomplete or already the whole answer's outcome (an answer ends with its head).
 ConnectAnswer parse_whole_and_bytewise(std::string_view input) {
-  const ConnectAnswer whole = parse_connect_answer(std::span<const char>(input.data(), input.size()));
+  const ConnectAnswer whole =
+      parse_connect_answer(std::span<const char>(input.data(), input.size()));
   testing::GuardedInput guarded(input.size());
   EXPECT_TRUE(same(parse_connect_answer(guarded.place(input)), whole));
   bool settled = false;
@@ -56,8 +57,7 @@ TEST(ConnectRequestTest, SendsProxyAuthorizationWhenTheProxyHasCredentials) {
   const std::string request =
       connect_request(proxy_with("Basic dXNlcjpzZWNyZXQ="), "registry.example", 5000);
   EXPECT_NE(request.find("CONNECT registry.example:5000 HTTP/1.1\r\n"), std::string::npos);
-  EXPECT_NE(request.find("\r\nProxy-Authorization: Basic dXNlcjpzZWNyZXQ=\r\n"),
-            std::string::npos);
+  EXPECT_NE(request.find("\r\nProxy-Authorization: Basic dXNlcjpzZWNyZXQ=\r\n"), std::string::npos);
 }
 
 TEST(ConnectRequestTest, KeepsIpv6BracketsInTheTarget) {
@@ -143,8 +143,8 @@ TEST(ConnectAnswerTest, AnIncompleteHeadAsksForMore) {
 }
 
 TEST(ProxyRefusalTest, A407SaysTheCredentialsWereRefusedAndNamesTheProxyWithoutItsPassword) {
-  const std::string text = describe_proxy_refusal(proxy_with("Basic dXNlcjpzZWNyZXQ="),
-                                                  "registry.example:443", 407);
+  const std::string text =
+      describe_proxy_refusal(proxy_with("Basic dXNlcjpzZWNyZXQ="), "registry.example:443", 407);
   EXPECT_NE(text.find("the upstream proxy refused the credentials"), std::string::npos);
   EXPECT_NE(text.find("407"), std::string::npos);
   EXPECT_NE(text.find("http://user:***@proxy.corp:3128"), std::string::npos);

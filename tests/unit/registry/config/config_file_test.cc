@@ -83,8 +83,8 @@ TEST(ConfigFileOptionsTest, StringNumberAndBooleanKeysSetTheirFields) {
 }
 
 TEST(ConfigFileOptionsTest, UpstreamProxyKeysSetTheProxyAndAPasswordCountsAsASecret) {
-  const Applied applied = apply_ok(
-      R"({"upstream_proxy": "http://u:pw@proxy.corp:3128", "no_proxy": "10.0.0.0/8"})");
+  const Applied applied =
+      apply_ok(R"({"upstream_proxy": "http://u:pw@proxy.corp:3128", "no_proxy": "10.0.0.0/8"})");
   EXPECT_EQ(applied.config.upstream_proxy.host, "proxy.corp");
   EXPECT_FALSE(applied.config.upstream_proxy.applies_to("10.1.1.1"));
   EXPECT_TRUE(applied.layer.has_secrets);
