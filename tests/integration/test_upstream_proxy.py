@@ -12,6 +12,7 @@ Run: python3 tests/integration/test_upstream_proxy.py --regcache build/regcache
 import base64
 import os
 import re
+import signal
 import subprocess
 import sys
 import unittest
@@ -177,6 +178,29 @@ class UpstreamProxy(unittest.TestCase):
         proxy = self.proxy()
         self.tls_regcache("--upstream-proxy", proxy.url(), "--upstream-check-interval-ms", "200")
         rt.poll(lambda: self.tls_up.host in proxy.targets(), 20, what="the probe's CONNECT")
+
+    def test_a_reload_moves_new_connections_to_the_new_proxy(self):
+        first, second = self.proxy(), self.proxy()
+        type(self).n += 1
+        rc = rt.Regcache(rt.REGCACHE, self.tmp, self.tls_up.url, name="regcache-%d" % self.n,
+                         extra_args=["--upstream-ca-file", self.ca])
+        config_path = rc.write_config({"upstream_proxy": first.url()})
+        rc.extra_args += ["--config", config_path]
+        rc.start()
+        self.addCleanup(rc.stop)
+        blobs = "/v2/proxied/img/blobs/"
+        self.assertEqual(rc.get(blobs + self.img.layer_digests[0]).status, 200)
+        self.assertEqual(set(first.targets()), {self.tls_up.host})
+        rc.write_config({"upstream_proxy": second.url()})
+        mark = rc.log_mark()
+        rc.proc.send_signal(signal.SIGHUP)
+        rt.poll(lambda: "configuration reloaded" in rc.log_since(mark), 30,
+                what="the reload's log line")
+        connects_before = len(first.targets())
+        self.assertEqual(rc.get(blobs + self.img.layer_digests[1]).status, 200)
+        self.assertEqual(set(second.targets()), {self.tls_up.host})
+        self.assertEqual(len(first.targets()), connects_before,
+                         "a connection through the old proxy after the reload")
 
     # -- credentials
 
