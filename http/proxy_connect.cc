@@ -5,10 +5,12 @@
 #include <netinet/tcp.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cassert>
 #include <chrono>
 #include <cstring>
+#include <utility>
 
 #include "core/byte_stream.h"
 #include "core/io_ops.h"
@@ -170,9 +172,10 @@ core::Task<int> open_through_proxy(const ProxyConfig &proxy, std::string_view ho
                          rc == -ETIME ? "timed out" : strerror(-rc));
     co_return rc;
   }
-  // The answer overwrites the request in `bytes`. Bounded: every turn adds bytes or ends.
+  // The answer overwrites the request in `bytes`. Bounded: every turn adds bytes or ends, and
+  // a full buffer is an Invalid answer (parse_connect_answer's size bound).
   size_t received = 0;
-  for (;;) {
+  while (received < bytes.size()) {
     left_ms = remaining_ms(start, timeout_ms);
     if (left_ms == 0) {
       rc = -ETIME;
@@ -213,6 +216,9 @@ core::Task<int> open_through_proxy(const ProxyConfig &proxy, std::string_view ho
       co_return 0;
     }
   }
+  *error = fmt::format("upstream proxy {} answered CONNECT {} with a head over {} bytes",
+                       proxy.display, target, bytes.size());
+  co_return -EPROTO;
 }
 
 } // namespace regcache::http

@@ -6,6 +6,7 @@
 // open_through_proxy for hosts NO_PROXY does not match; anything else that needs a connection
 // through the same proxy (proxy mode's client tunnels) calls it too.
 #include <atomic>
+#include <cerrno>
 #include <cstdint>
 #include <span>
 #include <string>
