@@ -13,6 +13,7 @@
 #include "core/io_ops.h"
 #include "core/resolver.h"
 #include "core/socket_address.h"
+#include "http/proxy_connect.h"
 #include "tls/tls_stream.h"
 
 namespace regcache::http {
@@ -88,6 +89,63 @@ size_t UpstreamPool::idle_connections(const std::string &pool_key) {
   return list == nullptr ? 0 : list->size();
 }
 
+core::Task<int> UpstreamPool::open_socket(const Endpoint &endpoint, std::string *error,
+                                          int *failure) {
+  // Held for the whole open: a reload (retune) may replace settings_ meanwhile.
+  const std::shared_ptr<const ProxyConfig> proxy = settings_.proxy;
+  const bool via_proxy = proxy != nullptr && proxy->applies_to(endpoint.host);
+  core::SocketAddress address;
+  // Through the proxy the name is resolved by the proxy; only a host that must be public is
+  // resolved here first, to refuse a private answer as without a proxy.
+  if (!via_proxy || endpoint.public_only) {
+    int rc = co_await core::resolve(endpoint.host, endpoint.port, address);
+    if (rc == -EAGAIN) {
+      *error = fmt::format("cannot resolve {}: too many lookups waiting", endpoint.host);
+      *failure = -EBUSY;
+      co_return -1;
+    }
+    if (rc != 0) {
+      *error = fmt::format("cannot resolve {}", endpoint.host);
+      co_return -1;
+    }
+    if (endpoint.public_only && !core::is_public_address(address)) {
+      // Says nothing about the address or whether anything listens there.
+      *error = fmt::format("{} is not a public address", endpoint.host);
+      *failure = -EPERM;
+      co_return -1;
+    }
+  }
+  if (via_proxy) {
+    // The CONNECT names the host, not the address checked above: the proxy resolves the name
+    // again and may get another answer (README, Security).
+    int fd = -1;
+    const int rc = co_await open_through_proxy(*proxy, endpoint.host, endpoint.port,
+                                               settings_.connect_timeout_ms, &fd, error);
+    if (proxy_counters_ != nullptr)
+      proxy_counters_->count(rc);
+    if (rc == -EAGAIN)
+      *failure = -EBUSY;
+    co_return rc < 0 ? -1 : fd;
+  }
+  int fd = co_await core::socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    *error = fmt::format("socket: {}", strerror(-fd));
+    co_return -1;
+  }
+  int one = 1;
+  // Request heads are small and latency-bound; Nagle would hold them back.
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  const int rc =
+      co_await core::connect(fd, address.get(), address.length, settings_.connect_timeout_ms);
+  if (rc < 0) {
+    *error = fmt::format("connect to {}: {}", endpoint.authority,
+                         rc == -ETIME ? "timed out" : strerror(-rc));
+    ::close(fd);
+    co_return -1;
+  }
+  co_return fd;
+}
+
 core::Task<std::unique_ptr<UpstreamConnection>> UpstreamPool::acquire(const Endpoint &endpoint,
                                                                       bool allow_reuse,
                                                                       std::string *error,
@@ -119,38 +177,9 @@ core::Task<std::unique_ptr<UpstreamConnection>> UpstreamPool::acquire(const Endp
         in_use--;
     }
   } slot{in_use_};
-  core::SocketAddress address;
-  int rc = co_await core::resolve(endpoint.host, endpoint.port, address);
-  if (rc == -EAGAIN) {
-    *error = fmt::format("cannot resolve {}: too many lookups waiting", endpoint.host);
-    *failure = -EBUSY;
+  const int fd = co_await open_socket(endpoint, error, failure);
+  if (fd < 0)
     co_return nullptr;
-  }
-  if (rc != 0) {
-    *error = fmt::format("cannot resolve {}", endpoint.host);
-    co_return nullptr;
-  }
-  if (endpoint.public_only && !core::is_public_address(address)) {
-    // Says nothing about the address or whether anything listens there.
-    *error = fmt::format("{} is not a public address", endpoint.host);
-    *failure = -EPERM;
-    co_return nullptr;
-  }
-  int fd = co_await core::socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    *error = fmt::format("socket: {}", strerror(-fd));
-    co_return nullptr;
-  }
-  int one = 1;
-  // Request heads are small and latency-bound; Nagle would hold them back.
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  rc = co_await core::connect(fd, address.get(), address.length, settings_.connect_timeout_ms);
-  if (rc < 0) {
-    *error = fmt::format("connect to {}: {}", endpoint.authority,
-                         rc == -ETIME ? "timed out" : strerror(-rc));
-    ::close(fd);
-    co_return nullptr;
-  }
   std::unique_ptr<core::ByteStream> stream;
   if (endpoint.tls) {
     const tls::ClientContext *context =
@@ -161,7 +190,7 @@ core::Task<std::unique_ptr<UpstreamConnection>> UpstreamPool::acquire(const Endp
       co_return nullptr;
     }
     auto tls_stream = std::make_unique<tls::TlsStream>(*context, fd, endpoint.host);
-    rc = co_await tls_stream->handshake(settings_.connect_timeout_ms);
+    const int rc = co_await tls_stream->handshake(settings_.connect_timeout_ms);
     if (rc < 0) {
       *error =
           fmt::format("TLS handshake with {}: {}", endpoint.authority, tls_stream->error_text());

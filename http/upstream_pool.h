@@ -16,6 +16,7 @@
 #include "core/byte_stream.h"
 #include "core/lru_map.h"
 #include "core/task.h"
+#include "http/proxy_connect.h"
 #include "http/upstream_endpoint.h"
 #include "tls/tls_context.h"
 
@@ -36,6 +37,9 @@ struct UpstreamSettings {
   uint32_t idle_timeout_ms = 30000;      // an idle connection older than this is closed
   uint32_t active_connections_max = 256; // in use or opening, per worker
   const tls::ClientContext *tls_context = nullptr;
+  // --upstream-proxy and NO_PROXY; null: every upstream is reached directly. Shared, so a
+  // connect in progress keeps the one it began with across a reload.
+  std::shared_ptr<const ProxyConfig> proxy;
 };
 
 class UpstreamConnection {
@@ -87,8 +91,12 @@ public:
   // (UpstreamRequest::observed_as); null: none. Not owned; it outlives the pool's exchanges.
   void set_observer(ExchangeObserver *observer) { observer_ = observer; }
   ExchangeObserver *observer() const { return observer_; }
+  // Counts the CONNECTs through the upstream proxy; null: not counted. Not owned.
+  void set_proxy_counters(ProxyConnectCounters *counters) { proxy_counters_ = counters; }
 
-  // An idle pooled connection to the endpoint, or a new one (resolve, connect, TLS handshake).
+  // An idle pooled connection to the endpoint, or a new one (resolve, connect, TLS handshake;
+  // through settings().proxy unless its NO_PROXY matches the host: connect to the proxy and
+  // CONNECT, then the handshake with the upstream inside the tunnel).
   // On failure returns null, sets `error` to a message fit for a log line and `*failure` to
   // -EPERM when the endpoint may not be reached (public_only and not a public address), -EBUSY
   // when regcache is at a bound (active_connections_max, the resolver's queue), else
@@ -142,9 +150,13 @@ private:
   bool expired(const Idle &idle, Clock::time_point now) const;
   // Closes the oldest idle connection of the least recently used endpoint.
   void close_least_recent();
+  // A connected socket to the endpoint, directly or through the upstream proxy (a tunnel);
+  // -1 with `error` and `*failure` set as acquire() says.
+  core::Task<int> open_socket(const Endpoint &endpoint, std::string *error, int *failure);
 
   UpstreamSettings settings_;
   ExchangeObserver *observer_ = nullptr;
+  ProxyConnectCounters *proxy_counters_ = nullptr;
   uint64_t settings_epoch_ = 0; // retune() calls so far; connections carry the one they began in
   uint32_t in_use_ = 0;         // connections out of the pool, and connects in progress
   core::LruMap<IdleList> idle_; // by pool key; no key holds an empty list

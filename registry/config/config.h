@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/log_style.h"
+#include "http/proxy_connect.h"
 #include "registry/api/byte_size.h"
 #include "registry/api/client_networks.h"
 #include "registry/api/client_policy.h"
@@ -49,6 +50,10 @@ struct Config {
   unsigned workers = 1;                  // 0: one per usable CPU (core/usable_cpus.h)
   bool insecure_upstream = false; // skip verification of the default upstream's TLS certificate
   std::string upstream_ca_file;   // empty: the system trust store
+  // --upstream-proxy and --no-proxy: every upstream connection (blobs, manifests, token realms,
+  // redirects, ACR's identity endpoints, the health probe) to a host its no_proxy does not
+  // match is a CONNECT tunnel through this HTTP proxy. Its host is empty: no proxy.
+  http::ProxyConfig upstream_proxy;
 
   uint32_t header_timeout_ms = 10'000;
   uint32_t idle_timeout_ms = 60'000;

@@ -199,11 +199,19 @@ private:
     case OptionValueKind::InterceptHosts:
     case OptionValueKind::ClientNetworks:
     case OptionValueKind::Clients:
-    case OptionValueKind::ControlUsers: {
+    case OptionValueKind::ControlUsers:
+    case OptionValueKind::NoProxy:
+    case OptionValueKind::UpstreamProxy: {
       std::string_view text;
       if (!get_string(value, key, text))
         return false;
-      return apply_text(*spec, key, text);
+      if (!apply_text(*spec, key, text))
+        return false;
+      // A proxy password in the file: the file must not be readable by others.
+      if (spec->kind == OptionValueKind::UpstreamProxy &&
+          !config_.upstream_proxy.authorization.empty())
+        layer_.has_secrets = true;
+      return true;
     }
     }
     assert(false && "OptionValueKind out of range");

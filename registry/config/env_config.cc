@@ -149,6 +149,38 @@ bool apply_alias_variables(const EnvLookup &lookup, Config &config, std::string 
   return true;
 }
 
+// The conventional names of the upstream proxy's variables: UPSTREAM_PROXY (not HTTPS_PROXY,
+// which in proxy mode is what clients use to reach regcache itself, and may be set for regcache
+// by the same unit file), and NO_PROXY or, when that is unset, no_proxy (Go reads them in
+// that order). Read before the REGCACHE_ variables, so REGCACHE_UPSTREAM_PROXY and
+// REGCACHE_NO_PROXY win when both are set.
+bool apply_upstream_proxy_variables(const EnvLookup &lookup, Config &config, std::string *error) {
+  struct Variable {
+    std::string_view name;
+    std::string_view option;
+  };
+  constexpr Variable kVariables[] = {
+      {"UPSTREAM_PROXY", "upstream-proxy"}, {"NO_PROXY", "no-proxy"}, {"no_proxy", "no-proxy"}};
+  bool no_proxy_seen = false;
+  for (const Variable &proxy_variable : kVariables) {
+    const std::optional<std::string_view> value = variable(lookup, proxy_variable.name);
+    if (!value)
+      continue;
+    const bool is_no_proxy = proxy_variable.option == "no-proxy";
+    if (is_no_proxy && no_proxy_seen)
+      continue;
+    no_proxy_seen |= is_no_proxy;
+    const OptionSpec *spec = find_option(proxy_variable.option);
+    assert(spec != nullptr);
+    std::string problem; // masks a password: the value is never quoted whole
+    if (!apply_option_text(*spec, trimmed(*value), config, &problem)) {
+      *error = std::string(proxy_variable.name) + ": " + problem;
+      return false;
+    }
+  }
+  return true;
+}
+
 std::string ordinal_entry(size_t index) {
   return "entry " + std::to_string(index + 1);
 }
@@ -291,6 +323,8 @@ bool apply_manifest_ttl_environment(const EnvLookup &lookup, ManifestTtlSettings
 bool apply_environment(const EnvLookup &lookup, Config &config, EnvLayer &layer,
                        std::string *error) {
   if (!apply_alias_variables(lookup, config, error))
+    return false;
+  if (!apply_upstream_proxy_variables(lookup, config, error))
     return false;
   if (!apply_option_variables(lookup, config, error))
     return false;

@@ -15,6 +15,7 @@
 #include "registry/api/client_policy.h"
 #include "registry/api/name_grammar.h"
 #include "registry/api/registry_policy.h"
+#include "registry/api/upstream_proxy_url.h"
 #include "registry/api/upstream_url.h"
 #include "registry/config/listen_address.h"
 #include "registry/config/upstream_host.h"
@@ -189,6 +190,20 @@ constexpr std::array kOptions = {
                .help = "PEM file of CAs to trust for the upstreams",
                .text_field = &Config::upstream_ca_file,
                .default_text = "the system trust store"},
+    OptionSpec{.name = "upstream-proxy",
+               .kind = Kind::UpstreamProxy,
+               .value_name = "URL",
+               .help = "reach the upstreams through this HTTP proxy, http://[user:password@]"
+                       "host[:port], with CONNECT (the upstream's TLS inside the tunnel); none: "
+                       "directly. UPSTREAM_PROXY too; HTTP(S)_PROXY are not read",
+               .default_text = "none"},
+    OptionSpec{.name = "no-proxy",
+               .kind = Kind::NoProxy,
+               .value_name = "LIST",
+               .help = "upstream hosts reached directly despite --upstream-proxy: names "
+                       "(matching their subdomains, a leading '.' or not), IP addresses, CIDR "
+                       "blocks, * for all, separated by commas; NO_PROXY and no_proxy too",
+               .default_text = "none"},
     OptionSpec{.name = "header-timeout-ms",
                .kind = Kind::Count32,
                .value_name = "MS",
@@ -205,7 +220,8 @@ constexpr std::array kOptions = {
     OptionSpec{.name = "upstream-connect-timeout-ms",
                .kind = Kind::Count32,
                .value_name = "MS",
-               .help = "time to connect to the upstream (TCP and TLS)",
+               .help = "time to connect to the upstream (TCP and TLS; through --upstream-proxy, "
+                       "TCP to the proxy and its CONNECT answer, then TLS)",
                .count32_field = &Config::upstream_connect_timeout_ms,
                .count_min = 1},
     OptionSpec{.name = "upstream-read-timeout-ms",
@@ -589,6 +605,28 @@ bool apply_option_text(const OptionSpec &spec, std::string_view value, Config &c
       return false;
     }
     return true;
+  case Kind::UpstreamProxy: {
+    if (value == "none") {
+      config.upstream_proxy.host.clear();
+      config.upstream_proxy.authorization.clear();
+      config.upstream_proxy.display.clear();
+      return true;
+    }
+    // The problem masks the password: the value itself is never quoted.
+    std::optional<http::ProxyConfig> proxy = parse_upstream_proxy_url(value, problem);
+    if (!proxy)
+      return false;
+    proxy->no_proxy = std::move(config.upstream_proxy.no_proxy);
+    config.upstream_proxy = std::move(*proxy);
+    return true;
+  }
+  case Kind::NoProxy: {
+    std::optional<http::NoProxyList> list = http::NoProxyList::parse(value, problem);
+    if (!list)
+      return false;
+    config.upstream_proxy.no_proxy = std::move(*list);
+    return true;
+  }
   case Kind::ScrubRate: {
     if (value == "auto") {
       config.scrub_rate = ScrubRate{};

@@ -26,10 +26,12 @@ enum class OptionValueKind : uint8_t {
   ControlUsers,     // control_users: none, authenticated, or user names (parse_client_policy)
   Count32,
   Count64,
-  ByteSize,   // an nginx size ("32g", "500m", bytes) into count64_field
-  SpaceFloor, // min_free: a percentage ("5%") or an nginx size
-  ScrubRate,  // scrub_rate: auto, off, or an nginx size per second
-  LogFormat,  // log_format: text or json
+  ByteSize,      // an nginx size ("32g", "500m", bytes) into count64_field
+  SpaceFloor,    // min_free: a percentage ("5%") or an nginx size
+  ScrubRate,     // scrub_rate: auto, off, or an nginx size per second
+  LogFormat,     // log_format: text or json
+  UpstreamProxy, // upstream_proxy: http://[user:password@]host[:port], or none
+  NoProxy,       // upstream_proxy.no_proxy: see http::NoProxyList
 };
 
 // One option. Parsing (all layers) and --help walk the same table, so an option cannot be

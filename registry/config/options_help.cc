@@ -50,6 +50,8 @@ std::string default_text(const OptionSpec &spec, const Config &defaults) {
     return defaults.log_format == core::LogFormat::Json ? "json" : "text";
   case Kind::SpaceFloor:
   case Kind::ScrubRate:
+  case Kind::UpstreamProxy:
+  case Kind::NoProxy:
     return {}; // their default_text says it
   }
   assert(false && "OptionValueKind out of range");

@@ -39,8 +39,9 @@ struct Server::Worker {
   core::Waiter stop_waiter; // armed by the worker before it reports ready
   std::atomic<bool> stop_sent{false};
   std::atomic<bool> done{false};
-  std::promise<std::string> started; // empty string: ready
-  RequestCounters counters;          // the worker's; read by request_totals()
+  std::promise<std::string> started;         // empty string: ready
+  RequestCounters counters;                  // the worker's; read by request_totals()
+  http::ProxyConnectCounters proxy_connects; // its pool's CONNECTs; read by metrics_text()
   // The watchdog's question to the worker: the main thread posts `op` to its ring and the
   // worker's loop answers by running on_heartbeat. `op` must stay the first member.
   struct Heartbeat {
@@ -265,6 +266,13 @@ bool Server::start(std::string *error) {
       config->default_upstream().url.url(), config->cache_dir, fd_limit_.soft, raised,
       fd_limit_.hard, budget_.connections_max,
       budget_.limited_by_fds ? "sized from the fd limit" : "--connections-max", per_client));
+  if (config->upstream_proxy.enabled()) {
+    // display masks the password.
+    const std::string &no_proxy = config->upstream_proxy.no_proxy.text();
+    core::log_message(fmt::format("upstream proxy {}, no proxy for {}",
+                                  config->upstream_proxy.display,
+                                  no_proxy.empty() ? "none" : no_proxy));
+  }
   return true;
 }
 
@@ -344,6 +352,16 @@ void Server::ask_workers() {
   }
 }
 
+std::array<uint64_t, 3> Server::proxy_connect_totals() const {
+  std::array<uint64_t, 3> totals{};
+  for (const auto &worker : workers_) {
+    totals[0] += worker->proxy_connects.ok.load(std::memory_order_relaxed);
+    totals[1] += worker->proxy_connects.refused.load(std::memory_order_relaxed);
+    totals[2] += worker->proxy_connects.failed.load(std::memory_order_relaxed);
+  }
+  return totals;
+}
+
 RequestTotals Server::request_totals() const {
   RequestTotals totals;
   for (const auto &worker : workers_)
@@ -406,6 +424,7 @@ void Server::run_worker(Worker &worker) {
   WorkerContext context(generations_, store_, fetches_, tags_, revalidations_, limits);
   context.upstreams.set_observer(&upstream_observers_->worker(worker.index));
   context.counters = &worker.counters;
+  context.upstreams.set_proxy_counters(&worker.proxy_connects);
   context.service = this;
   context.image_rankings = &image_rankings_;
   context.proxy_ca = proxy_ca_.get();

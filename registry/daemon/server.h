@@ -2,6 +2,7 @@
 // The daemon: the store, the upstream TLS context, and N worker threads, each with its own ring
 // and its own SO_REUSEPORT listening socket, so the kernel spreads connections and nothing about
 // a connection is shared between threads.
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -82,6 +83,8 @@ public:
   const ConnectionBudget &connection_budget() const { return budget_; }
   // Sums over the workers, callable from any thread while the server runs.
   RequestTotals request_totals() const override;
+  // regcache_upstream_proxy_connects_total: ok, refused, failed.
+  std::array<uint64_t, 3> proxy_connect_totals() const;
   ServiceSummary summary() const;
   // What the upstreams answered (registry/upstream/upstream_observation.h), for the status
   // page: one entry per configured upstream in configuration order, and the recent failures

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -124,6 +125,15 @@ std::string Server::metrics_text() const {
              uint64_t{leaf_certificates_ ? leaf_certificates_->cached() : 0});
 
   write_upstream_metrics(out);
+  out.family("regcache_upstream_proxy_connects_total", Type::Counter,
+             "CONNECTs through --upstream-proxy, by result (ok: tunnel open, refused: the proxy "
+             "answered with another status, 407 for bad credentials; failed: proxy unreachable, "
+             "silent or not speaking HTTP)");
+  const std::array<uint64_t, 3> proxy_results = proxy_connect_totals();
+  constexpr std::string_view kProxyResults[] = {"ok", "refused", "failed"};
+  for (size_t result = 0; result < std::size(kProxyResults); ++result)
+    out.sample("regcache_upstream_proxy_connects_total", {{"result", kProxyResults[result]}},
+               proxy_results[result]);
   out.family("regcache_config_reloads_total", Type::Counter,
              "configuration reloads (SIGHUP): applied, or refused with the old one kept");
   out.sample("regcache_config_reloads_total", {{"result", "ok"}}, reloads_applied());

@@ -16,6 +16,7 @@ http::UpstreamSettings ConfigGeneration::upstream_settings() const {
   settings.idle_timeout_ms = config.upstream_idle_timeout_ms;
   settings.active_connections_max = config.upstream_active_max;
   settings.tls_context = tls_context.get();
+  settings.proxy = upstream_proxy;
   return settings;
 }
 
@@ -48,6 +49,8 @@ build_config_generation(Config config, uint64_t number, const ConfigGeneration *
     generation->upstream_tls[&upstream] = context.get();
     generation->upstream_tls_owned.push_back(std::move(context));
   }
+  if (built.upstream_proxy.enabled())
+    generation->upstream_proxy = std::make_shared<const http::ProxyConfig>(built.upstream_proxy);
   // A fresh token cache: a token fetched with credentials that have changed since must not
   // serve the new generation (the cache key names the upstream, not the password).
   generation->observed_slots = std::move(observed_slots);

@@ -40,6 +40,9 @@ struct ConfigGeneration {
   std::unique_ptr<tls::ClientContext> tls_context;
   std::vector<std::unique_ptr<tls::ClientContext>> upstream_tls_owned;
   UpstreamTlsContexts upstream_tls;
+  // config.upstream_proxy, shared with the workers' pools (null: no proxy): a connect in
+  // progress through it keeps it alive past a reload.
+  std::shared_ptr<const http::ProxyConfig> upstream_proxy;
   // Shared state of their own (token caches, remembered password checks), each thread-safe:
   // held by pointer so a const generation still lends them out.
   std::unique_ptr<UpstreamAuth> auth;

@@ -638,7 +638,7 @@ class AuthRegistry(rt.Registry):
 
 # Variables regcache reads that must never leak in from the environment the tests run in.
 _SCRUB = re.compile(r"^(REGCACHE_.*|AUTH_REGISTR.*|REGISTRIES|AZURE_.*|MSI_.*|IDENTITY_.*|"
-                    r"DOCKER_CONFIG|HTTPS?_PROXY|https?_proxy|NO_PROXY|no_proxy|ALL_PROXY)$")
+                    r"DOCKER_CONFIG|HTTPS?_PROXY|https?_proxy|NO_PROXY|no_proxy|ALL_PROXY|UPSTREAM_PROXY)$")
 
 
 def clean_env(**extra):

@@ -699,7 +699,7 @@ class Regcache:
     ENV_PREFIXES = ("REGCACHE_", "MANIFEST_CACHE_", "AZURE_", "AUTH_REGISTR")
     ENV_NAMES = ("REGISTRIES", "ENABLE_MANIFEST_CACHE", "CACHE_MAX_SIZE", "CA_DIR",
                  "DOCKER_CONFIG", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY",
-                 "http_proxy", "https_proxy", "all_proxy", "no_proxy")
+                 "http_proxy", "https_proxy", "all_proxy", "no_proxy", "UPSTREAM_PROXY")
 
     def child_env(self):
         env = {k: v for k, v in os.environ.items()

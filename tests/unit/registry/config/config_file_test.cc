@@ -82,6 +82,15 @@ TEST(ConfigFileOptionsTest, StringNumberAndBooleanKeysSetTheirFields) {
   EXPECT_EQ(applied.config.docker_config_file, "/root/.docker/config.json");
 }
 
+TEST(ConfigFileOptionsTest, UpstreamProxyKeysSetTheProxyAndAPasswordCountsAsASecret) {
+  const Applied applied =
+      apply_ok(R"({"upstream_proxy": "http://u:pw@proxy.corp:3128", "no_proxy": "10.0.0.0/8"})");
+  EXPECT_EQ(applied.config.upstream_proxy.host, "proxy.corp");
+  EXPECT_FALSE(applied.config.upstream_proxy.applies_to("10.1.1.1"));
+  EXPECT_TRUE(applied.layer.has_secrets);
+  EXPECT_FALSE(apply_ok(R"({"upstream_proxy": "http://proxy.corp:3128"})").layer.has_secrets);
+}
+
 TEST(ConfigFileOptionsTest, DiskKeysTakeSizeStringsOrByteCounts) {
   Applied applied = apply_ok(R"({"cache_max_size": "8g", "min_free": "10%", "scrub_rate": "1m"})");
   EXPECT_EQ(applied.config.cache_max_size_bytes, uint64_t{8} << 30);

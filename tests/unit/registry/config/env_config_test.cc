@@ -126,6 +126,12 @@ TEST(ApplyEnvironmentTest, EveryOptionOfTheTableHasAVariableThatIsRead) {
     case OptionValueKind::LogFormat:
       value = "json";
       break;
+    case OptionValueKind::UpstreamProxy:
+      value = "http://proxy.corp:3128";
+      break;
+    case OptionValueKind::NoProxy:
+      value = "corp.example";
+      break;
     }
     const Applied applied = apply({{name, value}});
     ASSERT_TRUE(applied.ok) << name << ": " << applied.error;
@@ -176,11 +182,13 @@ TEST(ApplyEnvironmentTest, EveryOptionOfTheTableHasAVariableThatIsRead) {
         applied.config.allow_clients.everyone != defaults.allow_clients.everyone ||
         applied.config.htpasswd_file != defaults.htpasswd_file ||
         applied.config.upstreams[0].clients.kind != defaults.upstreams[0].clients.kind ||
-        applied.config.control_users.users != defaults.control_users.users;
+        applied.config.control_users.users != defaults.control_users.users ||
+        applied.config.upstream_proxy.host != defaults.upstream_proxy.host ||
+        applied.config.upstream_proxy.no_proxy.text() != defaults.upstream_proxy.no_proxy.text();
     EXPECT_TRUE(changed) << name;
     ++checked;
   }
-  EXPECT_EQ(checked, 46u);
+  EXPECT_EQ(checked, 48u);
 }
 
 TEST(ApplyEnvironmentTest, CaDirSetsTheProxyCaDirectory) {
@@ -218,6 +226,51 @@ TEST(ApplyEnvironmentTest, BadCacheMaxSizeIsAnErrorNamingTheVariable) {
   EXPECT_FALSE(applied.ok);
   EXPECT_TRUE(contains(applied.error, "CACHE_MAX_SIZE: ")) << applied.error;
   EXPECT_TRUE(contains(applied.error, "'32 GB'")) << applied.error;
+}
+
+TEST(ApplyEnvironmentTest, UpstreamProxyAndNoProxyAreReadUnderTheirUsualNames) {
+  const Applied applied =
+      apply({{"UPSTREAM_PROXY", "http://u:pw@proxy.corp:3128"}, {"NO_PROXY", ".corp.example"}});
+  ASSERT_TRUE(applied.ok) << applied.error;
+  EXPECT_EQ(applied.config.upstream_proxy.host, "proxy.corp");
+  EXPECT_EQ(applied.config.upstream_proxy.port, 3128);
+  EXPECT_FALSE(applied.config.upstream_proxy.authorization.empty());
+  EXPECT_FALSE(applied.config.upstream_proxy.applies_to("registry.corp.example"));
+  EXPECT_TRUE(applied.config.upstream_proxy.applies_to("ghcr.io"));
+}
+
+TEST(ApplyEnvironmentTest, LowercaseNoProxyCountsWhenUppercaseIsUnset) {
+  const Applied lower =
+      apply({{"UPSTREAM_PROXY", "http://proxy:3128"}, {"no_proxy", "internal.example"}});
+  ASSERT_TRUE(lower.ok) << lower.error;
+  EXPECT_FALSE(lower.config.upstream_proxy.applies_to("internal.example"));
+  const Applied both = apply({{"UPSTREAM_PROXY", "http://proxy:3128"},
+                              {"NO_PROXY", "upper.example"},
+                              {"no_proxy", "lower.example"}});
+  ASSERT_TRUE(both.ok) << both.error;
+  EXPECT_FALSE(both.config.upstream_proxy.applies_to("upper.example"));
+  EXPECT_TRUE(both.config.upstream_proxy.applies_to("lower.example"));
+}
+
+TEST(ApplyEnvironmentTest, RegcachesOwnUpstreamProxyVariableWins) {
+  const Applied applied = apply(
+      {{"UPSTREAM_PROXY", "http://a.corp:1"}, {"REGCACHE_UPSTREAM_PROXY", "http://b.corp:2"}});
+  ASSERT_TRUE(applied.ok) << applied.error;
+  EXPECT_EQ(applied.config.upstream_proxy.host, "b.corp");
+}
+
+TEST(ApplyEnvironmentTest, HttpsProxyVariablesAreNotReadForTheUpstreamProxy) {
+  const Applied applied =
+      apply({{"HTTPS_PROXY", "http://p:3128"}, {"HTTP_PROXY", "http://p:3128"}});
+  ASSERT_TRUE(applied.ok) << applied.error;
+  EXPECT_FALSE(applied.config.upstream_proxy.enabled());
+}
+
+TEST(ApplyEnvironmentTest, BadUpstreamProxyNamesTheVariableAndMasksThePassword) {
+  const Applied applied = apply({{"UPSTREAM_PROXY", "https://u:hunter2@proxy:443"}});
+  EXPECT_FALSE(applied.ok);
+  EXPECT_TRUE(contains(applied.error, "UPSTREAM_PROXY: ")) << applied.error;
+  EXPECT_FALSE(contains(applied.error, "hunter2")) << applied.error;
 }
 
 TEST(ApplyEnvironmentTest, CountVariableSetsItsField) {
