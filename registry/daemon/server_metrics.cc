@@ -35,6 +35,8 @@ std::string_view result_label(CacheOutcome outcome) {
     return "pass";
   case CacheOutcome::Error:
     return "error";
+  case CacheOutcome::Push:
+    return "push";
   }
   return "none";
 }

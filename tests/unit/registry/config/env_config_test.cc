@@ -194,6 +194,29 @@ TEST(ApplyEnvironmentTest, BadCacheMaxSizeIsAnErrorNamingTheVariable) {
   EXPECT_TRUE(contains(applied.error, "'32 GB'")) << applied.error;
 }
 
+TEST(ApplyEnvironmentTest, DockerRegistryProxysAllowPushTurnsPushesOnAndOff) {
+  EXPECT_FALSE(Config{}.allow_push);
+  const Applied on = apply({{"ALLOW_PUSH", "true"}});
+  ASSERT_TRUE(on.ok) << on.error;
+  EXPECT_TRUE(on.config.allow_push);
+  const Applied off = apply({{"ALLOW_PUSH", "false"}});
+  ASSERT_TRUE(off.ok) << off.error;
+  EXPECT_FALSE(off.config.allow_push);
+}
+
+TEST(ApplyEnvironmentTest, RegcachesOwnAllowPushWinsOverDockerRegistryProxys) {
+  const Applied applied = apply({{"ALLOW_PUSH", "true"}, {"REGCACHE_ALLOW_PUSH", "no"}});
+  ASSERT_TRUE(applied.ok) << applied.error;
+  EXPECT_FALSE(applied.config.allow_push);
+}
+
+TEST(ApplyEnvironmentTest, BadAllowPushIsAnErrorNamingTheVariableAndValue) {
+  const Applied applied = apply({{"ALLOW_PUSH", "maybe"}});
+  EXPECT_FALSE(applied.ok);
+  EXPECT_TRUE(contains(applied.error, "ALLOW_PUSH: ")) << applied.error;
+  EXPECT_TRUE(contains(applied.error, "'maybe'")) << applied.error;
+}
+
 TEST(ApplyEnvironmentTest, CountVariableSetsItsField) {
   const Applied applied = apply({{"REGCACHE_UPSTREAM_READ_TIMEOUT_MS", "1500"}});
   ASSERT_TRUE(applied.ok) << applied.error;

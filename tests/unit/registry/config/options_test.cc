@@ -428,7 +428,7 @@ TEST(HelpTextTest, EveryOptionEntryShowsItsDefaultAndEnvironmentVariable) {
     EXPECT_NE(entry.find("(default: "), std::string::npos) << entry;
     EXPECT_NE(entry.find("[env: REGCACHE_"), std::string::npos) << entry;
   }
-  EXPECT_EQ(count, 43u);
+  EXPECT_EQ(count, 45u);
 }
 
 TEST(HelpTextTest, NamesTheEnvironmentVariableOfAnOption) {
