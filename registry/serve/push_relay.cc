@@ -78,7 +78,27 @@ bool is_relayed_push(const Config &config, const http::RequestHead &request) {
   if (request.method != "GET" && request.method != "HEAD")
     return false;
   const std::optional<PushRoute> route = parse_push_route(request.path);
-  return route && route->kind == PushRoute::Kind::UploadSession;
+  if (!route)
+    return false;
+  // A HEAD of a blob is how a pusher asks whether the upstream repository has it already
+  // (pullers GET blobs): the cache holding the bytes says nothing about that repository, and a
+  // yes from it would make the pusher skip an upload the upstream then misses.
+  const bool blob_check = route->kind == PushRoute::Kind::Blob && request.method == "HEAD";
+  return route->kind == PushRoute::Kind::UploadSession || blob_check;
+}
+
+core::Task<bool> relay_upstream_challenge(ClientConnection &client,
+                                          const UpstreamChoice &upstream) {
+  http::UpstreamExchange exchange(client.worker().upstreams);
+  std::string error;
+  const http::UpstreamRequest ping{"GET", "/v2/", {}};
+  int rc = co_await exchange.start(upstream.endpoint, ping, &error);
+  if (rc < 0 || exchange.fields().status != 401 || exchange.fields().www_authenticate.empty())
+    co_return false;
+  client.set_outcome(CacheOutcome::Pass);
+  const http::Header challenge{"WWW-Authenticate", exchange.fields().www_authenticate};
+  co_await relay_answer(client, exchange, std::span<const http::Header>(&challenge, 1));
+  co_return true;
 }
 
 core::Task<void> relay_push(ClientConnection &client, const http::RequestHead &request,

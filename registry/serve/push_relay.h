@@ -18,8 +18,18 @@ namespace regcache::registry {
 core::Task<void> relay_push(ClientConnection &client, const http::RequestHead &request,
                             const PushRoute &route, const UpstreamChoice &upstream);
 
-// Whether a request is a push regcache relays: --allow-push, and a push method, or a GET or
-// HEAD of an upload session (its status, for resuming), under /v2/.
+// With --allow-push, a client's GET /v2/ tells it how the upstream wants pushes authenticated:
+// clients such as containers/image send credentials only after the ping challenged them, so a
+// ping answered 200 by regcache would leave `skopeo --dest-creds` pushing without them. The
+// upstream's GET /v2/ is asked without any credentials; its 401 and challenge are relayed
+// (true). Any other answer, or none, and the caller answers the ping itself (false), so pulls
+// still work with the upstream down. The cost: a client with no credentials of its own, told
+// of a Bearer realm, fetches an anonymous token it does not need (regcache's go upstream).
+core::Task<bool> relay_upstream_challenge(ClientConnection &client, const UpstreamChoice &upstream);
+
+// Whether a request is a push regcache relays: --allow-push, and under /v2/ a push method, a
+// GET or HEAD of an upload session (its status, for resuming), or a HEAD of a blob (a
+// pusher's existence check, see push_relay.cc).
 bool is_relayed_push(const Config &config, const http::RequestHead &request);
 
 } // namespace regcache::registry

@@ -125,6 +125,15 @@ core::Task<void> handle_request(ClientConnection &client, const http::RequestHea
                                     "log in to regcache, or fetch an anonymous token");
       co_return;
     }
+    if (client.generation().config.allow_push && !client.generation().client_auth->enabled()) {
+      UpstreamChoiceRef chosen;
+      bool reachable = co_await route_to_upstream(client, head, {}, *identity, chosen);
+      if (!reachable)
+        co_return;
+      bool answered = co_await relay_upstream_challenge(client, *chosen);
+      if (answered)
+        co_return;
+    }
     co_await client.send_simple(200, "application/json", "{}");
     co_return;
   }

@@ -151,6 +151,8 @@ TEST(ApplyEnvironmentTest, EveryOptionOfTheTableHasAVariableThatIsRead) {
         applied.config.fetches_max != defaults.fetches_max ||
         applied.config.upstream_idle_timeout_ms != defaults.upstream_idle_timeout_ms ||
         applied.config.token_cache_entries_max != defaults.token_cache_entries_max ||
+        applied.config.allow_push != defaults.allow_push ||
+        applied.config.pushes_max != defaults.pushes_max ||
         applied.config.manifest_bytes_max != defaults.manifest_bytes_max ||
         applied.config.manifest_memory_bytes != defaults.manifest_memory_bytes ||
         applied.config.tags_in_memory_max != defaults.tags_in_memory_max ||
@@ -172,7 +174,7 @@ TEST(ApplyEnvironmentTest, EveryOptionOfTheTableHasAVariableThatIsRead) {
     EXPECT_TRUE(changed) << name;
     ++checked;
   }
-  EXPECT_EQ(checked, 41u);
+  EXPECT_EQ(checked, 43u);
 }
 
 TEST(ApplyEnvironmentTest, CacheMaxSizeIsDockerRegistryProxysVariable) {
