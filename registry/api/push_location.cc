@@ -18,10 +18,9 @@ std::string regcache_target(std::string_view target, const PushLocationContext &
   std::string out;
   out.reserve(target.size() + context.client_name.size() + context.ns_value.size() + 8);
   const std::string_view api = "/v2/";
-  const bool names_repository = target.starts_with(api) &&
-                                target.substr(api.size()).starts_with(context.upstream_name) &&
-                                target.substr(api.size() + context.upstream_name.size())
-                                    .starts_with('/');
+  const bool names_repository =
+      target.starts_with(api) && target.substr(api.size()).starts_with(context.upstream_name) &&
+      target.substr(api.size() + context.upstream_name.size()).starts_with('/');
   if (names_repository && !context.upstream_name.empty()) {
     out.append(api).append(context.client_name);
     out.append(target.substr(api.size() + context.upstream_name.size()));

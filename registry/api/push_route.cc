@@ -18,8 +18,8 @@ bool is_session_segment(std::string_view segment) {
   if (segment.empty() || segment.size() > kSessionBytesMax || segment == "." || segment == "..")
     return false;
   return std::all_of(segment.begin(), segment.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.' || c == '=' || c == '~';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.' || c == '=' || c == '~';
   });
 }
 
@@ -66,7 +66,8 @@ std::optional<PushRoute> parse_push_route(std::string_view path) {
     const bool by_digest = last.find(':') != std::string_view::npos;
     if (by_digest ? !is_valid_digest(last) : !is_valid_tag(last))
       return std::nullopt;
-    return named(PushRoute::Kind::Manifest, rest, kind_slash, by_digest ? std::string_view() : last);
+    return named(PushRoute::Kind::Manifest, rest, kind_slash,
+                 by_digest ? std::string_view() : last);
   }
   if (kind == "blobs") {
     if (!is_valid_digest(last))

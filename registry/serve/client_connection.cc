@@ -355,9 +355,9 @@ void ClientConnection::begin_request_body(const http::RequestHead &request, size
   request_body_framing_ = request.framing;
   request_body_remaining_ =
       request.framing == http::BodyFraming::ContentLength ? request.content_length : 0;
-  request_body_done_ = request.framing == http::BodyFraming::None ||
-                       (request.framing == http::BodyFraming::ContentLength &&
-                        request.content_length == 0);
+  request_body_done_ =
+      request.framing == http::BodyFraming::None ||
+      (request.framing == http::BodyFraming::ContentLength && request.content_length == 0);
   request_chunks_ = http::ChunkedDecoder();
   body_read_past_end_ = false;
   body_bytes_in_receive_ = 0;
@@ -400,8 +400,8 @@ core::Task<int> ClientConnection::read_body_piece(std::span<const char> &piece) 
       body_pending_in_receive_ = false;
     }
     if (request_body_framing_ == http::BodyFraming::ContentLength) {
-      const size_t take = static_cast<size_t>(
-          std::min<uint64_t>(body_pending_bytes_, request_body_remaining_));
+      const size_t take =
+          static_cast<size_t>(std::min<uint64_t>(body_pending_bytes_, request_body_remaining_));
       piece = std::span<const char>(body_pending_, take);
       body_pending_ += take;
       body_pending_bytes_ -= take;

@@ -193,7 +193,7 @@ private:
   bool request_body_done_ = true;
   bool expect_continue_ = false;
   bool body_pending_in_receive_ = false;
-  bool body_read_past_end_ = false; // a recv brought bytes behind a chunked body: closes
+  bool body_read_past_end_ = false;     // a recv brought bytes behind a chunked body: closes
   uint64_t request_body_remaining_ = 0; // Content-Length bytes not yet received
   const char *body_pending_ = nullptr;
   size_t body_pending_bytes_ = 0;

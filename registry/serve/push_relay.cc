@@ -28,11 +28,17 @@ class ClientBody final : public http::RequestBodySource {
 public:
   explicit ClientBody(ClientConnection &client) : client_(client) {}
   core::Task<int> next_piece(std::span<const char> &piece) override {
-    co_return co_await client_.read_body_piece(piece);
+    int got = co_await client_.read_body_piece(piece);
+    if (got < 0)
+      failure_ = got;
+    co_return got;
   }
+  // The client's failure (-errno) that ended the body early; 0: none.
+  int failure() const { return failure_; }
 
 private:
   ClientConnection &client_;
+  int failure_ = 0;
 };
 
 // One of the worker's push slots, held for the whole relay.
@@ -123,13 +129,11 @@ core::Task<void> relay_push(ClientConnection &client, const http::RequestHead &r
     }
   }
   ClientBody body(client);
-  http::UpstreamRequest upstream_request{request.method, target,
-                                         std::span<const http::Header>(headers.data(),
-                                                                       header_count)};
+  http::UpstreamRequest upstream_request{
+      request.method, target, std::span<const http::Header>(headers.data(), header_count)};
   if (client.request_body_pending()) {
     upstream_request.body_source = &body;
-    upstream_request.body_source_length_known =
-        request.framing == http::BodyFraming::ContentLength;
+    upstream_request.body_source_length_known = request.framing == http::BodyFraming::ContentLength;
     upstream_request.body_source_bytes = request.content_length;
   }
   // Straight to the pool: no UpstreamAuth, so no credentials or token of regcache's can be
@@ -137,6 +141,19 @@ core::Task<void> relay_push(ClientConnection &client, const http::RequestHead &r
   http::UpstreamExchange exchange(worker.upstreams);
   std::string error;
   int rc = co_await exchange.start(upstream.endpoint, upstream_request, &error);
+  if (rc < 0 && body.failure() != 0) {
+    // The client, not the upstream, failed: a body that stopped coming (RFC 9110 section
+    // 15.5.9: 408) or broke its framing (400). The connection ends after the answer.
+    client.set_outcome(CacheOutcome::Error);
+    if (body.failure() == -ETIME) {
+      co_await client.send_oci_error(408, OciErrorCode::BlobUploadInvalid,
+                                     "no request body bytes for --idle-timeout-ms");
+    } else {
+      co_await client.send_oci_error(400, OciErrorCode::BlobUploadInvalid,
+                                     "the request body ended early or broke its framing");
+    }
+    co_return;
+  }
   if (rc < 0) {
     co_await send_upstream_failure(client, rc, error);
     co_return;

@@ -170,6 +170,46 @@ class PushThrough(unittest.TestCase):
                 self.assertEqual(r.body, data)
 
 
+class PushBounds(unittest.TestCase):
+    """--pushes-max 1: a second push while one streams gets 503; a client that stops sending
+    its body is cut by the idle timeout, which frees the slot."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = rt.mkdtemp()
+        cls.upstream = rt.Registry(cls.tmp).start()
+        cls.addClassCleanup(cls.upstream.stop)
+        cls.rc = rt.Regcache(rt.REGCACHE, cls.tmp, cls.upstream.url, extra_args=[
+            "--allow-push", "--pushes-max", "1", "--idle-timeout-ms", "1500"]).start()
+        cls.addClassCleanup(cls.rc.stop)
+
+    def start_upload(self, repo):
+        r = self.rc.get("/v2/%s/blobs/uploads/" % repo, method="POST")
+        self.assertEqual(r.status, 202, r)
+        return r.header("Location")
+
+    def test_a_second_push_while_one_streams_gets_503_and_a_stalled_body_is_cut(self):
+        location = self.start_upload("bounds/app")
+        stalled = rt.RawHTTP(self.rc.port, timeout=30)
+        self.addCleanup(stalled.close)
+        stalled.send(("PATCH %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream"
+                      "\r\nContent-Length: 1048576\r\n\r\n" % location).encode() + b"x" * 100)
+        # The PATCH holds the one slot once regcache streams it: a POST now gets 503.
+        def refused_post():
+            r = self.rc.get("/v2/bounds/other/blobs/uploads/", method="POST")
+            return r if r.status == 503 else None
+        refused = rt.poll(refused_post, 20, what="503 while the stalled PATCH holds the slot")
+        self.assertIn("TOOMANYREQUESTS", refused.error_codes())
+        self.assertEqual(refused.header("Retry-After"), "1")
+        # The client sends nothing more: the idle timeout ends the PATCH (408, then the close)
+        # and frees the slot.
+        answer = stalled.read_response()
+        self.assertEqual(answer.status if answer else None, 408, answer)
+        self.assertTrue(stalled.at_eof(timeout=20))
+        r = self.rc.get("/v2/bounds/other/blobs/uploads/", method="POST")
+        self.assertEqual(r.status, 202, r)
+
+
 class PushCredentials(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
