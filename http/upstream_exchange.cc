@@ -39,7 +39,9 @@ core::Task<int> UpstreamExchange::start(const Endpoint &endpoint, const Upstream
     pool_.release(std::move(connection_));
   connection_.reset();
   bool retryable = false;
-  const bool allow_reuse = request.body_source == nullptr; // see UpstreamRequest::body_source
+  // See UpstreamRequest::body_source; an empty one has nothing that could not be sent again.
+  const bool allow_reuse = request.body_source == nullptr ||
+                           (request.body_source_length_known && request.body_source_bytes == 0);
   int rc = co_await attempt(endpoint, request, allow_reuse, &retryable, error);
   if (rc < 0 && retryable) {
     connection_.reset();

@@ -38,9 +38,9 @@ struct UpstreamRequest {
   // exchange_observer.h); 0: not reported. Its meaning is the observer's, not http's.
   uint32_t observed_as = 0;
   // A streamed body instead (`body` empty): sent with Content-Length `body_source_bytes` when
-  // `body_source_length_known`, else chunked. Such a request always opens a new connection: a
-  // body read from its source cannot be sent again, so a pooled connection the upstream closed
-  // meanwhile could not be retried.
+  // `body_source_length_known`, else chunked. Such a request opens a new connection unless its
+  // length is 0: a body read from its source cannot be sent again, so a pooled connection the
+  // upstream closed meanwhile could not be retried.
   RequestBodySource *body_source = nullptr;
   bool body_source_length_known = false;
   uint64_t body_source_bytes = 0;

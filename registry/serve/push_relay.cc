@@ -135,6 +135,12 @@ core::Task<void> relay_push(ClientConnection &client, const http::RequestHead &r
     upstream_request.body_source = &body;
     upstream_request.body_source_length_known = request.framing == http::BodyFraming::ContentLength;
     upstream_request.body_source_bytes = request.content_length;
+  } else if (request.method == "POST" || request.method == "PUT" || request.method == "PATCH") {
+    // Content-Length: 0 spelled out: a front such as nginx may answer 411 to a POST or PUT
+    // without it (RFC 9110 section 8.6 lets a client leave it out; not every server agrees).
+    upstream_request.body_source = &body;
+    upstream_request.body_source_length_known = true;
+    upstream_request.body_source_bytes = 0;
   }
   // Straight to the pool: no UpstreamAuth, so no credentials or token of regcache's can be
   // added to a push. The pool's active budget bounds it as it bounds pulls (503 when spent).

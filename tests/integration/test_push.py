@@ -141,6 +141,33 @@ class PushThrough(unittest.TestCase):
         self.assertLess(after_kib - before_kib, 16 * 1024)
         self.assertLess(after_kib, 48 * 1024)
 
+    def test_a_session_started_with_ns_comes_back_with_ns(self):
+        ns = "127.0.0.1%%3A%d" % self.upstream.port
+        r = self.rc.get("/v2/nsroute/app/blobs/uploads/?ns=" + ns, method="POST")
+        self.assertEqual(r.status, 202, r)
+        location = r.header("Location")
+        self.assertTrue(location.startswith("/v2/nsroute/app/blobs/uploads/"), location)
+        self.assertIn("ns=" + ns, location)
+        self.assertTrue(r.header("Docker-Upload-UUID"))
+        self.assertEqual(r.header("Range"), "0-0")
+        status = self.rc.get(location, method="GET")
+        self.assertEqual(status.status, 204, status)
+        self.assertEqual(status.header("Docker-Upload-UUID"), r.header("Docker-Upload-UUID"))
+
+    def test_a_request_pipelined_behind_a_push_body_is_answered(self):
+        r = self.rc.get("/v2/pipe/app/blobs/uploads/", method="POST")
+        self.assertEqual(r.status, 202, r)
+        body = b"pipelined-bytes-" * 64
+        with rt.RawHTTP(self.rc.port) as conn:
+            conn.send(("PATCH %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream"
+                       "\r\nContent-Length: %d\r\n\r\n" % (r.header("Location"), len(body))
+                       ).encode() + body + b"GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n")
+            first = conn.read_response()
+            self.assertEqual(first.status, 202, first)
+            self.assertEqual(first.header("Range"), "0-%d" % (len(body) - 1))
+            second = conn.read_response()
+            self.assertEqual(second.status, 200, second)
+
     def test_curl_pushes_a_blob_with_a_chunked_put_and_with_expect_100_continue(self):
         data = os.urandom(3 * rt.MiB + 5)
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
