@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "http/chunked_encoder.h"
 #include "http/exchange_observer.h"
 #include "http/head_writer.h"
 #include "http/response_parser.h"
@@ -38,7 +39,10 @@ core::Task<int> UpstreamExchange::start(const Endpoint &endpoint, const Upstream
     pool_.release(std::move(connection_));
   connection_.reset();
   bool retryable = false;
-  int rc = co_await attempt(endpoint, request, true, &retryable, error);
+  // See UpstreamRequest::body_source; an empty one has nothing that could not be sent again.
+  const bool allow_reuse = request.body_source == nullptr ||
+                           (request.body_source_length_known && request.body_source_bytes == 0);
+  int rc = co_await attempt(endpoint, request, allow_reuse, &retryable, error);
   if (rc < 0 && retryable) {
     connection_.reset();
     rc = co_await attempt(endpoint, request, false, &retryable, error);
@@ -74,9 +78,14 @@ core::Task<int> UpstreamExchange::attempt(const Endpoint &endpoint, const Upstre
   writer.header("User-Agent", "regcache/0.1");
   for (const Header &header : request.headers)
     writer.header(header.name, header.value);
+  assert(request.body.empty() || request.body_source == nullptr);
   if (!request.body.empty()) {
     writer.header("Content-Type", request.body_content_type);
     writer.header_uint("Content-Length", request.body.size());
+  } else if (request.body_source != nullptr && request.body_source_length_known) {
+    writer.header_uint("Content-Length", request.body_source_bytes);
+  } else if (request.body_source != nullptr) {
+    writer.header("Transfer-Encoding", "chunked");
   }
   writer.end();
   if (writer.overflowed() || writer.field_rejected()) {
@@ -87,6 +96,26 @@ core::Task<int> UpstreamExchange::attempt(const Endpoint &endpoint, const Upstre
       std::span<const char>(writer.view().data(), writer.size()), timeout_ms);
   if (rc == 0 && !request.body.empty()) {
     rc = co_await connection_->stream().write_all(request.body, timeout_ms);
+  }
+  if (rc == 0 && request.body_source != nullptr) {
+    bool source_failed = false;
+    rc = co_await send_streamed_body(request, &source_failed);
+    if (source_failed) {
+      *error = fmt::format("request body for {}: {}", endpoint.authority, strerror(-rc));
+      co_return rc;
+    }
+    // An upstream that answers early (a 401 or 413 before the body is read) may close its side
+    // while the body still streams: its answer is read below, and only when there is none does
+    // the write's error stand.
+    if (rc < 0 && connection_->begin == connection_->end) {
+      std::span<char> room(connection_->buffer.data() + connection_->end,
+                           connection_->buffer.size() - connection_->end);
+      int got = co_await connection_->stream().read(room, timeout_ms);
+      if (got > 0) {
+        connection_->end += static_cast<size_t>(got);
+        rc = 0;
+      }
+    }
   }
   if (rc < 0) {
     *retryable = reused && rc != -ETIME;
@@ -159,6 +188,8 @@ core::Task<int> UpstreamExchange::attempt(const Endpoint &endpoint, const Upstre
   fields_.link = copy_field(head, "Link");
   fields_.etag = copy_field(head, "ETag");
   fields_.last_modified = copy_field(head, "Last-Modified");
+  fields_.docker_upload_uuid = copy_field(head, "Docker-Upload-UUID");
+  fields_.range = copy_field(head, "Range");
   fields_.ratelimit_limit = copy_field(head, "RateLimit-Limit");
   fields_.ratelimit_remaining = copy_field(head, "RateLimit-Remaining");
   framing_ = head.framing;
@@ -167,6 +198,51 @@ core::Task<int> UpstreamExchange::attempt(const Endpoint &endpoint, const Upstre
   body_done_ = head.framing == BodyFraming::None ||
                (head.framing == BodyFraming::ContentLength && head.content_length == 0);
   chunked_ = ChunkedDecoder();
+  co_return 0;
+}
+
+core::Task<int> UpstreamExchange::send_streamed_body(const UpstreamRequest &request,
+                                                     bool *source_failed) {
+  *source_failed = false;
+  const uint32_t timeout_ms = pool_.settings().read_timeout_ms;
+  const bool chunked = !request.body_source_length_known;
+  uint64_t sent_bytes = 0;
+  // Bounded by the source's body: every turn sends bytes or ends (a chunked body has no length
+  // to bound it here: the source bounds it, by the client's timeouts).
+  for (;;) {
+    std::span<const char> piece;
+    int got = co_await request.body_source->next_piece(piece);
+    if (got < 0) {
+      *source_failed = true;
+      co_return got;
+    }
+    if (got == 0)
+      break;
+    sent_bytes += piece.size();
+    if (!chunked && sent_bytes > request.body_source_bytes) {
+      *source_failed = true; // the source gave more than it announced
+      co_return -EPROTO;
+    }
+    if (chunked) {
+      std::array<char, kChunkHeaderBytesMax> chunk_head;
+      const size_t size = format_chunk_header(chunk_head, piece.size());
+      int rc = co_await connection_->stream().write_all(
+          std::span<const char>(chunk_head.data(), size), timeout_ms);
+      if (rc < 0)
+        co_return rc;
+    }
+    int rc = co_await connection_->stream().write_all(piece, timeout_ms);
+    if (rc == 0 && chunked)
+      rc = co_await connection_->stream().write_all(kChunkTrailer, timeout_ms);
+    if (rc < 0)
+      co_return rc;
+  }
+  if (!chunked && sent_bytes != request.body_source_bytes) {
+    *source_failed = true;
+    co_return -EPROTO;
+  }
+  if (chunked)
+    co_return co_await connection_->stream().write_all(kLastChunk, timeout_ms);
   co_return 0;
 }
 

@@ -16,8 +16,20 @@
 
 namespace regcache::http {
 
+// A request body the caller hands over piece by piece while the exchange sends it (a client's
+// push relayed upstream as it arrives), so memory stays bounded whatever the body's size.
+class RequestBodySource {
+public:
+  // The next piece, a view valid until the next call: > 0 its bytes, 0 the end of the body,
+  // < 0 -errno (the source failed: the client stopped sending or broke the framing).
+  virtual core::Task<int> next_piece(std::span<const char> &piece) = 0;
+
+protected:
+  ~RequestBodySource() = default;
+};
+
 struct UpstreamRequest {
-  std::string_view method;         // GET or HEAD
+  std::string_view method;         // GET, HEAD, or a push's POST/PUT/PATCH/DELETE
   std::string_view target;         // origin-form path and query
   std::span<const Header> headers; // extra request headers (Accept, Authorization, ...)
   std::string_view body;           // sent with Content-Length when not empty (token POSTs)
@@ -25,6 +37,13 @@ struct UpstreamRequest {
   // What the caller says this request is, for the pool's ExchangeObserver (http/
   // exchange_observer.h); 0: not reported. Its meaning is the observer's, not http's.
   uint32_t observed_as = 0;
+  // A streamed body instead (`body` empty): sent with Content-Length `body_source_bytes` when
+  // `body_source_length_known`, else chunked. Such a request opens a new connection unless its
+  // length is 0: a body read from its source cannot be sent again, so a pooled connection the
+  // upstream closed meanwhile could not be retried.
+  RequestBodySource *body_source = nullptr;
+  bool body_source_length_known = false;
+  uint64_t body_source_bytes = 0;
 };
 
 // The response fields regcache uses, copied out of the receive buffer.
@@ -40,6 +59,9 @@ struct ResponseFields {
   std::string link;
   std::string etag;
   std::string last_modified;
+  // An upload session's (distribution spec, "Pushing blobs"); empty when absent.
+  std::string docker_upload_uuid;
+  std::string range;
   // Docker Hub's quota (http/ratelimit_header.h parses them); empty when absent.
   std::string ratelimit_limit;
   std::string ratelimit_remaining;
@@ -91,6 +113,9 @@ public:
 private:
   core::Task<int> attempt(const Endpoint &endpoint, const UpstreamRequest &request,
                           bool allow_reuse, bool *retryable, std::string *error);
+  // Sends request.body_source's pieces (chunk-encoded when its length is not known). Returns 0,
+  // -errno of the upstream write, or `*source_failed` with the source's -errno.
+  core::Task<int> send_streamed_body(const UpstreamRequest &request, bool *source_failed);
   // More bytes into the buffer: > 0 read, 0 EOF, < 0 error (-EAGAIN: `wait_ms_max` passed).
   core::Task<int> fill(uint32_t wait_ms_max = 0);
   // One read into `room` within the read budget; returns as fill() does.

@@ -57,6 +57,28 @@ core::Task<bool> TagStore::load(const TagKey &key, uint8_t accept_mask, TagEntry
   co_return true;
 }
 
+core::Task<bool> TagStore::expire(const TagKey &key) {
+  std::string path;
+  if (!tag_entries_path(key, path))
+    co_return false;
+  std::vector<TagEntry> entries;
+  if (!index_->copy_entries(key, entries)) {
+    bool loaded = co_await load_all(path, entries);
+    if (!loaded)
+      co_return false; // nothing cached for this tag
+  }
+  for (TagEntry &entry : entries)
+    entry.confirmed_unix_ms = 0;
+  // Memory follows the file, as in save: a failed write leaves the old file, which the next load
+  // reads again.
+  index_->forget(key);
+  const std::string text = format_tag_entries(entries);
+  bool written = co_await write_file_atomically(store_, path.c_str(), text, false);
+  if (written)
+    index_->hold(key, entries);
+  co_return written;
+}
+
 core::Task<bool> TagStore::save(const TagKey &key, const TagEntry &entry) {
   std::string path;
   if (!tag_entries_path(key, path))

@@ -35,6 +35,11 @@ public:
   // file and then in memory. Two workers saving the same tag at once may lose one answer: that
   // costs one upstream request.
   core::Task<bool> save(const TagKey &key, const TagEntry &entry);
+  // The tag moved (a push through regcache): every answer is kept but counts as confirmed long
+  // ago, so the next request by tag revalidates at once, and an upstream that is down still
+  // gets the old answer served stale. False when the tag had no entries or the file could not
+  // be written (then its memory is forgotten, and the file, if any, says what it said).
+  core::Task<bool> expire(const TagKey &key);
   // What the tag sweep (the evictor's thread) dropped from the files, dropped in memory.
   void drop_entries_naming(std::span<const Digest> evicted);
   TagIndex &index() { return *index_; }

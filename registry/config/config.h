@@ -80,6 +80,12 @@ struct Config {
   uint32_t fetches_max = 64;
   uint32_t upstream_idle_timeout_ms = 30'000;
   uint32_t token_cache_entries_max = 10'000;
+  // Push passthrough (docker-registry-proxy's ALLOW_PUSH): POST/PUT/PATCH/DELETE under /v2/ are
+  // relayed to the upstream with the client's own credentials; off, they get 405. At most
+  // pushes_max such requests per worker at once (past it, 503 with Retry-After): each holds an
+  // upstream connection and a client connection for as long as its body takes.
+  bool allow_push = false;
+  uint32_t pushes_max = 32;
   uint64_t manifest_bytes_max = 4u << 20; // 4 MiB, the limit distribution sets for manifests
   // The hit path in memory (issue 12): manifests of at most 64 KiB, this many bytes of them in
   // all (0: none), and the entries of this many tags (0: none; the files are read each time).

@@ -181,6 +181,23 @@ bool apply_upstream_proxy_variables(const EnvLookup &lookup, Config &config, std
   return true;
 }
 
+// docker-registry-proxy's ALLOW_PUSH; read before the REGCACHE_ variables for the same reason
+// as CACHE_MAX_SIZE.
+bool apply_allow_push_variable(const EnvLookup &lookup, Config &config, std::string *error) {
+  const std::optional<std::string_view> value = variable(lookup, "ALLOW_PUSH");
+  if (!value)
+    return true;
+  const std::optional<bool> on = parse_env_bool(trimmed(*value));
+  if (!on) {
+    *error = "ALLOW_PUSH: expected true, false, 1, 0, yes or no, got '" + std::string(*value) + "'";
+    return false;
+  }
+  const OptionSpec *spec = find_option("allow-push");
+  assert(spec != nullptr);
+  apply_option_flag(*spec, *on, config);
+  return true;
+}
+
 std::string ordinal_entry(size_t index) {
   return "entry " + std::to_string(index + 1);
 }
@@ -325,6 +342,8 @@ bool apply_environment(const EnvLookup &lookup, Config &config, EnvLayer &layer,
   if (!apply_alias_variables(lookup, config, error))
     return false;
   if (!apply_upstream_proxy_variables(lookup, config, error))
+    return false;
+  if (!apply_allow_push_variable(lookup, config, error))
     return false;
   if (!apply_option_variables(lookup, config, error))
     return false;

@@ -292,6 +292,20 @@ constexpr std::array kOptions = {
                .help = "time an idle pooled upstream connection is kept",
                .count32_field = &Config::upstream_idle_timeout_ms,
                .count_min = 1},
+    OptionSpec{.name = "allow-push",
+               .kind = Kind::Flag,
+               .help = "relay POST, PUT, PATCH and DELETE under /v2/ (pushes) to the upstream, "
+                       "streamed, with the client's own Authorization and never regcache's "
+                       "credentials; without it they get 405 UNSUPPORTED",
+               .flag_field = &Config::allow_push,
+               .flag_sets = true},
+    OptionSpec{.name = "pushes-max",
+               .kind = Kind::Count32,
+               .value_name = "N",
+               .help = "push requests relayed at once per worker (each holds an upstream "
+                       "connection while its body streams); past it, 503 with Retry-After",
+               .count32_field = &Config::pushes_max,
+               .count_min = 1},
     OptionSpec{.name = "token-cache-entries-max",
                .kind = Kind::Count32,
                .value_name = "N",

@@ -104,6 +104,8 @@ constexpr std::string_view kEnvironmentHelp[][2] = {
                                 "separator: use \":::\" for passwords with colons"},
     {"CACHE_MAX_SIZE", "same as --cache-max-size (docker-registry-proxy; "
                        "REGCACHE_CACHE_MAX_SIZE wins when both are set)"},
+    {"ALLOW_PUSH", "true or false: same as --allow-push (docker-registry-proxy; "
+                   "REGCACHE_ALLOW_PUSH wins when both are set)"},
     {"ENABLE_MANIFEST_CACHE", "\"true\" enables the manifest TTL tiers below, anything else "
                               "disables them (docker-registry-proxy)"},
     {"MANIFEST_CACHE_*", "PRIMARY_REGEX, PRIMARY_TIME, SECONDARY_REGEX, SECONDARY_TIME, "

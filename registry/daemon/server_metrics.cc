@@ -36,6 +36,8 @@ std::string_view result_label(CacheOutcome outcome) {
     return "pass";
   case CacheOutcome::Error:
     return "error";
+  case CacheOutcome::Push:
+    return "push";
   }
   return "none";
 }

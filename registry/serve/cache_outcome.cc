@@ -20,6 +20,8 @@ std::string_view outcome_name(CacheOutcome outcome) {
     return "PASS";
   case CacheOutcome::Error:
     return "ERROR";
+  case CacheOutcome::Push:
+    return "PUSH";
   }
   return "-";
 }

@@ -5,7 +5,18 @@
 
 namespace regcache::registry {
 
-enum class CacheOutcome : uint8_t { None, Hit, Revalidated, Miss, Follow, Stale, Pass, Error };
+// Push: a push relayed to the upstream (--allow-push), which the cache neither answers nor keeps.
+enum class CacheOutcome : uint8_t {
+  None,
+  Hit,
+  Revalidated,
+  Miss,
+  Follow,
+  Stale,
+  Pass,
+  Error,
+  Push
+};
 // HIT, MISS, ...; "-" for None.
 std::string_view outcome_name(CacheOutcome outcome);
 

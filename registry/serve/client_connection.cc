@@ -18,6 +18,7 @@
 #include "core/log_style.h"
 #include "http/chunked_encoder.h"
 #include "http/request_parser.h"
+#include "registry/api/push_route.h"
 
 namespace regcache::registry {
 namespace {
@@ -240,6 +241,12 @@ std::span<const char> ClientConnection::finish_head(http::HeadWriter &head) {
   assert(response_framing_ != BodyFraming::Unset); // every response says how its body ends
   if (worker_.stopping)
     keep_alive_ = false;
+  if (request_body_pending()) {
+    // The rest of the body is still coming (or, after an unanswered Expect, never will): the
+    // next request's start is unknown. Close, draining what comes meanwhile.
+    keep_alive_ = false;
+    lingering_close_ = true;
+  }
   // RFC 9112 section 9.3: a 1.0 connection persists only when the response says keep-alive;
   // section 9.6: a server that will close says so.
   if (!keep_alive_) {
@@ -390,6 +397,92 @@ core::Task<void> ClientConnection::refuse_request(uint16_t status, std::string_v
   std::array<char, 256> message;
   std::string_view text = core::format_line_bounded(message, "malformed request: {}", reason);
   co_await send_simple(status, "text/plain", text);
+}
+
+void ClientConnection::begin_request_body(const http::RequestHead &request, size_t head_bytes) {
+  request_body_framing_ = request.framing;
+  request_body_remaining_ =
+      request.framing == http::BodyFraming::ContentLength ? request.content_length : 0;
+  request_body_done_ =
+      request.framing == http::BodyFraming::None ||
+      (request.framing == http::BodyFraming::ContentLength && request.content_length == 0);
+  request_chunks_ = http::ChunkedDecoder();
+  body_read_past_end_ = false;
+  body_bytes_in_receive_ = 0;
+  const size_t body_begin = receive_begin_ + head_bytes;
+  assert(body_begin <= receive_end_);
+  body_pending_ = buffers_->receive.data() + body_begin;
+  body_pending_bytes_ = request_body_done_ ? 0 : receive_end_ - body_begin;
+  body_pending_in_receive_ = true;
+  // RFC 9110 section 10.1.1: only HTTP/1.1 clients wait for 100; the token is case-insensitive.
+  const http::Header *expect = request.find("Expect");
+  expect_continue_ = !request_body_done_ && request.version_minor >= 1 && expect != nullptr &&
+                     http::iequals(expect->value, "100-continue");
+}
+
+core::Task<int> ClientConnection::read_body_piece(std::span<const char> &piece) {
+  if (request_body_done_)
+    co_return 0;
+  if (expect_continue_) {
+    expect_continue_ = false;
+    if (body_pending_bytes_ == 0) { // a client that did not wait for it needs none
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      int rc = co_await send_bytes(kContinue);
+      if (rc < 0)
+        co_return rc;
+    }
+  }
+  // Bounded: every turn hands out bytes, ends, or receives at least one byte (a chunked body's
+  // framing can take several turns, each consuming input).
+  for (int turn = 0; turn < 1 << 20; ++turn) {
+    if (body_pending_bytes_ == 0) {
+      std::span<char> room(buffers_->head);
+      if (request_body_framing_ == http::BodyFraming::ContentLength)
+        room = room.first(static_cast<size_t>(
+            std::min<uint64_t>(room.size(), request_body_remaining_))); // never past the body
+      int32_t got = co_await receive(room, generation_->config.idle_timeout_ms);
+      if (got <= 0)
+        co_return got == 0 ? -ECONNRESET : got;
+      body_pending_ = buffers_->head.data();
+      body_pending_bytes_ = static_cast<size_t>(got);
+      body_pending_in_receive_ = false;
+    }
+    if (request_body_framing_ == http::BodyFraming::ContentLength) {
+      const size_t take =
+          static_cast<size_t>(std::min<uint64_t>(body_pending_bytes_, request_body_remaining_));
+      piece = std::span<const char>(body_pending_, take);
+      body_pending_ += take;
+      body_pending_bytes_ -= take;
+      if (body_pending_in_receive_)
+        body_bytes_in_receive_ += take;
+      request_body_remaining_ -= take;
+      request_body_done_ = request_body_remaining_ == 0;
+      co_return static_cast<int>(take);
+    }
+    assert(request_body_framing_ == http::BodyFraming::Chunked);
+    const http::ChunkedDecoder::Step step =
+        request_chunks_.decode(std::span<const char>(body_pending_, body_pending_bytes_));
+    body_pending_ += step.consumed;
+    body_pending_bytes_ -= step.consumed;
+    if (body_pending_in_receive_)
+      body_bytes_in_receive_ += step.consumed;
+    switch (step.kind) {
+    case http::ChunkedDecoder::Step::Kind::Data:
+      piece = std::span<const char>(step.data.data(), step.data.size());
+      co_return static_cast<int>(step.data.size());
+    case http::ChunkedDecoder::Step::Kind::Done:
+      request_body_done_ = true;
+      // Bytes received behind the body belong to a pipelined request, which the head buffer
+      // cannot keep: the connection ends after this response instead.
+      body_read_past_end_ = !body_pending_in_receive_ && body_pending_bytes_ > 0;
+      co_return 0;
+    case http::ChunkedDecoder::Step::Kind::Error:
+      co_return -EPROTO;
+    case http::ChunkedDecoder::Step::Kind::NeedMore:
+      break;
+    }
+  }
+  co_return -EPROTO;
 }
 
 core::Task<bool> ClientConnection::await_request_bytes(uint32_t timeout_ms, Waiting waiting) {
@@ -603,12 +696,16 @@ core::Task<void> ClientConnection::serve(RequestHandler handler) {
     if (const auto &newest = worker_.current_generation(); newest != generation_)
       generation_ = newest;
     begin_response(request);
+    begin_request_body(request, consumed);
     // "Content-Length: 0" is no body (RFC 9110 section 8.6): what many clients send with a
     // bodiless POST, such as a control purge.
     const bool has_body =
         request.framing != http::BodyFraming::None &&
         !(request.framing == http::BodyFraming::ContentLength && request.content_length == 0);
-    if (has_body) {
+    // With --allow-push, a push's body is the handler's to stream upstream (push_relay.h).
+    const bool relayed_push = generation_->config.allow_push && is_push_method(request.method) &&
+                              request.path.starts_with("/v2/");
+    if (has_body && !relayed_push) {
       // regcache serves the pull API only; a request body (a push) is refused, and the
       // connection closed (after draining) rather than reading a body of unknown use.
       keep_alive_ = false;
@@ -626,7 +723,9 @@ core::Task<void> ClientConnection::serve(RequestHandler handler) {
       co_await handler(*this, request);
     }
     log_access(request, started);
-    receive_begin_ += consumed;
+    if (request_body_pending() || body_read_past_end_)
+      break; // the next request's start is unknown (the response said Connection: close)
+    receive_begin_ += consumed + body_bytes_in_receive_;
     requests_answered_++;
     if (receive_begin_ == receive_end_)
       receive_begin_ = receive_end_ = 0;

@@ -15,6 +15,7 @@
 
 #include "core/pipe_pool.h"
 #include "core/task.h"
+#include "http/chunked_decoder.h"
 #include "http/head_writer.h"
 #include "http/message_head.h"
 #include "registry/api/oci_error.h"
@@ -118,6 +119,17 @@ public:
   // The response cannot be completed honestly: reset the connection instead of ending it.
   void abort_response() { abort_ = true; }
 
+  // The next piece of the request's body (a push's), a view into the connection's buffers valid
+  // until the next call: > 0 its bytes, 0 the end of the body, < 0 -errno (-ETIME: the client
+  // sent nothing for the idle timeout, which bounds every read as nginx's client_body_timeout
+  // does; -ECONNRESET: it closed early; -EPROTO: broken chunked framing). When the client sent
+  // Expect: 100-continue, the first call answers 100 Continue (RFC 9110 section 10.1.1): a
+  // body is only asked for once it has somewhere to go. No memory beyond the buffers held.
+  core::Task<int> read_body_piece(std::span<const char> &piece);
+  // The request has a body not yet read to its end: the connection cannot find the next request
+  // and closes after this response (finish_head says so).
+  bool request_body_pending() const { return !request_body_done_; }
+
   bool is_head_request() const { return head_request_; }
   // Chunked coding is HTTP/1.1's (RFC 9112 section 7).
   bool can_chunk() const { return request_version_minor_ >= 1; }
@@ -154,6 +166,8 @@ private:
   core::Task<ReadOutcome> read_request(http::RequestHead &request, size_t *consumed);
   core::Task<void> refuse_request(uint16_t status, std::string_view reason);
   void begin_response(const http::RequestHead &request);
+  // Where the body of a request whose head is `head_bytes` long starts, and how it is framed.
+  void begin_request_body(const http::RequestHead &request, size_t head_bytes);
   // Counts the request (always) and writes its access-log line (when the log is on).
   void log_access(const http::RequestHead &request, std::chrono::steady_clock::time_point started);
   core::Task<void> close_socket();
@@ -196,6 +210,20 @@ private:
   RequestKind request_kind_ = RequestKind::Other;
   std::array<char, 128> upstream_text_{}; // copied: the routing result dies before the log line
   size_t upstream_bytes_ = 0;
+  // The request body (read_body_piece). Bytes received and not yet handed out are
+  // [body_pending_, +body_pending_bytes_): first those in the receive buffer right behind the
+  // head (counted in body_bytes_in_receive_, consumed with the head), then each recv's, which
+  // go into buffers_->head: no response head is written while a body is read.
+  http::BodyFraming request_body_framing_ = http::BodyFraming::None;
+  bool request_body_done_ = true;
+  bool expect_continue_ = false;
+  bool body_pending_in_receive_ = false;
+  bool body_read_past_end_ = false;     // a recv brought bytes behind a chunked body: closes
+  uint64_t request_body_remaining_ = 0; // Content-Length bytes not yet received
+  const char *body_pending_ = nullptr;
+  size_t body_pending_bytes_ = 0;
+  size_t body_bytes_in_receive_ = 0;
+  http::ChunkedDecoder request_chunks_;
   size_t receive_begin_ = 0; // received bytes not consumed: buffers_->receive[begin, end)
   size_t receive_end_ = 0;
   size_t consumed_ = 0; // the head of the request being answered, from receive_begin_

@@ -396,6 +396,7 @@ void count_tag_pull(ClientConnection &client, const UpstreamChoice &upstream, co
   case CacheOutcome::Follow:
   case CacheOutcome::Pass:
   case CacheOutcome::Error:
+  case CacheOutcome::Push:
     return;
   }
 }

@@ -15,7 +15,7 @@ namespace regcache::registry {
 
 enum class RequestKind : uint8_t { Manifest, Blob, Token, Ping, Other };
 inline constexpr size_t kRequestKinds = 5;
-inline constexpr size_t kCacheOutcomes = 8; // CacheOutcome's values
+inline constexpr size_t kCacheOutcomes = 9; // CacheOutcome's values
 
 // Request duration buckets, in seconds: a hit takes well under a millisecond, a cold layer
 // minutes.

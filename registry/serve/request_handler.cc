@@ -12,10 +12,68 @@
 #include "registry/serve/ops_endpoints.h"
 #include "registry/serve/proxy_intercept.h"
 #include "registry/serve/proxy_setup.h"
+#include "registry/serve/push_relay.h"
 #include "registry/serve/upstream_answer.h"
 #include "registry/upstream/upstream_router.h"
 
 namespace regcache::registry {
+namespace {
+
+// The upstream a request for repository `name` goes to, and whether this client may use it;
+// false when the client has been answered (a bad ?ns=, a registry not served, refused).
+// Routing's query for a request: an intercepted connection's registry, whatever the request
+// says, else the request's own (?ns=).
+std::string_view routing_query(const ClientConnection &client, const http::RequestHead &head) {
+  return client.intercepted() ? client.intercept_query() : head.query;
+}
+
+core::Task<bool> route_to_upstream(ClientConnection &client, const http::RequestHead &head,
+                                   std::string_view name, const ClientIdentity &identity,
+                                   UpstreamChoiceRef &chosen) {
+  const ConfigGeneration &generation = client.generation();
+  switch (client.worker().upstream_choices.choose(
+      generation.number, generation.config, &generation.upstream_tls, routing_query(client, head),
+      name, chosen)) {
+  case UpstreamRefusal::None:
+    break;
+  case UpstreamRefusal::InvalidHost:
+    co_await client.send_oci_error(400, OciErrorCode::NameInvalid, kInvalidNsMessage);
+    co_return false;
+  case UpstreamRefusal::NotServed:
+    co_await send_registry_denied(client);
+    co_return false;
+  }
+  client.set_upstream(chosen->endpoint.authority);
+  bool admitted = co_await admit_to_upstream(client, head, *chosen, identity);
+  co_return admitted;
+}
+
+core::Task<void> handle_push(ClientConnection &client, const http::RequestHead &head) {
+  if (client.generation().client_auth->enabled()) {
+    // A client's Authorization is then regcache's own login, which must never reach an
+    // upstream, and the upstream's cannot ride along: pushes are not relayed.
+    co_await client.send_oci_error(403, OciErrorCode::Denied,
+                                   "regcache authenticates its clients (--htpasswd-file): "
+                                   "pushes cannot carry the client's own registry credentials");
+    co_return;
+  }
+  std::optional<ClientIdentity> identity = co_await identify_client(client, head);
+  if (!identity)
+    co_return; // answered
+  const std::optional<PushRoute> route = parse_push_route(head.path);
+  if (!route) {
+    co_await client.send_oci_error(404, OciErrorCode::Unsupported,
+                                   "not a push endpoint of the distribution API, or a name, "
+                                   "session, tag or digest outside its grammar");
+    co_return;
+  }
+  UpstreamChoiceRef chosen; // held in this frame for the whole push
+  bool routed = co_await route_to_upstream(client, head, route->name, *identity, chosen);
+  if (routed)
+    co_await relay_push(client, head, *route, *chosen);
+}
+
+} // namespace
 
 // A CONNECT (proxy mode): intercepted for the registries regcache caches, else a tunnel.
 core::Task<void> handle_connect(ClientConnection &client, const http::RequestHead &head) {
@@ -42,12 +100,6 @@ core::Task<void> handle_connect(ClientConnection &client, const http::RequestHea
   co_await client.send_simple(501, "text/plain", "regcache: tunnels are not built yet\n");
 }
 
-// Routing's query for a request: an intercepted connection's registry, whatever the request
-// says, else the request's own (?ns=).
-std::string_view routing_query(const ClientConnection &client, const http::RequestHead &head) {
-  return client.intercepted() ? client.intercept_query() : head.query;
-}
-
 core::Task<void> handle_request(ClientConnection &client, const http::RequestHead &head) {
   if (head.method == "CONNECT") {
     co_await handle_connect(client, head);
@@ -64,6 +116,10 @@ core::Task<void> handle_request(ClientConnection &client, const http::RequestHea
   }
   if (head.path.starts_with(kControlPrefix)) { // before the method check: purge is a POST
     co_await serve_control_endpoint(client, head);
+    co_return;
+  }
+  if (is_relayed_push(client.generation().config, head)) {
+    co_await handle_push(client, head);
     co_return;
   }
   if (head.method != "GET" && head.method != "HEAD") {
@@ -118,6 +174,15 @@ core::Task<void> handle_request(ClientConnection &client, const http::RequestHea
                                     "log in to regcache, or fetch an anonymous token");
       co_return;
     }
+    if (client.generation().config.allow_push && !client.generation().client_auth->enabled()) {
+      UpstreamChoiceRef chosen;
+      bool reachable = co_await route_to_upstream(client, head, {}, *identity, chosen);
+      if (!reachable)
+        co_return;
+      bool answered = co_await relay_upstream_challenge(client, *chosen);
+      if (answered)
+        co_return;
+    }
     co_await client.send_simple(200, "application/json", "{}");
     co_return;
   }
@@ -138,24 +203,10 @@ core::Task<void> handle_request(ClientConnection &client, const http::RequestHea
   // Remembered per worker (upstream_choices.h): routing a manifest hit allocates nothing. Held
   // in this frame for the whole request.
   UpstreamChoiceRef chosen;
-  const ConfigGeneration &generation = client.generation();
-  switch (client.worker().upstream_choices.choose(
-      generation.number, generation.config, &generation.upstream_tls, routing_query(client, head),
-      route.name, chosen)) {
-  case UpstreamRefusal::None:
-    break;
-  case UpstreamRefusal::InvalidHost:
-    co_await client.send_oci_error(400, OciErrorCode::NameInvalid, kInvalidNsMessage);
+  bool reachable = co_await route_to_upstream(client, head, route.name, *identity, chosen);
+  if (!reachable)
     co_return;
-  case UpstreamRefusal::NotServed:
-    co_await send_registry_denied(client);
-    co_return;
-  }
   const UpstreamChoice &upstream = *chosen;
-  client.set_upstream(upstream.endpoint.authority);
-  bool admitted = co_await admit_to_upstream(client, head, upstream, *identity);
-  if (!admitted)
-    co_return;
   if (route.kind == Route::Kind::Blob && client.generation().blob_hits_need_routing) {
     // A blob stored only through limited upstreams is not served through an open route: the
     // open route's own upstream is asked (respond_blob), which shows whether it is public.

@@ -130,12 +130,19 @@ core::Task<void> relay_request(ClientConnection &client, const http::RequestHead
     co_await send_upstream_failure(client, rc, error);
     co_return;
   }
+  co_await relay_answer(client, exchange, {});
+}
+
+core::Task<void> relay_answer(ClientConnection &client, http::UpstreamExchange &exchange,
+                              std::span<const http::Header> extra_headers) {
   const http::ResponseFields &fields = exchange.fields();
   if (needs_oci_error_body(fields)) {
     co_await send_synthesized_error(client, fields);
     co_return;
   }
   http::HeadWriter head = start_answer_head(client, fields);
+  for (const http::Header &header : extra_headers)
+    head.header(header.name, header.value);
   if (fields.has_content_length) {
     client.frame_length(head, fields.content_length);
   } else if (exchange.framing() == http::BodyFraming::None) {

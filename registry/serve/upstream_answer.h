@@ -20,6 +20,11 @@ core::Task<void> relay_request(ClientConnection &client, const http::RequestHead
                                const UpstreamChoice &upstream, std::string_view target,
                                std::span<const http::Header> headers);
 
+// Streams the answer of a started exchange to the client: status, the meaningful headers and
+// `extra_headers`, then the body as it comes (a cut-off body resets the client).
+core::Task<void> relay_answer(ClientConnection &client, http::UpstreamExchange &exchange,
+                              std::span<const http::Header> extra_headers);
+
 // Sends an upstream answer held in memory (status, its meaningful headers, the body).
 core::Task<int> send_upstream_answer(ClientConnection &client, const http::ResponseFields &fields,
                                      std::string_view body);

@@ -291,6 +291,11 @@ class CountingProxy:
             n = int(h.headers.get("Content-Length") or 0)
             if n:
                 body = h.rfile.read(n)
+            elif "chunked" in (h.headers.get("Transfer-Encoding") or "").lower():
+                # A push's chunked body (skopeo's PATCH): read whole, sent on with a length.
+                body = self._read_chunked(h.rfile)
+                headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+                headers.append(("Content-Length", str(len(body))))
             if rec.kind == "manifests":
                 if self.delay_manifests:
                     time.sleep(self.delay_manifests)
@@ -313,6 +318,21 @@ class CountingProxy:
             h.close_connection = True
             if rec.status is None:
                 rec.status = 0
+
+    @staticmethod
+    def _read_chunked(rfile, limit=1 << 30):
+        parts = []
+        total = 0
+        while total <= limit:  # bounded by the limit: every chunk adds its size
+            size = int(rfile.readline(1024).split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                    pass  # trailer fields
+                return b"".join(parts)
+            parts.append(rfile.read(size))
+            rfile.readline(1024)
+            total += size
+        raise ValueError("chunked body over the limit")
 
     @staticmethod
     def _write_head(h, status, reason, headers):

@@ -697,7 +697,7 @@ class Regcache:
     # Variables regcache reads (its own, and docker-registry-proxy's / acr-cache-proxy's):
     # removed from its environment so that the caller's shell cannot change a test.
     ENV_PREFIXES = ("REGCACHE_", "MANIFEST_CACHE_", "AZURE_", "AUTH_REGISTR")
-    ENV_NAMES = ("REGISTRIES", "ENABLE_MANIFEST_CACHE", "CACHE_MAX_SIZE", "CA_DIR",
+    ENV_NAMES = ("REGISTRIES", "ENABLE_MANIFEST_CACHE", "CACHE_MAX_SIZE", "CA_DIR", "ALLOW_PUSH",
                  "DOCKER_CONFIG", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY",
                  "http_proxy", "https_proxy", "all_proxy", "no_proxy", "UPSTREAM_PROXY")
 

@@ -162,6 +162,8 @@ TEST(ApplyEnvironmentTest, EveryOptionOfTheTableHasAVariableThatIsRead) {
         applied.config.fetches_max != defaults.fetches_max ||
         applied.config.upstream_idle_timeout_ms != defaults.upstream_idle_timeout_ms ||
         applied.config.token_cache_entries_max != defaults.token_cache_entries_max ||
+        applied.config.allow_push != defaults.allow_push ||
+        applied.config.pushes_max != defaults.pushes_max ||
         applied.config.manifest_bytes_max != defaults.manifest_bytes_max ||
         applied.config.manifest_memory_bytes != defaults.manifest_memory_bytes ||
         applied.config.tags_in_memory_max != defaults.tags_in_memory_max ||
@@ -188,7 +190,7 @@ TEST(ApplyEnvironmentTest, EveryOptionOfTheTableHasAVariableThatIsRead) {
     EXPECT_TRUE(changed) << name;
     ++checked;
   }
-  EXPECT_EQ(checked, 48u);
+  EXPECT_EQ(checked, 50u);
 }
 
 TEST(ApplyEnvironmentTest, CaDirSetsTheProxyCaDirectory) {
@@ -271,6 +273,29 @@ TEST(ApplyEnvironmentTest, BadUpstreamProxyNamesTheVariableAndMasksThePassword) 
   EXPECT_FALSE(applied.ok);
   EXPECT_TRUE(contains(applied.error, "UPSTREAM_PROXY: ")) << applied.error;
   EXPECT_FALSE(contains(applied.error, "hunter2")) << applied.error;
+}
+
+TEST(ApplyEnvironmentTest, DockerRegistryProxysAllowPushTurnsPushesOnAndOff) {
+  EXPECT_FALSE(Config{}.allow_push);
+  const Applied on = apply({{"ALLOW_PUSH", "true"}});
+  ASSERT_TRUE(on.ok) << on.error;
+  EXPECT_TRUE(on.config.allow_push);
+  const Applied off = apply({{"ALLOW_PUSH", "false"}});
+  ASSERT_TRUE(off.ok) << off.error;
+  EXPECT_FALSE(off.config.allow_push);
+}
+
+TEST(ApplyEnvironmentTest, RegcachesOwnAllowPushWinsOverDockerRegistryProxys) {
+  const Applied applied = apply({{"ALLOW_PUSH", "true"}, {"REGCACHE_ALLOW_PUSH", "no"}});
+  ASSERT_TRUE(applied.ok) << applied.error;
+  EXPECT_FALSE(applied.config.allow_push);
+}
+
+TEST(ApplyEnvironmentTest, BadAllowPushIsAnErrorNamingTheVariableAndValue) {
+  const Applied applied = apply({{"ALLOW_PUSH", "maybe"}});
+  EXPECT_FALSE(applied.ok);
+  EXPECT_TRUE(contains(applied.error, "ALLOW_PUSH: ")) << applied.error;
+  EXPECT_TRUE(contains(applied.error, "'maybe'")) << applied.error;
 }
 
 TEST(ApplyEnvironmentTest, CountVariableSetsItsField) {

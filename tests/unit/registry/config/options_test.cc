@@ -440,7 +440,7 @@ TEST(HelpTextTest, EveryOptionEntryShowsItsDefaultAndEnvironmentVariable) {
     EXPECT_NE(entry.find("(default: "), std::string::npos) << entry;
     EXPECT_NE(entry.find("[env: REGCACHE_"), std::string::npos) << entry;
   }
-  EXPECT_EQ(count, 50u);
+  EXPECT_EQ(count, 52u);
 }
 
 TEST(HelpTextTest, NamesTheEnvironmentVariableOfAnOption) {
