@@ -93,6 +93,32 @@ uint32_t ipv4_at(const uint8_t *bytes) {
   return uint32_t{bytes[0]} << 24 | uint32_t{bytes[1]} << 16 | uint32_t{bytes[2]} << 8 | bytes[3];
 }
 
+// `address` in host byte order: what a tunnel must never reach, whatever network regcache is in.
+bool is_tunnel_ipv4_allowed(uint32_t address) {
+  auto in = [address](uint32_t network, int prefix_bits) {
+    uint32_t mask = ~uint32_t{0} << (32 - prefix_bits);
+    return (address & mask) == network;
+  };
+  return !(in(0x00000000, 8)      // 0/8: unspecified; Linux connects 0.0.0.0 to itself
+           || in(0x7f000000, 8)   // 127/8 loopback
+           || in(0xa9fe0000, 16)  // 169.254/16 link-local, the cloud metadata address
+           || in(0xe0000000, 4)   // 224/4 multicast
+           || in(0xf0000000, 4)); // 240/4 reserved, and 255.255.255.255 broadcast
+}
+
+// The IPv4 address an IPv6 one stands for (mapped ::ffff:0:0/96, NAT64 64:ff9b::/96, or the
+// old compatible ::/96 that also holds :: and ::1), when it is one of those.
+bool embedded_ipv4(const uint8_t *b, uint32_t *out) {
+  static constexpr uint8_t kMappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  static constexpr uint8_t kNat64Prefix[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
+  static constexpr uint8_t kZeroPrefix[12] = {};
+  if (std::memcmp(b, kMappedPrefix, 12) != 0 && std::memcmp(b, kNat64Prefix, 12) != 0 &&
+      std::memcmp(b, kZeroPrefix, 12) != 0)
+    return false;
+  *out = ipv4_at(b + 12);
+  return true;
+}
+
 } // namespace
 
 bool is_public_address(const SocketAddress &address) {
@@ -122,6 +148,26 @@ bool is_public_address(const SocketAddress &address) {
   if (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0) // fec0::/10 site-local (deprecated, still private)
     return false;
   if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8) // 2001:db8::/32 documentation
+    return false;
+  return true;
+}
+
+bool is_tunnel_destination_allowed(const SocketAddress &address) {
+  if (address.family() == AF_INET) {
+    const auto *v4 = reinterpret_cast<const sockaddr_in *>(&address.storage);
+    return is_tunnel_ipv4_allowed(ntohl(v4->sin_addr.s_addr));
+  }
+  if (address.family() != AF_INET6)
+    return false;
+  const auto *v6 = reinterpret_cast<const sockaddr_in6 *>(&address.storage);
+  const uint8_t *b = v6->sin6_addr.s6_addr;
+  // ::ffff:127.0.0.1 reaches 127.0.0.1 on a dual-stack socket; ::1 and :: are in ::/96, whose
+  // embedded 0.0.0.0 and 0.0.0.1 are refused as 0/8.
+  if (uint32_t v4 = 0; embedded_ipv4(b, &v4))
+    return is_tunnel_ipv4_allowed(v4);
+  if (b[0] == 0xff) // ff00::/8 multicast
+    return false;
+  if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) // fe80::/10 link-local
     return false;
   return true;
 }

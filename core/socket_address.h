@@ -29,6 +29,13 @@ std::string format_address(const SocketAddress &address);
 // (::ffff:a.b.c.d, 64:ff9b::/96). What a client names must not reach regcache's own network.
 bool is_public_address(const SocketAddress &address);
 
+// True for an address a CONNECT tunnel may reach: public and private (RFC 1918, fc00::/7, shared
+// 100.64/10) addresses, since an office proxy serves its intranet; false for loopback,
+// unspecified, link-local (169.254/16 with the cloud metadata address, fe80::/10), multicast,
+// reserved and broadcast addresses, also in IPv4-mapped, -compatible or NAT64 form. A client must
+// not reach services bound to regcache's own host, or the metadata service, through it.
+bool is_tunnel_destination_allowed(const SocketAddress &address);
+
 // A non-blocking listening TCP socket with SO_REUSEADDR and, when `reuse_port`, SO_REUSEPORT so
 // each worker has its own socket and the kernel spreads connections across them.
 int listen_tcp(const SocketAddress &address, bool reuse_port, int backlog, std::string *error);

@@ -29,6 +29,7 @@ enum class OptionValueKind : uint8_t {
   SpaceFloor, // min_free: a percentage ("5%") or an nginx size
   ScrubRate,  // scrub_rate: auto, off, or an nginx size per second
   LogFormat,  // log_format: text or json
+  PortList,   // tunnel_ports: any, or ports and ranges (parse_port_list)
 };
 
 // One option. Parsing (all layers) and --help walk the same table, so an option cannot be

@@ -48,6 +48,7 @@ std::string default_text(const OptionSpec &spec, const Config &defaults) {
     return defaults.log_format == core::LogFormat::Json ? "json" : "text";
   case Kind::SpaceFloor:
   case Kind::ScrubRate:
+  case Kind::PortList:
     return {}; // their default_text says it
   }
   assert(false && "OptionValueKind out of range");

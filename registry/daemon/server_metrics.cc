@@ -113,6 +113,22 @@ std::string Server::metrics_text() const {
              "client connections taken and served (not those refused at a bound)");
   out.sample("regcache_client_connections_accepted_total", {}, totals.connections_opened);
 
+  // CONNECT tunnels (registry/serve/connect_tunnel.h).
+  out.family("regcache_tunnels_open", Type::Gauge, "CONNECT tunnels carrying bytes now");
+  out.sample("regcache_tunnels_open", {},
+             totals.tunnels_opened - std::min(totals.tunnels_opened, totals.tunnels_closed));
+  out.family("regcache_tunnels_total", Type::Counter,
+             "CONNECT requests not intercepted, by result: ok (tunnelled) or why refused");
+  for (size_t result = 0; result < kTunnelResults; ++result) {
+    out.sample("regcache_tunnels_total",
+               {{"result", tunnel_result_name(static_cast<TunnelResult>(result))}},
+               totals.tunnel_results[result]);
+  }
+  out.family("regcache_tunnel_bytes_total", Type::Counter,
+             "bytes carried by ended CONNECT tunnels: up (client to destination) and down");
+  out.sample("regcache_tunnel_bytes_total", {{"direction", "up"}}, totals.tunnel_bytes_up);
+  out.sample("regcache_tunnel_bytes_total", {{"direction", "down"}}, totals.tunnel_bytes_down);
+
   write_upstream_metrics(out);
   out.family("regcache_config_reloads_total", Type::Counter,
              "configuration reloads (SIGHUP): applied, or refused with the old one kept");

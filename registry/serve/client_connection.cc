@@ -154,6 +154,50 @@ void ClientConnection::give_back_buffers() {
   buffers_ = nullptr;
 }
 
+std::span<const char> ClientConnection::received_after_request() const {
+  if (buffers_ == nullptr)
+    return {};
+  const size_t begin = receive_begin_ + request_head_bytes_;
+  assert(begin <= receive_end_);
+  return std::span<const char>(buffers_->receive.data() + begin, receive_end_ - begin);
+}
+
+core::Task<int> ClientConnection::send_tunnel_established(std::string_view target, int peer_fd) {
+  assert(!tunnel_ && buffers_ != nullptr);
+  tunnel_ = true;
+  tunnel_peer_fd_ = peer_fd;
+  tunnel_target_bytes_ = std::min(target.size(), tunnel_target_.size());
+  std::memcpy(tunnel_target_.data(), target.data(), tunnel_target_bytes_);
+  keep_alive_ = false;
+  status_ = 200;
+  head_sent_ = true;
+  // RFC 9110 section 9.3.6: a 2xx answer to CONNECT has no body and no framing headers; the
+  // bytes after it are the tunnel's.
+  static constexpr std::string_view kEstablished = "HTTP/1.1 200 Connection established\r\n\r\n";
+  co_return co_await send_bytes(kEstablished);
+}
+
+void ClientConnection::release_buffers_for_tunnel() {
+  assert(tunnel_);
+  give_back_buffers();
+  receive_begin_ = receive_end_ = 0;
+  request_head_bytes_ = 0;
+}
+
+void ClientConnection::end_tunnel(uint64_t bytes_up, uint64_t bytes_down) {
+  assert(tunnel_);
+  tunnel_peer_fd_ = -1; // closed by the tunnel after this
+  tunnel_bytes_up_ = bytes_up;
+  body_bytes_sent_ = bytes_down;
+}
+
+void ClientConnection::cut_tunnel() {
+  if (tunnel_peer_fd_ < 0)
+    return;
+  ::shutdown(tunnel_peer_fd_, SHUT_RDWR);
+  ::shutdown(fd_, SHUT_RDWR);
+}
+
 void ClientConnection::set_upstream(std::string_view authority) {
   upstream_bytes_ = std::min(authority.size(), upstream_text_.size());
   std::memcpy(upstream_text_.data(), authority.data(), upstream_bytes_);
@@ -453,7 +497,40 @@ core::Task<ClientConnection::ReadOutcome> ClientConnection::read_request(http::R
   co_return ReadOutcome::Closed;
 }
 
+void ClientConnection::log_tunnel(Clock::time_point started) {
+  if (!generation_->config.access_log)
+    return;
+  auto elapsed_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count();
+  const std::string_view target(tunnel_target_.data(), tunnel_target_bytes_);
+  const core::LogStyle &style = core::log_style();
+  std::array<char, core::kLogTimeChars> time_text;
+  std::string_view time;
+  if (style.format == core::LogFormat::Json || style.timestamps)
+    time = core::format_log_time(time_text, core::log_clock_now());
+  std::array<char, 1024> line;
+  if (style.format == core::LogFormat::Text) {
+    worker_.log.append(core::format_line_bounded(
+        line, "{}{}CONNECT {} {} {} {}.{:03}ms TUNNEL up={}", time, time.empty() ? "" : " ", target,
+        status_, body_bytes_sent_, elapsed_us / 1000, elapsed_us % 1000, tunnel_bytes_up_));
+    return;
+  }
+  std::array<char, 640> target_json; // the client's text: escaped
+  const size_t target_bytes = core::append_json_text(target_json, 0, target);
+  worker_.log.append(core::format_line_bounded(
+      line,
+      "{{\"time\":\"{}\",\"type\":\"access\",\"method\":\"CONNECT\",\"target\":\"{}\","
+      "\"status\":{},\"bytes\":{},\"bytes_up\":{},\"duration_ms\":{}.{:03},"
+      "\"cache\":\"TUNNEL\"}}",
+      time, std::string_view(target_json.data(), target_bytes), status_, body_bytes_sent_,
+      tunnel_bytes_up_, elapsed_us / 1000, elapsed_us % 1000));
+}
+
 void ClientConnection::log_access(const http::RequestHead &request, Clock::time_point started) {
+  if (tunnel_) {
+    log_tunnel(started);
+    return;
+  }
   auto elapsed_us =
       std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count();
   if (worker_.counters != nullptr)
@@ -549,6 +626,7 @@ core::Task<void> ClientConnection::serve(RequestHandler handler) {
     if (const auto &newest = worker_.current_generation(); newest != generation_)
       generation_ = newest;
     begin_response(request);
+    request_head_bytes_ = consumed;
     // "Content-Length: 0" is no body (RFC 9110 section 8.6): what many clients send with a
     // bodiless POST, such as a control purge.
     const bool has_body =
@@ -572,6 +650,8 @@ core::Task<void> ClientConnection::serve(RequestHandler handler) {
       co_await handler(*this, request);
     }
     log_access(request, started);
+    if (tunnel_)
+      break; // the tunnel was the connection's last use; its buffers are gone
     receive_begin_ += consumed;
     requests_answered_++;
     if (receive_begin_ == receive_end_)

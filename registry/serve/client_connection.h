@@ -95,6 +95,29 @@ public:
   // The response cannot be completed honestly: reset the connection instead of ending it.
   void abort_response() { abort_ = true; }
 
+  // The connection ends after this response, and reads what the client still sends for a short,
+  // bounded while first (a refused CONNECT may have its TLS hello right behind the head): our
+  // answer is not lost to a reset.
+  void drain_then_close() {
+    keep_alive_ = false;
+    lingering_close_ = true;
+  }
+
+  // --- for tunnels (registry/serve/connect_tunnel.h) ---
+  // Bytes the client sent right behind the request head being answered, already received
+  // (a tunnel's first bytes). Valid until release_buffers_for_tunnel().
+  std::span<const char> received_after_request() const;
+  // The request becomes a tunnel to `peer_fd`: the 200 is sent, the connection ends after it,
+  // and its access-log line names `target` (copied here: the request's views die with the
+  // buffers). Then the buffers go back to the pool: splicing needs none.
+  core::Task<int> send_tunnel_established(std::string_view target, int peer_fd);
+  void release_buffers_for_tunnel();
+  // At the tunnel's end, for its log line: bytes client -> destination and back.
+  void end_tunnel(uint64_t bytes_up, uint64_t bytes_down);
+  // Shutdown past the grace: ends the tunnel this connection carries, if any (both sockets are
+  // shut down, which wakes its splices; a plain syscall that never blocks).
+  void cut_tunnel();
+
   bool is_head_request() const { return head_request_; }
   // Chunked coding is HTTP/1.1's (RFC 9112 section 7).
   bool can_chunk() const { return request_version_minor_ >= 1; }
@@ -133,6 +156,8 @@ private:
   void begin_response(const http::RequestHead &request);
   // Counts the request (always) and writes its access-log line (when the log is on).
   void log_access(const http::RequestHead &request, std::chrono::steady_clock::time_point started);
+  // A tunnel's line: its own counters count it (tunnel_counters.h), not the request counters.
+  void log_tunnel(std::chrono::steady_clock::time_point started);
   core::Task<void> close_socket();
   core::Task<int> send_bytes(std::span<const char> bytes);
   // Adds Connection when needed and ends the head (send_head's first half).
@@ -173,6 +198,14 @@ private:
   size_t upstream_bytes_ = 0;
   size_t receive_begin_ = 0; // received bytes not consumed: buffers_->receive[begin, end)
   size_t receive_end_ = 0;
+  size_t request_head_bytes_ = 0; // of the request being answered, from receive_begin_
+  // A CONNECT tunnel: its destination's socket (shut down by cut_tunnel), its target for the log
+  // and the bytes it carried.
+  bool tunnel_ = false;
+  int tunnel_peer_fd_ = -1;
+  std::array<char, 300> tunnel_target_{}; // host:port, at most 255 + 8 bytes
+  size_t tunnel_target_bytes_ = 0;
+  uint64_t tunnel_bytes_up_ = 0;
 };
 
 } // namespace regcache::registry

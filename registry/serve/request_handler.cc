@@ -10,12 +10,21 @@
 #include "registry/serve/control_endpoints.h"
 #include "registry/serve/manifest_responder.h"
 #include "registry/serve/ops_endpoints.h"
+#include "registry/serve/proxy_connect.h"
 #include "registry/serve/upstream_answer.h"
 #include "registry/upstream/upstream_router.h"
 
 namespace regcache::registry {
 
 core::Task<void> handle_request(ClientConnection &client, const http::RequestHead &head) {
+  // Proxy mode, before the method check: CONNECT, and absolute-form requests for other hosts.
+  if (head.method == "CONNECT") {
+    co_await serve_connect(client, head);
+    co_return;
+  }
+  bool answered_as_proxy = co_await answer_absolute_form(client, head);
+  if (answered_as_proxy)
+    co_return;
   if (head.path.starts_with(kControlPrefix)) { // before the method check: purge is a POST
     co_await serve_control_endpoint(client, head);
     co_return;
