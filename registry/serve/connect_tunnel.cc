@@ -30,8 +30,8 @@ constexpr uint64_t kTurnsMax = uint64_t{1} << 40;
 
 core::Task<void> refuse(ClientConnection &client, uint16_t status, TunnelResult result,
                         std::string_view message, std::span<const http::Header> extra = {}) {
-  if (TunnelCounters *counters = client.worker().counters ? &client.worker().counters->tunnels
-                                                          : nullptr)
+  if (TunnelCounters *counters =
+          client.worker().counters ? &client.worker().counters->tunnels : nullptr)
     counters->count(result);
   client.set_outcome(CacheOutcome::Error);
   client.drain_then_close();
@@ -111,7 +111,8 @@ core::Task<void> carry(Tunnel &tunnel, int from, int to, const core::Pipe &pipe,
     for (uint64_t drain_turn = 0; left > 0 && drain_turn < kTurnsMax; ++drain_turn) {
       int32_t sent = co_await core::splice(pipe.read_fd, -1, to, -1, left, wait_left_ms(tunnel));
       if (sent == -EAGAIN) {
-        int32_t room = co_await core::poll(to, POLLOUT, std::max<uint32_t>(wait_left_ms(tunnel), 1));
+        int32_t room =
+            co_await core::poll(to, POLLOUT, std::max<uint32_t>(wait_left_ms(tunnel), 1));
         if (room > 0 && !tunnel.cut)
           continue;
         sent = room == 0 ? -ETIME : room;
@@ -213,8 +214,9 @@ core::Task<int> connect_destination(ClientConnection &client, const TunnelTarget
     } else {
       std::array<char, 160> text;
       co_await refuse(client, 502, TunnelResult::Unreachable,
-                      core::format_line_bounded(text, "regcache: cannot connect to the tunnel's "
-                                                      "destination: {}",
+                      core::format_line_bounded(text,
+                                                "regcache: cannot connect to the tunnel's "
+                                                "destination: {}",
                                                 std::strerror(-rc)));
     }
     co_return -1;

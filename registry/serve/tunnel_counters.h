@@ -13,13 +13,13 @@ namespace regcache::registry {
 
 // How a CONNECT ended, as regcache_tunnels_total's `result` label names it.
 enum class TunnelResult : uint8_t {
-  Ok,              // tunnelled (whatever happened after the 200)
-  RefusedPort,     // 403: not an allowed port
-  RefusedAddress,  // 403: a loopback, link-local, multicast... destination
-  Auth,            // 407: no or wrong Proxy-Authorization
-  Unreachable,     // 502: the name did not resolve, or the connect failed
-  Timeout,         // 504: the connect took longer than the tunnel connect timeout
-  Busy,            // 503: --tunnels-max, no pipes, or the resolver's queue full
+  Ok,             // tunnelled (whatever happened after the 200)
+  RefusedPort,    // 403: not an allowed port
+  RefusedAddress, // 403: a loopback, link-local, multicast... destination
+  Auth,           // 407: no or wrong Proxy-Authorization
+  Unreachable,    // 502: the name did not resolve, or the connect failed
+  Timeout,        // 504: the connect took longer than the tunnel connect timeout
+  Busy,           // 503: --tunnels-max, no pipes, or the resolver's queue full
 };
 inline constexpr size_t kTunnelResults = 7;
 std::string_view tunnel_result_name(TunnelResult result);

@@ -104,7 +104,7 @@ struct WorkerContext {
   // Closed to make room and not gone yet: they no longer count against the cap.
   uint32_t connections_closing = 0;
   uint32_t fetches_running = 0;
-  uint32_t tunnels_open = 0; // CONNECT tunnels carrying bytes or connecting (--tunnels-max)
+  uint32_t tunnels_open = 0;         // CONNECT tunnels carrying bytes or connecting (--tunnels-max)
   uint32_t control_jobs_running = 0; // listings and purges on their threads (control_endpoints)
   // The upstream health probe runs on this worker (registry/serve/upstream_probe.h): a stopping
   // worker waits for it like for its downloads.

@@ -32,8 +32,8 @@ TEST(PortListTest, AnyAllowsEveryPort) {
 }
 
 TEST(PortListTest, RefusesBadPartsNamingThem) {
-  for (std::string_view text : {"", "0", "65536", "443,", "a", "10-5", "1-", "-5", "443;80",
-                                "1--2", "any,443", "+443"}) {
+  for (std::string_view text :
+       {"", "0", "65536", "443,", "a", "10-5", "1-", "-5", "443;80", "1--2", "any,443", "+443"}) {
     std::string problem;
     EXPECT_FALSE(parse_port_list(text, &problem).has_value()) << text;
     EXPECT_FALSE(problem.empty()) << text;
