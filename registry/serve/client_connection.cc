@@ -162,6 +162,21 @@ std::span<const char> ClientConnection::received_after_request() const {
   return std::span<const char>(buffers_->receive.data() + begin, receive_end_ - begin);
 }
 
+void ClientConnection::begin_forward(std::string_view method, std::string_view target, int peer_fd,
+                                     uint16_t status) {
+  assert(!tunnel_ && buffers_ != nullptr);
+  tunnel_ = true;
+  forward_ = true;
+  tunnel_peer_fd_ = peer_fd;
+  tunnel_target_bytes_ = std::min(target.size(), tunnel_target_.size());
+  std::memcpy(tunnel_target_.data(), target.data(), tunnel_target_bytes_);
+  forward_method_bytes_ = std::min(method.size(), forward_method_.size());
+  std::memcpy(forward_method_.data(), method.data(), forward_method_bytes_);
+  keep_alive_ = false;
+  status_ = status;
+  head_sent_ = true;
+}
+
 core::Task<int> ClientConnection::send_tunnel_established(std::string_view target, int peer_fd) {
   assert(!tunnel_ && buffers_ != nullptr);
   tunnel_ = true;
@@ -503,6 +518,9 @@ void ClientConnection::log_tunnel(Clock::time_point started) {
   auto elapsed_us =
       std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count();
   const std::string_view target(tunnel_target_.data(), tunnel_target_bytes_);
+  const std::string_view method =
+      forward_ ? std::string_view(forward_method_.data(), forward_method_bytes_) : "CONNECT";
+  const std::string_view kind = forward_ ? "FORWARD" : "TUNNEL";
   const core::LogStyle &style = core::log_style();
   std::array<char, core::kLogTimeChars> time_text;
   std::string_view time;
@@ -511,19 +529,22 @@ void ClientConnection::log_tunnel(Clock::time_point started) {
   std::array<char, 1024> line;
   if (style.format == core::LogFormat::Text) {
     worker_.log.append(core::format_line_bounded(
-        line, "{}{}CONNECT {} {} {} {}.{:03}ms TUNNEL up={}", time, time.empty() ? "" : " ", target,
-        status_, body_bytes_sent_, elapsed_us / 1000, elapsed_us % 1000, tunnel_bytes_up_));
+        line, "{}{}{} {} {} {} {}.{:03}ms {} up={}", time, time.empty() ? "" : " ", method, target,
+        status_, body_bytes_sent_, elapsed_us / 1000, elapsed_us % 1000, kind, tunnel_bytes_up_));
     return;
   }
   std::array<char, 640> target_json; // the client's text: escaped
   const size_t target_bytes = core::append_json_text(target_json, 0, target);
+  std::array<char, 48> method_json;
+  const size_t method_bytes = core::append_json_text(method_json, 0, method);
   worker_.log.append(core::format_line_bounded(
       line,
-      "{{\"time\":\"{}\",\"type\":\"access\",\"method\":\"CONNECT\",\"target\":\"{}\","
+      "{{\"time\":\"{}\",\"type\":\"access\",\"method\":\"{}\",\"target\":\"{}\","
       "\"status\":{},\"bytes\":{},\"bytes_up\":{},\"duration_ms\":{}.{:03},"
-      "\"cache\":\"TUNNEL\"}}",
-      time, std::string_view(target_json.data(), target_bytes), status_, body_bytes_sent_,
-      tunnel_bytes_up_, elapsed_us / 1000, elapsed_us % 1000));
+      "\"cache\":\"{}\"}}",
+      time, std::string_view(method_json.data(), method_bytes),
+      std::string_view(target_json.data(), target_bytes), status_, body_bytes_sent_,
+      tunnel_bytes_up_, elapsed_us / 1000, elapsed_us % 1000, kind));
 }
 
 void ClientConnection::log_access(const http::RequestHead &request, Clock::time_point started) {

@@ -111,6 +111,11 @@ public:
   // and its access-log line names `target` (copied here: the request's views die with the
   // buffers). Then the buffers go back to the pool: splicing needs none.
   core::Task<int> send_tunnel_established(std::string_view target, int peer_fd);
+  // A plain-HTTP request forwarded to another host (plain_forward.h): the destination's answer,
+  // whose status line said `status`, is relayed as it comes, then the connection ends. Logged
+  // and cut like a tunnel.
+  void begin_forward(std::string_view method, std::string_view target, int peer_fd,
+                     uint16_t status);
   void release_buffers_for_tunnel();
   // At the tunnel's end, for its log line: bytes client -> destination and back.
   void end_tunnel(uint64_t bytes_up, uint64_t bytes_down);
@@ -202,7 +207,10 @@ private:
   // A CONNECT tunnel: its destination's socket (shut down by cut_tunnel), its target for the log
   // and the bytes it carried.
   bool tunnel_ = false;
+  bool forward_ = false; // a forwarded plain-HTTP request rather than a CONNECT
   int tunnel_peer_fd_ = -1;
+  std::array<char, 16> forward_method_{};
+  size_t forward_method_bytes_ = 0;
   std::array<char, 300> tunnel_target_{}; // host:port, at most 255 + 8 bytes
   size_t tunnel_target_bytes_ = 0;
   uint64_t tunnel_bytes_up_ = 0;

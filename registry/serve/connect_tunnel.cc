@@ -28,8 +28,10 @@ using Clock = std::chrono::steady_clock;
 // this many turns is far past any tunnel's --tunnel-max-ms.
 constexpr uint64_t kTurnsMax = uint64_t{1} << 40;
 
-core::Task<void> refuse(ClientConnection &client, uint16_t status, TunnelResult result,
-                        std::string_view message, std::span<const http::Header> extra = {}) {
+} // namespace
+
+core::Task<void> refuse_tunnel(ClientConnection &client, uint16_t status, TunnelResult result,
+                               std::string_view message, std::span<const http::Header> extra) {
   if (TunnelCounters *counters =
           client.worker().counters ? &client.worker().counters->tunnels : nullptr)
     counters->count(result);
@@ -39,6 +41,8 @@ core::Task<void> refuse(ClientConnection &client, uint16_t status, TunnelResult 
   co_await client.send_simple(status, "text/plain",
                               core::format_line_bounded(text, "{}\n", message), extra);
 }
+
+namespace {
 
 // What both directions of one tunnel share; lives in run_tunnel's frame.
 struct Tunnel {
@@ -173,33 +177,36 @@ core::Task<void> carry_both_ways(ClientConnection &client, Tunnel &tunnel,
   }
 }
 
-// Resolves and connects; a refusal has been sent when it returns -1.
-core::Task<int> connect_destination(ClientConnection &client, const TunnelTarget &target,
-                                    std::string host) {
+} // namespace
+
+core::Task<int> open_tunnel_destination(ClientConnection &client, const TunnelTarget &target,
+                                        std::string host) {
   core::SocketAddress address;
   int rc = co_await core::resolve(std::move(host), target.port, address);
   if (rc == -EAGAIN) {
     static constexpr http::Header kRetry{"Retry-After", "1"};
-    co_await refuse(client, 503, TunnelResult::Busy, "regcache: too many names being resolved",
-                    std::span<const http::Header>(&kRetry, 1));
+    co_await refuse_tunnel(client, 503, TunnelResult::Busy,
+                           "regcache: too many names being resolved",
+                           std::span<const http::Header>(&kRetry, 1));
     co_return -1;
   }
   if (rc < 0) {
-    co_await refuse(client, 502, TunnelResult::Unreachable,
-                    "regcache: the tunnel's host name does not resolve");
+    co_await refuse_tunnel(client, 502, TunnelResult::Unreachable,
+                           "regcache: the tunnel's host name does not resolve");
     co_return -1;
   }
   // Checked on the address connected to, after resolution: a name that resolves to loopback
   // (DNS rebinding, "localhost") is refused like the literal.
   if (!core::is_tunnel_destination_allowed(address)) {
-    co_await refuse(client, 403, TunnelResult::RefusedAddress,
-                    "regcache: tunnels to loopback, link-local, multicast or broadcast "
-                    "addresses are refused");
+    co_await refuse_tunnel(client, 403, TunnelResult::RefusedAddress,
+                           "regcache: tunnels to loopback, link-local, multicast or broadcast "
+                           "addresses are refused");
     co_return -1;
   }
   int fd = co_await core::socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
-    co_await refuse(client, 502, TunnelResult::Unreachable, "regcache: no socket for the tunnel");
+    co_await refuse_tunnel(client, 502, TunnelResult::Unreachable,
+                           "regcache: no socket for the tunnel");
     co_return -1;
   }
   // `address` lives in this frame until the connect completes.
@@ -208,23 +215,44 @@ core::Task<int> connect_destination(ClientConnection &client, const TunnelTarget
   if (rc < 0) {
     co_await core::close(fd);
     if (rc == -ETIME) {
-      co_await refuse(client, 504, TunnelResult::Timeout,
-                      "regcache: the tunnel's destination did not answer in time "
-                      "(--tunnel-connect-timeout-ms)");
+      co_await refuse_tunnel(client, 504, TunnelResult::Timeout,
+                             "regcache: the tunnel's destination did not answer in time "
+                             "(--tunnel-connect-timeout-ms)");
     } else {
       std::array<char, 160> text;
-      co_await refuse(client, 502, TunnelResult::Unreachable,
-                      core::format_line_bounded(text,
-                                                "regcache: cannot connect to the tunnel's "
-                                                "destination: {}",
-                                                std::strerror(-rc)));
+      co_await refuse_tunnel(client, 502, TunnelResult::Unreachable,
+                             core::format_line_bounded(text,
+                                                       "regcache: cannot connect to the tunnel's "
+                                                       "destination: {}",
+                                                       std::strerror(-rc)));
     }
     co_return -1;
   }
   co_return fd;
 }
 
-} // namespace
+core::Task<uint64_t> relay_to_client(ClientConnection &client, int from_fd) {
+  core::PipePool &pool = client.worker().pipes;
+  core::Pipe pipe;
+  if (!pool.acquire(pipe))
+    co_return 0;
+  Tunnel tunnel;
+  tunnel.client_fd = client.fd();
+  tunnel.destination_fd = from_fd;
+  tunnel.idle_timeout_ms = client.generation().config.tunnel_idle_timeout_ms;
+  tunnel.ends_at =
+      Clock::now() + std::chrono::milliseconds(client.generation().config.tunnel_max_ms);
+  tunnel.last_byte_at = Clock::now();
+  uint64_t bytes = 0;
+  bool dirty = false;
+  co_await carry(tunnel, from_fd, client.fd(), pipe, &bytes, &dirty);
+  if (dirty) {
+    pool.discard(pipe);
+  } else {
+    pool.release(pipe);
+  }
+  co_return bytes;
+}
 
 std::optional<TunnelTarget> parse_tunnel_target(std::string_view authority) {
   TunnelTarget target;
@@ -268,23 +296,24 @@ core::Task<void> run_tunnel(ClientConnection &client, const http::RequestHead &h
   const Config &config = client.generation().config;
   if (!tunnel_port_allowed(config, target.port)) {
     std::array<char, 200> text;
-    co_await refuse(client, 403, TunnelResult::RefusedPort,
-                    core::format_line_bounded(text,
-                                              "regcache: tunnels to port {} are refused (allowed: "
-                                              "443, the upstreams' ports, --tunnel-ports)",
-                                              target.port));
+    co_await refuse_tunnel(
+        client, 403, TunnelResult::RefusedPort,
+        core::format_line_bounded(text,
+                                  "regcache: tunnels to port {} are refused (allowed: "
+                                  "443, the upstreams' ports, --tunnel-ports)",
+                                  target.port));
     co_return;
   }
   static constexpr http::Header kRetry{"Retry-After", "1"};
   if (worker.tunnels_open >= config.tunnels_max) {
-    co_await refuse(client, 503, TunnelResult::Busy,
-                    "regcache: too many tunnels open (--tunnels-max)",
-                    std::span<const http::Header>(&kRetry, 1));
+    co_await refuse_tunnel(client, 503, TunnelResult::Busy,
+                           "regcache: too many tunnels open (--tunnels-max)",
+                           std::span<const http::Header>(&kRetry, 1));
     co_return;
   }
   // The slot is taken before resolving and connecting: those count against the bound too.
   worker.tunnels_open++;
-  int destination_fd = co_await connect_destination(client, target, std::string(target.host));
+  int destination_fd = co_await open_tunnel_destination(client, target, std::string(target.host));
   std::array<core::Pipe, 2> pipes;
   bool have_pipes = false;
   if (destination_fd >= 0) {
@@ -296,8 +325,8 @@ core::Task<void> run_tunnel(ClientConnection &client, const http::RequestHead &h
     if (!have_pipes) {
       co_await core::close(destination_fd);
       destination_fd = -1;
-      co_await refuse(client, 503, TunnelResult::Busy, "regcache: no splice pipes left",
-                      std::span<const http::Header>(&kRetry, 1));
+      co_await refuse_tunnel(client, 503, TunnelResult::Busy, "regcache: no splice pipes left",
+                             std::span<const http::Header>(&kRetry, 1));
     }
   }
   if (destination_fd < 0) {

@@ -8,11 +8,14 @@
 // refused). Proxy authentication comes before all of these (proxy_connect.h).
 #include <cstdint>
 #include <optional>
+#include <span>
+#include <string>
 #include <string_view>
 
 #include "core/task.h"
 #include "http/message_head.h"
 #include "registry/config/config.h"
+#include "registry/serve/tunnel_counters.h"
 
 namespace regcache::registry {
 
@@ -28,6 +31,20 @@ std::optional<TunnelTarget> parse_tunnel_target(std::string_view authority);
 
 // Whether a tunnel may go to `port` under `config`.
 bool tunnel_port_allowed(const Config &config, uint16_t port);
+
+// How a CONNECT (or a forwarded request) was refused, counted, answered with `message` as text,
+// and the connection ends.
+core::Task<void> refuse_tunnel(ClientConnection &client, uint16_t status, TunnelResult result,
+                               std::string_view message, std::span<const http::Header> extra = {});
+
+// Resolves `host` (the target's, owned here: the request's views may not last), checks the
+// address and connects: the destination's socket, or -1 when a refusal has been sent.
+core::Task<int> open_tunnel_destination(ClientConnection &client, const TunnelTarget &target,
+                                        std::string host);
+
+// Relays what `from_fd` sends to the client until it closes (spliced), within the tunnel
+// timeouts: the bytes relayed.
+core::Task<uint64_t> relay_to_client(ClientConnection &client, int from_fd);
 
 // Checks the rules, then carries bytes both ways until both sides have closed, the tunnel has
 // been silent for --tunnel-idle-timeout-ms, or --tunnel-max-ms has passed.

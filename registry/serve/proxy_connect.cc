@@ -7,6 +7,7 @@
 #include "core/socket_address.h"
 #include "registry/serve/client_connection.h"
 #include "registry/serve/connect_tunnel.h"
+#include "registry/serve/plain_forward.h"
 
 namespace regcache::registry {
 namespace {
@@ -86,10 +87,9 @@ core::Task<void> serve_connect(ClientConnection &client, const http::RequestHead
 }
 
 core::Task<bool> answer_absolute_form(ClientConnection &client, const http::RequestHead &head) {
-  // Host-less targets (origin-form) are the mirror's; the parser set `host` from an
-  // absolute-form target only when the target is one (RFC 9112 section 3.2.2).
-  if (head.target.empty() || head.target.front() == '/')
-    co_return false;
+  // The parser set `host` from an absolute-form target's authority (RFC 9112 section 3.2.2).
+  if (head.target.find("://") == std::string_view::npos)
+    co_return false; // origin-form, or asterisk-form (OPTIONS *)
   std::string_view authority = head.host;
   uint16_t port = head.target.starts_with("https:") ? 443 : 80;
   std::string_view host = authority;
@@ -106,12 +106,15 @@ core::Task<bool> answer_absolute_form(ClientConnection &client, const http::Requ
     co_return true;
   if (connect_is_intercepted(client.generation(), host, port))
     co_return false;
-  client.set_outcome(CacheOutcome::Error);
-  client.drain_then_close();
-  co_await client.send_simple(501, "text/plain",
-                              "regcache does not forward plain-HTTP requests to other hosts; use "
-                              "https:// (CONNECT) or leave this host out of the proxy "
-                              "(NO_PROXY)\n");
+  if (!head.target.starts_with("http://")) {
+    // https:// in absolute-form asks the proxy to make the TLS connection: clients use CONNECT.
+    client.set_outcome(CacheOutcome::Error);
+    client.drain_then_close();
+    co_await client.send_simple(501, "text/plain",
+                                "regcache forwards only http:// URLs; for https:// use CONNECT\n");
+    co_return true;
+  }
+  co_await forward_plain_request(client, head, TunnelTarget{host, port});
   co_return true;
 }
 

@@ -22,9 +22,11 @@ core::Task<void> handle_request(ClientConnection &client, const http::RequestHea
     co_await serve_connect(client, head);
     co_return;
   }
-  bool answered_as_proxy = co_await answer_absolute_form(client, head);
-  if (answered_as_proxy)
-    co_return;
+  if (!head.target.starts_with('/')) { // origin-form, every mirror request, skips this
+    bool answered_as_proxy = co_await answer_absolute_form(client, head);
+    if (answered_as_proxy)
+      co_return;
+  }
   if (head.path.starts_with(kControlPrefix)) { // before the method check: purge is a POST
     co_await serve_control_endpoint(client, head);
     co_return;

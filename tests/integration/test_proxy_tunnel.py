@@ -4,12 +4,14 @@
 Tunnels to loopback are refused by design, so the destination lives in a network namespace this
 file creates: a veth pair with a private /30 (10.231.X.0/30, X from the test's pid), regcache in
 the root namespace at .1's side, and in the namespace a small Python server: TLS on 443 with a
-certificate from this file's CA (an HTTP answer naming the namespace), and a plain echo on 9000
-that half-closes when its client does. Everything is removed at the end, also on failure.
+certificate from this file's CA (an HTTP answer naming the namespace), a plain echo on 9000
+that half-closes when its client does, and on 80 an HTTP server that answers with the request
+head it got (what a forwarded request looked like). Everything is removed at the end, also on failure.
 
   A  defaults, --tunnels-max 2            443 reached (its own certificate), refused addresses and
-                                          ports, the tunnel bound, plain-HTTP forwarding (501)
-  B  --tunnel-ports 9000 --proxy-users    early bytes, half close, 407 and 200, 443 now refused
+                                          ports, the tunnel bound, plain-HTTP forwarding's rules
+  B  --tunnel-ports 9000 --proxy-users    early bytes, half close, 407 and 200, 443 now refused,
+                                          a forwarded http:// request as the destination saw it
   C  --allow-clients 10.0.0.0/8           127.0.0.1 may not tunnel
   D  --tunnel-idle-timeout-ms 1000        a silent tunnel is closed
   E  --shutdown-grace-ms 500              SIGTERM ends an open tunnel after the grace, logged
@@ -74,6 +76,22 @@ SERVER_SCRIPT = textwrap.dedent('''
             except Exception:
                 pass
 
+    def http_echo(conn):
+        # Answers with the request head it received, so the test sees what the proxy sent.
+        with conn:
+            conn.settimeout(10)
+            try:
+                head = b""
+                while b"\\r\\n\\r\\n" not in head and len(head) < 65536:
+                    got = conn.recv(4096)
+                    if not got:
+                        return
+                    head += got
+                conn.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Length: %%d\\r\\nConnection: close\\r\\n"
+                             b"\\r\\n%%s" %% (len(head), head))
+            except Exception:
+                pass
+
     def serve(port, handler):
         listener = socket.socket()
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -84,6 +102,7 @@ SERVER_SCRIPT = textwrap.dedent('''
             threading.Thread(target=handler, args=(conn,), daemon=True).start()
 
     threading.Thread(target=serve, args=(9000, echo), daemon=True).start()
+    threading.Thread(target=serve, args=(80, http_echo), daemon=True).start()
     serve(443, https)
 ''' % NS_GREETING.decode())
 
@@ -144,6 +163,7 @@ def start_namespace_server():
         try:
             socket.create_connection((NS_ADDRESS, 9000), timeout=1).close()
             socket.create_connection((NS_ADDRESS, 443), timeout=1).close()
+            socket.create_connection((NS_ADDRESS, 80), timeout=1).close()
             return True
         except OSError:
             return False
@@ -339,14 +359,38 @@ class TunnelTest(unittest.TestCase):
         self.assertEqual(read_until_eof(sock), b"")
         sock.close()
 
-    def test_absolute_form_requests_for_other_hosts_get_501(self):
-        sock = socket.create_connection(("127.0.0.1", RC["a"].port), timeout=20)
-        sock.sendall(b"GET http://%s:9000/ HTTP/1.1\r\nHost: %s:9000\r\n\r\n"
-                     % (NS_ADDRESS.encode(), NS_ADDRESS.encode()))
+    def forward(self, rc, target, headers=""):
+        sock = socket.create_connection(("127.0.0.1", rc.port), timeout=20)
+        host = target.split("/")[2]
+        sock.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\n%s\r\n" % (target, host, headers))
+                     .encode())
         answer = read_until_eof(sock)
         sock.close()
-        self.assertTrue(answer.startswith(b"HTTP/1.1 501 "), answer[:200])
-        self.assertIn(b"plain-HTTP", answer)
+        return answer
+
+    def test_absolute_form_requests_for_other_hosts_are_forwarded_in_origin_form(self):
+        answer = self.forward(RC["b"], "http://%s/some/path?q=1" % NS_ADDRESS,
+                              proxy_auth() + "Proxy-Connection: keep-alive\r\n"
+                              "Connection: X-Secret\r\nX-Secret: hop\r\nX-Kept: end-to-end\r\n")
+        self.assertTrue(answer.startswith(b"HTTP/1.1 200 "), answer[:300])
+        received = answer.partition(b"\r\n\r\n")[2]
+        # What the destination got: origin-form, this hop's fields and the credentials gone.
+        self.assertTrue(received.startswith(b"GET /some/path?q=1 HTTP/1.1\r\n"), received)
+        self.assertIn(b"X-Kept: end-to-end", received)
+        self.assertIn(b"Connection: close", received)
+        for dropped in (b"Proxy-Authorization", b"Proxy-Connection", b"X-Secret", b"keep-alive"):
+            self.assertNotIn(dropped, received)
+        rt.poll(lambda: re.search(r"GET http://%s/some/path\?q=1 200 \d+ .*FORWARD"
+                                  % re.escape(NS_ADDRESS), RC["b"].log_text()),
+                20, what="the forwarded request's access-log line")
+
+    def test_forwarding_obeys_the_proxy_users_and_the_destination_rules(self):
+        answer = self.forward(RC["b"], "http://%s/" % NS_ADDRESS)
+        self.assertTrue(answer.startswith(b"HTTP/1.1 407 "), answer[:200])
+        answer = self.forward(RC["a"], "http://127.0.0.1:80/")
+        self.assertTrue(answer.startswith(b"HTTP/1.1 403 "), answer[:200])
+        answer = self.forward(RC["a"], "http://%s:9000/" % NS_ADDRESS)
+        self.assertTrue(answer.startswith(b"HTTP/1.1 403 "), answer[:200])
 
     def test_absolute_form_requests_for_regcache_itself_are_served(self):
         rc = RC["a"]
