@@ -33,36 +33,44 @@ bool numeric_address(std::string_view host, uint16_t port, SocketAddress &out) {
   return false;
 }
 
-bool parse_socket_address(std::string_view host_port, SocketAddress &out, std::string *error) {
-  std::string_view host;
-  std::string_view port_text;
+std::optional<HostPortText> split_host_port(std::string_view host_port) {
   if (!host_port.empty() && host_port.front() == '[') {
-    size_t close = host_port.find(']');
+    const size_t close = host_port.find(']');
     if (close == std::string_view::npos || close + 1 >= host_port.size() ||
-        host_port[close + 1] != ':') {
-      *error = fmt::format("'{}' is not [IPv6]:port", host_port);
-      return false;
-    }
-    host = host_port.substr(1, close - 1);
-    port_text = host_port.substr(close + 2);
-  } else {
-    size_t colon = host_port.rfind(':');
-    if (colon == std::string_view::npos) {
-      *error = fmt::format("'{}' has no port (expected host:port)", host_port);
-      return false;
-    }
-    host = host_port.substr(0, colon);
-    port_text = host_port.substr(colon + 1);
+        host_port[close + 1] != ':')
+      return std::nullopt;
+    return HostPortText{host_port.substr(1, close - 1), host_port.substr(close + 2)};
   }
+  const size_t colon = host_port.rfind(':');
+  if (colon == std::string_view::npos)
+    return std::nullopt;
+  return HostPortText{host_port.substr(0, colon), host_port.substr(colon + 1)};
+}
+
+std::optional<uint16_t> parse_port_number(std::string_view text) {
   unsigned port = 0;
-  auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-  if (ec != std::errc() || end != port_text.data() + port_text.size() || port == 0 ||
-      port > 65535) {
-    *error = fmt::format("'{}' is not a port number (1-65535)", port_text);
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), port);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || port == 0 ||
+      port > 65535)
+    return std::nullopt;
+  return static_cast<uint16_t>(port);
+}
+
+bool parse_socket_address(std::string_view host_port, SocketAddress &out, std::string *error) {
+  const std::optional<HostPortText> parts = split_host_port(host_port);
+  if (!parts) {
+    *error = host_port.starts_with('[')
+                 ? fmt::format("'{}' is not [IPv6]:port", host_port)
+                 : fmt::format("'{}' has no port (expected host:port)", host_port);
     return false;
   }
-  if (!numeric_address(host, static_cast<uint16_t>(port), out)) {
-    *error = fmt::format("'{}' is not a numeric IPv4 or IPv6 address", host);
+  const std::optional<uint16_t> port = parse_port_number(parts->port);
+  if (!port) {
+    *error = fmt::format("'{}' is not a port number (1-65535)", parts->port);
+    return false;
+  }
+  if (!numeric_address(parts->host, *port, out)) {
+    *error = fmt::format("'{}' is not a numeric IPv4 or IPv6 address", parts->host);
     return false;
   }
   return true;

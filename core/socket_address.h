@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -16,6 +17,17 @@ struct SocketAddress {
   const sockaddr *get() const { return reinterpret_cast<const sockaddr *>(&storage); }
   int family() const { return storage.ss_family; }
 };
+
+// The host and port text of "host:port" or "[v6]:port" (the host without its brackets), split at
+// the last colon outside brackets; nullopt when there is no port part or the brackets are not
+// closed right before it.
+struct HostPortText {
+  std::string_view host;
+  std::string_view port;
+};
+std::optional<HostPortText> split_host_port(std::string_view host_port);
+// A port number: digits only, 1-65535.
+std::optional<uint16_t> parse_port_number(std::string_view text);
 
 // "127.0.0.1:3128", "[::1]:3128", "0.0.0.0:3128". Numeric only.
 bool parse_socket_address(std::string_view host_port, SocketAddress &out, std::string *error);

@@ -1,7 +1,8 @@
 #include "registry/api/port_list.h"
 
 #include <algorithm>
-#include <charconv>
+
+#include "core/socket_address.h"
 
 namespace regcache::registry {
 namespace {
@@ -12,15 +13,6 @@ std::string_view trimmed(std::string_view text) {
   while (!text.empty() && (text.back() == ' ' || text.back() == '\t'))
     text.remove_suffix(1);
   return text;
-}
-
-std::optional<uint16_t> parse_port(std::string_view text) {
-  unsigned port = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), port);
-  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || port == 0 ||
-      port > 65535)
-    return std::nullopt;
-  return static_cast<uint16_t>(port);
 }
 
 } // namespace
@@ -45,9 +37,10 @@ std::optional<PortList> parse_port_list(std::string_view text, std::string *prob
     const size_t comma = text.find(',');
     const std::string_view part = trimmed(text.substr(0, comma));
     const size_t dash = part.find('-');
-    std::optional<uint16_t> first = parse_port(trimmed(part.substr(0, dash)));
-    std::optional<uint16_t> last =
-        dash == std::string_view::npos ? first : parse_port(trimmed(part.substr(dash + 1)));
+    std::optional<uint16_t> first = core::parse_port_number(trimmed(part.substr(0, dash)));
+    std::optional<uint16_t> last = dash == std::string_view::npos
+                                       ? first
+                                       : core::parse_port_number(trimmed(part.substr(dash + 1)));
     if (!first || !last || *first > *last) {
       *problem = "expected any, or ports (1-65535) and ranges A-B separated by commas, got '" +
                  std::string(part) + "'";

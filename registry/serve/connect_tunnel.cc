@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <array>
-#include <charconv>
 #include <chrono>
 #include <cstring>
 #include <string>
@@ -255,29 +254,13 @@ core::Task<uint64_t> relay_to_client(ClientConnection &client, int from_fd) {
 }
 
 std::optional<TunnelTarget> parse_tunnel_target(std::string_view authority) {
-  TunnelTarget target;
-  std::string_view port_text;
-  if (authority.starts_with('[')) {
-    const size_t close = authority.find(']');
-    if (close == std::string_view::npos || close + 1 >= authority.size() ||
-        authority[close + 1] != ':')
-      return std::nullopt;
-    target.host = authority.substr(1, close - 1);
-    port_text = authority.substr(close + 2);
-  } else {
-    const size_t colon = authority.rfind(':');
-    if (colon == std::string_view::npos)
-      return std::nullopt;
-    target.host = authority.substr(0, colon);
-    port_text = authority.substr(colon + 1);
-  }
-  unsigned port = 0;
-  auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-  if (target.host.empty() || ec != std::errc() || end != port_text.data() + port_text.size() ||
-      port == 0 || port > 65535)
+  const std::optional<core::HostPortText> parts = core::split_host_port(authority);
+  if (!parts || parts->host.empty())
     return std::nullopt;
-  target.port = static_cast<uint16_t>(port);
-  return target;
+  const std::optional<uint16_t> port = core::parse_port_number(parts->port);
+  if (!port)
+    return std::nullopt;
+  return TunnelTarget{parts->host, *port};
 }
 
 bool tunnel_port_allowed(const Config &config, uint16_t port) {

@@ -47,16 +47,21 @@ SERVER_SCRIPT = textwrap.dedent('''
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
 
+    def read_head(conn):
+        head = b""
+        while b"\\r\\n\\r\\n" not in head and len(head) < 65536:
+            got = conn.recv(4096)
+            if not got:
+                return None
+            head += got
+        return head
+
     def https(conn):
         try:
             with context.wrap_socket(conn, server_side=True) as tls:
                 tls.settimeout(10)
-                head = b""
-                while b"\\r\\n\\r\\n" not in head and len(head) < 65536:
-                    got = tls.recv(4096)
-                    if not got:
-                        return
-                    head += got
+                if read_head(tls) is None:
+                    return
                 body = b"%s\\n"
                 tls.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Length: %%d\\r\\n"
                             b"Connection: close\\r\\n\\r\\n%%s" %% (len(body), body))
@@ -81,14 +86,10 @@ SERVER_SCRIPT = textwrap.dedent('''
         with conn:
             conn.settimeout(10)
             try:
-                head = b""
-                while b"\\r\\n\\r\\n" not in head and len(head) < 65536:
-                    got = conn.recv(4096)
-                    if not got:
-                        return
-                    head += got
-                conn.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Length: %%d\\r\\nConnection: close\\r\\n"
-                             b"\\r\\n%%s" %% (len(head), head))
+                head = read_head(conn)
+                if head is not None:
+                    conn.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Length: %%d\\r\\n"
+                                 b"Connection: close\\r\\n\\r\\n%%s" %% (len(head), head))
             except Exception:
                 pass
 
