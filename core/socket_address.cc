@@ -33,36 +33,44 @@ bool numeric_address(std::string_view host, uint16_t port, SocketAddress &out) {
   return false;
 }
 
-bool parse_socket_address(std::string_view host_port, SocketAddress &out, std::string *error) {
-  std::string_view host;
-  std::string_view port_text;
+std::optional<HostPortText> split_host_port(std::string_view host_port) {
   if (!host_port.empty() && host_port.front() == '[') {
-    size_t close = host_port.find(']');
+    const size_t close = host_port.find(']');
     if (close == std::string_view::npos || close + 1 >= host_port.size() ||
-        host_port[close + 1] != ':') {
-      *error = fmt::format("'{}' is not [IPv6]:port", host_port);
-      return false;
-    }
-    host = host_port.substr(1, close - 1);
-    port_text = host_port.substr(close + 2);
-  } else {
-    size_t colon = host_port.rfind(':');
-    if (colon == std::string_view::npos) {
-      *error = fmt::format("'{}' has no port (expected host:port)", host_port);
-      return false;
-    }
-    host = host_port.substr(0, colon);
-    port_text = host_port.substr(colon + 1);
+        host_port[close + 1] != ':')
+      return std::nullopt;
+    return HostPortText{host_port.substr(1, close - 1), host_port.substr(close + 2)};
   }
+  const size_t colon = host_port.rfind(':');
+  if (colon == std::string_view::npos)
+    return std::nullopt;
+  return HostPortText{host_port.substr(0, colon), host_port.substr(colon + 1)};
+}
+
+std::optional<uint16_t> parse_port_number(std::string_view text) {
   unsigned port = 0;
-  auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-  if (ec != std::errc() || end != port_text.data() + port_text.size() || port == 0 ||
-      port > 65535) {
-    *error = fmt::format("'{}' is not a port number (1-65535)", port_text);
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), port);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || port == 0 ||
+      port > 65535)
+    return std::nullopt;
+  return static_cast<uint16_t>(port);
+}
+
+bool parse_socket_address(std::string_view host_port, SocketAddress &out, std::string *error) {
+  const std::optional<HostPortText> parts = split_host_port(host_port);
+  if (!parts) {
+    *error = host_port.starts_with('[')
+                 ? fmt::format("'{}' is not [IPv6]:port", host_port)
+                 : fmt::format("'{}' has no port (expected host:port)", host_port);
     return false;
   }
-  if (!numeric_address(host, static_cast<uint16_t>(port), out)) {
-    *error = fmt::format("'{}' is not a numeric IPv4 or IPv6 address", host);
+  const std::optional<uint16_t> port = parse_port_number(parts->port);
+  if (!port) {
+    *error = fmt::format("'{}' is not a port number (1-65535)", parts->port);
+    return false;
+  }
+  if (!numeric_address(parts->host, *port, out)) {
+    *error = fmt::format("'{}' is not a numeric IPv4 or IPv6 address", parts->host);
     return false;
   }
   return true;
@@ -91,6 +99,32 @@ bool is_public_ipv4(uint32_t address) {
 
 uint32_t ipv4_at(const uint8_t *bytes) {
   return uint32_t{bytes[0]} << 24 | uint32_t{bytes[1]} << 16 | uint32_t{bytes[2]} << 8 | bytes[3];
+}
+
+// `address` in host byte order: what a tunnel must never reach, whatever network regcache is in.
+bool is_tunnel_ipv4_allowed(uint32_t address) {
+  auto in = [address](uint32_t network, int prefix_bits) {
+    uint32_t mask = ~uint32_t{0} << (32 - prefix_bits);
+    return (address & mask) == network;
+  };
+  return !(in(0x00000000, 8)      // 0/8: unspecified; Linux connects 0.0.0.0 to itself
+           || in(0x7f000000, 8)   // 127/8 loopback
+           || in(0xa9fe0000, 16)  // 169.254/16 link-local, the cloud metadata address
+           || in(0xe0000000, 4)   // 224/4 multicast
+           || in(0xf0000000, 4)); // 240/4 reserved, and 255.255.255.255 broadcast
+}
+
+// The IPv4 address an IPv6 one stands for (mapped ::ffff:0:0/96, NAT64 64:ff9b::/96, or the
+// old compatible ::/96 that also holds :: and ::1), when it is one of those.
+bool embedded_ipv4(const uint8_t *b, uint32_t *out) {
+  static constexpr uint8_t kMappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  static constexpr uint8_t kNat64Prefix[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
+  static constexpr uint8_t kZeroPrefix[12] = {};
+  if (std::memcmp(b, kMappedPrefix, 12) != 0 && std::memcmp(b, kNat64Prefix, 12) != 0 &&
+      std::memcmp(b, kZeroPrefix, 12) != 0)
+    return false;
+  *out = ipv4_at(b + 12);
+  return true;
 }
 
 } // namespace
@@ -122,6 +156,26 @@ bool is_public_address(const SocketAddress &address) {
   if (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0) // fec0::/10 site-local (deprecated, still private)
     return false;
   if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8) // 2001:db8::/32 documentation
+    return false;
+  return true;
+}
+
+bool is_tunnel_destination_allowed(const SocketAddress &address) {
+  if (address.family() == AF_INET) {
+    const auto *v4 = reinterpret_cast<const sockaddr_in *>(&address.storage);
+    return is_tunnel_ipv4_allowed(ntohl(v4->sin_addr.s_addr));
+  }
+  if (address.family() != AF_INET6)
+    return false;
+  const auto *v6 = reinterpret_cast<const sockaddr_in6 *>(&address.storage);
+  const uint8_t *b = v6->sin6_addr.s6_addr;
+  // ::ffff:127.0.0.1 reaches 127.0.0.1 on a dual-stack socket; ::1 and :: are in ::/96, whose
+  // embedded 0.0.0.0 and 0.0.0.1 are refused as 0/8.
+  if (uint32_t v4 = 0; embedded_ipv4(b, &v4))
+    return is_tunnel_ipv4_allowed(v4);
+  if (b[0] == 0xff) // ff00::/8 multicast
+    return false;
+  if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) // fe80::/10 link-local
     return false;
   return true;
 }

@@ -42,13 +42,14 @@ struct PasswordCheck {
 
 } // namespace
 
-bool ClientAuth::load(const std::string &htpasswd_path, std::string *error) {
+bool ClientAuth::load(const std::string &htpasswd_path, std::string *error,
+                      std::string_view option) {
   if (htpasswd_path.empty())
     return true;
-  if (!users_.load(htpasswd_path, error))
+  if (!users_.load(htpasswd_path, error, option))
     return false;
   if (users_.empty()) {
-    *error = "--htpasswd " + htpasswd_path + ": no users";
+    *error = std::string(option) + " " + htpasswd_path + ": no users";
     return false;
   }
   return true;

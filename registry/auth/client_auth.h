@@ -34,7 +34,8 @@ public:
   static constexpr int64_t kRememberS = 300;
 
   // Start-up: the users file; an empty path leaves client authentication off.
-  bool load(const std::string &htpasswd_path, std::string *error);
+  bool load(const std::string &htpasswd_path, std::string *error,
+            std::string_view option = "--htpasswd");
   bool enabled() const { return !users_.empty(); }
   const ClientTokens &tokens() const { return tokens_; }
   // A reload: the tokens the previous generation gave clients stay valid under this one (the

@@ -43,16 +43,16 @@ bool verify_sha(std::string_view hash, std::string_view password) {
 
 } // namespace
 
-bool Htpasswd::load(const std::string &path, std::string *error) {
+bool Htpasswd::load(const std::string &path, std::string *error, std::string_view option) {
   std::ifstream file(path);
   if (!file) {
-    *error = "--htpasswd: cannot read " + path;
+    *error = std::string(option) + ": cannot read " + path;
     return false;
   }
   std::stringstream text;
   text << file.rdbuf();
   if (!parse(text.str(), error)) {
-    *error = "--htpasswd " + path + ": " + *error;
+    *error = std::string(option) + " " + path + ": " + *error;
     return false;
   }
   return true;

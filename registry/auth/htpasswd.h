@@ -12,8 +12,9 @@ class Htpasswd {
 public:
   // Reads `path`: one "user:hash" per line; blank lines and '#' comments are skipped. Only
   // bcrypt ($2y$, $2b$, $2a$) and {SHA} hashes are accepted; MD5 ($apr1$), crypt and plain
-  // text are refused with the line number, since they are weak or ambiguous.
-  bool load(const std::string &path, std::string *error);
+  // text are refused with the line number, since they are weak or ambiguous. Errors name
+  // `option`, the option that gave the file.
+  bool load(const std::string &path, std::string *error, std::string_view option = "--htpasswd");
   // The same for text already read (tests).
   bool parse(std::string_view text, std::string *error);
 

@@ -10,6 +10,7 @@
 #include "registry/api/byte_size.h"
 #include "registry/api/client_networks.h"
 #include "registry/api/client_policy.h"
+#include "registry/api/port_list.h"
 #include "registry/api/registry_policy.h"
 #include "registry/api/upstream_url.h"
 #include "registry/config/upstream_config.h"
@@ -125,6 +126,16 @@ struct Config {
   // use an upstream is each upstream's `clients`.
   ClientNetworks allow_clients;
   std::string htpasswd_file;
+  // Proxy mode (issue 13): the users who may use the proxy (CONNECT and absolute-form requests
+  // need Proxy-Authorization when set; an htpasswd file; empty: anyone --allow-clients admits).
+  std::string proxy_users_file;
+  // CONNECT tunnels: their ports (not given: 443 and the configured upstreams' ports), how many
+  // one worker holds, how long one may take to connect, stay silent both ways, and live.
+  PortList tunnel_ports;
+  uint32_t tunnels_max = 1024;
+  uint32_t tunnel_connect_timeout_ms = 10'000;
+  uint32_t tunnel_idle_timeout_ms = 300'000; // 5 min
+  uint32_t tunnel_max_ms = 3'600'000;        // 1 h
   // Who may use the control endpoints from an address that is not loopback (--control-users;
   // default: nobody, i.e. loopback only).
   ClientPolicy control_users{ClientPolicy::Kind::Users, {}};

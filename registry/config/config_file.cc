@@ -194,6 +194,7 @@ private:
     case OptionValueKind::AcrDomain:
     case OptionValueKind::UpstreamKind:
     case OptionValueKind::LogFormat:
+    case OptionValueKind::PortList:
     case OptionValueKind::RepositoryPrefix:
     case OptionValueKind::Registries:
     case OptionValueKind::InterceptHosts:

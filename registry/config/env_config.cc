@@ -4,6 +4,7 @@
 #include <array>
 #include <cassert>
 
+#include "registry/api/nginx_duration.h"
 #include "registry/config/config.h"
 #include "registry/config/credentials.h"
 #include "registry/config/manifest_ttl_env.h"
@@ -198,6 +199,65 @@ bool apply_allow_push_variable(const EnvLookup &lookup, Config &config, std::str
   return true;
 }
 
+// docker-registry-proxy's timeout variables (nginx durations its entrypoint pastes into the
+// `http` block), mapped onto regcache's timeouts. Where several name what one regcache timeout
+// does, the longest given wins, so none cuts what another allows: regcache's idle timeout is
+// both the keep-alive wait and the longest a client's send or body may stall, its upstream
+// read timeout bounds every silence of the upstream. PROXY_CONNECT_CONNECT_TIMEOUT, the CONNECT
+// module's own, wins over PROXY_CONNECT_TIMEOUT for tunnels.
+struct TimeoutVariable {
+  std::string_view name;
+  uint32_t Config::*field;
+  bool longest_wins; // false: replaces what an earlier variable of this table set
+};
+constexpr TimeoutVariable kTimeoutVariables[] = {
+    {"KEEPALIVE_TIMEOUT", &Config::idle_timeout_ms, true},
+    {"SEND_TIMEOUT", &Config::idle_timeout_ms, true},
+    {"CLIENT_BODY_TIMEOUT", &Config::idle_timeout_ms, true},
+    {"CLIENT_HEADER_TIMEOUT", &Config::header_timeout_ms, true},
+    {"PROXY_READ_TIMEOUT", &Config::upstream_read_timeout_ms, true},
+    {"PROXY_SEND_TIMEOUT", &Config::upstream_read_timeout_ms, true},
+    {"PROXY_CONNECT_TIMEOUT", &Config::upstream_connect_timeout_ms, true},
+    {"PROXY_CONNECT_TIMEOUT", &Config::tunnel_connect_timeout_ms, true},
+    {"PROXY_CONNECT_CONNECT_TIMEOUT", &Config::tunnel_connect_timeout_ms, false},
+    {"PROXY_CONNECT_READ_TIMEOUT", &Config::tunnel_idle_timeout_ms, true},
+    {"PROXY_CONNECT_SEND_TIMEOUT", &Config::tunnel_idle_timeout_ms, true},
+};
+
+// Read before the REGCACHE_ variables, so that those, the more specific names, win.
+bool apply_timeout_variables(const EnvLookup &lookup, Config &config, std::string *error) {
+  std::array<uint32_t Config::*, std::size(kTimeoutVariables)> set_here{};
+  size_t set_count = 0;
+  for (const TimeoutVariable &timeout : kTimeoutVariables) {
+    const std::optional<std::string_view> value = variable(lookup, timeout.name);
+    if (!value)
+      continue;
+    // nginx's keepalive_timeout takes a second value (the Keep-Alive header's): the first
+    // counts.
+    std::string_view text = trimmed(*value);
+    text = text.substr(0, text.find_first_of(kWhitespace));
+    const std::optional<uint64_t> ms = parse_nginx_duration_ms(text);
+    if (!ms || *ms == 0 || *ms > UINT32_MAX) {
+      *error = std::string(timeout.name) +
+               ": expected an nginx duration above 0 and below 49 days such as 60s, 5m or "
+               "1500ms, got '" +
+               std::string(*value) + "'";
+      return false;
+    }
+    const uint32_t timeout_ms = static_cast<uint32_t>(*ms);
+    const bool seen = std::find(set_here.begin(), set_here.begin() + set_count, timeout.field) !=
+                      set_here.begin() + set_count;
+    if (seen && timeout.longest_wins) {
+      config.*timeout.field = std::max(config.*timeout.field, timeout_ms);
+    } else {
+      config.*timeout.field = timeout_ms;
+    }
+    if (!seen)
+      set_here[set_count++] = timeout.field;
+  }
+  return true;
+}
+
 std::string ordinal_entry(size_t index) {
   return "entry " + std::to_string(index + 1);
 }
@@ -344,6 +404,8 @@ bool apply_environment(const EnvLookup &lookup, Config &config, EnvLayer &layer,
   if (!apply_upstream_proxy_variables(lookup, config, error))
     return false;
   if (!apply_allow_push_variable(lookup, config, error))
+    return false;
+  if (!apply_timeout_variables(lookup, config, error))
     return false;
   if (!apply_option_variables(lookup, config, error))
     return false;

@@ -14,6 +14,7 @@
 #include "registry/api/client_networks.h"
 #include "registry/api/client_policy.h"
 #include "registry/api/name_grammar.h"
+#include "registry/api/port_list.h"
 #include "registry/api/registry_policy.h"
 #include "registry/api/upstream_proxy_url.h"
 #include "registry/api/upstream_url.h"
@@ -92,6 +93,43 @@ constexpr std::array kOptions = {
                .help = "users who may log in to regcache (htpasswd -B or -s entries); clients "
                        "authenticate with Basic or regcache's token endpoint /v2/token",
                .text_field = &Config::htpasswd_file},
+    OptionSpec{.name = "proxy-users",
+               .kind = Kind::Path,
+               .value_name = "FILE",
+               .help = "users who may use regcache as a proxy (htpasswd -B or -s entries): "
+                       "CONNECT and absolute-form requests need Proxy-Authorization: Basic",
+               .text_field = &Config::proxy_users_file,
+               .default_text = "anyone --allow-clients admits"},
+    OptionSpec{.name = "tunnel-ports",
+               .kind = Kind::PortList,
+               .value_name = "LIST",
+               .help = "ports CONNECT tunnels may reach: any, or ports and ranges separated by "
+                       "commas (443,5000-5999); others get 403",
+               .default_text = "443 and the configured upstreams' ports"},
+    OptionSpec{.name = "tunnels-max",
+               .kind = Kind::Count32,
+               .value_name = "N",
+               .help = "CONNECT tunnels open per worker; past it, 503 with Retry-After",
+               .count32_field = &Config::tunnels_max,
+               .count_min = 1},
+    OptionSpec{.name = "tunnel-connect-timeout-ms",
+               .kind = Kind::Count32,
+               .value_name = "MS",
+               .help = "time a CONNECT tunnel has to reach its destination; past it, 504",
+               .count32_field = &Config::tunnel_connect_timeout_ms,
+               .count_min = 1},
+    OptionSpec{.name = "tunnel-idle-timeout-ms",
+               .kind = Kind::Count32,
+               .value_name = "MS",
+               .help = "a CONNECT tunnel with no byte either way for this long is closed",
+               .count32_field = &Config::tunnel_idle_timeout_ms,
+               .count_min = 1},
+    OptionSpec{.name = "tunnel-max-ms",
+               .kind = Kind::Count32,
+               .value_name = "MS",
+               .help = "longest a CONNECT tunnel lives, busy or not",
+               .count32_field = &Config::tunnel_max_ms,
+               .count_min = 1},
     OptionSpec{.name = "clients",
                .kind = Kind::Clients,
                .value_name = "WHO",
@@ -639,6 +677,13 @@ bool apply_option_text(const OptionSpec &spec, std::string_view value, Config &c
     if (!list)
       return false;
     config.upstream_proxy.no_proxy = std::move(*list);
+    return true;
+  }
+  case Kind::PortList: {
+    std::optional<PortList> ports = parse_port_list(value, problem);
+    if (!ports)
+      return false;
+    config.tunnel_ports = std::move(*ports);
     return true;
   }
   case Kind::ScrubRate: {

@@ -32,6 +32,7 @@ enum class OptionValueKind : uint8_t {
   LogFormat,     // log_format: text or json
   UpstreamProxy, // upstream_proxy: http://[user:password@]host[:port], or none
   NoProxy,       // upstream_proxy.no_proxy: see http::NoProxyList
+  PortList,      // tunnel_ports: any, or ports and ranges (parse_port_list)
 };
 
 // One option. Parsing (all layers) and --help walk the same table, so an option cannot be

@@ -52,6 +52,7 @@ std::string default_text(const OptionSpec &spec, const Config &defaults) {
   case Kind::ScrubRate:
   case Kind::UpstreamProxy:
   case Kind::NoProxy:
+  case Kind::PortList:
     return {}; // their default_text says it
   }
   assert(false && "OptionValueKind out of range");

@@ -468,6 +468,14 @@ void Server::run_worker(Worker &worker) {
          Clock::now() < grace_deadline) {
     ring.run_once(100);
   }
+  // Tunnels are never idle between requests: past the grace they are cut, and given a moment to
+  // close their sockets and write their log lines. Bounded: 50 turns of at most 10 ms.
+  for (ClientConnection *connection = context.connections; connection != nullptr;
+       connection = connection->next) {
+    connection->cut_tunnel();
+  }
+  for (int turn = 0; turn < 50 && context.tunnels_open > 0; ++turn)
+    ring.run_once(10);
   if (context.connection_count > 0 || context.fetches_running > 0) {
     core::log_message(
         fmt::format("worker {}: shutdown grace over with {} connections and {} downloads open",

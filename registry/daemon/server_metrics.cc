@@ -125,6 +125,21 @@ std::string Server::metrics_text() const {
              "leaf certificates kept in memory (--leaf-certificates-max at most)");
   out.sample("regcache_proxy_leaf_certificates_cached", {},
              uint64_t{leaf_certificates_ ? leaf_certificates_->cached() : 0});
+  // CONNECT tunnels (registry/serve/connect_tunnel.h).
+  out.family("regcache_tunnels_open", Type::Gauge, "CONNECT tunnels carrying bytes now");
+  out.sample("regcache_tunnels_open", {},
+             totals.tunnels_opened - std::min(totals.tunnels_opened, totals.tunnels_closed));
+  out.family("regcache_tunnels_total", Type::Counter,
+             "CONNECT requests not intercepted, by result: ok (tunnelled) or why refused");
+  for (size_t result = 0; result < kTunnelResults; ++result) {
+    out.sample("regcache_tunnels_total",
+               {{"result", tunnel_result_name(static_cast<TunnelResult>(result))}},
+               totals.tunnel_results[result]);
+  }
+  out.family("regcache_tunnel_bytes_total", Type::Counter,
+             "bytes carried by ended CONNECT tunnels: up (client to destination) and down");
+  out.sample("regcache_tunnel_bytes_total", {{"direction", "up"}}, totals.tunnel_bytes_up);
+  out.sample("regcache_tunnel_bytes_total", {{"direction", "down"}}, totals.tunnel_bytes_down);
 
   write_upstream_metrics(out);
   out.family("regcache_upstream_proxy_connects_total", Type::Counter,

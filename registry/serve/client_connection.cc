@@ -155,6 +155,65 @@ void ClientConnection::give_back_buffers() {
   buffers_ = nullptr;
 }
 
+std::span<const char> ClientConnection::received_after_request() const {
+  if (buffers_ == nullptr)
+    return {};
+  const size_t begin = receive_begin_ + request_head_bytes_;
+  assert(begin <= receive_end_);
+  return std::span<const char>(buffers_->receive.data() + begin, receive_end_ - begin);
+}
+
+void ClientConnection::begin_forward(std::string_view method, std::string_view target, int peer_fd,
+                                     uint16_t status) {
+  assert(!tunnel_ && buffers_ != nullptr);
+  tunnel_ = true;
+  forward_ = true;
+  tunnel_peer_fd_ = peer_fd;
+  tunnel_target_bytes_ = std::min(target.size(), tunnel_target_.size());
+  std::memcpy(tunnel_target_.data(), target.data(), tunnel_target_bytes_);
+  forward_method_bytes_ = std::min(method.size(), forward_method_.size());
+  std::memcpy(forward_method_.data(), method.data(), forward_method_bytes_);
+  keep_alive_ = false;
+  status_ = status;
+  head_sent_ = true;
+}
+
+core::Task<int> ClientConnection::send_tunnel_established(std::string_view target, int peer_fd) {
+  assert(!tunnel_ && buffers_ != nullptr);
+  tunnel_ = true;
+  tunnel_peer_fd_ = peer_fd;
+  tunnel_target_bytes_ = std::min(target.size(), tunnel_target_.size());
+  std::memcpy(tunnel_target_.data(), target.data(), tunnel_target_bytes_);
+  keep_alive_ = false;
+  status_ = 200;
+  head_sent_ = true;
+  // RFC 9110 section 9.3.6: a 2xx answer to CONNECT has no body and no framing headers; the
+  // bytes after it are the tunnel's.
+  static constexpr std::string_view kEstablished = "HTTP/1.1 200 Connection established\r\n\r\n";
+  co_return co_await send_bytes(kEstablished);
+}
+
+void ClientConnection::release_buffers_for_tunnel() {
+  assert(tunnel_);
+  give_back_buffers();
+  receive_begin_ = receive_end_ = 0;
+  request_head_bytes_ = 0;
+}
+
+void ClientConnection::end_tunnel(uint64_t bytes_up, uint64_t bytes_down) {
+  assert(tunnel_);
+  tunnel_peer_fd_ = -1; // closed by the tunnel after this
+  tunnel_bytes_up_ = bytes_up;
+  body_bytes_sent_ = bytes_down;
+}
+
+void ClientConnection::cut_tunnel() {
+  if (tunnel_peer_fd_ < 0)
+    return;
+  ::shutdown(tunnel_peer_fd_, SHUT_RDWR);
+  ::shutdown(fd_, SHUT_RDWR);
+}
+
 void ClientConnection::set_upstream(std::string_view authority) {
   upstream_bytes_ = std::min(authority.size(), upstream_text_.size());
   std::memcpy(upstream_text_.data(), authority.data(), upstream_bytes_);
@@ -599,7 +658,46 @@ core::Task<ClientConnection::ReadOutcome> ClientConnection::read_request(http::R
   co_return ReadOutcome::Closed;
 }
 
+void ClientConnection::log_tunnel(Clock::time_point started) {
+  if (!generation_->config.access_log)
+    return;
+  auto elapsed_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count();
+  const std::string_view target(tunnel_target_.data(), tunnel_target_bytes_);
+  const std::string_view method =
+      forward_ ? std::string_view(forward_method_.data(), forward_method_bytes_) : "CONNECT";
+  const std::string_view kind = forward_ ? "FORWARD" : "TUNNEL";
+  const core::LogStyle &style = core::log_style();
+  std::array<char, core::kLogTimeChars> time_text;
+  std::string_view time;
+  if (style.format == core::LogFormat::Json || style.timestamps)
+    time = core::format_log_time(time_text, core::log_clock_now());
+  std::array<char, 1024> line;
+  if (style.format == core::LogFormat::Text) {
+    worker_.log.append(core::format_line_bounded(
+        line, "{}{}{} {} {} {} {}.{:03}ms {} up={}", time, time.empty() ? "" : " ", method, target,
+        status_, body_bytes_sent_, elapsed_us / 1000, elapsed_us % 1000, kind, tunnel_bytes_up_));
+    return;
+  }
+  std::array<char, 640> target_json; // the client's text: escaped
+  const size_t target_bytes = core::append_json_text(target_json, 0, target);
+  std::array<char, 48> method_json;
+  const size_t method_bytes = core::append_json_text(method_json, 0, method);
+  worker_.log.append(core::format_line_bounded(
+      line,
+      "{{\"time\":\"{}\",\"type\":\"access\",\"method\":\"{}\",\"target\":\"{}\","
+      "\"status\":{},\"bytes\":{},\"bytes_up\":{},\"duration_ms\":{}.{:03},"
+      "\"cache\":\"{}\"}}",
+      time, std::string_view(method_json.data(), method_bytes),
+      std::string_view(target_json.data(), target_bytes), status_, body_bytes_sent_,
+      tunnel_bytes_up_, elapsed_us / 1000, elapsed_us % 1000, kind));
+}
+
 void ClientConnection::log_access(const http::RequestHead &request, Clock::time_point started) {
+  if (tunnel_) {
+    log_tunnel(started);
+    return;
+  }
   auto elapsed_us =
       std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count();
   if (worker_.counters != nullptr)
@@ -690,12 +788,12 @@ core::Task<void> ClientConnection::serve(RequestHandler handler) {
     if (outcome != ReadOutcome::Request)
       break;
     Clock::time_point started = Clock::now();
-    consumed_ = consumed;
     // The request boundary: a reload shows from this request on. A pointer compare when
     // nothing changed.
     if (const auto &newest = worker_.current_generation(); newest != generation_)
       generation_ = newest;
     begin_response(request);
+    request_head_bytes_ = consumed;
     begin_request_body(request, consumed);
     // "Content-Length: 0" is no body (RFC 9110 section 8.6): what many clients send with a
     // bodiless POST, such as a control purge.
@@ -723,6 +821,8 @@ core::Task<void> ClientConnection::serve(RequestHandler handler) {
       co_await handler(*this, request);
     }
     log_access(request, started);
+    if (tunnel_)
+      break; // the tunnel was the connection's last use; its buffers are gone
     if (request_body_pending() || body_read_past_end_)
       break; // the next request's start is unknown (the response said Connection: close)
     receive_begin_ += consumed + body_bytes_in_receive_;

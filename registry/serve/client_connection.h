@@ -74,9 +74,6 @@ public:
   std::string_view intercept_query() const {
     return std::string_view(intercept_query_.data(), intercept_query_bytes_);
   }
-  // Bytes received after the request being answered (pipelined by the client): a CONNECT
-  // must not have any before the TLS handshake or a tunnel starts.
-  size_t received_after_request() const { return receive_end_ - receive_begin_ - consumed_; }
   // A CONNECT answered: "200 Connection established" with no framing headers (RFC 9110
   // section 9.3.6), sent on the plain socket. The connection then carries another protocol.
   core::Task<int> send_connect_established();
@@ -129,6 +126,33 @@ public:
   // The request has a body not yet read to its end: the connection cannot find the next request
   // and closes after this response (finish_head says so).
   bool request_body_pending() const { return !request_body_done_; }
+  // The connection ends after this response, and reads what the client still sends for a short,
+  // bounded while first (a refused CONNECT may have its TLS hello right behind the head): our
+  // answer is not lost to a reset.
+  void drain_then_close() {
+    keep_alive_ = false;
+    lingering_close_ = true;
+  }
+
+  // --- for tunnels (registry/serve/connect_tunnel.h) ---
+  // Bytes the client sent right behind the request head being answered, already received
+  // (a tunnel's first bytes). Valid until release_buffers_for_tunnel().
+  std::span<const char> received_after_request() const;
+  // The request becomes a tunnel to `peer_fd`: the 200 is sent, the connection ends after it,
+  // and its access-log line names `target` (copied here: the request's views die with the
+  // buffers). Then the buffers go back to the pool: splicing needs none.
+  core::Task<int> send_tunnel_established(std::string_view target, int peer_fd);
+  // A plain-HTTP request forwarded to another host (plain_forward.h): the destination's answer,
+  // whose status line said `status`, is relayed as it comes, then the connection ends. Logged
+  // and cut like a tunnel.
+  void begin_forward(std::string_view method, std::string_view target, int peer_fd,
+                     uint16_t status);
+  void release_buffers_for_tunnel();
+  // At the tunnel's end, for its log line: bytes client -> destination and back.
+  void end_tunnel(uint64_t bytes_up, uint64_t bytes_down);
+  // Shutdown past the grace: ends the tunnel this connection carries, if any (both sockets are
+  // shut down, which wakes its splices; a plain syscall that never blocks).
+  void cut_tunnel();
 
   bool is_head_request() const { return head_request_; }
   // Chunked coding is HTTP/1.1's (RFC 9112 section 7).
@@ -170,6 +194,8 @@ private:
   void begin_request_body(const http::RequestHead &request, size_t head_bytes);
   // Counts the request (always) and writes its access-log line (when the log is on).
   void log_access(const http::RequestHead &request, std::chrono::steady_clock::time_point started);
+  // A tunnel's line: its own counters count it (tunnel_counters.h), not the request counters.
+  void log_tunnel(std::chrono::steady_clock::time_point started);
   core::Task<void> close_socket();
   core::Task<int> send_bytes(std::span<const char> bytes);
   // recv on the socket, or a read of the intercepted stream.
@@ -226,11 +252,21 @@ private:
   http::ChunkedDecoder request_chunks_;
   size_t receive_begin_ = 0; // received bytes not consumed: buffers_->receive[begin, end)
   size_t receive_end_ = 0;
-  size_t consumed_ = 0; // the head of the request being answered, from receive_begin_
   // Proxy mode: the TLS session of an intercepted CONNECT, and the routing query it gives.
   std::unique_ptr<tls::TlsStream> intercepted_stream_;
   std::array<char, 8 + 260> intercept_query_{};
   size_t intercept_query_bytes_ = 0;
+  size_t request_head_bytes_ = 0; // of the request being answered, from receive_begin_
+  // A CONNECT tunnel: its destination's socket (shut down by cut_tunnel), its target for the log
+  // and the bytes it carried.
+  bool tunnel_ = false;
+  bool forward_ = false; // a forwarded plain-HTTP request rather than a CONNECT
+  int tunnel_peer_fd_ = -1;
+  std::array<char, 16> forward_method_{};
+  size_t forward_method_bytes_ = 0;
+  std::array<char, 300> tunnel_target_{}; // host:port, at most 255 + 8 bytes
+  size_t tunnel_target_bytes_ = 0;
+  uint64_t tunnel_bytes_up_ = 0;
 };
 
 } // namespace regcache::registry

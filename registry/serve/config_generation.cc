@@ -60,6 +60,11 @@ build_config_generation(Config config, uint64_t number, const ConfigGeneration *
     generation->client_auth->keep_tokens_of(*previous->client_auth);
   if (!generation->client_auth->load(built.htpasswd_file, error))
     return nullptr;
+  if (!built.proxy_users_file.empty()) {
+    generation->proxy_auth = std::make_unique<ClientAuth>();
+    if (!generation->proxy_auth->load(built.proxy_users_file, error, "--proxy-users"))
+      return nullptr;
+  }
   if (!generation->ttl_policy.compile(built, error))
     return nullptr;
   return generation;

@@ -47,6 +47,8 @@ struct ConfigGeneration {
   // held by pointer so a const generation still lends them out.
   std::unique_ptr<UpstreamAuth> auth;
   std::unique_ptr<ClientAuth> client_auth;
+  // The proxy's users (--proxy-users), checked like client_auth's; null when not set.
+  std::unique_ptr<ClientAuth> proxy_auth;
   ManifestTtlPolicy ttl_policy;
   // Some upstream admits only some clients: a stored blob is served after routing, not before.
   bool blob_hits_need_routing = false;

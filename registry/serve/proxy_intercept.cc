@@ -4,7 +4,6 @@
 #include <memory>
 
 #include "core/bounded_format.h"
-#include "registry/api/name_grammar.h"
 #include "registry/api/route.h"
 #include "registry/upstream/upstream_router.h"
 #include "tls/leaf_certificates.h"
@@ -12,23 +11,6 @@
 #include "tls/tls_stream.h"
 
 namespace regcache::registry {
-
-bool parse_connect_target(std::string_view target, std::string_view &host, uint16_t &port) {
-  const size_t colon = target.rfind(':');
-  if (colon == std::string_view::npos || colon == 0)
-    return false;
-  std::optional<uint16_t> parsed = parse_port(target.substr(colon + 1));
-  if (!parsed || *parsed == 0)
-    return false;
-  host = target.substr(0, colon);
-  if (host.front() == '[') {
-    if (host.size() < 3 || host.back() != ']')
-      return false;
-    host = host.substr(1, host.size() - 2);
-  }
-  port = *parsed;
-  return true;
-}
 
 core::Task<void> intercept_connect(ClientConnection &client, std::string_view host, uint16_t port) {
   WorkerContext &worker = client.worker();
@@ -39,7 +21,7 @@ core::Task<void> intercept_connect(ClientConnection &client, std::string_view ho
   client.set_upstream(ns);
   // Every answer but the 200 ends the connection: the client meant to speak TLS next.
   client.close_after_response();
-  if (client.received_after_request() > 0) {
+  if (!client.received_after_request().empty()) {
     // A ClientHello sent before the 200 would have to be fed to the TLS session by hand; no
     // client does that (they wait for the answer), so it is refused rather than half-handled.
     co_await client.send_simple(400, "text/plain",

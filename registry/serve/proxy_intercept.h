@@ -13,10 +13,6 @@
 
 namespace regcache::registry {
 
-// The CONNECT target's host and port (RFC 9112 section 3.2.3: authority-form); false when it
-// is not one. An IPv6 literal keeps its brackets off: "[::1]:443" gives "::1".
-bool parse_connect_target(std::string_view target, std::string_view &host, uint16_t &port);
-
 // Answers a CONNECT that connect_is_intercepted said regcache intercepts. On success the
 // connection carries TLS from here on (ClientConnection::adopt_intercepted_stream); on a
 // failure it ends after this answer (or without one, when the handshake failed).

@@ -10,6 +10,7 @@
 #include <iterator>
 
 #include "registry/serve/cache_outcome.h"
+#include "registry/serve/tunnel_counters.h"
 
 namespace regcache::registry {
 
@@ -56,6 +57,8 @@ public:
     return connections_closed_.load(std::memory_order_relaxed);
   }
 
+  TunnelCounters tunnels; // CONNECT tunnels (tunnel_counters.h)
+
   uint64_t duration_count(RequestKind kind, size_t bucket) const {
     return durations_[static_cast<size_t>(kind)].buckets[bucket].load(std::memory_order_relaxed);
   }
@@ -89,12 +92,23 @@ struct RequestTotals {
   std::array<uint64_t, kRequestKinds> duration_sum_us{};
   uint64_t connections_opened = 0;
   uint64_t connections_closed = 0;
+  uint64_t tunnels_opened = 0;
+  uint64_t tunnels_closed = 0;
+  std::array<uint64_t, kTunnelResults> tunnel_results{};
+  uint64_t tunnel_bytes_up = 0;
+  uint64_t tunnel_bytes_down = 0;
 
   void add(const RequestCounters &counters) {
     // Closed before opened: a connection that opens and closes between the two loads is then
     // counted as neither, never as closed without being open.
     connections_closed += counters.connections_closed();
     connections_opened += counters.connections_opened();
+    tunnels_closed += counters.tunnels.closed_total();
+    tunnels_opened += counters.tunnels.opened_total();
+    for (size_t result = 0; result < kTunnelResults; ++result)
+      tunnel_results[result] += counters.tunnels.results(static_cast<TunnelResult>(result));
+    tunnel_bytes_up += counters.tunnels.bytes_up();
+    tunnel_bytes_down += counters.tunnels.bytes_down();
     for (size_t kind = 0; kind < kRequestKinds; ++kind) {
       for (size_t outcome = 0; outcome < kCacheOutcomes; ++outcome) {
         requests[kind][outcome] +=

@@ -10,7 +10,7 @@
 #include "registry/serve/control_endpoints.h"
 #include "registry/serve/manifest_responder.h"
 #include "registry/serve/ops_endpoints.h"
-#include "registry/serve/proxy_intercept.h"
+#include "registry/serve/proxy_connect.h"
 #include "registry/serve/proxy_setup.h"
 #include "registry/serve/push_relay.h"
 #include "registry/serve/upstream_answer.h"
@@ -75,34 +75,10 @@ core::Task<void> handle_push(ClientConnection &client, const http::RequestHead &
 
 } // namespace
 
-// A CONNECT (proxy mode): intercepted for the registries regcache caches, else a tunnel.
-core::Task<void> handle_connect(ClientConnection &client, const http::RequestHead &head) {
-  std::string_view host;
-  uint16_t port = 0;
-  const Config &config = client.generation().config;
-  if (!config.proxy_mode || client.intercepted()) {
-    // Off, or a CONNECT inside an intercepted session (regcache would be its own proxy).
-    client.close_after_response();
-    co_await client.send_oci_error(405, OciErrorCode::Unsupported,
-                                   "regcache does not serve CONNECT here");
-    co_return;
-  }
-  if (!parse_connect_target(head.target, host, port)) {
-    client.close_after_response();
-    co_await client.send_simple(400, "text/plain", "regcache: CONNECT needs host:port\n");
-    co_return;
-  }
-  if (connect_is_intercepted(config, host, port)) {
-    co_await intercept_connect(client, host, port);
-    co_return;
-  }
-  client.close_after_response();
-  co_await client.send_simple(501, "text/plain", "regcache: tunnels are not built yet\n");
-}
-
 core::Task<void> handle_request(ClientConnection &client, const http::RequestHead &head) {
+  // Proxy mode, before the method check: CONNECT, and absolute-form requests for other hosts.
   if (head.method == "CONNECT") {
-    co_await handle_connect(client, head);
+    co_await serve_connect(client, head);
     co_return;
   }
   if (client.intercepted() && !head.path.starts_with("/v2")) {
@@ -113,6 +89,11 @@ core::Task<void> handle_request(ClientConnection &client, const http::RequestHea
     co_await client.send_oci_error(404, OciErrorCode::Unsupported,
                                    "regcache serves only the registry API of intercepted hosts");
     co_return;
+  }
+  if (!client.intercepted() && !head.target.starts_with('/')) { // origin-form skips this
+    bool answered_as_proxy = co_await answer_absolute_form(client, head);
+    if (answered_as_proxy)
+      co_return;
   }
   if (head.path.starts_with(kControlPrefix)) { // before the method check: purge is a POST
     co_await serve_control_endpoint(client, head);

@@ -119,6 +119,7 @@ struct WorkerContext {
   uint32_t connections_closing = 0;
   uint32_t fetches_running = 0;
   uint32_t pushes_running = 0;       // relayed pushes (push_relay.h), at most config.pushes_max
+  uint32_t tunnels_open = 0;         // CONNECT tunnels carrying bytes or connecting (--tunnels-max)
   uint32_t control_jobs_running = 0; // listings and purges on their threads (control_endpoints)
   // The upstream health probe runs on this worker (registry/serve/upstream_probe.h): a stopping
   // worker waits for it like for its downloads.

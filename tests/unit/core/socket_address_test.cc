@@ -76,5 +76,40 @@ TEST(PublicAddressTest, Ipv4InsideIpv6IsJudgedAsIpv4) {
   EXPECT_TRUE(public_literal("64:ff9b::8.8.8.8"));
 }
 
+bool tunnel_allowed(const char *host) {
+  SocketAddress address;
+  EXPECT_TRUE(numeric_address(host, 443, address)) << host;
+  return is_tunnel_destination_allowed(address);
+}
+
+TEST(TunnelDestinationTest, PublicAndPrivateAddressesAreAllowed) {
+  for (const char *host : {"8.8.8.8", "10.231.0.2", "172.16.0.1", "192.168.1.1", "100.64.0.1",
+                           "2606:4700::1", "fd00::1", "::ffff:10.0.0.1", "::ffff:8.8.8.8"})
+    EXPECT_TRUE(tunnel_allowed(host)) << host;
+}
+
+TEST(TunnelDestinationTest, LoopbackAndUnspecifiedAreRefused) {
+  for (const char *host : {"127.0.0.1", "127.255.0.9", "0.0.0.0", "0.1.2.3", "::1", "::"})
+    EXPECT_FALSE(tunnel_allowed(host)) << host;
+}
+
+TEST(TunnelDestinationTest, LinkLocalAndTheMetadataAddressAreRefused) {
+  for (const char *host : {"169.254.169.254", "169.254.0.1", "fe80::1", "febf::1"})
+    EXPECT_FALSE(tunnel_allowed(host)) << host;
+  EXPECT_TRUE(tunnel_allowed("fec0::1")); // just past fe80::/10
+  EXPECT_TRUE(tunnel_allowed("169.253.255.255"));
+}
+
+TEST(TunnelDestinationTest, MulticastReservedAndBroadcastAreRefused) {
+  for (const char *host : {"224.0.0.1", "239.1.1.1", "240.0.0.1", "255.255.255.255", "ff02::1"})
+    EXPECT_FALSE(tunnel_allowed(host)) << host;
+}
+
+TEST(TunnelDestinationTest, RefusedIpv4InsideIpv6IsRefused) {
+  for (const char *host : {"::ffff:127.0.0.1", "::ffff:169.254.169.254", "::127.0.0.1",
+                           "64:ff9b::7f00:1", "::ffff:224.0.0.1"})
+    EXPECT_FALSE(tunnel_allowed(host)) << host;
+}
+
 } // namespace
 } // namespace regcache::core

@@ -132,6 +132,9 @@ TEST(ApplyEnvironmentTest, EveryOptionOfTheTableHasAVariableThatIsRead) {
     case OptionValueKind::NoProxy:
       value = "corp.example";
       break;
+    case OptionValueKind::PortList:
+      value = "443,5000-5999";
+      break;
     }
     const Applied applied = apply({{name, value}});
     ASSERT_TRUE(applied.ok) << name << ": " << applied.error;
@@ -183,6 +186,12 @@ TEST(ApplyEnvironmentTest, EveryOptionOfTheTableHasAVariableThatIsRead) {
         applied.config.tls_handshake_timeout_ms != defaults.tls_handshake_timeout_ms ||
         applied.config.allow_clients.everyone != defaults.allow_clients.everyone ||
         applied.config.htpasswd_file != defaults.htpasswd_file ||
+        applied.config.proxy_users_file != defaults.proxy_users_file ||
+        applied.config.tunnel_ports != defaults.tunnel_ports ||
+        applied.config.tunnels_max != defaults.tunnels_max ||
+        applied.config.tunnel_connect_timeout_ms != defaults.tunnel_connect_timeout_ms ||
+        applied.config.tunnel_idle_timeout_ms != defaults.tunnel_idle_timeout_ms ||
+        applied.config.tunnel_max_ms != defaults.tunnel_max_ms ||
         applied.config.upstreams[0].clients.kind != defaults.upstreams[0].clients.kind ||
         applied.config.control_users.users != defaults.control_users.users ||
         applied.config.upstream_proxy.host != defaults.upstream_proxy.host ||
@@ -190,7 +199,7 @@ TEST(ApplyEnvironmentTest, EveryOptionOfTheTableHasAVariableThatIsRead) {
     EXPECT_TRUE(changed) << name;
     ++checked;
   }
-  EXPECT_EQ(checked, 50u);
+  EXPECT_EQ(checked, 56u);
 }
 
 TEST(ApplyEnvironmentTest, CaDirSetsTheProxyCaDirectory) {
@@ -209,6 +218,59 @@ TEST(ApplyEnvironmentTest, ABlankCaDirIsRefusedWithItsName) {
   const Applied applied = apply({{"CA_DIR", "   "}}); // empty is unset, as for every variable
   EXPECT_FALSE(applied.ok);
   EXPECT_TRUE(contains(applied.error, "CA_DIR: ")) << applied.error;
+}
+
+TEST(ApplyEnvironmentTest, DockerRegistryProxysTimeoutsSetRegcachesTimeouts) {
+  const Applied applied = apply({{"CLIENT_HEADER_TIMEOUT", "15s"},
+                                 {"KEEPALIVE_TIMEOUT", "75s 60s"},
+                                 {"PROXY_READ_TIMEOUT", "2m"},
+                                 {"PROXY_CONNECT_TIMEOUT", "3s"},
+                                 {"PROXY_CONNECT_READ_TIMEOUT", "90s"}});
+  ASSERT_TRUE(applied.ok) << applied.error;
+  EXPECT_EQ(applied.config.header_timeout_ms, 15000u);
+  EXPECT_EQ(applied.config.idle_timeout_ms, 75000u);
+  EXPECT_EQ(applied.config.upstream_read_timeout_ms, 120000u);
+  EXPECT_EQ(applied.config.upstream_connect_timeout_ms, 3000u);
+  EXPECT_EQ(applied.config.tunnel_connect_timeout_ms, 3000u);
+  EXPECT_EQ(applied.config.tunnel_idle_timeout_ms, 90000u);
+}
+
+TEST(ApplyEnvironmentTest, TimeoutsNamingOneRegcacheTimeoutTakeTheLongest) {
+  const Applied applied = apply({{"KEEPALIVE_TIMEOUT", "30s"},
+                                 {"SEND_TIMEOUT", "90s"},
+                                 {"CLIENT_BODY_TIMEOUT", "45s"},
+                                 {"PROXY_SEND_TIMEOUT", "5m"},
+                                 {"PROXY_READ_TIMEOUT", "1m"},
+                                 {"PROXY_CONNECT_SEND_TIMEOUT", "10m"},
+                                 {"PROXY_CONNECT_READ_TIMEOUT", "1m"}});
+  ASSERT_TRUE(applied.ok) << applied.error;
+  EXPECT_EQ(applied.config.idle_timeout_ms, 90000u);
+  EXPECT_EQ(applied.config.upstream_read_timeout_ms, 300000u);
+  EXPECT_EQ(applied.config.tunnel_idle_timeout_ms, 600000u);
+}
+
+TEST(ApplyEnvironmentTest, ProxyConnectConnectTimeoutWinsForTunnels) {
+  const Applied applied =
+      apply({{"PROXY_CONNECT_TIMEOUT", "30s"}, {"PROXY_CONNECT_CONNECT_TIMEOUT", "2s"}});
+  ASSERT_TRUE(applied.ok) << applied.error;
+  EXPECT_EQ(applied.config.tunnel_connect_timeout_ms, 2000u);
+  EXPECT_EQ(applied.config.upstream_connect_timeout_ms, 30000u);
+}
+
+TEST(ApplyEnvironmentTest, RegcachesOwnTimeoutWinsOverDockerRegistryProxys) {
+  const Applied applied =
+      apply({{"PROXY_CONNECT_READ_TIMEOUT", "90s"}, {"REGCACHE_TUNNEL_IDLE_TIMEOUT_MS", "1234"}});
+  ASSERT_TRUE(applied.ok) << applied.error;
+  EXPECT_EQ(applied.config.tunnel_idle_timeout_ms, 1234u);
+}
+
+TEST(ApplyEnvironmentTest, BadTimeoutIsAnErrorNamingTheVariable) {
+  for (const char *bad : {"abc", "0", "-5s", "100d"}) {
+    const Applied applied = apply({{"SEND_TIMEOUT", bad}});
+    EXPECT_FALSE(applied.ok) << bad;
+    EXPECT_TRUE(contains(applied.error, "SEND_TIMEOUT: ")) << applied.error;
+    EXPECT_TRUE(contains(applied.error, std::string("'") + bad + "'")) << applied.error;
+  }
 }
 
 TEST(ApplyEnvironmentTest, CacheMaxSizeIsDockerRegistryProxysVariable) {

@@ -108,6 +108,34 @@ TEST(ParseOptionsTest, WorkersZeroMeansOnePerCoreAndIsAccepted) {
   EXPECT_EQ(parse_ok({"--workers", "0"}).workers, 0u);
 }
 
+TEST(ParseOptionsTest, TunnelDefaultsFitAnOffice) {
+  const Config config = parse_ok({});
+  EXPECT_FALSE(config.tunnel_ports.given); // 443 and the upstreams' ports
+  EXPECT_EQ(config.tunnels_max, 1024u);
+  EXPECT_EQ(config.tunnel_idle_timeout_ms, 300000u);
+  EXPECT_EQ(config.tunnel_max_ms, 3600000u);
+  EXPECT_EQ(config.proxy_users_file, "");
+}
+
+TEST(ParseOptionsTest, TunnelPortsTakesPortsRangesOrAny) {
+  const Config config = parse_ok({"--tunnel-ports", "443,5000-5999"});
+  EXPECT_TRUE(config.tunnel_ports.given);
+  EXPECT_TRUE(config.tunnel_ports.contains(5500));
+  EXPECT_FALSE(config.tunnel_ports.contains(22));
+  EXPECT_TRUE(parse_ok({"--tunnel-ports=any"}).tunnel_ports.contains(22));
+}
+
+TEST(ParseOptionsTest, BadTunnelPortsIsAnErrorNamingTheValue) {
+  expect_error({"--tunnel-ports", "443,ssh"}, "--tunnel-ports", "'ssh'");
+  expect_error({"--tunnel-ports", "70000"}, "--tunnel-ports", "'70000'");
+  expect_error({"--tunnels-max", "0"}, "--tunnels-max", "0");
+}
+
+TEST(ParseOptionsTest, ProxyUsersTakesAPath) {
+  EXPECT_EQ(parse_ok({"--proxy-users", "/etc/regcache/proxy-users"}).proxy_users_file,
+            "/etc/regcache/proxy-users");
+}
+
 TEST(ParseOptionsTest, InsecureUpstreamFlagSetsIt) {
   EXPECT_TRUE(parse_ok({"--insecure-upstream"}).insecure_upstream);
 }
@@ -134,6 +162,10 @@ TEST(ParseOptionsTest, EveryCountOptionSetsItsField) {
       {"--fetches-max", &Config::fetches_max},
       {"--upstream-idle-timeout-ms", &Config::upstream_idle_timeout_ms},
       {"--token-cache-entries-max", &Config::token_cache_entries_max},
+      {"--tunnels-max", &Config::tunnels_max},
+      {"--tunnel-connect-timeout-ms", &Config::tunnel_connect_timeout_ms},
+      {"--tunnel-idle-timeout-ms", &Config::tunnel_idle_timeout_ms},
+      {"--tunnel-max-ms", &Config::tunnel_max_ms},
   };
   for (const Case &test_case : cases) {
     EXPECT_EQ(parse_ok({test_case.name, "1234"}).*test_case.field, 1234u) << test_case.name;
@@ -440,7 +472,7 @@ TEST(HelpTextTest, EveryOptionEntryShowsItsDefaultAndEnvironmentVariable) {
     EXPECT_NE(entry.find("(default: "), std::string::npos) << entry;
     EXPECT_NE(entry.find("[env: REGCACHE_"), std::string::npos) << entry;
   }
-  EXPECT_EQ(count, 52u);
+  EXPECT_EQ(count, 58u);
 }
 
 TEST(HelpTextTest, NamesTheEnvironmentVariableOfAnOption) {

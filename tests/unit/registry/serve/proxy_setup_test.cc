@@ -2,8 +2,6 @@
 
 #include <gtest/gtest.h>
 
-#include "registry/serve/proxy_intercept.h"
-
 namespace regcache::registry {
 namespace {
 
@@ -31,22 +29,6 @@ TEST(SystemdSetupScript, CarriesTheProxyAndTheCaAndFetchesNothing) {
   EXPECT_NE(script.find("${REGCACHE_SETUP_ROOT:-}"), std::string::npos);
   EXPECT_EQ(script.find("curl"), std::string::npos);
   EXPECT_EQ(script.find("wget"), std::string::npos);
-}
-
-TEST(ConnectTarget, HostAndPortIpv6AndRefusals) {
-  std::string_view host;
-  uint16_t port = 0;
-  ASSERT_TRUE(parse_connect_target("ghcr.io:443", host, port));
-  EXPECT_EQ(host, "ghcr.io");
-  EXPECT_EQ(port, 443);
-  ASSERT_TRUE(parse_connect_target("[fd00::1]:5000", host, port));
-  EXPECT_EQ(host, "fd00::1");
-  EXPECT_EQ(port, 5000);
-  EXPECT_FALSE(parse_connect_target("ghcr.io", host, port));
-  EXPECT_FALSE(parse_connect_target(":443", host, port));
-  EXPECT_FALSE(parse_connect_target("ghcr.io:0", host, port));
-  EXPECT_FALSE(parse_connect_target("ghcr.io:99999", host, port));
-  EXPECT_FALSE(parse_connect_target("[]:443", host, port));
 }
 
 } // namespace
