@@ -31,9 +31,9 @@ core::Task<bool> route_to_upstream(ClientConnection &client, const http::Request
                                    std::string_view name, const ClientIdentity &identity,
                                    UpstreamChoiceRef &chosen) {
   const ConfigGeneration &generation = client.generation();
-  switch (client.worker().upstream_choices.choose(
-      generation.number, generation.config, &generation.upstream_tls, routing_query(client, head),
-      name, chosen)) {
+  switch (client.worker().upstream_choices.choose(generation.number, generation.config,
+                                                  &generation.upstream_tls,
+                                                  routing_query(client, head), name, chosen)) {
   case UpstreamRefusal::None:
     break;
   case UpstreamRefusal::InvalidHost:
