@@ -4,7 +4,9 @@
 #include <memory>
 
 #include "core/bounded_format.h"
+#include "http/upstream_exchange.h"
 #include "registry/api/route.h"
+#include "registry/serve/upstream_answer.h"
 #include "registry/upstream/upstream_router.h"
 #include "tls/leaf_certificates.h"
 #include "tls/server_context.h"
@@ -58,6 +60,46 @@ core::Task<void> intercept_connect(ClientConnection &client, std::string_view ho
     co_return;
   }
   client.adopt_intercepted_stream(std::move(stream), ns);
+}
+
+core::Task<void> relay_intercepted_request(ClientConnection &client,
+                                           const http::RequestHead &request) {
+  client.set_outcome(CacheOutcome::Pass);
+  if (request.method != "GET" && request.method != "HEAD") {
+    static constexpr http::Header kAllow{"Allow", "GET, HEAD"};
+    co_await client.send_oci_error(405, OciErrorCode::Unsupported,
+                                   "regcache relays only GET and HEAD outside the registry API",
+                                   std::span<const http::Header>(&kAllow, 1));
+    co_return;
+  }
+  const ConfigGeneration &generation = client.generation();
+  UpstreamChoiceRef chosen; // the intercepted host: its endpoint and TLS settings
+  if (client.worker().upstream_choices.choose(generation.number, generation.config,
+                                              &generation.upstream_tls, client.intercept_query(),
+                                              {}, chosen) != UpstreamRefusal::None) {
+    co_await send_registry_denied(client);
+    co_return;
+  }
+  client.set_upstream(chosen->endpoint.authority);
+  // What the client said, for the host it meant to reach: its own credentials (a token
+  // request's Basic login) and what it accepts. Nothing of regcache's: this path never
+  // reaches registry/auth/upstream_auth.h.
+  std::array<http::Header, 8> forwarded;
+  size_t count = collect_accept_headers(request, std::span<http::Header>(forwarded).first(6));
+  if (const http::Header *authorization = request.find("Authorization"))
+    forwarded[count++] = *authorization;
+  if (const http::Header *agent = request.find("User-Agent"))
+    forwarded[count++] = *agent;
+  http::UpstreamExchange exchange(client.worker().upstreams);
+  const http::UpstreamRequest upstream_request{
+      request.method, request.target, std::span<const http::Header>(forwarded.data(), count)};
+  std::string error;
+  const int rc = co_await exchange.start(chosen->endpoint, upstream_request, &error);
+  if (rc < 0) {
+    co_await send_upstream_failure(client, rc, error);
+    co_return;
+  }
+  co_await relay_answer(client, exchange, {});
 }
 
 } // namespace regcache::registry

@@ -18,4 +18,11 @@ namespace regcache::registry {
 // failure it ends after this answer (or without one, when the handshake failed).
 core::Task<void> intercept_connect(ClientConnection &client, std::string_view host, uint16_t port);
 
+// A request of an intercepted connection outside the registry API (a token endpoint such as
+// auth.docker.io/token, a web page of the registry's host): relayed to that host as the client
+// sent it, with the client's own Authorization and never regcache's credentials, and not
+// cached. GET and HEAD only; others get 405.
+core::Task<void> relay_intercepted_request(ClientConnection &client,
+                                           const http::RequestHead &request);
+
 } // namespace regcache::registry

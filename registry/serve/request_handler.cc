@@ -11,6 +11,7 @@
 #include "registry/serve/manifest_responder.h"
 #include "registry/serve/ops_endpoints.h"
 #include "registry/serve/proxy_connect.h"
+#include "registry/serve/proxy_intercept.h"
 #include "registry/serve/proxy_setup.h"
 #include "registry/serve/push_relay.h"
 #include "registry/serve/upstream_answer.h"
@@ -83,11 +84,8 @@ core::Task<void> handle_request(ClientConnection &client, const http::RequestHea
   }
   if (client.intercepted() && !head.path.starts_with("/v2")) {
     // A path of the registry's host that is not its API (a token endpoint, a web page): not
-    // regcache's own endpoints, and not cached. Relaying it needs the client's own
-    // credentials passed through, which the push relay brings.
-    client.close_after_response();
-    co_await client.send_oci_error(404, OciErrorCode::Unsupported,
-                                   "regcache serves only the registry API of intercepted hosts");
+    // regcache's own endpoints (those are the plain port's), and not cached.
+    co_await relay_intercepted_request(client, head);
     co_return;
   }
   if (!client.intercepted() && !head.target.starts_with('/')) { // origin-form skips this

@@ -725,6 +725,18 @@ class ProxyMode(unittest.TestCase):
         with S.registry_stopped():
             self.assertEqual(self.manifest_and_blob(), [], "with the registry stopped")
 
+    def test_02b_paths_outside_the_registry_api_are_relayed_to_the_registry_host(self):
+        # Not regcache's own endpoints (its /ca.crt is the plain port's) and not a mirror
+        # route: the registry's own answer, as a direct request gets it.
+        for path in ("/", "/ca.crt", "/no/such/page"):
+            url = "https://%s%s" % (S.host, path)
+            rc, direct, _, direct_body, err = curl(url, S.fx.ca_file)
+            self.assertEqual(rc, 0, err)
+            rc, proxied, _, body, err = curl(url, self.ca, proxy=self.rc.url)
+            self.assertEqual(rc, 0, err)
+            self.assertEqual((proxied, body), (direct, direct_body), path)
+        self.assertNotIn(b"BEGIN CERTIFICATE", body)
+
     def test_03_a_non_registry_tls_server_is_tunnelled_with_its_own_certificate(self):
         url = "https://%s/" % S.fx.tls_server_host
         rc, code, _, _, err = curl(url, S.fx.ca_file, proxy=self.rc.url)
