@@ -30,7 +30,8 @@ UpstreamRefusal UpstreamChoices::choose(uint64_t generation, const Config &confi
     if (!ns.empty()) // an absent ns= is a null view, which memcpy must not see
       std::memcpy(key_buffer.data(), ns.data(), ns.size());
     key_buffer[ns.size()] = '\n';
-    std::memcpy(key_buffer.data() + ns.size() + 1, name.data(), name.size());
+    if (!name.empty()) // the ping's and a relayed path's empty name: a null view too
+      std::memcpy(key_buffer.data() + ns.size() + 1, name.data(), name.size());
     key = std::string_view(key_buffer.data(), ns.size() + 1 + name.size());
     if (UpstreamChoiceRef *known = memo_.find(key)) {
       out = *known;
