@@ -83,6 +83,13 @@ def read_text(path):
         return ""
 
 
+def under_address_sanitizer(pid):
+    """True when the process runs with AddressSanitizer (tools/test's second suite), whose
+    shadow memory makes absolute memory bounds meaningless (differences still hold)."""
+    with open("/proc/%d/maps" % pid) as maps:
+        return "libasan" in maps.read()
+
+
 def mkdtemp(prefix="regcache-it-"):
     """A temp dir removed at exit unless REGTEST_KEEP=1 is set."""
     d = tempfile.mkdtemp(prefix=prefix)

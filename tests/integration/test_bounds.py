@@ -263,7 +263,7 @@ class MemoryStaysBounded(unittest.TestCase):
                   after_second_kib, seconds, first, second, self.upstream.token_requests),
               file=sys.stderr)
         self.assertTrue(self.rc.alive())
-        if under_address_sanitizer(pid):
+        if regtest.under_address_sanitizer(pid):
             # ASan keeps freed memory in its quarantine (256 MiB by default) and pads every
             # allocation, so RSS says nothing about regcache's own bounds there (CI saw the
             # second round add 3 MiB once and 14 MiB the next time); the RelWithDebInfo suite
@@ -271,12 +271,6 @@ class MemoryStaysBounded(unittest.TestCase):
             self.skipTest("RSS bounds are not measurable under AddressSanitizer")
         self.assertLess(after_second_kib - after_first_kib, ROUND_GROWTH_MAX_KIB)
         self.assertLess(after_second_kib - start_kib, RSS_MAX_KIB)
-
-
-def under_address_sanitizer(pid):
-    """True when the process runs with AddressSanitizer (tools/test's second suite)."""
-    with open("/proc/%d/maps" % pid) as maps:
-        return "libasan" in maps.read()
 
 
 class DownloadAndConnectionBounds(unittest.TestCase):

@@ -122,11 +122,6 @@ def vm_rss_kib(pid):
     raise AssertionError("no VmRSS")
 
 
-def under_address_sanitizer(pid):
-    with open("/proc/%d/maps" % pid) as maps:
-        return "libasan" in maps.read()
-
-
 def refusal_lines(text):
     """(total, line) for each refusal report in the log."""
     out = []
@@ -257,7 +252,7 @@ class IdleAndSilentFlood(unittest.TestCase):
               "+%d silent %d, all closed %d" % (
                   cap, start_kib, IDLE_CONNECTIONS, idle_kib, per_idle_kib,
                   SILENT_CONNECTIONS, flood_kib, after_kib), file=sys.stderr)
-        if under_address_sanitizer(pid):
+        if rt.under_address_sanitizer(pid):
             self.skipTest("RSS bounds are not measurable under AddressSanitizer")
         self.assertLess(per_idle_kib, IDLE_CONNECTION_KIB_MAX)
         self.assertLess(after_kib - start_kib, AFTER_BURST_GROWTH_KIB_MAX)
