@@ -254,8 +254,19 @@ core::Task<int> TlsStream::write_all(std::span<const char> bytes, uint32_t timeo
 }
 
 void TlsStream::release_idle_buffers() {
-  if (BIO_ctrl_pending(network_out_) == 0)
-    ciphertext_.reset();
+  if (BIO_ctrl_pending(network_out_) != 0)
+    return;
+  ciphertext_.reset();
+  if (transfer_ != nullptr) {
+    transfer_.reset();
+    // The output BIO grew to a chunk's ciphertext while ranges were sent; a fresh one gives
+    // that back to the idle connection (nothing is pending in it).
+    BIO *fresh = BIO_new(BIO_s_mem());
+    if (fresh != nullptr) {
+      SSL_set0_wbio(ssl_, fresh); // frees the old one
+      network_out_ = fresh;
+    }
+  }
 }
 
 bool TlsStream::has_buffered_plaintext() const {
@@ -264,58 +275,43 @@ bool TlsStream::has_buffered_plaintext() const {
 
 core::Task<int> TlsStream::send_file_range(int file_fd, uint64_t offset, uint64_t bytes,
                                            uint32_t timeout_ms, uint64_t *bytes_sent) {
-  *bytes_sent = 0;
   if (bytes == 0)
     co_return 0;
-  // One chunk of plaintext read from the file and the ciphertext it makes (16 records, each
-  // with its 22-byte header and tag), sent in one send: a 200 MiB blob takes 800 sends.
-  constexpr size_t kRecordOverheadBytes = 64;
-  constexpr size_t kCiphertextChunkBytes =
-      kTransferChunkBytes + (kTransferChunkBytes / (16 * 1024) + 1) * kRecordOverheadBytes;
-  const size_t plaintext_bytes =
-      static_cast<size_t>(std::min<uint64_t>(bytes, kTransferChunkBytes));
-  // Only for the length of the range: an idle connection holds neither.
-  std::unique_ptr<char[]> plaintext = std::make_unique<char[]>(plaintext_bytes);
-  std::unique_ptr<char[]> ciphertext = std::make_unique<char[]>(kCiphertextChunkBytes);
+  // Held from the first range until release_idle_buffers(): a blob that follows a running
+  // download is sent in many ranges, which must not allocate each time.
+  if (transfer_ == nullptr)
+    transfer_ = std::make_unique<char[]>(kTransferChunkBytes + kTransferCiphertextBytes);
+  const std::span<char> plaintext(transfer_.get(), kTransferChunkBytes);
+  const std::span<char> ciphertext(transfer_.get() + kTransferChunkBytes, kTransferCiphertextBytes);
   // Keep OpenSSL's record buffers for the whole range (the context releases them when empty,
   // which would be after every record here).
   const bool released = (SSL_get_mode(ssl_) & SSL_MODE_RELEASE_BUFFERS) != 0;
   SSL_clear_mode(ssl_, SSL_MODE_RELEASE_BUFFERS);
   int rc = 0;
+  uint64_t done = 0;
   // Bounded: each turn reads at least one byte of the range or ends.
-  while (*bytes_sent < bytes) {
-    const size_t want =
-        static_cast<size_t>(std::min<uint64_t>(bytes - *bytes_sent, plaintext_bytes));
-    int32_t got =
-        co_await core::read(file_fd, std::span<char>(plaintext.get(), want), offset + *bytes_sent);
+  while (done < bytes) {
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(bytes - done, plaintext.size()));
+    int32_t got = co_await core::read(file_fd, plaintext.first(want), offset + done);
     if (got <= 0) {
       rc = got == 0 ? -EIO : got;
       break;
     }
     // With a memory BIO the whole chunk is taken at once (it never says "retry" on write).
-    int written = SSL_write(ssl_, plaintext.get(), got);
+    int written = SSL_write(ssl_, plaintext.data(), got);
     if (written != got) {
       note_error(written);
       rc = -EPROTO;
       break;
     }
-    rc = co_await flush_ciphertext_through(std::span<char>(ciphertext.get(), kCiphertextChunkBytes),
-                                           timeout_ms);
+    rc = co_await flush_ciphertext_through(ciphertext, timeout_ms);
     if (rc < 0)
       break;
-    *bytes_sent += static_cast<uint64_t>(got);
+    done += static_cast<uint64_t>(got);
+    *bytes_sent += static_cast<uint64_t>(got); // grows, as core::send_file_range's count does
   }
   if (released)
     SSL_set_mode(ssl_, SSL_MODE_RELEASE_BUFFERS);
-  // The output BIO grew to a chunk's ciphertext; a fresh one gives that back to the idle
-  // connection (nothing is pending in it once the flush succeeded).
-  if (rc == 0 && BIO_ctrl_pending(network_out_) == 0) {
-    BIO *fresh = BIO_new(BIO_s_mem());
-    if (fresh != nullptr) {
-      SSL_set0_wbio(ssl_, fresh); // frees the old one
-      network_out_ = fresh;
-    }
-  }
   co_return rc;
 }
 

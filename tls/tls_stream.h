@@ -52,25 +52,29 @@ public:
 
   // `bytes` of `file_fd` from `offset` through the session: file reads on the ring into a
   // plaintext buffer, SSL_write, the ciphertext sent in large sends. 0 when all were sent, else
-  // -errno (-EIO: the file ended first). *bytes_sent counts the plaintext bytes handed to the
-  // socket. The buffers (kTransferChunkBytes of plaintext and about as much ciphertext) exist
-  // only while a range is being sent.
+  // -errno (-EIO: the file ended first). *bytes_sent grows by the plaintext bytes handed to the
+  // socket. The buffers (kTransferChunkBytes of plaintext and about as much ciphertext) are
+  // taken by the first range and kept until release_idle_buffers().
   core::Task<int> send_file_range(int file_fd, uint64_t offset, uint64_t bytes, uint32_t timeout_ms,
                                   uint64_t *bytes_sent);
   // Plaintext OpenSSL has decrypted, or ciphertext received and not yet decrypted: a read()
   // returns without waiting for the socket, so a reader must not wait on the socket first.
   bool has_buffered_plaintext() const;
 
-  // Between requests (the caller knows when): frees the receive buffer, so an idle connection
-  // holds only OpenSSL's session state; the next read waits for the socket with a poll and
-  // takes a buffer again when bytes arrive. One extra ring operation per idle wait, none
-  // while a request is being read.
+  // Between requests (the caller knows when): frees the receive and transfer buffers, so an idle
+  // connection holds only OpenSSL's session state; the next read waits for the socket with a poll
+  // and takes a buffer again when bytes arrive. One extra ring operation per idle wait, none while
+  // a request is being read.
   void release_idle_buffers();
 
   // A server stream's receive buffer: requests are small, and thousands of client connections
   // may be open, so it is one record (a client stream keeps 256 KiB for downloads).
   static constexpr size_t kServerCiphertextBytes = 16 * 1024 + 512;
   static constexpr size_t kTransferChunkBytes = 256 * 1024;
+  // The ciphertext of one chunk (16 records, each with its header and tag), sent in one send: a
+  // 200 MiB blob takes 800 sends.
+  static constexpr size_t kTransferCiphertextBytes =
+      kTransferChunkBytes + (kTransferChunkBytes / (16 * 1024) + 1) * 64;
 
 private:
   core::Task<int> flush_ciphertext(uint32_t timeout_ms);
@@ -97,6 +101,8 @@ private:
   static constexpr size_t kClientCiphertextBytes = 256 * 1024;
   size_t ciphertext_bytes_;
   std::unique_ptr<char[]> ciphertext_;
+  // send_file_range's plaintext chunk and its ciphertext, in one block (see release_idle_buffers).
+  std::unique_ptr<char[]> transfer_;
 };
 
 } // namespace regcache::tls
